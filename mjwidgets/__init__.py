@@ -1,0 +1,3 @@
+"""mjwidgets: Midjourney inside Jupyter."""
+
+__version__ = "0.1.0"

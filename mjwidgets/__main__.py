@@ -1,0 +1,5 @@
+"""`python -m mjwidgets sim|demo`."""
+
+from .cli import main
+
+raise SystemExit(main())

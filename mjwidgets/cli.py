@@ -1,0 +1,70 @@
+"""Command line: `mjwidgets sim` runs the simulator, `mjwidgets demo` walks the workflow on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import sim
+
+
+def _sim_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim", help="run the Midjourney-proxy simulator in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--flavor", default="plus", choices=sorted(sim.FLAVORS))
+    p.add_argument("--speed", type=float, default=sim.DEMO_SPEED,
+                   help="time scale: a ~55 s fast job takes 55/speed seconds")
+    p.add_argument("--secret", default=None, help="require this API key (any auth style)")
+    p.add_argument("--remix", action="store_true", help="variations, reroll and pan ask a modal")
+    p.add_argument("--concurrency", type=int, default=3)
+    p.add_argument("--queue-size", type=int, default=10)
+    p.add_argument("--image-host", action="store_true",
+                   help="serve images from a second port, like a CDN")
+    p.add_argument("--faults", default=None,
+                   help='JSON fault settings, e.g. \'{"error_rate": 0.2}\'')
+
+
+def _demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="walk imagine → U2 → Vary (Region) on the simulator")
+    p.add_argument("--out", default="mjwidgets-demo", help="folder for the images")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mjwidgets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _sim_parser(sub)
+    _demo_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "sim":
+        return _run_sim(args)
+    from .demo import run_demo
+
+    return run_demo(args.out)
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    try:
+        faults = json.loads(args.faults) if args.faults else None
+        server = sim.create(host=args.host, port=args.port, speed=args.speed, flavor=args.flavor,
+                            secret=args.secret, remix=args.remix, concurrency=args.concurrency,
+                            queue_size=args.queue_size, image_host=args.image_host, faults=faults)
+    except (ValueError, OSError) as exc:
+        print(f"mjwidgets sim: {exc}", file=sys.stderr)
+        return 2
+    print(f"mjwidgets simulator ({args.flavor}, speed {args.speed:g}) at {server.url}", flush=True)
+    print(f"  try: curl -s -X POST {server.url}/mj/submit/imagine "
+          "-H 'Content-Type: application/json' -d '{\"prompt\": \"a red fox in snow\"}'",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,966 @@
+"""The simulator's state machine: tasks, the account's slots and queue, lifecycles and buttons.
+
+Time is scaled by `speed`: a ~55 s fast job takes 55/speed seconds. A scheduler thread moves every
+task through NOT_START → SUBMITTED "0%" → IN_PROGRESS 15…93% → SUCCESS "100%" (or FAILURE) and posts
+each change to the task's notifyHook. Images are rendered lazily, when first asked for, and cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import io
+import json
+import logging
+import random
+import re
+import threading
+import time
+import urllib.request
+import uuid
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from . import render
+from .buttons import (
+    MJVersion,
+    Press,
+    describe_buttons,
+    grid_buttons,
+    parse_press,
+    parse_version,
+    shorten_buttons,
+    upscaled_buttons,
+    video_buttons,
+)
+from .faults import FaultDice
+from .flavors import Flavor
+
+log = logging.getLogger("mjwidgets.sim")
+
+PENDING = ("NOT_START", "SUBMITTED", "IN_PROGRESS")
+TERMINAL = ("SUCCESS", "FAILURE", "CANCEL")
+
+# Unscaled seconds after a job starts: Discord's progress steps for a ~55 s fast job.
+_STEPS = [(1.0, "SUBMITTED", 0)] + [
+    (9.0 + 7.0 * i, "IN_PROGRESS", pct) for i, pct in enumerate((15, 31, 46, 62, 78, 93))
+] + [(53.0, "SUCCESS", 100)]
+_QUICK_STEPS = [(1.0, "SUBMITTED", 0), (6.0, "SUCCESS", 100)]
+_MODE_FACTOR = {"FAST": 1.0, "TURBO": 0.3, "RELAX": 3.0}
+_ACTION_FACTOR = {"upsample": 0.3, "upscale_hd": 0.6, "animate": 1.5}
+_ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
+_AR_RE = re.compile(r"--(?:ar|aspect)\s+(\S+)")
+_DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
+_MODAL_ALWAYS = ("inpaint", "custom_zoom", "describe_pick", "shorten_pick")
+_MODAL_WITH_REMIX = ("variation", "reroll", "low_variation", "high_variation", "pan", "animate")
+_GRID_OPS = ("imagine", "variation", "reroll", "low_variation", "high_variation", "outpaint",
+             "custom_zoom", "pan", "inpaint", "blend")
+_STRENGTH = {"variation": 0.5, "low_variation": 0.25, "high_variation": 0.8}
+
+
+class SimError(Exception):
+    """A business error the server answers with an envelope (code + description)."""
+
+    def __init__(self, code: int, description: str, http_status: int = 200,
+                 properties: dict | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.http_status = http_status
+        self.properties = properties or {}
+
+
+@dataclass
+class SimTask:
+    """One task as the server keeps it; the wire JSON is rendered from it per flavour."""
+
+    id: str
+    op: str  # imagine, upsample, variation, …, describe, shorten, blend
+    action: str
+    prompt: str
+    description: str
+    state: str | None
+    notify_hook: str | None
+    bot_type: str
+    mode: str
+    submit_time: int
+    job_hash: str
+    message_id: str
+    version: MJVersion
+    size: tuple[int, int] = (0, 0)
+    status: str = "NOT_START"
+    progress: int = 0
+    start_time: int | None = None
+    finish_time: int | None = None
+    fail_reason: str | None = None
+    buttons: list = field(default_factory=list)
+    parent_id: str | None = None
+    press: Press | None = None
+    modal_kind: str | None = None  # while MODAL: the press that needs input
+    final_prompt: str = ""
+    extra_properties: dict = field(default_factory=dict)
+    mask_png: bytes | None = None
+    image_inputs: list[str] = field(default_factory=list)  # attachment names
+    seed: int = 0
+    stuck: bool = False
+    fail_at: int | None = None
+    fail_reason_planned: str | None = None
+    finished_at: float | None = None  # wall clock, for detection-lag measurements
+    updates: int = 0
+    history: list = field(default_factory=list)  # (monotonic, view) for lagging flavours
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def view(self) -> dict:
+        """The fields that change over a task's life, frozen for history and rendering."""
+        return {
+            "status": self.status,
+            "progress": self.progress,
+            "start_time": self.start_time,
+            "finish_time": self.finish_time,
+            "fail_reason": self.fail_reason,
+            "buttons": [dict(b) for b in self.buttons],
+            "action": self.action,
+            "prompt": self.prompt,
+        }
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def decode_base64_image(data: str) -> bytes:
+    """Bytes of a data URL or raw base64 string; SimError(4) when it is neither."""
+    if not isinstance(data, str) or not data.strip():
+        raise SimError(4, "base64格式错误: empty image")
+    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        return base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError):
+        raise SimError(4, "base64格式错误: not base64") from None
+
+
+def _open_image(raw: bytes) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(raw))
+        img.load()
+    except Exception:
+        raise SimError(4, "base64格式错误: not an image") from None
+    return img
+
+
+class Engine:
+    """Thread-safe task store and scheduler behind the HTTP layer."""
+
+    def __init__(
+        self,
+        *,
+        flavor: Flavor,
+        speed: float,
+        concurrency: int,
+        queue_size: int,
+        banned_words: tuple[str, ...],
+        remix: bool,
+        dice: FaultDice,
+        seed: int,
+        task_timeout: float | None,
+        image_base: str = "",
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.flavor = flavor
+        self.speed = float(speed)
+        self.concurrency = concurrency
+        self.queue_size = queue_size
+        self.banned_words = tuple(w.lower() for w in banned_words)
+        self.remix = remix
+        self.dice = dice
+        self.task_timeout = task_timeout
+        self.image_base = image_base
+        self.tasks: dict[str, SimTask] = {}
+        self.running: set[str] = set()
+        self.waiting: deque[str] = deque()
+        self.attachments: dict[str, tuple[bytes, str]] = {}
+        self.created_by_action: dict[str, int] = {}
+        self.total_updates = 0
+        self.started_monotonic = time.monotonic()
+        self._random = random.Random(seed)
+        self._lock = threading.RLock()
+        self._heap: list = []
+        self._seq = 0
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
+        self._images: OrderedDict[str, Image.Image] = OrderedDict()
+        self._encoded: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._notifier = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjsim-notify")
+        self._thread = threading.Thread(target=self._run, name="mjsim-scheduler", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ lifecycle plumbing
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+        self._thread.join(timeout=2)
+        self._notifier.shutdown(wait=False, cancel_futures=True)
+
+    def _schedule(self, delay: float, task_id: str, fn) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (time.monotonic() + delay, self._seq, task_id, fn))
+        self._wake.notify()
+
+    def _run(self) -> None:
+        with self._lock:
+            while not self._stopping:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _, _, task_id, fn = heapq.heappop(self._heap)
+                    task = self.tasks.get(task_id)
+                    if task is None:
+                        continue
+                    try:
+                        fn(task)
+                    except Exception:  # a bug in one task must not stop the others
+                        log.exception("simulator step failed for task %s", task_id)
+                timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                self._wake.wait(timeout=None if timeout is None else max(timeout, 0.0))
+
+    def _new_id(self) -> str:
+        while True:
+            candidate = f"{_now_ms()}{self._random.randint(0, 999):03d}"
+            if candidate not in self.tasks:
+                return candidate
+
+    def _new_hash(self) -> str:
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+
+    def _changed(self, task: SimTask) -> None:
+        """Record a change: history for lagging flavours, counters, and the notifyHook post."""
+        task.updates += 1
+        self.total_updates += 1
+        task.history.append((time.monotonic(), task.view()))
+        if task.notify_hook:
+            payload = json.dumps(self.task_json(task, live=True)).encode()
+            self._notifier.submit(self._post_hook, task.notify_hook, payload)
+
+    @staticmethod
+    def _post_hook(url: str, payload: bytes) -> None:
+        request = urllib.request.Request(
+            url, data=payload, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=3) as response:
+                response.read()
+        except Exception as exc:  # proxies only log failed callbacks, they never retry
+            log.info("notifyHook %s failed: %s", url, exc)
+
+    # ------------------------------------------------------------------ creating tasks
+    def _make_task(self, *, op: str, prompt: str, description: str, state: str | None,
+                   notify_hook: str | None, bot_type: str, mode: str | None,
+                   parent: SimTask | None = None, press: Press | None = None) -> SimTask:
+        task_id = self._new_id()
+        job_hash = self._new_hash()
+        version = parent.version if parent else parse_version(prompt, bot_type)
+        if mode is None:
+            mode = next((m.upper() for m in ("relax", "turbo", "fast")
+                         if f"--{m}" in (prompt or "")), "FAST")
+        action = "IMAGINE" if op == "imagine" else op.upper()
+        if press is not None:
+            action = self.flavor.actions.get(press.kind, "ACTION")
+            if press.kind == "reroll" and self.flavor.name == "trueai" and parent is not None:
+                action = "IMAGINE" if parent.action == "UPSCALE" else parent.action
+        task = SimTask(
+            id=task_id, op=op, action=action, prompt=prompt, description=description,
+            state=state, notify_hook=notify_hook or None, bot_type=bot_type, mode=mode,
+            submit_time=_now_ms(), job_hash=job_hash,
+            message_id=str(1_100_000_000_000_000_000 + self._random.getrandbits(56)),
+            version=version, parent_id=parent.id if parent else None, press=press,
+            final_prompt=prompt,
+        )
+        task.seed = int(hashlib.sha256(job_hash.encode()).hexdigest()[:8], 16)
+        if self.dice.roll(self.dice.config.stuck_rate):
+            task.stuck = True
+        if self.dice.roll(self.dice.config.fail_rate):
+            task.fail_at = int(self.dice.config.fail_at)
+            task.fail_reason_planned = f"[Job failed] simulated failure at {task.fail_at}%"
+        self.tasks[task_id] = task
+        self.created_by_action[action] = self.created_by_action.get(action, 0) + 1
+        return task
+
+    def _check_banned(self, prompt: str, task: SimTask | None = None) -> None:
+        lowered = (prompt or "").lower()
+        for word in self.banned_words:
+            if re.search(rf"\b{re.escape(word)}\b", lowered):
+                if self.flavor.banned_at_submit:
+                    raise SimError(24, "可能包含敏感词",
+                                   properties={"promptEn": prompt, "bannedWord": word})
+                if task is not None:
+                    task.fail_at = 0
+                    task.fail_reason_planned = "可能包含敏感词"
+                return
+
+    def _admit(self, task: SimTask) -> tuple[int, str, dict]:
+        """Put a task in a slot or in the queue; the envelope code says which."""
+        if len(self.running) < self.concurrency:
+            self._start(task)
+            code, desc, props = 1, self.flavor.submit_description, {}
+        elif len(self.waiting) < self.queue_size:
+            ahead = len(self.waiting)
+            self.waiting.append(task.id)
+            code, desc, props = 22, f"排队中，前面还有{ahead}个任务", {"numberOfQueues": ahead}
+        else:
+            del self.tasks[task.id]
+            self.created_by_action[task.action] -= 1
+            code = self.flavor.queue_full_code
+            desc = "提交失败，队列已满，请稍后重试" if code == 9 else "队列已满，请稍后尝试"
+            raise SimError(code, desc)
+        self._changed(task)
+        if self.flavor.rewrite_codes and code == 22:
+            code = 1
+        return code, desc, props
+
+    def _start(self, task: SimTask) -> None:
+        """Occupy a slot and schedule the task's whole lifecycle."""
+        self.running.add(task.id)
+        quick = task.op in ("describe", "shorten")
+        steps = _QUICK_STEPS if quick else _STEPS
+        jitter = 0.9 + 0.2 * random.Random(task.seed).random()
+        factor = (_MODE_FACTOR.get(task.mode, 1.0) * _ACTION_FACTOR.get(task.op, 1.0) * jitter
+                  / self.speed)
+        for offset, status, pct in steps:
+            self._schedule(offset * factor, task.id,
+                           lambda t, s=status, p=pct: self._step(t, s, p))
+        if self.task_timeout is not None:
+            self._schedule(self.task_timeout / self.speed, task.id,
+                           lambda t: self._timeout(t))
+
+    def _release(self, task: SimTask) -> None:
+        self.running.discard(task.id)
+        if task.id in self.waiting:
+            self.waiting.remove(task.id)
+        while self.waiting and len(self.running) < self.concurrency:
+            nxt = self.tasks.get(self.waiting.popleft())
+            if nxt is not None and nxt.status == "NOT_START":
+                self._start(nxt)
+
+    def _step(self, task: SimTask, status: str, pct: int) -> None:
+        if task.status in TERMINAL or (task.stuck and task.status == "IN_PROGRESS"):
+            return
+        if task.fail_at is not None and pct >= task.fail_at and status != "SUBMITTED":
+            self._finish(task, "FAILURE", task.fail_reason_planned)
+            return
+        if status == "SUBMITTED":
+            task.start_time = _now_ms()
+        task.status, task.progress = status, pct
+        if status == "SUCCESS":
+            self._finish(task, "SUCCESS")
+            return
+        self._changed(task)
+
+    def _timeout(self, task: SimTask) -> None:
+        if task.status in PENDING:
+            self._finish(task, "FAILURE", "任务超时")
+
+    def _finish(self, task: SimTask, status: str, reason: str | None = None) -> None:
+        task.status = status
+        task.finish_time = _now_ms()
+        task.finished_at = time.time()
+        if status == "SUCCESS":
+            task.progress = 100
+            task.buttons = self._buttons_for(task) if self.flavor.buttons else []
+        else:
+            task.fail_reason = reason
+        self._release(task)
+        self._changed(task)
+
+    def _buttons_for(self, task: SimTask) -> list[dict]:
+        if task.op in _GRID_OPS:
+            return grid_buttons(task.job_hash)
+        if task.op == "upsample":
+            w, h = task.size
+            return upscaled_buttons(task.version, task.job_hash, square=w == h)
+        if task.op == "upscale_hd":
+            return upscaled_buttons(task.version, task.job_hash, hd_done=True)
+        if task.op == "animate":
+            return video_buttons(task.job_hash)
+        if task.op == "describe":
+            return describe_buttons()
+        if task.op == "shorten":
+            return shorten_buttons(task.message_id, 5)
+        return []
+
+    # ------------------------------------------------------------------ submit endpoints
+    def imagine(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        prompt = str(body.get("prompt") or "").strip()
+        if not prompt:
+            raise SimError(4, "prompt不能为空")
+        images = list(body.get("base64Array") or [])
+        if body.get("base64"):
+            images.append(body["base64"])
+        bot = _bot_type(body.get("botType"))
+        with self._lock:
+            names = [self._store_attachment(decode_base64_image(img)) for img in images]
+            urls = [self._attachment_url(n) for n in names]
+            full_prompt = " ".join(urls + [prompt])
+            self._check_banned(prompt)
+            task = self._make_task(op="imagine", prompt=full_prompt,
+                                   description=f"/imagine {full_prompt}", state=body.get("state"),
+                                   notify_hook=body.get("notifyHook"), bot_type=bot, mode=mode)
+            task.image_inputs = names
+            task.size = self._grid_size(task, prompt)
+            self._check_banned(prompt, task)
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    def _grid_size(self, task: SimTask, prompt: str) -> tuple[int, int]:
+        ratios = _AR_RE.findall(prompt)
+        try:
+            w, h = render.tile_size(ratios[-1] if ratios else None)
+        except ValueError as exc:
+            task.fail_at = 0
+            task.fail_reason_planned = f"[Invalid parameter] {exc}"
+            w, h = render.tile_size(None)
+        return (2 * w, 2 * h)
+
+    def action(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        task_id = str(body.get("taskId") or "")
+        custom_id = str(body.get("customId") or "")
+        if not task_id:
+            raise SimError(4, "taskId不能为空")
+        if not custom_id:
+            raise SimError(4, "customId不能为空")
+        with self._lock:
+            parent = self.tasks.get(task_id)
+            if parent is None:
+                raise SimError(3, "关联任务不存在或已失效", self.flavor.missing_parent_http)
+            if parent.status != "SUCCESS":
+                raise SimError(4, "关联任务状态错误")
+            if custom_id not in {b["customId"] for b in parent.buttons}:
+                raise SimError(4, f"未知的 Action 类型: customId {custom_id!r} is not a button "
+                                  f"of task {parent.id}")
+            press = parse_press(custom_id)
+            if press.kind == "bookmark":
+                return 1, self.flavor.submit_description, parent.id, {}
+            if press.kind == "unknown":
+                raise SimError(4, f"未知的 Action 类型: {custom_id}")
+            needs_modal = press.kind in _MODAL_ALWAYS or (
+                press.kind in _MODAL_WITH_REMIX and (self.remix or body.get("enableRemix")))
+            task = self._child(parent, press, body, mode)
+            if press.kind == "upsample":
+                for button in parent.buttons:
+                    if button["customId"] == custom_id:
+                        button["style"] = 1  # Discord marks a used U button
+            if needs_modal:
+                task.status = "MODAL"
+                task.modal_kind = press.kind
+                prompt = "" if press.kind == "inpaint" else task.prompt
+                task.final_prompt = prompt
+                self._changed(task)
+                props = {"finalPrompt": prompt, "remix": True}
+                if self.flavor.rewrite_codes and press.kind not in ("inpaint", "custom_zoom"):
+                    return 1, self.flavor.submit_description, task.id, props
+                return 21, "Waiting for window confirm", task.id, props
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    def _child(self, parent: SimTask, press: Press, body: dict, mode: str | None) -> SimTask:
+        op = {"describe_pick": "imagine", "shorten_pick": "imagine",
+              "describe_retry": "describe", "shorten_details": "shorten"}.get(press.kind,
+                                                                              press.kind)
+        prompt = parent.prompt
+        if press.kind == "describe_pick":
+            prompt = _numbered(parent.final_prompt)[press.index - 1:press.index] or [prompt]
+            prompt = prompt[0]
+        elif press.kind == "shorten_pick":
+            picks = _numbered(parent.final_prompt.split("## Shortened prompts", 1)[-1])
+            prompt = (picks[press.index - 1:press.index] or [parent.prompt])[0]
+        label = _press_label(press)
+        task = self._make_task(
+            op=op, prompt=prompt, description=f"/up {parent.id} {label}",
+            state=body.get("state"), notify_hook=body.get("notifyHook"),
+            bot_type=parent.bot_type, mode=mode or parent.mode, parent=parent, press=press)
+        task.image_inputs = list(parent.image_inputs)
+        task.size = _child_size(parent, press, op)
+        if op == "shorten":
+            task.final_prompt = _shorten_text(prompt, details=True)
+        if op == "describe":
+            task.final_prompt = parent.final_prompt
+        return task
+
+    def modal(self, body: dict) -> tuple[int, str, str, dict]:
+        task_id = str(body.get("taskId") or "")
+        if not task_id:
+            raise SimError(4, "taskId不能为空")
+        with self._lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise SimError(3, "关联任务不存在或已失效", self.flavor.missing_parent_http)
+            if task.status != "MODAL":
+                raise SimError(4, f"任务状态错误: task {task_id} is {task.status}, not MODAL")
+            parent = self.tasks[task.parent_id] if task.parent_id else None
+            prompt = str(body.get("prompt") or "").strip() or (
+                parent.prompt if parent and task.modal_kind not in _MODAL_ALWAYS[2:]
+                else task.prompt)
+            if task.modal_kind == "inpaint":
+                task.mask_png = self._checked_mask(body.get("maskBase64"), parent)
+            elif task.modal_kind == "custom_zoom":
+                zoom = _zoom_of(prompt)
+                if zoom is None or not 1.0 <= zoom <= 2.0:
+                    raise SimError(4, "Custom Zoom needs --zoom between 1 and 2 in the prompt, "
+                                      "e.g. 'a cat --zoom 1.5'")
+                task.press = Press("custom_zoom", zoom=zoom)
+            self._check_banned(prompt)
+            task.prompt = prompt
+            task.final_prompt = prompt
+            task.description = f"{task.description} (modal)"
+            task.status = "NOT_START"
+            task.modal_kind = None
+            if body.get("state"):
+                task.state = body.get("state")
+            if self.flavor.name == "newapi":
+                task.action = "MODAL"
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    def _checked_mask(self, mask_b64, parent: SimTask | None) -> bytes:
+        if not mask_b64:
+            raise SimError(4, "maskBase64不能为空: Vary (Region) needs a mask")
+        raw = decode_base64_image(str(mask_b64))
+        if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise SimError(4, "maskBase64 must be a PNG image (data:image/png;base64,…)")
+        mask = _open_image(raw)
+        if parent is not None and mask.size != parent.size:
+            raise SimError(
+                4, f"mask is {mask.size[0]}x{mask.size[1]} but the image is "
+                   f"{parent.size[0]}x{parent.size[1]}: the mask must have the image's exact size")
+        binary = mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        if binary.getbbox() is None:
+            raise SimError(4, "mask selects nothing: paint the region to vary in white")
+        out = io.BytesIO()
+        binary.save(out, "PNG")
+        return out.getvalue()
+
+    def blend(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        images = list(body.get("base64Array") or [])
+        if not 2 <= len(images) <= 5:
+            raise SimError(4, "base64List参数错误: blend takes 2 to 5 images")
+        dimensions = str(body.get("dimensions") or "SQUARE").upper()
+        if dimensions not in _DIMENSIONS:
+            raise SimError(4, "dimensions参数错误: PORTRAIT, SQUARE or LANDSCAPE")
+        with self._lock:
+            names = [self._store_attachment(decode_base64_image(img)) for img in images]
+            task = self._make_task(op="blend", prompt="", description="",
+                                   state=body.get("state"), notify_hook=body.get("notifyHook"),
+                                   bot_type=_bot_type(body.get("botType")), mode=mode)
+            task.description = f"/blend {task.id} {len(names)}"
+            task.prompt = " ".join(self._attachment_url(n) for n in names)
+            task.image_inputs = names
+            w, h = render.tile_size(_DIMENSIONS[dimensions])
+            task.size = (2 * w, 2 * h)
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    def describe(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        if body.get("base64"):
+            raw = decode_base64_image(body["base64"])
+        elif body.get("link"):
+            raw = self._attachment_from_url(str(body["link"]))
+        else:
+            raise SimError(4, "base64不能为空")
+        with self._lock:
+            name = self._store_attachment(raw)
+            image = _open_image(raw)
+            task = self._make_task(op="describe", prompt="", description=f"/describe {name}",
+                                   state=body.get("state"), notify_hook=body.get("notifyHook"),
+                                   bot_type=_bot_type(body.get("botType")), mode=mode)
+            task.image_inputs = [name]
+            task.size = image.size
+            prompts = render.describe_prompts(image.convert("RGB"), task.seed)
+            digits = ["1️⃣", "2️⃣", "3️⃣", "4️⃣"]
+            numbered = zip(digits, prompts, strict=False)
+            task.final_prompt = "\n\n".join(f"{d} {p}" for d, p in numbered)
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    def shorten(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        prompt = str(body.get("prompt") or "").strip()
+        if not prompt:
+            raise SimError(4, "prompt不能为空")
+        with self._lock:
+            task = self._make_task(op="shorten", prompt=prompt, description=f"/shorten {prompt}",
+                                   state=body.get("state"), notify_hook=body.get("notifyHook"),
+                                   bot_type=_bot_type(body.get("botType")), mode=mode)
+            task.final_prompt = _shorten_text(prompt)
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    def upload(self, body: dict) -> list[str]:
+        images = list(body.get("base64Array") or [])
+        if not images:
+            raise SimError(4, "base64Array不能为空")
+        with self._lock:
+            raws = [decode_base64_image(img) for img in images]
+            for raw in raws:
+                _open_image(raw)
+            return [self._attachment_url(self._store_attachment(raw)) for raw in raws]
+
+    def change(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        """Legacy `/submit/change`: U/V/R by index, mapped onto the parent's buttons."""
+        action = str(body.get("action") or "").upper()
+        index = int(body.get("index") or 0)
+        with self._lock:
+            parent = self.tasks.get(str(body.get("taskId") or ""))
+            if parent is None:
+                raise SimError(3, "关联任务不存在或已失效")
+            if parent.status != "SUCCESS":
+                raise SimError(4, "关联任务状态错误")
+            if parent.op not in ("imagine", "variation", "reroll", "blend"):
+                raise SimError(4, "关联任务不允许执行变化")
+            kinds = {"UPSCALE": "upsample", "VARIATION": "variation", "REROLL": "reroll"}
+            if action not in kinds or (action != "REROLL" and not 1 <= index <= 4):
+                raise SimError(4, "action参数错误")
+            press = Press(kinds[action], index=index)
+            task = self._child(parent, press, body, mode)
+            task.description = f"/up {parent.id} {_press_label(press)}"
+            code, desc, props = self._admit(task)
+            return code, desc, task.id, props
+
+    # ------------------------------------------------------------------ queries
+    def cancel(self, task_id: str) -> None:
+        with self._lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise SimError(3, "任务不存在", 404)
+            if task.status in TERMINAL:
+                raise SimError(4, f"任务已结束: task {task_id} is {task.status}", 400)
+            self._finish(task, self.flavor.cancel_status, "取消任务")
+
+    def image_seed(self, task_id: str) -> str:
+        with self._lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise SimError(3, "任务不存在", 404)
+            if task.status != "SUCCESS":
+                raise SimError(4, "任务没有消息 hash", 400)
+            return str(task.seed % 4_294_967_295)
+
+    def get(self, task_id: str) -> SimTask | None:
+        return self.tasks.get(task_id)
+
+    def visible_view(self, task: SimTask) -> dict:
+        """What a client can see now: live, or as of the last refresh for lagging gateways."""
+        period = self.flavor.refresh_period / self.speed
+        if not period or not task.history:
+            return task.view()
+        now = time.monotonic()
+        tick = self.started_monotonic + ((now - self.started_monotonic) // period) * period
+        visible = task.history[0][1]
+        for stamp, view in task.history:
+            if stamp <= tick:
+                visible = view
+            else:
+                break
+        return visible
+
+    def task_json(self, task: SimTask, *, live: bool = False) -> dict:
+        """The task as this flavour's fetch answers it."""
+        view = task.view() if live else self.visible_view(task)
+        flavor = self.flavor
+        status = view["status"]
+        progress = f"{view['progress']}%"
+        if status == "FAILURE":
+            progress = flavor.failure_progress
+        elif status in ("NOT_START", "MODAL"):
+            progress = "0%"
+        if status == "MODAL" and not flavor.has_modal_status:
+            status = "NOT_START"
+        properties = {
+            "finalPrompt": task.final_prompt,
+            "finalZhPrompt": "",
+            "discordInstanceId": "1200000000000000000",
+            "discordChannelId": "1200000000000000000",
+            "messageId": task.message_id,
+            "messageHash": task.job_hash if status in ("SUCCESS", "IN_PROGRESS") else None,
+            "nonce": str(task.seed),
+            "botType": task.bot_type,
+            "progressMessageId": task.message_id,
+            "flags": 0,
+            "messageContent": f"**{task.prompt}** - <@1> ({task.mode.lower()})",
+        }
+        if task.notify_hook:
+            properties["notifyHook"] = task.notify_hook
+        properties.update(task.extra_properties)
+        if flavor.properties_whitelist is not None:
+            properties = {k: properties.get(k, "") for k in flavor.properties_whitelist}
+        data = {
+            "id": task.id,
+            "action": view["action"],
+            "status": status,
+            "prompt": view["prompt"],
+            "promptEn": view["prompt"],
+            "description": task.description,
+            "state": task.state,
+            "submitTime": task.submit_time,
+            "startTime": view["start_time"],
+            "finishTime": view["finish_time"],
+            "imageUrl": self._image_url(task, view),
+            "progress": progress,
+            "failReason": view["fail_reason"],
+            "properties": properties,
+        }
+        if flavor.buttons:
+            data["buttons"] = view["buttons"]
+        if status == "SUCCESS" and task.size[0]:
+            data["imageWidth"], data["imageHeight"] = task.size
+        if flavor.name == "trueai":
+            data.update({"parentId": task.parent_id, "botType": task.bot_type,
+                         "mode": task.mode, "version": str(task.version),
+                         "jobId": task.job_hash if status == "SUCCESS" else None})
+        if flavor.name == "newapi":
+            data.update({"customId": "", "botType": "", "maskBase64": "", "mode": task.mode,
+                         "videoUrl": "", "videoUrls": []})
+        if task.op == "animate" and status == "SUCCESS":
+            data["videoUrl"] = data["imageUrl"]
+        return data
+
+    def _image_url(self, task: SimTask, view: dict) -> str | None:
+        status = view["status"]
+        if task.op == "shorten":
+            return None
+        if task.op == "describe":
+            return self._attachment_url(task.image_inputs[0]) if task.image_inputs else None
+        if status == "SUCCESS":
+            return f"{self.image_base}/mj/image/{task.id}"
+        if status == "IN_PROGRESS" and view["progress"] > 0:
+            return f"{self.image_base}/mj/image/{task.id}?progress={view['progress']}"
+        return None
+
+    def stats(self) -> dict:
+        with self._lock:
+            statuses: dict[str, int] = {}
+            for task in self.tasks.values():
+                statuses[task.status] = statuses.get(task.status, 0) + 1
+            return {
+                "tasks": len(self.tasks),
+                "tasks_by_action": dict(self.created_by_action),
+                "tasks_by_status": statuses,
+                "running": len(self.running),
+                "waiting": len(self.waiting),
+                "updates": self.total_updates,
+            }
+
+    def timings(self) -> list[dict]:
+        """Server-side facts per task, so a benchmark can measure a client's detection lag."""
+        with self._lock:
+            return [
+                {"id": t.id, "action": t.action, "status": t.status, "state": t.state,
+                 "submitted_at": t.submit_time / 1000, "finished_at": t.finished_at,
+                 "updates": t.updates, "parent_id": t.parent_id}
+                for t in self.tasks.values()
+            ]
+
+    # ------------------------------------------------------------------ attachments and images
+    def _store_attachment(self, raw: bytes) -> str:
+        img = _open_image(raw)
+        ext = (img.format or "PNG").lower().replace("jpeg", "jpg")
+        name = f"{hashlib.sha1(raw).hexdigest()[:20]}.{ext}"
+        self.attachments[name] = (raw, Image.MIME.get(img.format or "PNG", "image/png"))
+        return name
+
+    def _attachment_url(self, name: str) -> str:
+        return f"{self.image_base}/mj/attachments/{name}"
+
+    def _attachment_from_url(self, url: str) -> bytes:
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        if "/mj/attachments/" in url and name in self.attachments:
+            return self.attachments[name][0]
+        raise SimError(4, "link参数错误: the simulator can only describe its own uploads")
+
+    def attachment(self, name: str) -> tuple[bytes, str] | None:
+        return self.attachments.get(name)
+
+    def image_bytes(self, task_id: str, progress: int | None) -> tuple[bytes, str] | None:
+        """Encoded image for /mj/image/{id}: the final image, or the preview at a progress."""
+        task = self.tasks.get(task_id)
+        if task is None or task.op in ("shorten",):
+            return None
+        ttl = self.dice.config.image_ttl
+        finished = task.finished_at
+        if ttl is not None and finished is not None and time.time() - finished > ttl:
+            return None
+        if progress is None and task.status != "SUCCESS":
+            return None
+        key = (task_id, progress)
+        with self._cache_lock:
+            if key in self._encoded:
+                self._encoded.move_to_end(key)
+                return self._encoded[key]
+        with task.lock:
+            if task.op == "animate" and progress is None:
+                source = self._final_image(self.tasks[task.parent_id])
+                result = (render.animate(source, task.seed, task.press.motion), "image/webp")
+            elif progress is None:
+                result = (render.encode(self._final_image(task), "PNG"), "image/png")
+            else:
+                source = self._final_image(task, allow_pending=True)
+                result = (render.encode(render.preview(source, progress), "WEBP"), "image/webp")
+        with self._cache_lock:
+            self._encoded[key] = result
+            while sum(len(v[0]) for v in self._encoded.values()) > 400_000_000:
+                self._encoded.popitem(last=False)
+        return result
+
+    def _final_image(self, task: SimTask, allow_pending: bool = False) -> Image.Image:
+        with self._cache_lock:
+            if task.id in self._images:
+                self._images.move_to_end(task.id)
+                return self._images[task.id]
+        image = self._render(task)
+        with self._cache_lock:
+            self._images[task.id] = image
+            while len(self._images) > 24:
+                self._images.popitem(last=False)
+        return image
+
+    def _render(self, task: SimTask) -> Image.Image:
+        """Draw a task's final image from its recipe (and its parent's image)."""
+        op, seed, press = task.op, task.seed, task.press
+        parent = self.tasks.get(task.parent_id) if task.parent_id else None
+        parent_img = self._final_image(parent) if parent is not None and op != "imagine" else None
+        if op == "animate" and parent_img is not None:
+            return parent_img
+        caption = _caption(task, parent)
+        if op == "upsample":
+            return render.tile_of(parent_img, press.index)
+        if op == "upscale_hd":
+            return render.upscale(parent_img, press.factor, press.variant, seed)
+        if op == "describe":
+            return _open_image(self.attachments[task.image_inputs[0]][0]).convert("RGB")
+        tile_w, tile_h = task.size[0] // 2, task.size[1] // 2
+        tiles = []
+        for j in range(1, 5):
+            if op == "imagine" and task.image_inputs:
+                base = self._attachment_image(task.image_inputs[0], (tile_w, tile_h))
+                tiles.append(render.vary_tile(base, seed, j, 0.6, caption))
+            elif op in ("imagine",):
+                tiles.append(render.imagine_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
+            elif op == "reroll":
+                tiles.append(render.reroll_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
+            elif op == "variation":
+                base = render.tile_of(parent_img, press.index) if _is_grid(parent) else parent_img
+                tiles.append(render.vary_tile(base, seed, j, _STRENGTH[op], caption))
+            elif op in ("low_variation", "high_variation"):
+                tiles.append(render.vary_tile(parent_img, seed, j, _STRENGTH[op], caption))
+            elif op in ("outpaint", "custom_zoom"):
+                tiles.append(render.zoom_tile(parent_img, press.zoom or 2.0, seed, j, caption))
+            elif op == "pan":
+                tiles.append(render.pan_tile(parent_img, press.direction, seed, j, caption))
+            elif op == "inpaint":
+                mask = Image.open(io.BytesIO(task.mask_png)).convert("L")
+                tiles.append(render.inpaint_tile(parent_img, mask, seed, j, task.prompt))
+            elif op == "blend":
+                tiles.append(render.vary_tile(self._blend_base(task, (tile_w, tile_h)), seed, j,
+                                              0.4, caption))
+            else:
+                tiles.append(render.imagine_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
+        return render.grid(tiles)
+
+    def _attachment_image(self, name: str, size: tuple[int, int]) -> Image.Image:
+        img = _open_image(self.attachments[name][0]).convert("RGB")
+        return img.resize(size, Image.Resampling.LANCZOS)
+
+    def _blend_base(self, task: SimTask, size: tuple[int, int]) -> Image.Image:
+        images = [self._attachment_image(n, size) for n in task.image_inputs]
+        base = images[0]
+        for count, other in enumerate(images[1:], start=2):
+            base = Image.blend(base, other, 1.0 / count)
+        return base
+
+
+# ---------------------------------------------------------------------- helpers
+def _bot_type(value) -> str:
+    text = str(value or "").upper()
+    return "NIJI_JOURNEY" if text in ("NIJI_JOURNEY", "NIJI") else "MID_JOURNEY"
+
+
+def _is_grid(task: SimTask | None) -> bool:
+    return task is not None and task.op in _GRID_OPS
+
+
+def _child_size(parent: SimTask, press: Press, op: str) -> tuple[int, int]:
+    w, h = parent.size
+    if op == "upsample":
+        return (w // 2, h // 2) if _is_grid(parent) else (w, h)
+    if op == "upscale_hd":
+        return (w * press.factor, h * press.factor)
+    if op == "variation":
+        return (w, h) if _is_grid(parent) else (2 * w, 2 * h)
+    if op in ("reroll",):
+        return (w, h) if _is_grid(parent) else (2 * w, 2 * h)
+    if op in ("low_variation", "high_variation", "outpaint", "custom_zoom", "pan", "inpaint"):
+        return (2 * w, 2 * h)
+    if op == "animate":
+        scale = 512 / max(w, h)
+        return (max(1, int(w * scale)), max(1, int(h * scale)))
+    if op == "imagine":
+        return render.tile_size(None)[0] * 2, render.tile_size(None)[1] * 2
+    return (w, h)
+
+
+def _press_label(press: Press) -> str:
+    return {
+        "upsample": f"U{press.index}",
+        "variation": f"V{press.index}",
+        "reroll": "R",
+        "low_variation": "Vary (Subtle)",
+        "high_variation": "Vary (Strong)",
+        "upscale_hd": f"Upscale ({press.variant if press.variant != 'plain' else press.factor})",
+        "inpaint": "Vary (Region)",
+        "outpaint": f"Zoom Out {press.zoom:g}x",
+        "custom_zoom": "Custom Zoom",
+        "pan": f"Pan {press.direction}",
+        "animate": f"Animate ({press.motion} motion)",
+    }.get(press.kind, press.kind)
+
+
+def _caption(task: SimTask, parent: SimTask | None) -> str:
+    if parent is None or task.press is None:
+        return f"{task.op} {task.id}"
+    return f"{_press_label(task.press)} of {parent.id}"
+
+
+def _zoom_of(prompt: str) -> float | None:
+    found = _ZOOM_RE.findall(prompt or "")
+    return float(found[-1]) if found else None
+
+
+def _numbered(text: str) -> list[str]:
+    """The prompts of a describe/shorten answer, without their number emoji."""
+    items = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        for digit in ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣"):
+            if line.startswith(digit):
+                items.append(line[len(digit):].strip())
+    return items
+
+
+def _shorten_text(prompt: str, details: bool = False) -> str:
+    """A Plus-style shorten answer: important tokens, then five shorter prompts."""
+    core, _, params = prompt.partition(" --")
+    params = f" --{params}" if params else ""
+    words = [w.strip(",.") for w in core.split() if len(w.strip(",.")) > 2]
+    tokens = ", ".join(words[:6]) or core
+    lines = ["## Important tokens", tokens, "", "## Shortened prompts"]
+    digits = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣"]
+    for i, digit in enumerate(digits):
+        keep = max(1, len(words) - i)
+        lines.append(f"{digit} {' '.join(words[:keep]) or core}{params}")
+    if details:
+        lines += ["", "## Details"] + [f"{w}: {1.0 / (n + 1):.2f}" for n, w in enumerate(words)]
+    return "\n".join(lines)
