@@ -1,3 +1,53 @@
-"""mjwidgets: Midjourney inside Jupyter."""
+"""mjwidgets: Midjourney inside Jupyter.
+
+Widgets (`Studio`, `TaskView`, `MaskEditor`) over a client of the Midjourney-proxy `/mj/...` API,
+with a tracker that polls every task in one request, a SQLite history, an image cache, and an
+embedded simulator (`mjwidgets.sim`) used whenever no MJ_BASE_URL is set.
+"""
+
+from .client import Client, SubmitJournal
+from .errors import (
+    AuthError,
+    BannedPromptError,
+    MJError,
+    NotFoundError,
+    QueueFullError,
+    RateLimitError,
+    ServerError,
+    TaskFailed,
+    TaskTimeout,
+    TransportError,
+    ValidationError,
+)
+from .media import decode_image, mask_data_url, to_data_url
+from .models import Button, ButtonKind, Status, Task
+from .prompt import Prompt, PromptError, diff_params, diff_prompts
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AuthError",
+    "BannedPromptError",
+    "Button",
+    "ButtonKind",
+    "Client",
+    "MJError",
+    "NotFoundError",
+    "Prompt",
+    "PromptError",
+    "QueueFullError",
+    "RateLimitError",
+    "ServerError",
+    "Status",
+    "SubmitJournal",
+    "Task",
+    "TaskFailed",
+    "TaskTimeout",
+    "TransportError",
+    "ValidationError",
+    "decode_image",
+    "diff_params",
+    "diff_prompts",
+    "mask_data_url",
+    "to_data_url",
+]

@@ -1,0 +1,463 @@
+"""The task model: what a Midjourney-proxy server says about a job, parsed defensively.
+
+Servers differ (OSS, Plus, trueai, new-api resellers): ids may be numbers, fields may be missing or
+null, statuses may be new. Parsing never fails on such payloads; the JSON as received stays in
+``Task.raw`` so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from .errors import MJError, ValidationError
+
+if TYPE_CHECKING:  # the client binds itself to tasks; models never import it at run time
+    from .client import Client
+
+__all__ = ["Status", "ButtonKind", "Button", "Task"]
+
+
+class Status(str, Enum):
+    """Task status; values a server invents later map to UNKNOWN (the raw string is kept)."""
+
+    NOT_START = "NOT_START"
+    SUBMITTED = "SUBMITTED"
+    MODAL = "MODAL"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCEL = "CANCEL"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, value: Any) -> Status:
+        text = str(value or "").strip().upper()
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+_PENDING = frozenset({Status.NOT_START, Status.SUBMITTED, Status.IN_PROGRESS})
+# Statuses we have never seen but that clearly mean "not finished yet" (other APIs' vocabulary).
+_PENDING_LOOKING = frozenset({"", "PENDING", "QUEUED", "IN_QUEUE", "WAITING", "RUNNING", "STARTED"})
+
+
+_LINEAGE = frozenset(
+    {"_client", "parent_id", "origin_button", "parent_image_size", "modal_submitted"}
+)
+
+
+class ButtonKind(str, Enum):
+    """What pressing a button does, derived from its customId (reference §4.1)."""
+
+    UPSAMPLE = "upsample"
+    VARIATION = "variation"
+    REROLL = "reroll"
+    LOW_VARIATION = "low_variation"
+    HIGH_VARIATION = "high_variation"
+    UPSCALE_HD = "upscale_hd"
+    INPAINT = "inpaint"
+    OUTPAINT = "outpaint"
+    CUSTOM_ZOOM = "custom_zoom"
+    PAN = "pan"
+    ANIMATE = "animate"
+    BOOKMARK = "bookmark"
+    DESCRIBE_PICK = "describe_pick"
+    SHORTEN_PICK = "shorten_pick"
+    OTHER = "other"
+
+
+_MODAL_KINDS = frozenset(
+    {ButtonKind.INPAINT, ButtonKind.CUSTOM_ZOOM, ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK}
+)
+# Outpaint percentages in "MJ::Outpaint::<pct>::1::<hash>::SOLO" → zoom-out factor.
+_OUTPAINT_ZOOM = {50: 2.0, 75: 1.5, 100: 1.0}
+_HD_UPSCALE = re.compile(r"^upsample_v[0-9a-z]+?_(\d)x(?:_(subtle|creative))?$")
+
+
+@dataclass(frozen=True)
+class _ParsedId:
+    kind: ButtonKind
+    index: int | None = None
+    direction: str | None = None
+    zoom: float | None = None
+    factor: int | None = None
+    variant: str | None = None
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _parse_job(parts: list[str]) -> _ParsedId:
+    """Parse "MJ::JOB::<name>::<n>::<hash>[::SOLO]" (parts after "MJ", "JOB")."""
+    name = parts[0].lower() if parts else ""
+    number = _int_or_none(parts[1]) if len(parts) > 1 else None
+    if name == "upsample" or name == "video_virtual_upscale":
+        return _ParsedId(ButtonKind.UPSAMPLE, index=number)
+    if name == "variation":
+        return _ParsedId(ButtonKind.VARIATION, index=number)
+    if name == "reroll" or "remaster" in name:
+        return _ParsedId(ButtonKind.REROLL)
+    if name == "low_variation":
+        return _ParsedId(ButtonKind.LOW_VARIATION)
+    if name == "high_variation":
+        return _ParsedId(ButtonKind.HIGH_VARIATION)
+    if name.startswith("pan_"):
+        return _ParsedId(ButtonKind.PAN, direction=name[len("pan_") :])
+    if name.startswith("animate_"):
+        return _ParsedId(ButtonKind.ANIMATE)
+    hd = _HD_UPSCALE.match(name)
+    if hd:
+        return _ParsedId(ButtonKind.UPSCALE_HD, factor=int(hd.group(1)), variant=hd.group(2))
+    if name == "promptanalyzer":  # "MJ::Job::PromptAnalyzer::…::<n>": shorten picks
+        last = _int_or_none(parts[-1]) if len(parts) > 1 else None
+        kind = ButtonKind.SHORTEN_PICK if last else ButtonKind.OTHER
+        return _ParsedId(kind, index=last)
+    if name == "picreader":  # "MJ::Job::PicReader::<1..4|all>": describe picks
+        return _ParsedId(ButtonKind.DESCRIBE_PICK, index=number)
+    return _ParsedId(ButtonKind.OTHER)
+
+
+def parse_custom_id(custom_id: str) -> _ParsedId:
+    """Classify a customId; anything unrecognised is OTHER (still clickable)."""
+    parts = custom_id.split("::")
+    if len(parts) < 2 or parts[0].upper() != "MJ":
+        return _ParsedId(ButtonKind.REROLL if "remaster" in custom_id.lower() else ButtonKind.OTHER)
+    family = parts[1].lower()
+    rest = parts[2:]
+    if family == "job":
+        return _parse_job(rest)
+    if family == "inpaint":
+        return _ParsedId(ButtonKind.INPAINT)
+    if family == "outpaint":
+        pct = _int_or_none(rest[0]) if rest else None
+        return _ParsedId(ButtonKind.OUTPAINT, zoom=_OUTPAINT_ZOOM.get(pct or -1))
+    if family == "customzoom":
+        return _ParsedId(ButtonKind.CUSTOM_ZOOM)
+    if family == "bookmark":
+        return _ParsedId(ButtonKind.BOOKMARK)
+    if family == "picread" and rest and rest[0].lower() == "retry":
+        return _ParsedId(ButtonKind.REROLL)
+    return _ParsedId(ButtonKind.OTHER)
+
+
+def _emoji_text(value: Any) -> str:
+    """Emoji arrive as a character, a custom emoji name, or a raw Discord {"name": …} object."""
+    if isinstance(value, dict):
+        return str(value.get("name") or "")
+    return "" if value is None else str(value)
+
+
+def _int_field(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class Button:
+    """One clickable component of a finished task, as the server copied it from Discord."""
+
+    custom_id: str
+    label: str = ""
+    emoji: str = ""
+    style: int = 2
+    type: int = 2
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Button:
+        return cls(
+            custom_id=str(data.get("customId") or data.get("custom_id") or ""),
+            label=str(data.get("label") or ""),
+            emoji=_emoji_text(data.get("emoji")),
+            style=_int_field(data.get("style"), 2),
+            type=_int_field(data.get("type"), 2),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customId": self.custom_id,
+            "label": self.label,
+            "emoji": self.emoji,
+            "style": self.style,
+            "type": self.type,
+        }
+
+    @property
+    def _parsed(self) -> _ParsedId:
+        return parse_custom_id(self.custom_id)
+
+    @property
+    def kind(self) -> ButtonKind:
+        return self._parsed.kind
+
+    @property
+    def index(self) -> int | None:
+        """Image number for U/V buttons and describe/shorten picks."""
+        return self._parsed.index
+
+    @property
+    def direction(self) -> str | None:
+        """ "left" | "right" | "up" | "down" for pan buttons."""
+        return self._parsed.direction
+
+    @property
+    def zoom(self) -> float | None:
+        """Zoom-out factor of Outpaint buttons (Custom Zoom: None, the prompt decides)."""
+        return self._parsed.zoom
+
+    @property
+    def factor(self) -> int | None:
+        """2 or 4 for HD upscales."""
+        return self._parsed.factor
+
+    @property
+    def variant(self) -> str | None:
+        """ "subtle" | "creative" for v6+ HD upscales."""
+        return self._parsed.variant
+
+    @property
+    def needs_modal(self) -> bool:
+        """True when pressing it always yields a MODAL task that needs /submit/modal."""
+        return self.kind in _MODAL_KINDS
+
+    @property
+    def display(self) -> str:
+        return self.label or self.emoji or self.custom_id
+
+
+def _parse_progress(value: Any, status: Status) -> int:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        match = re.search(r"\d+(?:\.\d+)?", str(value or ""))
+        if not match:
+            return 100 if status is Status.SUCCESS else 0
+        number = float(match.group())
+    return max(0, min(100, int(number)))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """Epoch milliseconds (number or digit string) → aware UTC datetime; 0/missing → None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if not text.lstrip("-").isdigit():
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        value = int(text)
+    if not isinstance(value, (int, float)) or value <= 0:
+        return None
+    seconds = value / 1000 if value > 1e11 else value  # tolerate epoch seconds too
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _id_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _text(value)
+
+
+@dataclass(eq=True)
+class Task:
+    """One Midjourney job as reported by the server, plus client-side lineage.
+
+    ``parent_id``/``origin_button`` record which task and button produced this one (set by
+    ``client.action``), ``parent_image_size`` the (width, height) of the parent image when known
+    (the size a Vary (Region) mask must have), ``modal_submitted`` that ``client.modal`` was
+    accepted for it — a lagging reseller may still report MODAL for a while, which is then read as
+    SUBMITTED so nobody sends the modal twice.
+    """
+
+    id: str
+    action: str = ""
+    status: Status = Status.UNKNOWN
+    status_raw: str = ""
+    progress: int = 0
+    prompt: str = ""
+    prompt_en: str = ""
+    description: str = ""
+    image_url: str | None = None
+    fail_reason: str = ""
+    buttons: list[Button] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    state: str = ""
+    submit_time: datetime | None = None
+    start_time: datetime | None = None
+    finish_time: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    parent_id: str | None = None
+    origin_button: Button | None = None
+    parent_image_size: tuple[int, int] | None = None
+    modal_submitted: bool = False
+    _client: Client | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Task:
+        """Build a Task from fetch/list/notify JSON; tolerates missing, null and numeric fields."""
+        data = dict(data or {})
+        status_raw = _text(data.get("status")).strip()
+        status = Status.parse(status_raw)
+        buttons = [
+            Button.from_json(item)
+            for item in (data.get("buttons") or [])
+            if isinstance(item, dict)
+            and (item.get("customId") or item.get("custom_id"))
+            and _int_field(item.get("style"), 2) != 5
+        ]
+        properties = data.get("properties")
+        parent = data.get("parentId")
+        return cls(
+            id=_id_text(data.get("id")),
+            action=_text(data.get("action")),
+            status=status,
+            status_raw=status_raw,
+            progress=_parse_progress(data.get("progress"), status),
+            prompt=_text(data.get("prompt")),
+            prompt_en=_text(data.get("promptEn")),
+            description=_text(data.get("description")),
+            image_url=data.get("imageUrl") or None,
+            fail_reason=_text(data.get("failReason")),
+            buttons=buttons,
+            properties=properties if isinstance(properties, dict) else {},
+            state=_text(data.get("state")),
+            submit_time=_parse_time(data.get("submitTime")),
+            start_time=_parse_time(data.get("startTime")),
+            finish_time=_parse_time(data.get("finishTime")),
+            raw=data,
+            parent_id=_id_text(parent) or None,
+        )
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def is_pending(self) -> bool:
+        """The server is still working on it (queued or running)."""
+        if self.status is Status.UNKNOWN:
+            return self.status_raw.upper() in _PENDING_LOOKING
+        return self.status in _PENDING
+
+    @property
+    def is_done(self) -> bool:
+        """Terminal: SUCCESS, FAILURE, CANCEL, or a status we do not know that is not pending."""
+        return not self.is_pending and self.status is not Status.MODAL
+
+    @property
+    def needs_modal(self) -> bool:
+        """The task waits for ``client.modal(task, …)`` (mask and/or prompt)."""
+        return self.status is Status.MODAL
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) of the result image when the server reports it (trueai, DeerAPI)."""
+        for w_key, h_key in (("imageWidth", "imageHeight"), ("width", "height")):
+            width, height = _int_field(self.raw.get(w_key)), _int_field(self.raw.get(h_key))
+            if width > 0 and height > 0:
+                return (width, height)
+        return None
+
+    def button(self, label_or_id: str | Button) -> Button:
+        """Find a button by customId, label (case-insensitive), emoji or display text."""
+        if isinstance(label_or_id, Button):
+            label_or_id = label_or_id.custom_id
+        wanted = str(label_or_id).strip()
+        folded = wanted.casefold()
+        matchers = (
+            lambda b: b.custom_id == wanted,
+            lambda b: bool(b.label) and b.label.strip().casefold() == folded,
+            lambda b: bool(b.emoji) and b.emoji == wanted,
+            lambda b: b.display.strip().casefold() == folded,
+        )
+        for matches in matchers:
+            for candidate in self.buttons:
+                if matches(candidate):
+                    return candidate
+        available = ", ".join(b.display for b in self.buttons) or "none"
+        if self.buttons:
+            status_note = ""
+        elif self.status is Status.SUCCESS:
+            status_note = (
+                " (this server reports no buttons; the open-source midjourney-proxy has no "
+                "/submit/action)"
+            )
+        else:
+            status_note = f" (buttons appear only at SUCCESS; the task is {self.status.value})"
+        raise ValidationError(
+            f"task {self.id} has no button {wanted!r}; available: {available}{status_note}",
+            task_id=self.id,
+            advice="pick one of the available buttons",
+        )
+
+    # -- bound to the client that made it ----------------------------------------------------
+
+    def _bind(self, client: Client | None) -> Task:
+        self._client = client
+        return self
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise MJError(
+                f"task {self.id} is not bound to a client",
+                advice="use client.fetch(task_id) / client.wait(task) with a Client",
+            )
+        return self._client
+
+    def update_from(self, other: Task) -> Task:
+        """Copy server fields from a fresh Task; keep lineage the server does not know about."""
+        for name in self.__dataclass_fields__:
+            if name in _LINEAGE:
+                continue
+            setattr(self, name, getattr(other, name))
+        self.parent_id = other.parent_id or self.parent_id
+        self.origin_button = other.origin_button or self.origin_button
+        self.parent_image_size = other.parent_image_size or self.parent_image_size
+        self.modal_submitted = other.modal_submitted or self.modal_submitted
+        self._settle_modal()
+        return self
+
+    def _settle_modal(self) -> None:
+        if self.modal_submitted and self.status is Status.MODAL:  # the server has not caught up
+            self.status, self.status_raw = Status.SUBMITTED, Status.SUBMITTED.value
+
+    def reload(self) -> Task:
+        """Fetch the latest state from the server and update this object in place."""
+        return self.update_from(self._require_client().fetch(self.id))
+
+    def wait(self, timeout: float = 900, interval: float | None = None) -> Task:
+        """Block until SUCCESS/MODAL, updating self — raises TaskFailed / TaskTimeout."""
+        return self._require_client().wait(self, timeout=timeout, interval=interval)
+
+    def cancel(self) -> Task:
+        """Ask the server to cancel this task, then reload it."""
+        return self.update_from(self._require_client().cancel(self.id))
+
+    def __repr__(self) -> str:
+        prompt = self.prompt or self.prompt_en
+        short = prompt if len(prompt) <= 30 else prompt[:29] + "…"
+        parts = [self.id or "?", self.action or "?", self.status.value]
+        if self.status is Status.UNKNOWN and self.status_raw:
+            parts[-1] = f"UNKNOWN({self.status_raw})"
+        parts.append(f"{self.progress}%")
+        if short:
+            parts.append(repr(short))
+        return f"<Task {' '.join(parts)}>"
