@@ -287,7 +287,8 @@ class Engine:
             task.stuck = True
         if self.dice.roll(self.dice.config.fail_rate):
             task.fail_at = int(self.dice.config.fail_at)
-            task.fail_reason_planned = f"[Job failed] simulated failure at {task.fail_at}%"
+            reason = str(self.dice.config.fail_reason)
+            task.fail_reason_planned = reason.replace("{pct}", str(task.fail_at))
         self.tasks[task_id] = task
         self.created_by_action[action] = self.created_by_action.get(action, 0) + 1
         return task

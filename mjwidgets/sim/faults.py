@@ -28,6 +28,7 @@ class FaultConfig:
     stuck_rate: float = 0.0  # tasks that stop moving while IN_PROGRESS
     fail_rate: float = 0.0  # tasks that fail when they reach `fail_at` percent
     fail_at: int = 46
+    fail_reason: str = "[Job failed] simulated failure at {pct}%"  # {pct} → fail_at
     image_ttl: float | None = None  # seconds after finishing until the image URL answers 404
     paths: list[str] = field(default_factory=lambda: ["/mj/"])  # faults hit paths containing one
 
