@@ -19,9 +19,13 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .imagecache import ImageCache
 from .media import decode_image, mask_data_url, to_data_url
 from .models import Button, ButtonKind, Status, Task
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
+from .store import HistoryStore, history, lineage
+from .tracking import Tracker
+from .widgets import MaskEditor, Studio, TaskView
 
 __version__ = "0.1.0"
 
@@ -31,6 +35,14 @@ __all__ = [
     "Button",
     "ButtonKind",
     "Client",
+    "HistoryStore",
+    "ImageCache",
+    "MaskEditor",
+    "Studio",
+    "TaskView",
+    "Tracker",
+    "history",
+    "lineage",
     "MJError",
     "NotFoundError",
     "Prompt",

@@ -493,6 +493,8 @@ class Client:
         self.auth_style = style
         self.timeout = timeout
         self.journal = journal
+        # Set by the tracker: where Task.image()/tiles()/save() get images (a local cache).
+        self.image_provider: Any = None
         self.allow_private_image_hosts = allow_private_image_hosts
         self._api = f"{MODES[self.mode]}/mj" if self.mode else "/mj"
         self._secret = _Secret(api_key) if api_key else None
@@ -813,7 +815,12 @@ class Client:
         return child
 
     def modal(
-        self, task: Task | str, *, prompt: str | None = None, mask: media.ImageInput = None
+        self,
+        task: Task | str,
+        *,
+        prompt: str | None = None,
+        mask: media.ImageInput = None,
+        notify_hook: str | None = None,
     ) -> Task:
         """Finish a MODAL task: a mask (+ prompt) for Vary (Region), ``--zoom`` for Custom Zoom."""
         pending = task if isinstance(task, Task) else self.fetch(str(task))
@@ -826,6 +833,8 @@ class Client:
             )
         kind = _modal_kind(pending)
         body: dict[str, Any] = {"taskId": pending.id, "prompt": (prompt or "").strip()}
+        if notify_hook:
+            body["notifyHook"] = notify_hook
         if kind is ButtonKind.CUSTOM_ZOOM:
             _check_zoom_prompt(body["prompt"])
         if kind is ButtonKind.INPAINT and mask is None:

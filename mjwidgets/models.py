@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import MJError, ValidationError
@@ -413,6 +414,33 @@ class Task:
     def _bind(self, client: Client | None) -> Task:
         self._client = client
         return self
+
+    @property
+    def client(self) -> Client | None:
+        """The client this task came from (None for a task built from JSON by hand)."""
+        return self._client
+
+    def _image_provider(self):
+        provider = getattr(self._require_client(), "image_provider", None)
+        if provider is None:
+            raise MJError(
+                f"no image cache for task {self.id}",
+                advice="track the task (mjwidgets.Tracker.for_client(client).track(task)) or "
+                "download task.image_url with client.download",
+            )
+        return provider
+
+    def image(self):
+        """The final image as a PIL image, from the local cache (it outlives expiring URLs)."""
+        return self._image_provider().image(self)
+
+    def tiles(self) -> list:
+        """The four images of a grid (a single image → a list of one)."""
+        return self._image_provider().tiles(self)
+
+    def save(self, folder) -> Path:
+        """Write the image and a JSON sidecar (prompt, parameters, lineage, timings) to `folder`."""
+        return self._image_provider().save(self, folder)
 
     def _require_client(self) -> Client:
         if self._client is None:

@@ -1,0 +1,7 @@
+"""The notebook widgets: each has a Python half here and a front-end half in js/."""
+
+from .maskeditor import MaskEditor
+from .studio import Studio
+from .taskview import TaskView
+
+__all__ = ["MaskEditor", "Studio", "TaskView"]

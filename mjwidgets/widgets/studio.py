@@ -1,0 +1,99 @@
+"""Studio: a prompt box and the session's task cards, newest first, linked by lineage."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import anywidget
+import ipywidgets
+import traitlets
+
+from ..client import Client
+from ..errors import MJError
+from ..models import Task
+from ..tracking import Tracker
+from .taskview import STATIC, TaskView
+
+log = logging.getLogger("mjwidgets.widgets")
+
+
+class _StudioBar(anywidget.AnyWidget):
+    """The front-end half of the Studio's prompt bar (js/studio.js)."""
+
+    _esm = STATIC / "studio.js"
+    _css = STATIC / "mjwidgets.css"
+
+    simulator = traitlets.Bool(False).tag(sync=True)
+    backend_label = traitlets.Unicode("").tag(sync=True)
+    status_text = traitlets.Unicode("").tag(sync=True)
+    sweep_text = traitlets.Unicode("").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+
+
+class Studio(ipywidgets.VBox):
+    """Type a prompt, watch the grid appear, click its buttons; every card stays in the session.
+
+    With no MJ_BASE_URL set it runs on the embedded simulator and says so in a badge.
+    """
+
+    def __init__(self, client: Client | None = None, *, tracker: Tracker | None = None) -> None:
+        if tracker is None:
+            tracker = Tracker.for_client(client or Client())
+        self.tracker = tracker
+        self.client = tracker.client
+        self.bar = _StudioBar(simulator=bool(getattr(self.client, "is_simulator", False)),
+                              backend_label=urlsplit(self.client.base_url).netloc)
+        self.cards_box = ipywidgets.VBox()
+        self.cards_box.add_class("mjw-cards")
+        super().__init__([self.bar, self.cards_box])
+        self.add_class("mjw-studio")
+        self.cards: dict[str, TaskView] = {}
+        self.bar.on_msg(self._on_message)
+
+    # ------------------------------------------------------------------ public
+    def imagine(self, prompt: str, **options) -> TaskView | None:
+        """Submit a prompt exactly as typing it and pressing Enter would; returns its card."""
+        bar = self.bar
+        bar.error = ""
+        bar.busy = True
+        try:
+            task = self.tracker.imagine(prompt, **options)
+        except MJError as exc:
+            bar.error = str(exc)
+            return None
+        except Exception as exc:  # the kernel must stay usable whatever happens
+            log.exception("imagine failed")
+            bar.error = f"{type(exc).__name__}: {exc}"
+            return None
+        finally:
+            bar.busy = False
+        bar.send({"type": "clear_prompt"})
+        view = self.add(task)
+        bar.status_text = f"submitted {task.id}"
+        return view
+
+    def add(self, task: Task) -> TaskView:
+        """Show a task (e.g. from the history) as a card at the top of the Studio."""
+        if task.id in self.cards:
+            return self.cards[task.id]
+        view = TaskView(task, tracker=self.tracker)
+        view.on_child(self._on_child)
+        self.cards[task.id] = view
+        self.cards_box.children = (view, *self.cards_box.children)
+        return view
+
+    def set_prompt(self, prompt: str) -> None:
+        """Put a prompt into the box (e.g. "reuse prompt" from the history)."""
+        self.bar.send({"type": "set_prompt", "prompt": prompt})
+
+    # ------------------------------------------------------------------ events
+    def _on_message(self, _widget, content: dict, _buffers) -> None:
+        if content.get("type") == "imagine":
+            self.imagine(str(content.get("prompt", "")))
+
+    def _on_child(self, _parent: TaskView, child: TaskView) -> None:
+        child.on_child(self._on_child)
+        self.cards[child.task.id] = child
+        self.cards_box.children = (child, *self.cards_box.children)

@@ -1,0 +1,307 @@
+"""TaskView: one live card per Midjourney task — progress, the image, and the API's own buttons.
+
+The card's state lives in traits (so every view, and a saved notebook, shows it); clicks arrive as
+messages and are submitted from a worker thread so the kernel stays responsive. Images travel as
+display-sized bytes, never as URLs the browser would have to reach.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import anywidget
+import ipywidgets
+import traitlets
+from PIL import Image
+
+from ..client import Client
+from ..errors import MJError
+from ..models import Button, ButtonKind, Status, Task
+from ..tracking import Tracker
+
+log = logging.getLogger("mjwidgets.widgets")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+DISPLAY_MAX = 1024  # px on the long side of what the browser gets
+_ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
+_SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
+
+
+def display_bytes(image: Image.Image, *, max_side: int = DISPLAY_MAX) -> bytes:
+    """A display-sized WebP of `image` (≤ ~250 KB for a grid), for the card."""
+    shown = image.convert("RGB")
+    shown.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    shown.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()
+
+
+def _seconds(later, earlier) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return max(0.0, (later - earlier).total_seconds())
+
+
+class _Card(anywidget.AnyWidget):
+    """The front-end half of a TaskView (js/taskview.js)."""
+
+    _esm = STATIC / "taskview.js"
+    _css = STATIC / "mjwidgets.css"
+
+    task_id = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    action = traitlets.Unicode("").tag(sync=True)
+    progress = traitlets.Int(0).tag(sync=True)
+    prompt = traitlets.Unicode("").tag(sync=True)
+    fail_reason = traitlets.Unicode("").tag(sync=True)
+    timings = traitlets.Dict().tag(sync=True)
+    buttons = traitlets.List().tag(sync=True)
+    pending_buttons = traitlets.List().tag(sync=True)
+    used_buttons = traitlets.List().tag(sync=True)
+    image = traitlets.Bytes(b"").tag(sync=True)
+    image_format = traitlets.Unicode("webp").tag(sync=True)
+    image_size = traitlets.List().tag(sync=True)
+    is_preview = traitlets.Bool(False).tag(sync=True)
+    lineage = traitlets.Unicode("").tag(sync=True)
+    parent_id = traitlets.Unicode("").tag(sync=True)
+    children = traitlets.List().tag(sync=True)
+    modal = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    retrying = traitlets.Unicode("").tag(sync=True)
+
+
+class TaskView(ipywidgets.VBox):
+    """A live card for `task`: updates from the client's tracker, buttons submit actions.
+
+    Vary (Region) opens the mask editor below the card; Custom Zoom and Remix open an inline
+    prompt. Children (the tasks its buttons made) appear below it, or in the Studio that owns it.
+    """
+
+    def __init__(self, task: Task | str, client: Client | None = None, *,
+                 tracker: Tracker | None = None) -> None:
+        self.card = _Card()
+        super().__init__([self.card])
+        self.add_class("mjw-taskview")
+        if tracker is None:
+            client = client or getattr(task, "_client", None) or Client()
+            tracker = Tracker.for_client(client)
+        self.tracker = tracker
+        self.client = tracker.client
+        if isinstance(task, str):
+            task = self.client.fetch(task)
+        self.task = task
+        self._child_handlers: list[Callable[[TaskView, TaskView], None]] = []
+        self._lock = threading.Lock()
+        self._shown_image: tuple[str | None, bool] = (None, False)
+        self._modal_task: Task | None = None
+        self._editor = None
+        self._closed = False
+        self.card.on_msg(self._on_message)
+        self._apply(task)
+        self._unsubscribe = tracker.subscribe(task.id, self._on_update)
+        if task.is_pending:
+            tracker.track(task)
+
+    # ------------------------------------------------------------------ public
+    def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
+        """Call `callback(parent_view, child_view)` when a button creates a task."""
+        self._child_handlers.append(callback)
+
+    def press(self, button: Button | str) -> TaskView | None:
+        """Press a button from code, as a click would; returns the child card (None for modals)."""
+        return self._press(self.task.button(button))
+
+    def close(self) -> None:
+        self._closed = True
+        self._unsubscribe()
+        super().close()
+
+    # ------------------------------------------------------------------ task → traits
+    def _on_update(self, task: Task) -> None:
+        if self._closed:
+            return
+        try:
+            self.task = task
+            self._apply(task)
+        except Exception as exc:  # observers swallow errors silently: show them instead
+            log.exception("updating card %s failed", task.id)
+            self.card.error = f"{type(exc).__name__}: {exc}"
+
+    def _apply(self, task: Task) -> None:
+        card = self.card
+        with card.hold_sync():
+            card.task_id = task.id
+            card.status = task.status_raw or task.status.value
+            card.action = task.action or ""
+            card.progress = int(task.progress or 0)
+            card.prompt = task.prompt or task.prompt_en or ""
+            card.fail_reason = task.fail_reason or "" if task.status is Status.FAILURE else ""
+            card.timings = {
+                "queued": _seconds(task.start_time, task.submit_time),
+                "running": _seconds(task.finish_time, task.start_time),
+                "total": _seconds(task.finish_time, task.submit_time),
+            }
+            card.buttons = [_button_json(b) for b in task.buttons]
+            if task.parent_id and not card.lineage:
+                label = task.origin_button.display if task.origin_button else task.action
+                card.lineage = f"{label} of {task.parent_id}"
+                card.parent_id = task.parent_id
+        self._update_image(task)
+
+    def _update_image(self, task: Task) -> None:
+        final = task.status is Status.SUCCESS
+        key = (task.image_url, final)
+        if not task.image_url or key == self._shown_image:
+            return
+        try:
+            image = self.tracker.cache.image(task)  # the final image, or the latest preview
+            data = display_bytes(image)
+        except MJError as exc:
+            self.card.retrying = f"image not available yet: {exc.description or exc}"
+            return
+        with self.card.hold_sync():
+            self.card.image = data
+            self.card.image_format = "webp"
+            self.card.image_size = list(image.size)
+            self.card.is_preview = not final
+            self.card.retrying = ""
+        self._shown_image = key
+
+    # ------------------------------------------------------------------ clicks and modals
+    def _on_message(self, _widget, content: dict, _buffers) -> None:
+        kind = content.get("type")
+        if kind == "click":
+            try:
+                button = self.task.button(str(content.get("custom_id", "")))
+            except MJError as exc:
+                self.card.error = str(exc)
+                return
+            _SUBMITTER.submit(self._press, button)
+        elif kind == "modal_send":
+            _SUBMITTER.submit(self._send_modal, str(content.get("prompt", "")))
+        elif kind == "modal_cancel":
+            self._close_modal()
+        elif kind == "full_image":
+            self._send_full_image(content.get("mode", "open"))
+
+    def _press(self, button: Button) -> TaskView | None:
+        card = self.card
+        card.error = ""
+        card.pending_buttons = [*card.pending_buttons, button.custom_id]
+        try:
+            child = self.tracker.action(self.task, button)
+        except MJError as exc:
+            card.error = str(exc)
+            return None
+        except Exception as exc:  # never let a click kill the kernel's message loop
+            log.exception("action %s failed", button.custom_id)
+            card.error = f"{type(exc).__name__}: {exc}"
+            return None
+        finally:
+            card.pending_buttons = [c for c in card.pending_buttons if c != button.custom_id]
+        card.used_buttons = sorted({*card.used_buttons, button.custom_id})
+        if child.id == self.task.id:  # ❤️ and friends: no new task
+            return None
+        if child.status is Status.MODAL:
+            self._open_modal(child, button)
+            return None
+        return self._adopt(child, button)
+
+    def _adopt(self, child: Task, button: Button) -> TaskView:
+        self.tracker.track(child)
+        view = TaskView(child, tracker=self.tracker)
+        self.card.children = [*self.card.children,
+                              {"task_id": child.id, "label": f"{button.display} ({child.id})"}]
+        if self._child_handlers:
+            for handler in self._child_handlers:
+                handler(self, view)
+        else:
+            self.children = (*self.children, view)
+        return view
+
+    def _open_modal(self, modal_task: Task, button: Button) -> None:
+        self._modal_task = modal_task
+        if button.kind is ButtonKind.INPAINT:
+            self._open_mask_editor(modal_task, button)
+            return
+        prompt = self.task.prompt or ""
+        if button.kind is ButtonKind.CUSTOM_ZOOM:
+            base = _ZOOM_RE.sub("", prompt).strip()
+            self.card.modal = {"kind": "custom_zoom", "task_id": modal_task.id,
+                               "title": "Custom Zoom", "prompt": f"{base} --zoom 1.5",
+                               "hint": "Keep --zoom between 1 and 2 (e.g. --zoom 1.5)"}
+            return
+        final = (modal_task.properties or {}).get("finalPrompt") or prompt
+        title = "Remix" if button.kind not in (ButtonKind.DESCRIBE_PICK,
+                                               ButtonKind.SHORTEN_PICK) else "Imagine this prompt"
+        self.card.modal = {"kind": "remix", "task_id": modal_task.id, "title": title,
+                           "prompt": final, "hint": "Edit the prompt, then Send"}
+
+    def _send_modal(self, prompt: str) -> TaskView | None:
+        modal_task = self._modal_task
+        if modal_task is None:
+            return None
+        state = dict(self.card.modal)
+        if state.get("kind") == "custom_zoom":
+            found = _ZOOM_RE.findall(prompt)
+            if not found or not 1.0 <= float(found[-1]) <= 2.0:
+                self.card.modal = {**state, "invalid": True, "prompt": prompt,
+                                   "hint": "Custom Zoom needs --zoom between 1 and 2, "
+                                           "e.g. --zoom 1.5"}
+                return None
+        self.card.modal = {**state, "sending": True, "prompt": prompt}
+        return self._submit_modal(modal_task, prompt=prompt)
+
+    def _submit_modal(self, modal_task: Task, *, prompt: str, mask=None) -> TaskView | None:
+        try:
+            child = self.tracker.modal(modal_task, prompt=prompt, mask=mask)
+        except MJError as exc:
+            self.card.modal = {**self.card.modal, "sending": False, "invalid": True,
+                               "hint": str(exc)}
+            self.card.error = str(exc)
+            return None
+        button = modal_task.origin_button or Button(custom_id="", label="Modal")
+        self._close_modal()
+        return self._adopt(child, button)
+
+    def _close_modal(self) -> None:
+        self._modal_task = None
+        self.card.modal = {}
+        if self._editor is not None:
+            self.children = tuple(c for c in self.children if c is not self._editor)
+            self._editor.close()
+            self._editor = None
+
+    def _open_mask_editor(self, modal_task: Task, button: Button) -> None:
+        from .maskeditor import MaskEditor
+
+        image = self.tracker.cache.image(self.task)
+        editor = MaskEditor(image, prompt=self.task.prompt or "")
+        editor.on_submit(lambda ed: _SUBMITTER.submit(
+            self._submit_modal, modal_task, prompt=ed.prompt, mask=ed.mask))
+        editor.on_cancel(lambda _ed: self._close_modal())
+        self._editor = editor
+        self.children = (self.children[0], editor, *self.children[1:])
+
+    def _send_full_image(self, mode: str) -> None:
+        try:
+            data = self.tracker.cache.fetch(self.task).read_bytes()
+        except (MJError, OSError) as exc:
+            self.card.error = f"full image unavailable: {exc}"
+            return
+        mime = Image.MIME.get(Image.open(io.BytesIO(data)).format or "PNG", "image/png")
+        self.card.send({"type": "full_image", "mode": mode, "mime": mime,
+                        "filename": f"mj-{self.task.id}.{mime.split('/')[-1]}"}, [data])
+
+
+def _button_json(button: Button) -> dict:
+    return {"custom_id": button.custom_id, "label": button.label or "",
+            "emoji": button.emoji or "", "kind": button.kind.value,
+            "title": f"{button.display} — {button.kind.value.replace('_', ' ')}"
+                     + (" (opens a prompt)" if button.needs_modal else "")}

@@ -1,0 +1,170 @@
+"""The Studio in a real browser: prompt, progress, grid, U2, Custom Zoom, failure, XSS, saving."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from harness import open_notebook
+
+SETUP = """
+import os
+os.environ["MJ_SIM_SPEED"] = "10"   # a ~55 s job takes ~5.5 s: progress stays visible
+import mjwidgets as mjw
+studio = mjw.Studio()
+studio
+"""
+
+TASK = ".mjw-task"
+
+
+def _card(page, status: str | None = None, nth: int = 0):
+    selector = f"{TASK}[data-status='{status}']" if status else TASK
+    return page.locator(selector).nth(nth)
+
+
+def _type_prompt(page, text: str) -> None:
+    box = page.locator("textarea.mjw-prompt")
+    box.click()
+    box.fill(text)
+    box.press("Enter")
+
+
+def _progress_values(page, task_id: str, timeout_s: float = 30.0) -> list[int]:
+    """Watch one card's progress bar until it is done, collecting the values it showed."""
+    seen: list[int] = []
+    card = page.locator(f"{TASK}[data-task-id='{task_id}']")
+    for _ in range(int(timeout_s / 0.1)):
+        status = card.get_attribute("data-status")
+        value = card.locator(".mjw-progress").get_attribute("data-progress")
+        if value is not None and (not seen or seen[-1] != int(value)):
+            seen.append(int(value))
+        if status in ("SUCCESS", "FAILURE"):
+            break
+        page.wait_for_timeout(100)
+    return seen
+
+
+def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
+    nb = open_notebook(jupyter_lab, browser, "studio_flow", [SETUP])
+    page = nb.page
+    page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
+    assert page.locator(".mjw-badge").inner_text() == "simulator"
+    nb.screenshot("studio-empty")
+
+    _type_prompt(page, "a red fox in snow, golden hour")
+    first = _card(page)
+    first.wait_for(timeout=30_000)
+    task_id = first.get_attribute("data-task-id")
+    assert re.fullmatch(r"\d{16}", task_id)
+    page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='IN_PROGRESS']").wait_for(
+        timeout=30_000)
+    nb.screenshot("studio-progress")
+    values = _progress_values(page, task_id)
+    assert len([v for v in values if 0 < v < 100]) >= 2, f"progress never advanced: {values}"
+    grid = page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='SUCCESS']")
+    grid.wait_for(timeout=30_000)
+    grid.locator("img.mjw-image").wait_for(timeout=30_000)
+    page.wait_for_function(
+        "id => document.querySelector(`.mjw-task[data-task-id='${id}']`).dataset.painted === id",
+        arg=task_id, timeout=30_000)
+    labels = grid.locator("button.mjw-button").all_inner_texts()
+    assert labels[:4] == ["U1", "U2", "U3", "U4"] and "🔄" in labels and "V4" in labels
+    nb.screenshot("studio-grid")
+
+    grid.locator("button.mjw-button", has_text="U2").click()
+    child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {task_id}'))")
+    child.wait_for(timeout=30_000)
+    child_id = child.get_attribute("data-task-id")
+    page.locator(f"{TASK}[data-task-id='{child_id}'][data-status='SUCCESS'] img.mjw-image"
+                 ).wait_for(timeout=30_000)
+    assert grid.locator("button.mjw-button.mjw-used", has_text="U2").count() == 1
+    assert nb.eval(f"studio.cards['{child_id}'].task.parent_id") == task_id
+    nb.screenshot("studio-upscaled")
+
+    upscaled = page.locator(f"{TASK}[data-task-id='{child_id}']")
+    upscaled.locator("button.mjw-button", has_text="Custom Zoom").click()
+    modal_prompt = upscaled.locator("textarea.mjw-modal-prompt")
+    modal_prompt.wait_for(timeout=30_000)
+    assert modal_prompt.input_value().endswith("--zoom 1.5")
+    modal_prompt.fill("a red fox in snow, golden hour --zoom 3")
+    upscaled.locator("button.mjw-modal-send").click()
+    upscaled.locator(".mjw-modal-hint.mjw-modal-invalid").wait_for(timeout=15_000)
+    nb.screenshot("studio-custom-zoom-invalid")
+    modal_prompt.fill("a red fox in snow, golden hour --zoom 1.8")
+    upscaled.locator("button.mjw-modal-send").click()
+    zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
+    zoomed.wait_for(timeout=30_000)
+    zoomed_id = zoomed.get_attribute("data-task-id")
+    page.locator(f"{TASK}[data-task-id='{zoomed_id}'][data-status='SUCCESS'] img.mjw-image"
+                 ).wait_for(timeout=40_000)
+    assert nb.eval(f"studio.cards['{zoomed_id}'].task.prompt").endswith("--zoom 1.8")
+    nb.screenshot("studio-zoomed", full_page=True)
+    assert not nb.page_errors(), nb.console
+
+
+def test_failed_task_and_hostile_text_show_as_text(jupyter_lab, browser):
+    cells = [SETUP, """
+from mjwidgets import sim
+server = sim.embedded()
+server.configure(fail_rate=1.0, fail_at=31,
+                 fail_reason='<img src=x onerror="window.__xssReason=1">moderated')
+"""]
+    nb = open_notebook(jupyter_lab, browser, "studio_failure", cells)
+    page = nb.page
+    page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
+    hostile = '<img src=x onerror="window.__xssPrompt=1"> a cat'
+    _type_prompt(page, hostile)
+    failed = _card(page, "FAILURE")
+    failed.wait_for(timeout=40_000)
+    assert failed.locator(".mjw-prompt-text").inner_text() == hostile
+    reason = failed.locator(".mjw-fail").inner_text()
+    assert reason == 'Failed: <img src=x onerror="window.__xssReason=1">moderated'
+    assert failed.locator("img[src='x']").count() == 0
+    assert page.evaluate("[window.__xssPrompt, window.__xssReason]") == [None, None]
+    nb.screenshot("studio-failure")
+
+
+def test_saved_notebook_holds_images_but_not_the_key(jupyter_lab, browser):
+    key = "sk-live-DO-NOT-LEAK-4242"
+    cells = [f"""
+import os
+from mjwidgets import sim, Client
+import mjwidgets as mjw
+server = sim.start(speed=20, secret={key!r})
+client = Client(server.url, api_key={key!r})
+studio = mjw.Studio(client)
+studio
+""", "card = studio.imagine('a lighthouse at dusk')"]
+    nb = open_notebook(jupyter_lab, browser, "studio_saved", cells)
+    page = nb.page
+    page.locator(f"{TASK}[data-status='SUCCESS'] img.mjw-image").wait_for(timeout=40_000)
+    nb.wait_until("len(studio.cards[card.task.id].card.image) > 0 and "
+                  "studio.cards[card.task.id].card.status == 'SUCCESS'", timeout=30)
+    path = nb.save()
+    text = path.read_text()
+    assert key not in text
+    notebook = json.loads(text)
+    state = notebook["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    cards = [m for m in state.values() if m["state"].get("task_id")]
+    assert cards, "no card state saved"
+    saved = next(m for m in cards if m["state"].get("status") == "SUCCESS")
+    buffers = {b["path"][0]: b for b in saved.get("buffers", [])}
+    assert "image" in buffers and len(buffers["image"]["data"]) > 10_000
+
+
+def test_studio_in_notebook7(jupyter_notebook7, browser):
+    nb = open_notebook(jupyter_notebook7, browser, "studio_nb7", [SETUP])
+    page = nb.page
+    page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
+    _type_prompt(page, "a paper boat on a pond")
+    grid = _card(page, "SUCCESS")
+    grid.locator("img.mjw-image").wait_for(timeout=40_000)
+    grid_id = grid.get_attribute("data-task-id")
+    grid.locator("button.mjw-button", has_text="U2").click()
+    child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {grid_id}'))")
+    child.wait_for(timeout=30_000)
+    child.locator("img.mjw-image").wait_for(timeout=30_000)
+    page.locator(f"{TASK}[data-status='SUCCESS']").nth(1).wait_for(timeout=30_000)
+    nb.screenshot("studio-notebook7", full_page=True)
+    assert not nb.page_errors(), nb.console

@@ -1,0 +1,203 @@
+"""The tracker on the simulator: one batched request per tick, fallbacks, subscribers, deadlines."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from mjwidgets import sim
+from mjwidgets.client import Client
+from mjwidgets.errors import TaskTimeout
+from mjwidgets.models import Status, Task
+from mjwidgets.store import HistoryStore
+from mjwidgets.tracking import ServerRhythm, TaskRhythm, Tracker
+
+pytestmark = pytest.mark.timeout(60)
+
+LIST = "POST /mj/task/list-by-condition"
+FETCH = "GET /mj/task/{id}/fetch"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with HistoryStore(tmp_path / "history.sqlite3") as opened:
+        yield opened
+
+
+def test_100_concurrent_tasks_with_one_batched_request_per_tick(store):
+    with sim.start(speed=20.0, concurrency=100, queue_size=1000) as server:
+        client = Client(server.url)
+        with Tracker(client, store, prefetch="none") as tracker:
+            tasks = [tracker.imagine(f"fox number {i}") for i in range(100)]
+            done = [tracker.wait(task, timeout=40) for task in tasks]
+            stats = tracker.stats()
+        requests_seen = server.stats()["requests"]
+    assert {task.status for task in done} == {Status.SUCCESS}
+    assert all(task.buttons for task in tasks)  # the objects the user holds were updated
+    assert requests_seen[LIST] == stats["ticks"] == stats["batch_requests"]
+    assert requests_seen[FETCH] == 100  # only the client's own re-read after each submit
+    assert stats["task_fetches"] == 0
+    assert stats["ticks"] < 150  # 100 tasks × 9 updates each: far fewer polls than updates
+    assert len(store.unfinished(client.base_url)) == 0
+
+
+class _NoBatchProxy:
+    """Forwards to the simulator but answers 404 to list-by-condition, like a server without it."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.list_calls = 0
+        self.http = requests.Session()
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @Request.application
+    def _app(self, request: Request) -> Response:
+        if request.path.endswith("/task/list-by-condition"):
+            self.list_calls += 1
+            return Response("", 404)
+        upstream = self.http.request(
+            request.method,
+            self.target + request.full_path.rstrip("?"),
+            data=request.get_data(),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        return Response(
+            upstream.content,
+            upstream.status_code,
+            content_type=upstream.headers.get("Content-Type"),
+        )
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def test_a_server_without_list_by_condition_gets_per_task_fetches(store):
+    with sim.start(speed=40.0, concurrency=10) as server:
+        proxy = _NoBatchProxy(server.url)
+        try:
+            client = Client(proxy.url)
+            with Tracker(client, store, prefetch="none") as tracker:
+                tasks = [tracker.imagine(f"owl {i}") for i in range(5)]
+                assert {tracker.wait(t, timeout=30).status for t in tasks} == {Status.SUCCESS}
+                stats = tracker.stats()
+        finally:
+            proxy.close()
+        fetches = server.stats()["requests"][FETCH]
+    assert proxy.list_calls == 1 and stats["batch"] is False  # learnt once, not retried
+    assert stats["task_fetches"] >= 5 and fetches == 5 + stats["task_fetches"]
+
+
+def test_progress_keeps_flowing_while_the_main_thread_is_busy(store):
+    seen: list[tuple[Status, int]] = []
+    with sim.start(speed=15.0) as server:
+        with Tracker(Client(server.url), store) as tracker:
+            task = tracker.imagine("a lighthouse in a storm")
+            tracker.subscribe(task, lambda t: seen.append((t.status, t.progress)))
+            busy_until = time.monotonic() + 6
+            total = 0
+            while time.monotonic() < busy_until and (Status.SUCCESS, 100) not in seen:
+                total += sum(i * i for i in range(20_000))  # a cell computing, holding the GIL
+            during_busy = list(seen)
+            tracker.wait(task, timeout=10)
+    progress = [p for status, p in during_busy if status is Status.IN_PROGRESS]
+    assert len(set(progress)) >= 3 and during_busy[-1][0] is Status.SUCCESS
+    assert progress == sorted(progress)  # never goes backwards
+
+
+def test_a_raising_subscriber_does_not_stop_the_others(store, caplog):
+    good: list[int] = []
+
+    def broken(task: Task) -> None:
+        raise RuntimeError("a bug in a widget")
+
+    with sim.start(speed=40.0) as server:
+        with Tracker(Client(server.url), store, prefetch="none") as tracker:
+            first = tracker.imagine("a cat")
+            tracker.subscribe(first, broken)
+            tracker.subscribe(first, lambda t: good.append(t.progress))
+            tracker.wait(first, timeout=20)
+            second = tracker.wait(tracker.imagine("a dog"), timeout=20)  # the poller lives on
+    assert good[-1] == 100 and second.status is Status.SUCCESS
+    assert "a bug in a widget" in caplog.text
+
+
+def test_push_updates_arrive_through_the_notify_hook(store):
+    with sim.start(speed=20.0) as server:
+        with Tracker(Client(server.url), store, notify=True, prefetch="none") as tracker:
+            assert tracker.notify_url.startswith("http://127.0.0.1:")
+            task = tracker.wait(tracker.imagine("a heron"), timeout=20)
+            stats = tracker.stats()
+            assert (
+                requests.post(tracker.notify_url.rsplit("/", 1)[0] + "/x", json={}).status_code
+                == 404
+            )  # only the secret path is accepted
+    assert task.status is Status.SUCCESS and stats["pushes"] >= 5
+    assert stats["ticks"] <= 4  # polling is only the safety net
+
+
+def test_transient_errors_and_rate_limits_never_kill_the_poller(store):
+    faults = {
+        "error_rate": 0.4,
+        "rate_limit_rate": 0.3,
+        "retry_after": 0.2,
+        "paths": ["/mj/task/list-by-condition"],
+    }
+    with sim.start(speed=40.0, concurrency=10, faults=faults) as server:
+        with Tracker(Client(server.url), store, prefetch="none") as tracker:
+            tasks = [tracker.imagine(f"storm {i}") for i in range(5)]
+            assert {tracker.wait(t, timeout=40).status for t in tasks} == {Status.SUCCESS}
+
+
+def test_a_task_past_its_deadline_times_out_and_stays_queryable(store):
+    with sim.start(speed=40.0, faults={"stuck_rate": 1.0}, task_timeout=None) as server:
+        client = Client(server.url)
+        with Tracker(client, store, deadline=0.5, prefetch="none") as tracker:
+            task = tracker.imagine("a stuck job")
+            with pytest.raises(TaskTimeout):
+                tracker.wait(task, timeout=20)
+            assert tracker.is_timed_out(task) and not tracker.pending
+        assert store.get(task.id).status is Status.IN_PROGRESS
+        assert store.events(task.id)[-1]["note"] == "TaskTimeout"
+        assert store.unfinished(client.base_url) == []
+        assert client.fetch(task.id).status is Status.IN_PROGRESS
+
+
+def test_one_tracker_per_client(monkeypatch, tmp_path):
+    monkeypatch.setenv("MJ_HOME", str(tmp_path))  # the default store goes there
+    with sim.start(speed=40.0) as server:
+        client = Client(server.url)
+        tracker = Tracker.for_client(client, resume=False, prefetch="none")
+        try:
+            assert Tracker.for_client(client) is tracker
+            assert client.journal is not None and client.image_provider is tracker.cache
+        finally:
+            tracker.close()
+
+
+def test_cadence_learns_the_step_interval_and_polls_just_after_the_result_is_due():
+    server = ServerRhythm()
+    task = Task(id="1", action="IMAGINE", status=Status.SUBMITTED)
+    rhythm = TaskRhythm.start(task, 0.0, relaxed=False)
+    steps = {2.0: 15, 9.0: 31, 16.0: 46, 23.0: 62, 30.0: 78, 37.0: 93}  # a step every 7 s
+    current = 0
+    for now in [x * 0.1 for x in range(1, 380)]:  # the poller looks every 0.1 s
+        reached = [p for at, p in steps.items() if at <= now]
+        changed = bool(reached) and reached[-1] != current
+        if changed:
+            current = reached[-1]
+            task.status, task.progress = Status.IN_PROGRESS, current
+        rhythm.observe(task, now, changed, server)
+    assert server.interval("IMAGINE") == pytest.approx(7.0, abs=0.15)
+    earliest, latest = rhythm.window(38.0, server, pushed=False)
+    assert 37.0 + 7.0 <= latest <= 37.0 + 1.3 * 7.0 + 0.6  # result expected ~1.3 steps later
+    assert latest - earliest <= 0.5  # and looked for closely
+    queued = TaskRhythm.start(Task(id="2", status=Status.NOT_START), 0.0, relaxed=False)
+    assert queued.window(60.0, ServerRhythm(), pushed=False)[1] == pytest.approx(5.0)

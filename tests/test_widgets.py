@@ -1,0 +1,96 @@
+"""Widgets on the kernel side (no browser): cards follow the tracker, clicks submit, no secrets."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from mjwidgets import Client, Studio, TaskView, Tracker, sim
+from mjwidgets.store import HistoryStore
+
+KEY = "sk-widget-SECRET-777"
+
+
+@pytest.fixture
+def studio(tmp_path):
+    with sim.start(speed=200, secret=KEY) as server:
+        client = Client(server.url, api_key=KEY)
+        store = HistoryStore(tmp_path / "history.sqlite3")
+        tracker = Tracker(client, store=store)
+        yield Studio(client, tracker=tracker)
+        tracker.close()
+
+
+def _until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def test_a_card_follows_its_task_to_a_display_sized_image(studio):
+    view = studio.imagine("a red fox in snow")
+    card = view.card
+    seen: set[int] = set()
+    _until(lambda: seen.add(card.progress) or card.status == "SUCCESS")
+    _until(lambda: len(card.image) > 0 and not card.is_preview)
+    assert len(card.image) <= 250_000, "a grid travels as a display-sized image"
+    assert card.image_size == [2048, 2048]
+    assert [b["label"] or b["emoji"] for b in card.buttons][:5] == ["U1", "U2", "U3", "U4", "🔄"]
+    assert card.timings["total"] is not None
+
+
+def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
+    parent = studio.imagine("a paper boat")
+    _until(lambda: parent.card.status == "SUCCESS")
+    child = parent.press("U2")
+    assert child is not None and studio.cards[child.task.id] is child
+    assert studio.cards_box.children[0] is child, "newest card first"
+    assert child.card.lineage == f"U2 of {parent.task.id}"
+    assert parent.card.children[0]["task_id"] == child.task.id
+    assert parent.card.used_buttons == [parent.task.button("U2").custom_id]
+    _until(lambda: child.card.status == "SUCCESS" and len(child.card.image) > 0)
+
+
+def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
+    grid = studio.imagine("a desert road")
+    _until(lambda: grid.card.status == "SUCCESS")
+    single = grid.press("U1")
+    _until(lambda: single.card.status == "SUCCESS")
+    assert single.press("Custom Zoom") is None
+    modal = single.card.modal
+    assert modal["kind"] == "custom_zoom" and modal["prompt"] == "a desert road --zoom 1.5"
+    assert single._send_modal("a desert road --zoom 5") is None
+    assert single.card.modal["invalid"] is True
+    zoomed = single._send_modal("a desert road --zoom 1.2")
+    assert zoomed is not None and single.card.modal == {}
+    _until(lambda: zoomed.card.status == "SUCCESS")
+    assert zoomed.card.lineage == f"Custom Zoom of {single.task.id}"
+
+
+def test_errors_show_in_the_studio_and_the_kernel_carries_on(studio):
+    assert studio.imagine("   ") is None
+    assert "prompt" in studio.bar.error
+    assert studio.imagine("fine again") is not None and studio.bar.error == ""
+
+
+def test_no_trait_ever_holds_the_key(studio):
+    view = studio.imagine("a lighthouse")
+    _until(lambda: view.card.status == "SUCCESS")
+    for widget in (studio.bar, view.card):
+        state = widget.get_state()
+        text = json.dumps({k: v for k, v in state.items() if not isinstance(v, bytes)})
+        assert KEY not in text
+        assert all(KEY.encode() not in v for v in state.values() if isinstance(v, bytes))
+
+
+def test_standalone_task_view_shows_children_below_itself(studio):
+    task = studio.tracker.imagine("a kite")
+    view = TaskView(task, tracker=studio.tracker)
+    _until(lambda: view.card.status == "SUCCESS")
+    child = view.press("V1")
+    assert child in view.children
