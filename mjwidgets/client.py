@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import socket
-import sys
 import time
 import uuid
 import weakref
@@ -516,7 +515,6 @@ class Client:
         print(
             f"mjwidgets: no MJ_BASE_URL set — using the embedded simulator at {url} "
             "(set MJ_BASE_URL and MJ_API_KEY for a real service)",
-            file=sys.stderr,
         )
         return url
 

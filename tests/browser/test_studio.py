@@ -30,6 +30,13 @@ def _type_prompt(page, text: str) -> None:
     box.press("Enter")
 
 
+def _wait_painted(page, task_id: str, timeout_ms: int = 40_000) -> None:
+    """Until the card shows its final image (not a preview) in the page."""
+    page.wait_for_function(
+        "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
+        arg=task_id, timeout=timeout_ms)
+
+
 def _progress_values(page, task_id: str, timeout_s: float = 30.0) -> list[int]:
     """Watch one card's progress bar until it is done, collecting the values it showed."""
     seen: list[int] = []
@@ -65,9 +72,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     grid = page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='SUCCESS']")
     grid.wait_for(timeout=30_000)
     grid.locator("img.mjw-image").wait_for(timeout=30_000)
-    page.wait_for_function(
-        "id => document.querySelector(`.mjw-task[data-task-id='${id}']`).dataset.painted === id",
-        arg=task_id, timeout=30_000)
+    _wait_painted(page, task_id)
     labels = grid.locator("button.mjw-button").all_inner_texts()
     assert labels[:4] == ["U1", "U2", "U3", "U4"] and "🔄" in labels and "V4" in labels
     nb.screenshot("studio-grid")
@@ -76,8 +81,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {task_id}'))")
     child.wait_for(timeout=30_000)
     child_id = child.get_attribute("data-task-id")
-    page.locator(f"{TASK}[data-task-id='{child_id}'][data-status='SUCCESS'] img.mjw-image"
-                 ).wait_for(timeout=30_000)
+    _wait_painted(page, child_id)
     assert grid.locator("button.mjw-button.mjw-used", has_text="U2").count() == 1
     assert nb.eval(f"studio.cards['{child_id}'].task.parent_id") == task_id
     nb.screenshot("studio-upscaled")
@@ -96,8 +100,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
     zoomed.wait_for(timeout=30_000)
     zoomed_id = zoomed.get_attribute("data-task-id")
-    page.locator(f"{TASK}[data-task-id='{zoomed_id}'][data-status='SUCCESS'] img.mjw-image"
-                 ).wait_for(timeout=40_000)
+    _wait_painted(page, zoomed_id)
     assert nb.eval(f"studio.cards['{zoomed_id}'].task.prompt").endswith("--zoom 1.8")
     nb.screenshot("studio-zoomed", full_page=True)
     assert not nb.page_errors(), nb.console
@@ -125,14 +128,17 @@ server.configure(fail_rate=1.0, fail_at=31,
     nb.screenshot("studio-failure")
 
 
-def test_saved_notebook_holds_images_but_not_the_key(jupyter_lab, browser):
+def test_saved_notebook_holds_images_but_not_the_key(jupyter_lab, browser, tmp_path):
     key = "sk-live-DO-NOT-LEAK-4242"
+    key_file = tmp_path / "key.txt"  # a key comes from outside the notebook, never from a cell
+    key_file.write_text(key)
     cells = [f"""
-import os
+import pathlib
 from mjwidgets import sim, Client
 import mjwidgets as mjw
-server = sim.start(speed=20, secret={key!r})
-client = Client(server.url, api_key={key!r})
+key = pathlib.Path({str(key_file)!r}).read_text()
+server = sim.start(speed=20, secret=key)
+client = Client(server.url, api_key=key)
 studio = mjw.Studio(client)
 studio
 """, "card = studio.imagine('a lighthouse at dusk')"]
