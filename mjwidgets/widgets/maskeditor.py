@@ -90,7 +90,7 @@ class MaskEditor(W.VBox):
         self.canvas.on_key_down(self._on_key_down)
         self.canvas.on_client_ready(self._redraw_all)
 
-        self._tool = W.ToggleButtons(options=TOOLS, value="rect", style={"button_width": "84px"})
+        self._tool = W.ToggleButtons(options=TOOLS, value="rect", style={"button_width": "96px"})
         self._size = W.IntSlider(
             value=max(1, round(min(w, h) / 32)),
             min=1,
