@@ -124,6 +124,7 @@ function render({ model, el: host, signal }) {
 
   function showHeader() {
     const s = model.get("status") || "";
+    root.classList.toggle("mjw-compact", Boolean(model.get("compact")));
     root.dataset.taskId = model.get("task_id") || "";
     root.dataset.status = s;
     status.textContent = s.replace("_", " ").toLowerCase() || "…";
@@ -278,7 +279,7 @@ function render({ model, el: host, signal }) {
   model.on("change:image", showImage);
   model.on("change:is_preview", showImage);
   for (const name of ["status", "progress", "prompt", "timings", "fail_reason", "error",
-    "lineage", "action", "task_id", "retrying"]) {
+    "lineage", "action", "task_id", "retrying", "compact"]) {
     model.on(`change:${name}`, showHeader);
   }
   model.on("change:buttons", showButtons);

@@ -94,3 +94,37 @@ def test_standalone_task_view_shows_children_below_itself(studio):
     _until(lambda: view.card.status == "SUCCESS")
     child = view.press("V1")
     assert child in view.children
+
+
+def test_a_sweep_submits_the_product_a_few_at_a_time(tmp_path):
+    with sim.start(speed=100, concurrency=2, queue_size=1) as server:
+        client = Client(server.url)
+        tracker = Tracker(client, store=HistoryStore(tmp_path / "h.sqlite3"))
+        studio = Studio(client, tracker=tracker)
+        sweep = studio.sweep("a red fox in snow", ar=["1:1", "3:2"], stylize=[50, 250, 750],
+                             max_in_flight=3)
+        items = sweep.wait(timeout=60)
+        assert len(items) == 6 and all(i.task.status.value == "SUCCESS" for i in items)
+        prompts = sorted(i.task.prompt for i in items)
+        assert "a red fox in snow --ar 3:2 --stylize 750" in prompts
+        assert sweep.labels[items[0].task.id] == {"ar": "1:1", "stylize": 50}
+        assert max(server.stats()["submits_by_state"].values()) == 1, "no duplicate submits"
+        view = studio.sweeps[0]
+        assert len(view.views) == 6 and studio.bar.sweep_text.startswith("sweep 6/6 done")
+        wide = next(v for v in view.views.values() if "--ar 3:2" in v.task.prompt)
+        _until(lambda: len(wide.card.image_size) == 2)
+        assert wide.card.image_size[0] > wide.card.image_size[1], "--ar 3:2 gives a wide grid"
+        tracker.close()
+
+
+def test_remix_opens_a_prefilled_prompt_in_the_card(tmp_path):
+    with sim.start(speed=200, remix=True) as server:
+        client = Client(server.url)
+        tracker = Tracker(client, store=HistoryStore(tmp_path / "h.sqlite3"))
+        view = TaskView(tracker.imagine("a teapot"), tracker=tracker)
+        view.wait(timeout=30)
+        assert view.press("V2") is None
+        assert view.card.modal["kind"] == "remix" and view.card.modal["prompt"] == "a teapot"
+        child = view.send_modal("a golden teapot")
+        assert child.wait(timeout=30).prompt == "a golden teapot"
+        tracker.close()

@@ -12,7 +12,9 @@ import traitlets
 from ..client import Client
 from ..errors import MJError
 from ..models import Task
+from ..sweep import Sweep
 from ..tracking import Tracker
+from .sweepview import SweepView
 from .taskview import STATIC, TaskView
 
 log = logging.getLogger("mjwidgets.widgets")
@@ -50,6 +52,7 @@ class Studio(ipywidgets.VBox):
         super().__init__([self.bar, self.cards_box])
         self.add_class("mjw-studio")
         self.cards: dict[str, TaskView] = {}
+        self.sweeps: list[SweepView] = []
         self.bar.on_msg(self._on_message)
 
     # ------------------------------------------------------------------ public
@@ -83,6 +86,21 @@ class Studio(ipywidgets.VBox):
         self.cards[task.id] = view
         self.cards_box.children = (view, *self.cards_box.children)
         return view
+
+    def sweep(self, prompt: str, *, max_in_flight: int = 3, **params) -> Sweep:
+        """Submit the product of parameter values, e.g. ``ar=["1:1", "3:2"], stylize=[50, 750]``,
+        a few at a time (the account's queue, not a flood of code 23), shown as a labelled grid.
+        Returns the running `Sweep` (``.wait()``, ``.tasks``, ``.labels``)."""
+        try:
+            sweep = Sweep(prompt, dict(params), self.tracker, max_in_flight=max_in_flight)
+        except ValueError as exc:
+            self.bar.error = f"sweep refused: {exc}"
+            raise
+        view = SweepView(sweep, on_child=self._on_child)
+        self.sweeps.append(view)
+        self.cards_box.children = (view, *self.cards_box.children)
+        sweep.on_change(lambda s: setattr(self.bar, "sweep_text", s.summary()))
+        return sweep.start()
 
     def set_prompt(self, prompt: str) -> None:
         """Put a prompt into the box (e.g. "reuse prompt" from the history)."""

@@ -21,7 +21,7 @@ import traitlets
 from PIL import Image
 
 from ..client import Client
-from ..errors import MJError
+from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..tracking import Tracker
 
@@ -74,6 +74,7 @@ class _Card(anywidget.AnyWidget):
     modal = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     retrying = traitlets.Unicode("").tag(sync=True)
+    compact = traitlets.Bool(False).tag(sync=True)
 
 
 class TaskView(ipywidgets.VBox):
@@ -116,6 +117,30 @@ class TaskView(ipywidgets.VBox):
     def press(self, button: Button | str) -> TaskView | None:
         """Press a button from code, as a click would; returns the child card (None for modals)."""
         return self._press(self.task.button(button))
+
+    def wait(self, timeout: float | None = 900) -> Task:
+        """Block until the task is finished or MODAL (raises TaskFailed/TaskTimeout)."""
+        return self.tracker.wait(self.task, timeout=timeout)
+
+    @property
+    def editor(self):
+        """The open Vary (Region) mask editor, or None."""
+        return self._editor
+
+    def send_modal(self, prompt: str | None = None, *, mask=None) -> TaskView | None:
+        """Finish the open modal from code (Custom Zoom, Remix, or Vary (Region) with `mask`);
+        returns the result's card. Without a mask, an open mask editor's mask is used."""
+        modal_task = self._modal_task
+        if modal_task is None:
+            raise ValidationError("no modal is open on this card",
+                                  advice="press Vary (Region), Custom Zoom or a Remix button first")
+        if self._editor is not None:
+            mask = mask if mask is not None else self._editor.mask
+            prompt = self._editor.prompt if prompt is None else prompt
+            return self._submit_modal(modal_task, prompt=prompt or "", mask=mask)
+        if prompt is None:
+            prompt = self.card.modal.get("prompt", "")
+        return self._send_modal(prompt)
 
     def close(self) -> None:
         self._closed = True
