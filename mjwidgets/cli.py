@@ -27,8 +27,13 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="walk imagine → U2 → Vary (Region) on the simulator")
-    p.add_argument("--out", default="mjwidgets-demo", help="folder for the images")
+    p = sub.add_parser("demo", help="JupyterLab on the quick-start notebook, on the simulator")
+    p.add_argument("--script", action="store_true",
+                   help="walk imagine → U2 → Vary (Region) as a script and save the images")
+    p.add_argument("--out", default="mjwidgets-demo", help="folder for the script's images")
+    p.add_argument("--dir", default="mjwidgets-notebooks", help="folder for the notebooks")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _sim_parser(sub)
     _demo_parser(sub)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command == "sim":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return _run_sim(args)
-    from .demo import run_demo
+    from .demo import run_demo, run_lab_demo
 
-    return run_demo(args.out)
+    if args.script:
+        return run_demo(args.out)
+    return run_lab_demo(args.dir, port=args.port, open_browser=not args.no_browser,
+                        extra_args=extra)
 
 
 def _run_sim(args: argparse.Namespace) -> int:

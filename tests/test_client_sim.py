@@ -208,6 +208,6 @@ def test_embedded_simulator_is_used_without_a_base_url(monkeypatch, capsys):
     monkeypatch.setenv("MJ_SIM_SPEED", str(FAST))
     client = Client()
     assert client.is_simulator and "key=unset" in repr(client)
-    line = capsys.readouterr().err.strip()
+    line = capsys.readouterr().out.strip()  # stdout: no red stderr box in a notebook
     assert line.startswith("mjwidgets: no MJ_BASE_URL set — using the embedded simulator at http")
     assert client.imagine("a red fox").id
