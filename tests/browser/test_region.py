@@ -70,7 +70,7 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     for px, py in lasso[1:] + lasso[:1]:
         mouse.move(x + px * w, y + py * h, steps=8)
     mouse.up()
-    nb.wait_until("len(studio.cards[%r]._editor.ops) == 2" % single_id, timeout=20)
+    nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 2", timeout=20)
     prompt = page.locator(".mjw-mask-prompt textarea")
     prompt.fill("a dragon circling the lamp")
     nb.screenshot("region-editor")

@@ -174,3 +174,29 @@ def test_studio_in_notebook7(jupyter_notebook7, browser):
     page.locator(f"{TASK}[data-status='SUCCESS']").nth(1).wait_for(timeout=30_000)
     nb.screenshot("studio-notebook7", full_page=True)
     assert not nb.page_errors(), nb.console
+
+
+def test_progress_keeps_moving_while_another_cell_runs(jupyter_lab, browser):
+    cells = [SETUP, "card = studio.imagine('a fox while the kernel is busy')",
+             "import time\ntime.sleep(8)\nprint('slept')"]
+    nb = open_notebook(jupyter_lab, browser, "studio_busy", cells, run=False)
+    page = nb.page
+    # not awaited: the command's promise resolves only when every cell has run
+    nb.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    card = _card(page)
+    card.wait_for(timeout=30_000)
+    # Until the 8-second cell prints "slept", the kernel is busy: the card must keep moving.
+    slept = page.locator(".jp-OutputArea-output", has_text="slept")
+    seen: list[tuple[str, str]] = []
+    for _ in range(300):
+        if slept.count():
+            break
+        value = (card.get_attribute("data-status"), card.locator(".mjw-progress")
+                 .get_attribute("data-progress"))
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        page.wait_for_timeout(50)
+    assert seen and seen[-1][0] == "SUCCESS", f"not finished while the kernel was busy: {seen}"
+    assert len({v for v in seen if v[0] == "IN_PROGRESS"}) >= 2, seen
+    nb.wait_idle()
+    slept.wait_for(timeout=30_000)
