@@ -76,6 +76,7 @@ _BLEND_DIMENSIONS = {
 _ACCEPTED_CODES = (1, 21, 22)  # submitted, needs modal, queued
 _QUERY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_MAX = 30  # seconds; a server asking for hours should surface as RateLimitError
+MAX_PROMPT_CHARS = 6000  # a Discord slash-command option holds at most 6000 characters
 _ZOOM = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)", re.IGNORECASE)
 
 
@@ -297,13 +298,42 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def _decode(content: bytes, content_type: str | None) -> str:
+    """Body bytes as text: the declared charset, else UTF-8 (JSON's own encoding)."""
+    match = _CHARSET.search(content_type or "")
+    if match:
+        try:
+            return content.decode(match.group(1), errors="replace")
+        except LookupError:
+            pass
+    return content.decode("utf-8", errors="replace")
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed ``limit`` bytes (never read whole)."""
+    declared = _as_int(response.headers.get("Content-Length"))
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class _Reply:
     """A response read once: status, text, and the JSON value if the body parsed as JSON."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, content: bytes) -> None:
         self.status = response.status_code
         self.headers = response.headers
-        self.text = response.text if response.content else ""
+        self.text = _decode(content, response.headers.get("Content-Type")) if content else ""
         self.json: Any = None
         self.is_json = False
         if self.text.strip():
@@ -402,7 +432,19 @@ def _new_state() -> str:
 def _require_prompt(prompt: Any, what: str = "prompt") -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValidationError(f"the {what} is blank", advice="write what Midjourney should draw")
-    return prompt.strip()
+    return _check_prompt_length(prompt.strip(), what)
+
+
+def _check_prompt_length(text: str, what: str = "prompt") -> str:
+    """Refuse what Discord would: the proxies type prompts into a Discord slash command, whose
+    options hold at most 6000 characters. Sent anyway, such a job is refused late or never
+    matched and stays IN_PROGRESS (reference §7.3, complaint 1)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ValidationError(
+            f"the {what} has {len(text)} characters; Discord accepts at most {MAX_PROMPT_CHARS}",
+            advice=f"shorten it to at most {MAX_PROMPT_CHARS} characters",
+        )
+    return text
 
 
 def _ip_is_internal(address: str) -> bool:
@@ -457,6 +499,7 @@ class Client:
     base URL at all an embedded simulator is started. ``auth`` is "bearer" (new-api resellers,
     default), "mj-api-secret" (OSS/Plus) or "raw" (trueai ``Authorization: <key>``). ``mode`` picks
     the ``/mj-fast|/mj-relax|/mj-turbo`` prefix. ``timeout`` is seconds or (connect, read).
+    API replies larger than ``max_reply_bytes`` are refused unread (ServerError).
     """
 
     def __init__(
@@ -469,6 +512,7 @@ class Client:
         timeout: float | tuple[float, float] = (5, 30),
         journal: SubmitJournal | None = None,
         allow_private_image_hosts: bool = False,
+        max_reply_bytes: int = 20_000_000,
     ) -> None:
         style = (auth or os.environ.get("MJ_AUTH") or "bearer").strip().lower()
         if style not in AUTH_STYLES:
@@ -495,6 +539,7 @@ class Client:
         # Set by the tracker: where Task.image()/tiles()/save() get images (a local cache).
         self.image_provider: Any = None
         self.allow_private_image_hosts = allow_private_image_hosts
+        self.max_reply_bytes = max_reply_bytes
         self._api = f"{MODES[self.mode]}/mj" if self.mode else "/mj"
         self._secret = _Secret(api_key) if api_key else None
         if self._secret is not None:
@@ -566,12 +611,27 @@ class Client:
     ) -> _Reply:
         try:
             response = self._session.request(
-                method, self.base_url + path, json=body, timeout=self.timeout
+                method, self.base_url + path, json=body, timeout=self.timeout, stream=True
             )
         except requests.RequestException as exc:
             raise self._transport_error(exc, method, path, submit=submit, state=state) from exc
-        log.debug("%s %s -> %s", method, path, response.status_code)
-        return _Reply(response)
+        with response:  # closing an unread body drops the connection instead of draining it
+            log.debug("%s %s -> %s", method, path, response.status_code)
+            try:
+                content = _read_capped(response, self.max_reply_bytes)
+            except requests.RequestException as exc:  # reset or timeout while reading the body
+                raise self._transport_error(exc, method, path, submit=submit, state=state) from exc
+            if content is None:
+                raise ServerError(
+                    f"the reply is larger than {self.max_reply_bytes} bytes; not read",
+                    http_status=response.status_code,
+                    endpoint=path,
+                    state=state,
+                    maybe_submitted=submit,
+                    advice="check MJ_BASE_URL (an API reply is a few kB), or raise "
+                    "Client(max_reply_bytes=…)",
+                )
+            return _Reply(response, content)
 
     def _transport_error(
         self,
@@ -830,7 +890,10 @@ class Client:
                 "Custom Zoom or a describe/shorten pick",
             )
         kind = _modal_kind(pending)
-        body: dict[str, Any] = {"taskId": pending.id, "prompt": (prompt or "").strip()}
+        body: dict[str, Any] = {
+            "taskId": pending.id,
+            "prompt": _check_prompt_length((prompt or "").strip()),
+        }
         if notify_hook:
             body["notifyHook"] = notify_hook
         if kind is ButtonKind.CUSTOM_ZOOM:

@@ -21,7 +21,14 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ValidationError
 
-__all__ = ["ImageInput", "to_data_url", "mask_data_url", "decode_image", "data_url_digest"]
+__all__ = [
+    "ImageInput",
+    "to_data_url",
+    "mask_data_url",
+    "decode_image",
+    "check_pixels",
+    "data_url_digest",
+]
 
 #: Anything mjwidgets accepts as an image.
 ImageInput = Any  # str | PathLike | bytes | PIL.Image.Image | numpy.ndarray | data URL
@@ -38,20 +45,67 @@ def _refuse(what: str, advice: str = "pass a PNG, JPEG or WebP image") -> Valida
     return ValidationError(what, advice=advice)
 
 
+# The raster formats decoded at all (JPEG includes phones' multi-picture MPO). Pillow's other
+# plugins include ones that hand the data to external programs (EPS → Ghostscript) or rarely
+# used parsers; nobody needs them here.
+DECODABLE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+_BOMB_ADVICE = "use a smaller image (Midjourney works at about 1-2 megapixels)"
+
+# What a refused file most likely is, from its first bytes (for a message that says so).
+_SIGNATURES = (
+    (b"%PDF", "a PDF document"),
+    (b"%!PS", "a PostScript/EPS file"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip file"),
+)
+
+
+def _what_is(data: bytes) -> str:
+    head = data[:512].lstrip()
+    for magic, name in _SIGNATURES:
+        if head.startswith(magic):
+            return name
+    lowered = head.lower()
+    if b"<svg" in lowered:
+        return "an SVG (vector) image"
+    if lowered.startswith((b"<!doctype html", b"<html")) or b"<body" in lowered:
+        return "an HTML page"
+    if lowered.startswith((b"{", b"[")):
+        return "JSON text"
+    return f"{len(data)} bytes Pillow cannot identify"
+
+
+def check_pixels(size: tuple[int, int]) -> None:
+    """Refuse images above Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 megapixels), checked
+    from the header before any pixel is decoded (thread-safe, unlike Pillow's warning)."""
+    width, height = size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise _refuse(
+            f"refused a decompression bomb or oversized image: {width}×{height} is "
+            f"{width * height / 1e6:.0f} megapixels, over the {limit / 1e6:.0f} MP limit",
+            advice=_BOMB_ADVICE,
+        )
+
+
 def decode_image(data: bytes) -> Image.Image:
-    """Decode bytes fully with Pillow; refuse non-images, truncated data and decompression bombs."""
+    """Decode bytes fully with Pillow; refuse non-images, unsupported formats, truncated data and
+    decompression bombs (by the header's pixel count, before decoding)."""
+    Image.init()  # registers every plugin once (open(formats=…) needs WEBP, TIFF, … loaded)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS)
+            check_pixels(image.size)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _refuse(
-            f"refused a decompression bomb ({exc})",
-            advice="use a smaller image (Midjourney works at about 1-2 megapixels)",
-        ) from None
+        raise _refuse(f"refused a decompression bomb ({exc})", advice=_BOMB_ADVICE) from None
     except UnidentifiedImageError:
-        raise _refuse(f"not an image ({len(data)} bytes Pillow cannot identify)") from None
+        what = _what_is(data)
+        raise _refuse(
+            f"not an image: {what}",
+            advice="unsupported format: pass a PNG, JPEG, WebP, GIF, BMP or TIFF image",
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise _refuse(f"the image is damaged or truncated ({exc})") from None
     return image
@@ -113,6 +167,7 @@ def _decode_data_url(url: str) -> tuple[str, bytes]:
 def _load(source: ImageInput) -> tuple[Image.Image, bytes | None]:
     """Decode any accepted input; also return the original encoded bytes when there are some."""
     if isinstance(source, Image.Image):
+        check_pixels(source.size)
         return source, None
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -137,7 +192,10 @@ def _load(source: ImageInput) -> tuple[Image.Image, bytes | None]:
     if hasattr(source, "__array_interface__") or type(source).__module__.startswith("numpy"):
         import numpy as np
 
-        return _from_array(np.asarray(source)), None
+        array = np.asarray(source)
+        if array.ndim >= 2:
+            check_pixels((array.shape[1], array.shape[0]))
+        return _from_array(array), None
     raise _refuse(
         f"unsupported image input of type {type(source).__name__}",
         advice="pass a path, bytes, a PIL image, a numpy array or a data URL",
@@ -164,6 +222,11 @@ def mask_data_url(mask: ImageInput, size: tuple[int, int] | None = None) -> str:
     binary, not empty, and — when ``size`` (width, height) is given — exactly the image's size.
     """
     decoded, _ = _load(mask)
+    if size is not None and tuple(decoded.size) != tuple(size):  # cheap: before any pixel work
+        raise _refuse(
+            f"the mask is {decoded.size[0]}×{decoded.size[1]} but the image is {size[0]}×{size[1]}",
+            advice="draw the mask at the upscaled image's full size",
+        )
     grey = decoded.convert("L")
     histogram = grey.histogram()
     grey_pixels = sum(histogram[1:255])
@@ -176,11 +239,6 @@ def mask_data_url(mask: ImageInput, size: tuple[int, int] | None = None) -> str:
         raise _refuse(
             "the mask is empty (all black), so nothing would change",
             advice="paint the region to regenerate in white",
-        )
-    if size is not None and tuple(grey.size) != tuple(size):
-        raise _refuse(
-            f"the mask is {grey.size[0]}×{grey.size[1]} but the image is {size[0]}×{size[1]}",
-            advice="draw the mask at the upscaled image's full size",
         )
     return _data_url("image/png", _encode_png(grey))
 

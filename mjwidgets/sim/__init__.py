@@ -71,7 +71,8 @@ class SimServer:
 
     def stats(self) -> dict:
         """Requests per endpoint, tasks per action/status, submits per `state`, auth seen by
-        the image host, server-side updates."""
+        the image host, server-side updates, and `faults_injected` by kind (http_500/502/503,
+        rate_limit_429, hang, reset, malformed, submit_fault_after_commit, image_expired)."""
         data = self.app.stats()
         if self._image_server is not None:
             data["image_host_auth_seen"] += self._image_server.app.image_host_auth_seen

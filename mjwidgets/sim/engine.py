@@ -793,6 +793,7 @@ class Engine:
         ttl = self.dice.config.image_ttl
         finished = task.finished_at
         if ttl is not None and finished is not None and time.time() - finished > ttl:
+            self.dice.count("image_expired")
             return None
         if progress is None and task.status != "SUCCESS":
             return None

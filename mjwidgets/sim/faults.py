@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -58,6 +59,15 @@ class FaultDice:
         self.config = config
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()  # faults actually injected, by kind
+
+    def count(self, kind: str) -> None:
+        with self._lock:
+            self.injected[kind] += 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.injected)
 
     def roll(self, rate: float) -> bool:
         if rate <= 0.0:

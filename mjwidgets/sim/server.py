@@ -192,6 +192,7 @@ class SimApp:
             if not self.dice.roll(config.error_after_commit):
                 return self._random_fault(request)
             request.environ["mjsim.fault_after_commit"] = True
+            self.dice.count("submit_fault_after_commit")
         return None
 
     def _submit_fault_rate(self) -> float:
@@ -212,6 +213,8 @@ class SimApp:
                 break
             draw -= weight
         pick = pick or "error"
+        if pick != "error":
+            self.dice.count(pick)
         if pick == "hang":
             time.sleep(c.hang_seconds)
             return _json({"code": 9, "description": "提交失败，系统异常"}, 504)
@@ -224,6 +227,7 @@ class SimApp:
 
     def _server_error(self) -> Response:
         status = self.dice.choice([500, 502, 503])
+        self.dice.count(f"http_{status}")
         if status == 502:
             html = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
                     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -237,6 +241,7 @@ class SimApp:
     def _rate_limited(self) -> Response:
         retry = self.dice.config.retry_after
         headers = {"Retry-After": f"{retry:g}"}
+        self.dice.count("rate_limit_429")
         if self.engine.flavor.name == "newapi":
             body = {"description": "当前分组负载已饱和，请稍后再试", "type": "upstream_error",
                     "code": 30}
@@ -405,6 +410,7 @@ class SimApp:
                 "submits_by_state": dict(self.submits_by_state),
                 "image_host_auth_seen": self.image_host_auth_seen,
             }
+        data["faults_injected"] = self.dice.counts()
         data.update(self.engine.stats())
         return data
 

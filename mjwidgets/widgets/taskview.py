@@ -34,11 +34,19 @@ _SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
 
 
 def display_bytes(image: Image.Image, *, max_side: int = DISPLAY_MAX) -> bytes:
-    """A display-sized WebP of `image` (≤ ~250 KB for a grid), for the card."""
+    """A display-sized JPEG of `image` (~80 KB for a 2048² grid), for the card.
+
+    Integer `reduce` then JPEG: a few milliseconds, where LANCZOS + WebP took ~100 ms per grid
+    (benchmarks/delivery.py measures both); the full image stays available on demand.
+    """
     shown = image.convert("RGB")
-    shown.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    factor = max(shown.size) // max_side
+    if factor > 1:
+        shown = shown.reduce(factor)
+    if max(shown.size) > max_side:
+        shown.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     out = io.BytesIO()
-    shown.save(out, "WEBP", quality=80, method=4)
+    shown.save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
@@ -192,7 +200,7 @@ class TaskView(ipywidgets.VBox):
             return
         with self.card.hold_sync():
             self.card.image = data
-            self.card.image_format = "webp"
+            self.card.image_format = "jpeg"
             self.card.image_size = list(image.size)
             self.card.is_preview = not final
             self.card.retrying = ""

@@ -1,0 +1,161 @@
+"""Compare: two or more images side by side at the same display width, each with its prompt's
+differences from the first prompt highlighted, and a table of the parameters that differ."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+from PIL import Image
+
+from ..errors import MJError, ValidationError
+from ..export import StoredServer, bind_stored
+from ..models import Task
+from ..prompt import diff_params, diff_prompts
+from ..tracking import Tracker
+from .taskview import STATIC, display_bytes
+
+COMPARE_MAX_SIDE = 900  # px on the long side of each image sent to the browser
+
+
+def _width_for(count: int) -> int:
+    """The shared display width (CSS px) of each image: two fill a notebook, more scroll."""
+    return {1: 560, 2: 440, 3: 320}.get(count, 260)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return "(flag)" if value is True else str(value)
+
+
+class Compare(anywidget.AnyWidget):
+    """Images side by side at one display width, prompts diffed against the first one.
+
+    ``items``: Tasks (their final image; a grid shows whole), TaskViews, task ids (looked up in
+    the history), PIL images, image files or bytes, or ``(image_or_task, prompt)`` pairs. Prompt
+    differences appear as ``<ins class="mjw-diff-added">`` / ``<del class="mjw-diff-removed">``;
+    parameters count as whole ``--name value`` units. ``width`` overrides the shared width.
+    """
+
+    _esm = STATIC / "compare.js"
+    _css = STATIC / "compare.css"
+
+    items = traitlets.List().tag(sync=True)
+    params = traitlets.List().tag(sync=True)
+    image_width = traitlets.Int(440).tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        items: Iterable[Any],
+        *,
+        tracker: Tracker | None = None,
+        width: int | None = None,
+        title: str = "",
+    ) -> None:
+        self.tracker = tracker
+        entries = [self._load(item) for item in items]
+        if len(entries) < 2:
+            raise ValidationError("Compare needs two or more images",
+                                  advice="pass a list of tasks or images, e.g. [task_a, task_b]")
+        prompts = [entry["prompt"] for entry in entries]
+        first = prompts[0]
+        for index, entry in enumerate(entries):
+            entry["index"] = index
+            # the first prompt against itself: the same token order as the others' diffs
+            entry["diff"] = [[op, token] for op, token in diff_prompts(first, entry["prompt"])]
+        differing = diff_params(prompts)
+        self.differing_params = differing
+        super().__init__(
+            items=entries,
+            params=[{"name": name, "values": [_text(v) for v in values]}
+                    for name, values in differing.items()],
+            image_width=int(width or _width_for(len(entries))),
+            title=title,
+        )
+        self.add_class("mjw-compare-widget")
+
+    @property
+    def prompts(self) -> list[str]:
+        return [item["prompt"] for item in self.items]
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, item: Any) -> dict[str, Any]:
+        prompt: str | None = None
+        if isinstance(item, tuple) and len(item) == 2:
+            item, prompt = item
+        item = getattr(item, "task", item)  # a TaskView
+        if isinstance(item, str) and not os.path.exists(item):
+            item = self._lookup(item)
+        label, task_id, action = "", "", ""
+        if isinstance(item, Task):
+            task_id, action = item.id, item.action or ""
+            origin = item.origin_button.display if item.origin_button else ""
+            label = " · ".join(x for x in (f"#{item.id}", action.lower(), origin) if x)
+            image = self._task_image(item)
+            if prompt is None:
+                prompt = item.prompt or item.prompt_en or ""
+        else:
+            image = _open_image(item)
+        data = display_bytes(image, max_side=COMPARE_MAX_SIDE)
+        fmt = "webp" if data[:4] == b"RIFF" else "png" if data[:4] == b"\x89PNG" else "jpeg"
+        return {
+            "task_id": task_id,
+            "action": action,
+            "label": label,
+            "prompt": prompt or "",
+            "image": data,
+            "format": fmt,
+            "size": list(image.size),
+        }
+
+    def _lookup(self, task_id: str) -> Task:
+        tracker = self.tracker
+        if tracker is None:
+            from ..client import Client
+
+            tracker = self.tracker = Tracker.for_client(Client())
+        task = tracker.store.get(task_id)
+        if task is None:
+            raise ValidationError(f"task {task_id} is not in the history",
+                                  advice="pass a Task, or the id of a stored task")
+        return bind_stored(task, tracker.store.server_of(task_id), cache=tracker.cache,
+                           client=tracker.client)
+
+    def _task_image(self, task: Task) -> Image.Image:
+        client = getattr(task, "_client", None)
+        try:
+            if client is not None and getattr(client, "image_provider", None) is not None:
+                return task.image()
+            if self.tracker is not None:
+                if client is None:
+                    server = self.tracker.store.server_of(task.id)
+                    task = bind_stored(task, server, cache=self.tracker.cache,
+                                       client=self.tracker.client)
+                return self.tracker.cache.image(task)
+            return task.image()
+        except MJError as exc:
+            where = " (a task of another server)" if isinstance(client, StoredServer) else ""
+            raise ValidationError(f"no image for task {task.id}{where}: {exc}",
+                                  task_id=task.id) from exc
+
+
+def _open_image(item: Any) -> Image.Image:
+    if isinstance(item, Image.Image):
+        return item
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        source: Any = io.BytesIO(bytes(item))
+    elif isinstance(item, (str, os.PathLike)):
+        source = Path(item)
+    else:
+        raise ValidationError(f"cannot compare a {type(item).__name__}",
+                              advice="pass Tasks, TaskViews, task ids, PIL images or image files")
+    with Image.open(source) as opened:
+        opened.load()
+        return opened.copy()
