@@ -10,7 +10,7 @@ import ipywidgets
 from ..sweep import Sweep, SweepItem
 from .taskview import TaskView
 
-CELL_WIDTH = 300  # px: compact cards, so a 3-column sweep fits a notebook
+CELL_WIDTH = 250  # px: compact cards, so a 3-column sweep fits a notebook
 
 
 def _label(text: str, cls: str) -> ipywidgets.HTML:
@@ -55,7 +55,7 @@ class SweepView(ipywidgets.VBox):
         self.grid = ipywidgets.GridBox(
             grid_children,
             layout=ipywidgets.Layout(
-                grid_template_columns=f"120px repeat({len(columns)}, {CELL_WIDTH}px)",
+                grid_template_columns=f"90px repeat({len(columns)}, {CELL_WIDTH}px)",
                 grid_gap="6px", align_items="flex-start", overflow="auto"))
         self.grid.add_class("mjw-sweep-grid")
         super().__init__([self.title, self.progress, self.grid])

@@ -35,6 +35,7 @@ def test_sweep_of_six_prompts_in_light_and_dark(jupyter_lab, browser):
     page.locator(".mjw-sweep").first.scroll_into_view_if_needed()
     nb.screenshot("sweep-light", selector=".mjw-sweep")
     nb.set_theme("dark")
+    page.wait_for_timeout(1500)  # let the theme transition finish before the picture
     nb.screenshot("sweep-dark", selector=".mjw-sweep")
     page.locator(".mjw-studio-bar").scroll_into_view_if_needed()
     nb.screenshot("studio-dark")
