@@ -21,6 +21,7 @@ import re
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
@@ -115,6 +116,10 @@ class ImageCache:
         # prefetch coalescing: the latest wanted URL per (server, task, kind) and the job for it
         self._wanted: dict[tuple[str, str, str], tuple[Task, str]] = {}
         self._jobs: set[Future] = set()
+        # the last few images decoded while caching them, by file: a card asks for the image
+        # right after the tracker cached it, and a 2048² PNG costs ~50 ms to decode again
+        self._decoded: OrderedDict[Path, Image.Image] = OrderedDict()
+        self._fetching: dict[tuple[str, str, str], threading.Lock] = {}
         # the full URL of each task's cached preview: proxies change only the query between
         # previews (new-api's ?rand=…, the simulator's ?progress=…), so the stored source (query
         # stripped: it may hold signatures) cannot tell two previews apart
@@ -151,6 +156,13 @@ class ImageCache:
         already cached is never downloaded again; a preview is refreshed when its URL changed.
         """
         kind = kind or (FINAL if task.status is Status.SUCCESS else PREVIEW)
+        # one download per image at a time: the prefetcher and a card often ask together
+        with self._lock:
+            gate = self._fetching.setdefault((_server_of(task), task.id, kind), threading.Lock())
+        with gate:
+            return self._fetch_once(task, kind, client)
+
+    def _fetch_once(self, task: Task, kind: str, client: Client | None) -> Path:
         url = task.image_url
         record = self._record(task, kind)
         if record is not None and (
@@ -204,6 +216,11 @@ class ImageCache:
         )
         if kind == PREVIEW:
             self._preview_urls[(_server_of(task), task.id)] = url
+        with self._lock:
+            self._decoded[target] = image
+            self._decoded.move_to_end(target)
+            while len(self._decoded) > 8:
+                self._decoded.popitem(last=False)
         return target
 
     def prefetch(self, task: Task, kind: str | None = None) -> None:
@@ -264,6 +281,10 @@ class ImageCache:
     def image(self, task: Task) -> Image.Image:
         """The final image (the latest preview while running), from disk when cached."""
         path = self.fetch(task, FINAL if task.status is Status.SUCCESS else PREVIEW)
+        with self._lock:
+            recent = self._decoded.get(path)
+        if recent is not None:  # decoded moments ago while caching it: skip a second decode
+            return recent.copy()
         with Image.open(path) as opened:
             opened.load()
             return opened.copy()

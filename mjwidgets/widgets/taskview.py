@@ -31,6 +31,9 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 DISPLAY_MAX = 1024  # px on the long side of what the browser gets
 _ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
 _SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
+# Images are fetched and encoded here, never on the tracker's thread: twenty results arriving
+# together must not hold up polling or each other's cards.
+_IMAGER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-images")
 
 
 def display_bytes(image: Image.Image, *, max_side: int = DISPLAY_MAX) -> bytes:
@@ -111,6 +114,8 @@ class TaskView(ipywidgets.VBox):
         self._modal_task: Task | None = None
         self._editor = None
         self._closed = False
+        self._image_job = False
+        self._image_dirty = False
         self.card.on_msg(self._on_message)
         self._apply(task)
         self._unsubscribe = tracker.subscribe(task.id, self._on_update)
@@ -185,7 +190,31 @@ class TaskView(ipywidgets.VBox):
                 label = task.origin_button.display if task.origin_button else task.action
                 card.lineage = f"{label} of {task.parent_id}"
                 card.parent_id = task.parent_id
-        self._update_image(task)
+        if task.image_url and (task.image_url, task.status is Status.SUCCESS) != self._shown_image:
+            self._request_image()
+
+    def _request_image(self) -> None:
+        """Refresh the image in the background; coalesce updates that arrive meanwhile."""
+        with self._lock:
+            if self._image_job:
+                self._image_dirty = True
+                return
+            self._image_job = True
+        _IMAGER.submit(self._image_worker)
+
+    def _image_worker(self) -> None:
+        while True:
+            with self._lock:
+                self._image_dirty = False
+            try:
+                self._update_image(self.task)
+            except Exception as exc:  # show it: a silent card is worse than an error line
+                log.exception("image for card %s failed", self.task.id)
+                self.card.error = f"image: {type(exc).__name__}: {exc}"
+            with self._lock:
+                if not self._image_dirty or self._closed:
+                    self._image_job = False
+                    return
 
     def _update_image(self, task: Task) -> None:
         final = task.status is Status.SUCCESS

@@ -1,0 +1,149 @@
+"""In the browser (issue 8 §3 and §4): JupyterLab + Debian chromium through the test harness.
+
+- paint latency: the simulator finished a task → the card's final image painted (a
+  `performance.mark` the card sets on the image's load event), over 20 tasks;
+- a Studio holding 100 cards: time until all are painted, and the saved notebook's size;
+- the mask editor: a brush move dispatched on the canvas → the stroke's pixels visible.
+Peer reference for paint latency: a client that polls every 5 s (Dooy) shows a result 2.5 s late
+on average before any rendering; the goal here is ≤ 0.5 s end to end.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Goal, Options, Row, log, percentile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
+
+SETUP = """
+import os, time
+os.environ["MJ_SIM_SPEED"] = "12"
+import mjwidgets as mjw
+server = mjw.sim.embedded()
+server.configure(concurrency=200, queue_size=1000)
+studio = mjw.Studio()
+studio
+"""
+
+# Dispatch brush moves on the editor's canvas and time until the pixel under the new point changes.
+_STROKE_JS = """
+async ([selector, moves]) => {
+  const canvas = document.querySelector(selector);
+  const box = canvas.getBoundingClientRect();
+  const ctx = canvas.getContext("2d");
+  const fire = (type, x, y) => canvas.dispatchEvent(new MouseEvent(type, {
+      clientX: box.left + x, clientY: box.top + y, bubbles: true, buttons: 1}));
+  const pixel = (x, y) => Array.from(ctx.getImageData(x * canvas.width / box.width,
+      y * canvas.height / box.height, 1, 1).data).join(",");
+  const latencies = [];
+  let x = 40, y = 60;
+  fire("mousedown", x, y);
+  for (let i = 0; i < moves; i++) {
+    const nx = x + 14, ny = y + (i % 2 ? 9 : -9);
+    const before = pixel(nx, ny);
+    const t0 = performance.now();
+    fire("mousemove", nx, ny);
+    let changed = false;
+    while (performance.now() - t0 < 2000) {
+      await new Promise(r => requestAnimationFrame(r));
+      if (pixel(nx, ny) !== before) { changed = true; break; }
+    }
+    latencies.push(changed ? performance.now() - t0 : null);
+    x = nx; y = ny;
+    await new Promise(r => setTimeout(r, 30));
+  }
+  fire("mouseup", x, y);
+  return latencies;
+}
+"""
+
+
+def _paint_rows(nb, options: Options) -> list[Row]:
+    page = nb.page
+    # Submitted 0.5 s apart, as a person (or a sweep) does; a burst of 20 results finishing in
+    # the same half second is CPU-bound here (three 2048² decodes/encodes each on 2 shared cores)
+    nb.execute("views = []\nfor i in range(20):\n"
+               "    views.append(studio.imagine(f'a lighthouse, variant {i}'))\n"
+               "    time.sleep(0.5)", timeout=60)
+    nb.wait_until("all(v.card.status == 'SUCCESS' for v in views)", timeout=120)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 20",
+        timeout=120_000)
+    painted = page.evaluate("""() => Object.fromEntries(performance.getEntriesByType('mark')
+        .filter(m => m.name.startsWith('mjw-painted-'))
+        .map(m => [m.name.slice(12), (performance.timeOrigin + m.startTime) / 1000]))""")
+    finished = nb.eval("{t['id']: t['finished_at'] for t in server.tasks()}")
+    lags = [painted[i] - finished[i] for i in painted if finished.get(i)]
+    p50, p95 = percentile(lags, 50), percentile(lags, 95)
+    log(options, f"paint latency over {len(lags)} tasks: p50 {p50:.3f} s, p95 {p95:.3f} s")
+    return [Row("paint_latency", {"case": "server finished → final image painted",
+                                  "tasks": len(lags), "speed": 12, "submitted": "0.5 s apart"},
+                {"p50 s": round(p50, 3), "p95 s": round(p95, 3),
+                 "vs polling every 5 s (mean 2.5 s)": round(2.5 / p50, 1) if p50 else None},
+                [Goal("finish → painted p50", p50, 0.5, unit="s")])]
+
+
+def _hundred_cards_rows(nb, options: Options) -> list[Row]:
+    page = nb.page
+    nb.execute("more = [studio.tracker.imagine(f'a harbour at night {i}') for i in range(100)]")
+    nb.wait_until("all(t.is_done for t in more)", timeout=180)
+    began = time.monotonic()
+    nb.execute("for t in more: studio.add(t)")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 120",
+        timeout=180_000)
+    seconds = time.monotonic() - began
+    path = nb.save(timeout=120)
+    size_mb = path.stat().st_size / 1e6
+    log(options, f"100 more cards painted in {seconds:.1f} s; saved notebook {size_mb:.1f} MB")
+    return [Row("paint_latency", {"case": "Studio with 120 cards"},
+                {"render s (100 cards)": round(seconds, 1), "saved notebook MB": round(size_mb, 1)},
+                [Goal("saved notebook", size_mb, 25, unit="MB")])]
+
+
+def _stroke_rows(nb, options: Options) -> list[Row]:
+    page = nb.page
+    nb.execute("from PIL import Image\neditor = mjw.MaskEditor(Image.new('RGB', (2048, 2048), "
+               "(40, 60, 80)))\neditor.tool = 'brush'\n"
+               "studio.cards_box.children = (editor, *studio.cards_box.children)")
+    selector = ".mjw-mask-editor canvas"
+    page.locator(selector).last.wait_for(timeout=30_000)
+    page.locator(selector).last.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    latencies = page.evaluate(_STROKE_JS, [f"{selector}:last-of-type", 25])
+    measured = [v / 1000 for v in latencies if v is not None]
+    p50 = percentile(measured, 50) if measured else None
+    log(options, f"mask stroke visible p50 {p50} s over {len(measured)}/{len(latencies)} moves")
+    return [Row("mask_editor", {"case": "browser: brush move → stroke visible"},
+                {"p50 ms": round(p50 * 1000, 1) if p50 else None,
+                 "seen": f"{len(measured)}/{len(latencies)}"},
+                [Goal("move → stroke visible p50", (p50 or 9.9) * 1000, 100, unit="ms")])]
+
+
+def run(options: Options) -> list[Row]:
+    import harness
+    from playwright.sync_api import sync_playwright
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                     args=list(harness.CHROMIUM_ARGS))
+        server = harness.start_jupyter("lab", Path(tmp) / "lab")
+        try:
+            nb = harness.open_notebook(server, browser, "bench_paint", [SETUP])
+            rows += _paint_rows(nb, options)
+            rows += _stroke_rows(nb, options)
+            rows += _hundred_cards_rows(nb, options)
+            nb.close()
+        finally:
+            server.stop()
+            browser.close()
+    return rows
+
+
+def run_paint(options: Options) -> list[Row]:
+    return [r for r in run(options)]
