@@ -1,0 +1,150 @@
+"""Run every benchmark, print the table and write ``benchmarks/results/latest.{json,md}``.
+
+    python -m benchmarks.run            # everything (~8 min on 2 cores)
+    python benchmarks/run.py --quick    # N = 1 and 100 only, no speed-1 runs (~3.5 min)
+    python -m benchmarks.run --only simulator
+
+Adding a benchmark: write a module with ``run(options: Options) -> list[Row]`` (attach ``Goal``s
+to the rows that carry a goal) and point its entry in ``BENCHMARKS`` at it. The entries without a
+function are the hooks other engineers fill in; until then the report says "not measured".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if not __package__:  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import browser, delivery, polling, simulator  # noqa: E402
+from benchmarks.common import Options, Row, code_version, log, machine  # noqa: E402
+from benchmarks.report import Section, markdown, update_readme, write  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RunFn = Callable[[Options], list[Row]]
+
+
+@dataclass
+class Benchmark:
+    name: str
+    title: str
+    run: RunFn | None  # None: a hook not filled in yet
+    columns: Sequence[str] | None = None  # what the Markdown table shows (JSON has everything)
+    intro: str = ""
+
+
+POLLING_COLUMNS = (
+    "flavor", "N", "speed", "strategy", "req/task", "req/s", "req/update", "lag p50 s", "lag p95 s",
+    "lag p50 ×speed", "lag p95 ×speed", "vis-lag p50 ×speed", "vis-lag p95 ×speed", "CPU s",
+    "missed",
+)
+SIMULATOR_COLUMNS = ("case", "threads", "simulator", "req/s", "latency p50 ms",
+                     "latency p95 ms")
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark(
+        "simulator", "Simulator throughput (issue 8 §5)", simulator.run, SIMULATOR_COLUMNS,
+        "Loopback, keep-alive, 2 s per case. `subprocess`: the simulator in its own process, as "
+        "the polling benchmark runs it.",
+    ),
+    Benchmark(
+        "polling", "Polling (issue 8 §1)", polling.run, POLLING_COLUMNS,
+        "Simulator at speed 7 (a 53 s job takes ~7.6 s, progress steps ~1 s apart), concurrency "
+        "= N. Peer intervals are the real ones divided by the speed (Dooy 5 s → 0.71 s), so "
+        "`lag ×speed` is the lag against a real server. `lag` = client first holds the "
+        "terminal state − server finished it; `vis-lag` (newapi) counts from the refresh tick "
+        "that made the result visible. Requests = status requests (fetch + list-by-condition); "
+        "updates = server-side task changes (9 per task). CPU = this process (the client) while "
+        "tracking; the simulator runs in its own process. Speed-1 rows: real time. N = 1 lags "
+        "are one sample each; on newapi all tasks finish within one or two refresh ticks, so "
+        "its lags are one or two samples too.",
+    ),
+    # Hooks: other engineers add these (issue 8 §2–§4). Give `run` a function returning Rows.
+    Benchmark("image_delivery", "Image delivery (issue 8 §2)", delivery.run,
+              ("image", "strategy", "KB sent", "kernel ms", "bytes ÷ ours", "time ÷ ours"),
+              intro="Goal: ≤ 250 KB per grid card and ≤ 50 ms detection → bytes sent. Kernel "
+                    "time: the cached image → the bytes the card sends (median of 9)."),
+    Benchmark("mask_editor", "Mask editor (issue 8 §4)", delivery.run_mask,
+              intro="Goals as in the mask-editor issue (6): ≤ 2 ms kernel time per mouse move, "
+                    "≤ 100 ms build + encode of a 2048² mask. The browser's move → stroke "
+                    "latency is in the browser section."),
+    Benchmark("paint_latency", "In the browser (issue 8 §3, §4)", browser.run,
+              intro="JupyterLab + Debian chromium (the test harness). Goals: finish → painted "
+                    "p50 ≤ 0.5 s; a 100-card Studio notebook ≤ 25 MB; brush move → stroke "
+                    "visible p50 ≤ 100 ms."),
+]
+
+
+def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
+    parser = argparse.ArgumentParser(description="Run mjwidgets' benchmarks (issue 8).")
+    parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
+                        help="run only this benchmark (repeatable)")
+    parser.add_argument("--speed", type=float, default=7.0)
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 1 and 100 only, shorter throughput runs, no speed-1 check")
+    parser.add_argument("--no-realtime", action="store_true",
+                        help="skip the speed-1 runs (saves ~3 min)")
+    parser.add_argument("--sim", choices=("subprocess", "inprocess"), default="subprocess",
+                        help="where the polling benchmark's simulator runs")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="do not copy the table into benchmarks/README.md")
+    args = parser.parse_args(argv)
+    options = Options(
+        speed=args.speed,
+        ns=(1, 100) if args.quick else (1, 10, 100),
+        sim_mode=args.sim,
+        realtime_check=not (args.quick or args.no_realtime),
+        quick=args.quick,
+    )
+    return args, options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, options = parse(argv)
+    info = {**machine(), **code_version(str(HERE.parent))}
+    started = time.monotonic()
+    sections: list[Section] = []
+    for bench in BENCHMARKS:
+        if args.only and bench.name not in args.only:
+            continue
+        rows: list[Row] = []
+        missing = ""
+        if bench.run is None:
+            missing = f"hook `{bench.name}` in benchmarks/run.py is not filled in yet"
+        else:
+            log(options, f"{bench.name} …")
+            try:
+                rows = bench.run(options)
+            except Exception:  # one broken benchmark must not lose the others' results
+                missing = "it failed: " + traceback.format_exc(limit=3).strip().splitlines()[-1]
+                traceback.print_exc()
+        sections.append(Section(bench.name, bench.title, rows, bench.columns, bench.intro,
+                                missing))
+    total = time.monotonic() - started
+    command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
+    header = [f"Command: `{command}` — total {total:.0f} s."]
+    text = markdown(info, header, sections)
+    document = {
+        "machine": info,
+        "options": asdict(options),
+        "total_s": round(total, 1),
+        "benchmarks": {s.name: {"title": s.title, "missing": s.missing,
+                                "rows": [r.to_dict() for r in s.rows]} for s in sections},
+    }
+    json_path, md_path = write(args.out, document, text)
+    if not args.no_readme and not args.only and args.out == HERE / "results":
+        update_readme(HERE / "README.md", text)
+    print(text)
+    print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

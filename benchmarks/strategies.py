@@ -1,0 +1,352 @@
+"""The tracking strategies compared by the polling benchmark, all driving ``mjwidgets.Client``.
+
+Every strategy uses the same HTTP client, so the comparison is of strategies, not of libraries.
+Peer intervals are given in *unscaled* seconds (as the peers use them against a real server) and
+divided by the simulator's ``speed``, so each peer behaves at speed s as it would at speed 1, only
+s times faster. mjwidgets' Tracker is not told the speed: it runs on the wall clock and learns
+the server's rhythm, exactly as it would in a notebook.
+
+A strategy is used once: ``prepare`` (before the submits; may return a notifyHook URL), ``start``
+(after the submits), then ``stop``. It reports the first time it saw each task terminal to an
+``Observations``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from mjwidgets import Client, MJError, Task
+
+
+class Observations:
+    """Thread-safe record of when each task was first seen finished (wall clock)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = list(ids)
+        self.done_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._all_done = threading.Event()
+
+    def observe(self, task: Task, at: float | None = None) -> None:
+        when = time.time() if at is None else at
+        if not task.is_done:
+            return
+        with self._lock:
+            if task.id in self.done_at or task.id not in self.ids:
+                return
+            self.done_at[task.id] = when
+            if len(self.done_at) == len(self.ids):
+                self._all_done.set()
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return [task_id for task_id in self.ids if task_id not in self.done_at]
+
+    def wait(self, timeout: float) -> bool:
+        return self._all_done.wait(timeout)
+
+
+class Strategy:
+    """Base class: a name, an optional flavour restriction and the three life-cycle calls."""
+
+    name = "strategy"
+    description = ""
+    flavors: tuple[str, ...] | None = None  # None: every flavour
+
+    def prepare(self, url: str, client: Client) -> str | None:
+        """Before the submits; returns the notifyHook URL to submit with, if any."""
+        self.url = url
+        self.client = client
+        return None
+
+    def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
+        """Begin tracking ``tasks`` (``submitted``: monotonic submit time per id)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every thread and server this strategy started."""
+
+    def extra(self) -> dict[str, Any]:
+        """Strategy-specific counters for the report."""
+        return {}
+
+
+def _loop_until(stop: threading.Event, interval: float, body: Callable[[], bool]) -> None:
+    """Call ``body`` every ``interval`` seconds (sleeping after each call) until it returns False
+    or ``stop`` is set: the timer loop of a browser UI or a ``wait()`` helper."""
+    while not stop.wait(interval):
+        if not body():
+            return
+
+
+class PerTaskPolling(Strategy):
+    """Each task fetched on its own, ``interval`` after its submit and then after each answer
+    (replicate's ``wait()``, Dooy's per-card timer). A small worker pool stands in for the
+    browser's concurrent timers; each worker has its own Client (its own keep-alive session)."""
+
+    def __init__(self, name: str, interval: float, description: str, workers: int = 8) -> None:
+        self.name = name
+        self.interval = interval
+        self.description = description
+        self.workers = workers
+        self._heap: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self._stop = False
+        self._threads: list[threading.Thread] = []
+        self.errors = 0
+
+    def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
+        self._seen = seen
+        with self._cond:
+            for task in tasks:
+                heapq.heappush(self._heap, (submitted[task.id] + self.interval, task.id))
+        for index in range(min(self.workers, len(tasks))):
+            thread = threading.Thread(target=self._work, name=f"bench-{self.name}-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _next(self) -> str | None:
+        with self._cond:
+            while not self._stop:
+                if self._heap:
+                    due, task_id = self._heap[0]
+                    delay = due - time.monotonic()
+                    if delay <= 0:
+                        heapq.heappop(self._heap)
+                        return task_id
+                    self._cond.wait(delay)
+                else:
+                    self._cond.wait(0.5)
+            return None
+
+    def _work(self) -> None:
+        client = Client(self.url)
+        try:
+            while (task_id := self._next()) is not None:
+                try:
+                    task = client.fetch(task_id)
+                except MJError:
+                    self.errors += 1
+                    task = None
+                if task is not None and task.is_done:
+                    self._seen.observe(task)
+                    continue
+                with self._cond:
+                    heapq.heappush(self._heap, (time.monotonic() + self.interval, task_id))
+                    self._cond.notify()
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": self.errors}
+
+
+class BatchedPolling(Strategy):
+    """One ``list-by-condition`` for every pending task, ``interval`` after each answer (the
+    trueai Draw page; new-api's relay does the same every 15 s)."""
+
+    def __init__(self, name: str, interval: float, description: str) -> None:
+        self.name = name
+        self.interval = interval
+        self.description = description
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
+        self._seen = seen
+        self._thread = threading.Thread(target=self._run, name=f"bench-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> bool:
+        pending = self._seen.pending()
+        if not pending:
+            return False
+        try:
+            for task in self.client.fetch_many(pending):
+                self._seen.observe(task)
+        except MJError:
+            self.errors += 1
+        return True
+
+    def _run(self) -> None:
+        _loop_until(self._stop, self.interval, self._poll)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": self.errors}
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        return
+
+
+class HookReceiver:
+    """A local werkzeug endpoint for the proxy's ``notifyHook`` POSTs."""
+
+    def __init__(self, on_task: Callable[[Task, float], None]) -> None:
+        self.on_task = on_task
+        self.posts = 0
+        self._lock = threading.Lock()
+        self._server = make_server(
+            "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="bench-hook",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _app(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        when = time.time()
+        with self._lock:
+            self.posts += 1
+        try:
+            data = json.loads(request.get_data())
+            self.on_task(Task.from_json(data), when)
+            response = Response("ok")
+        except ValueError:
+            response = Response("bad json", 400)
+        return response(environ, start_response)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class PushWithSafetyPoll(Strategy):
+    """notifyHook pushes to a local receiver, plus a slow batched safety poll for lost hooks
+    (client-anchors §4.4: the proxy never retries a hook)."""
+
+    flavors = ("plus", "trueai")  # new-api resellers drop notifyHook
+
+    def __init__(self, name: str, safety_interval: float, description: str) -> None:
+        self.name = name
+        self.description = description
+        self._poller = BatchedPolling(f"{name}-safety", safety_interval, "")
+        self._receiver: HookReceiver | None = None
+        self._seen: Observations | None = None
+
+    def _on_task(self, task: Task, when: float) -> None:
+        if self._seen is not None:
+            self._seen.observe(task, when)
+
+    def prepare(self, url: str, client: Client) -> str | None:
+        super().prepare(url, client)
+        self._poller.prepare(url, client)
+        self._receiver = HookReceiver(self._on_task)
+        return self._receiver.url
+
+    def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
+        self._seen = seen
+        self._poller.start(tasks, submitted, seen)
+
+    def stop(self) -> None:
+        self._poller.stop()
+        if self._receiver is not None:
+            self._receiver.close()
+
+    def extra(self) -> dict[str, Any]:
+        posts = self._receiver.posts if self._receiver else 0
+        return {"hook_posts": posts, "errors": self._poller.errors}
+
+
+class TrackerStrategy(Strategy):
+    """mjwidgets' own ``Tracker`` with a throw-away history store, no image prefetch (image
+    delivery is measured separately), optionally with its notifyHook receiver."""
+
+    def __init__(self, name: str, description: str, notify: bool = False) -> None:
+        self.name = name
+        self.description = description
+        self.notify = notify
+        if notify:
+            self.flavors = ("plus", "trueai")
+        self._tracker: Any = None
+        self._home: tempfile.TemporaryDirectory[str] | None = None
+
+    def prepare(self, url: str, client: Client) -> str | None:
+        super().prepare(url, client)
+        from mjwidgets.imagecache import ImageCache
+        from mjwidgets.store import HistoryStore
+        from mjwidgets.tracking import Tracker
+
+        self._home = tempfile.TemporaryDirectory(prefix="mjw-bench-")
+        self._store = HistoryStore(Path(self._home.name) / "history.sqlite3")
+        cache = ImageCache(Path(self._home.name) / "images", store=self._store)
+        wanted = {"store": self._store, "cache": cache, "notify": self.notify,
+                  "resume": False, "prefetch": "none"}
+        accepted = inspect.signature(Tracker).parameters
+        self._tracker = Tracker(client, **{k: v for k, v in wanted.items() if k in accepted})
+        return self._tracker.notify_url if self.notify else None
+
+    def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
+        for task in tasks:
+            self._tracker.subscribe(task, seen.observe)
+
+    def stop(self) -> None:
+        if self._tracker is not None:
+            self._tracker.close()
+            self._store.close()
+        if self._home is not None:
+            self._home.cleanup()
+            self._home = None
+
+    def extra(self) -> dict[str, Any]:
+        stats = dict(self._tracker.stats()) if self._tracker is not None else {}
+        return {key: stats[key] for key in ("ticks", "batch_requests", "task_fetches", "pushes",
+                                            "errors") if key in stats}
+
+
+# Unscaled intervals (seconds against a real server), client-anchors §4.2.
+DOOY_S = 5.0
+TRUEAI_S = 2.0
+REPLICATE_S = 0.5
+PUSH_SAFETY_S = 30.0
+
+
+def all_strategies(speed: float) -> list[Strategy]:
+    """Fresh instances of every strategy, peer intervals divided by ``speed``."""
+    return [
+        TrackerStrategy("mjwidgets", "Tracker: adaptive cadence, one list-by-condition per tick"),
+        TrackerStrategy("mjwidgets+push", "Tracker(notify=True): hooks + its safety poll",
+                        notify=True),
+        PerTaskPolling("dooy-5s", DOOY_S / speed, "per-task fetch every 5 s (Dooy web UI)"),
+        BatchedPolling("trueai-2s", TRUEAI_S / speed,
+                       "one list-by-condition every 2 s (trueai Draw page)"),
+        PerTaskPolling("replicate-0.5s", REPLICATE_S / speed,
+                       "per-task fetch every 0.5 s (replicate-python wait())"),
+        PushWithSafetyPoll("push", PUSH_SAFETY_S / speed,
+                           "notifyHook receiver + list-by-condition safety poll every 30 s"),
+    ]
+
+
+STRATEGY_NAMES = ("mjwidgets", "mjwidgets+push", "dooy-5s", "trueai-2s", "replicate-0.5s", "push")
+POLLING_PEERS = ("dooy-5s", "trueai-2s", "replicate-0.5s")
+PEERS = (*POLLING_PEERS, "push")
