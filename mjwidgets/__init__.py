@@ -5,6 +5,7 @@ with a tracker that polls every task in one request, a SQLite history, an image 
 embedded simulator (`mjwidgets.sim`) used whenever no MJ_BASE_URL is set.
 """
 
+from . import sim
 from .client import Client, SubmitJournal
 from .errors import (
     AuthError,
@@ -19,13 +20,14 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .export import export_lineage, export_sweep, export_tasks
 from .imagecache import ImageCache
 from .media import decode_image, mask_data_url, to_data_url
 from .models import Button, ButtonKind, Status, Task
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
 from .store import HistoryStore, history, lineage
 from .tracking import Tracker
-from .widgets import MaskEditor, Studio, TaskView
+from .widgets import Compare, HistoryView, MaskEditor, Studio, TaskView
 
 __version__ = "0.1.0"
 
@@ -35,7 +37,9 @@ __all__ = [
     "Button",
     "ButtonKind",
     "Client",
+    "Compare",
     "HistoryStore",
+    "HistoryView",
     "ImageCache",
     "MaskEditor",
     "Studio",
@@ -43,6 +47,7 @@ __all__ = [
     "Tracker",
     "history",
     "lineage",
+    "sim",
     "MJError",
     "NotFoundError",
     "Prompt",
@@ -60,6 +65,9 @@ __all__ = [
     "decode_image",
     "diff_params",
     "diff_prompts",
+    "export_lineage",
+    "export_sweep",
+    "export_tasks",
     "mask_data_url",
     "to_data_url",
 ]

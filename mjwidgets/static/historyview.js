@@ -11,12 +11,18 @@ function el(tag, className, text) {
 }
 
 function when(text) {
+  // "14:31" today, "11-24 14:31" this year, "2025-11-24" before
   if (!text) return "";
   const d = new Date(text);
   if (Number.isNaN(d.getTime())) return "";
   const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `
-    + `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const now = new Date();
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.toDateString() === now.toDateString()) return time;
+  if (d.getFullYear() === now.getFullYear()) {
+    return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  }
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
 function keepKeys(node, signal) {
@@ -72,13 +78,16 @@ function render({ model, el: host, signal }) {
   const reuse = el("button", "mjw-reuse", "Reuse prompt");
   detailHead.append(detailTitle, reuse);
   const detailPrompt = el("div", "mjw-history-detail-prompt");
+  const detailNote = el("div", "mjw-history-detail-note");
   const lineageTitle = el("div", "mjw-history-lineage-title", "Lineage");
   const tree = el("ul", "mjw-lineage-tree");
-  detail.append(detailHead, detailPrompt, lineageTitle, tree);
+  detail.append(detailHead, detailPrompt, detailNote, lineageTitle, tree);
 
   const message = el("div", "mjw-history-message");
+  const hint = el("div", "mjw-history-hint");
+  hint.hidden = true;
   const error = el("div", "mjw-history-error");
-  root.append(top, filters, selbar, grid, empty, message, error, detail);
+  root.append(top, filters, selbar, grid, empty, message, hint, error, detail);
 
   for (const field of [search, since, until]) keepKeys(field, signal);
 
@@ -113,9 +122,20 @@ function render({ model, el: host, signal }) {
     model.send({ type: "reuse", task_id: model.get("current") });
   }, { signal });
 
+  // A click the kernel never answers (it is busy, or JupyterLab lost the message after a
+  // kernel restart made from outside this page) should say so instead of doing nothing.
+  let waiting = null;
   function select(taskId) {
+    clearTimeout(waiting);
     model.send({ type: "select", task_id: taskId });
+    waiting = setTimeout(() => {
+      if (model.get("current") === taskId) return;
+      hint.textContent = "No answer from the kernel yet: is it busy? If it was restarted from "
+        + "elsewhere, reload this page.";
+      hint.hidden = false;
+    }, 6000);
   }
+  signal.addEventListener("abort", () => clearTimeout(waiting));
 
   function toggle(taskId, on) {
     const chosen = (model.get("selected") || []).filter((id) => id !== taskId);
@@ -197,7 +217,8 @@ function render({ model, el: host, signal }) {
       const metaText = [item.via || item.action.toLowerCase(), when(item.when)]
         .filter(Boolean).join(" · ");
       const meta = el("div", "mjw-thumb-meta", metaText);
-      if (item.other_server) meta.title = "made on another server (an earlier session)";
+      meta.title = (item.when ? new Date(item.when).toLocaleString() : "")
+        + (item.other_server ? " · made on another server (an earlier session)" : "");
       tile.append(frame, caption, meta);
       tile.addEventListener("click", () => select(item.task_id), { signal });
       tile.addEventListener("keydown", (event) => {
@@ -261,9 +282,12 @@ function render({ model, el: host, signal }) {
 
   function showDetail() {
     const current = model.get("current");
+    hint.hidden = true;
     detail.hidden = !current;
     detailTitle.textContent = current ? `Task #${current}` : "";
     detailPrompt.textContent = model.get("current_prompt") || "";
+    detailNote.textContent = model.get("current_note") || "";
+    detailNote.hidden = !model.get("current_note");
     reuse.title = model.get("has_studio")
       ? "Put this prompt into the Studio's prompt box"
       : "Copy this prompt into a text field below";
@@ -285,12 +309,11 @@ function render({ model, el: host, signal }) {
   }
 
   model.on("change:items", showItems);
-  model.on("change:total", showItems);
   model.on("change:selected", showSelection);
   for (const name of ["query", "status", "action", "since", "until", "statuses", "actions"]) {
     model.on(`change:${name}`, showFilters);
   }
-  for (const name of ["current", "current_prompt", "lineage", "has_studio"]) {
+  for (const name of ["current", "current_prompt", "current_note", "lineage", "has_studio"]) {
     model.on(`change:${name}`, showDetail);
   }
   model.on("change:message", showMessages);

@@ -118,6 +118,7 @@ class _Gallery(anywidget.AnyWidget):
     selected = traitlets.List().tag(sync=True)
     current = traitlets.Unicode("").tag(sync=True)
     current_prompt = traitlets.Unicode("").tag(sync=True)
+    current_note = traitlets.Unicode("").tag(sync=True)
     lineage = traitlets.Dict().tag(sync=True)
     has_studio = traitlets.Bool(False).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
@@ -215,11 +216,12 @@ class HistoryView(ipywidgets.VBox):
             gallery.until = _as_date_text(until)
         finally:
             self._quiet = False
-        return self.refresh()
+        return self.refresh(options=False)
 
-    def refresh(self, *, wait: bool = False) -> list[Task]:
+    def refresh(self, *, wait: bool = False, options: bool = True) -> list[Task]:
         """Query the store again (new tasks, changed filters); returns the tasks shown. Missing
-        thumbnails beyond the first few are made in the background (``wait=True``: now)."""
+        thumbnails beyond the first few are made in the background (``wait=True``: now).
+        ``options``: also update the action filter's choices from the whole history."""
         gallery = self.gallery
         with self._lock:
             try:
@@ -240,10 +242,8 @@ class HistoryView(ipywidgets.VBox):
             self._generation += 1
             generation = self._generation
             missing = self._push_items(budget=None if wait else SYNC_THUMBS)
-            actions = sorted({t.action for t in self.store.history(limit=500) if t.action})
-            if gallery.action and gallery.action not in actions:
-                actions.append(gallery.action)
-            gallery.actions = actions
+            if options or not gallery.actions:
+                self._update_actions()
             shown = {t.id for t in self.tasks}
             gallery.selected = [i for i in gallery.selected if i in shown]
         if missing:
@@ -258,11 +258,15 @@ class HistoryView(ipywidgets.VBox):
             if self.card is not None:
                 self.card.close()
                 self.card = None
-            gallery.current = found.id
-            gallery.current_prompt = found.prompt or found.prompt_en or ""
-            tree = self.store.lineage(found.id, self._server(found))
-            gallery.lineage = _tree_json(tree, found.id) if tree is not None else {}
             foreign = isinstance(getattr(found, "_client", None), StoredServer)
+            tree = self.store.lineage(found.id, self._server(found))
+            with gallery.hold_sync():
+                gallery.current = found.id
+                gallery.current_prompt = found.prompt or found.prompt_en or ""
+                gallery.current_note = (
+                    "Made on another server (an earlier session, e.g. a restarted kernel's "
+                    "simulator): its buttons may no longer work here." if foreign else "")
+                gallery.lineage = _tree_json(tree, found.id) if tree is not None else {}
             if foreign and found.is_pending:
                 note = ipywidgets.HTML()
                 note.value = ("<div class='mjw-history-note'>This task was still running when "
@@ -276,9 +280,6 @@ class HistoryView(ipywidgets.VBox):
             except MJError as exc:
                 gallery.error = str(exc)
                 return None
-            if foreign:
-                view.card.retrying = ("made on another server (an earlier session): its "
-                                      "buttons may no longer work here")
             self.card = view
             self.card_box.children = (view,)
             gallery.message = ""
@@ -429,9 +430,16 @@ class HistoryView(ipywidgets.VBox):
             log.exception("making thumbnails failed")
 
     # ------------------------------------------------------------------ events
+    def _update_actions(self) -> None:
+        gallery = self.gallery
+        actions = sorted({t.action for t in self.store.history(limit=500) if t.action})
+        if gallery.action and gallery.action not in actions:
+            actions.append(gallery.action)
+        gallery.actions = actions
+
     def _on_filter(self, _change: dict) -> None:
         if not self._quiet:
-            self.refresh()
+            self.refresh(options=False)  # typing in the search box: just the query
 
     def _on_task_change(self, task: Task) -> None:
         """A tracked task changed: refresh (debounced) when one appears or changes status."""
