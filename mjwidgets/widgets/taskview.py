@@ -27,7 +27,10 @@ from ..tracking import Tracker
 
 log = logging.getLogger("mjwidgets.widgets")
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+_PACKAGE = Path(__file__).resolve().parent.parent
+# The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
+# force-include), a source checkout (editable install) reads js/ directly. No build step, no copy.
+STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.parent / "js"
 DISPLAY_MAX = 1024  # px on the long side of what the browser gets
 _ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
 _SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
@@ -117,10 +120,10 @@ class TaskView(ipywidgets.VBox):
         self._image_job = False
         self._image_dirty = False
         self.card.on_msg(self._on_message)
+        task = tracker.track(task, record=task.is_pending)  # also a stored, finished task
+        self.task = task
         self._apply(task)
         self._unsubscribe = tracker.subscribe(task.id, self._on_update)
-        if task.is_pending:
-            tracker.track(task)
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
