@@ -520,6 +520,7 @@ class _JournalTee:
 
 _trackers: weakref.WeakKeyDictionary[Any, Tracker] = weakref.WeakKeyDictionary()
 _trackers_lock = threading.RLock()
+_default_tracker: Tracker | None = None
 
 
 # ------------------------------------------------------------------------------------------
@@ -593,6 +594,19 @@ class Tracker:
         self._attach(client)
         if resume:
             self._resume(client)
+
+    @classmethod
+    def default(cls) -> Tracker:
+        """The process-wide tracker of the default Client (MJ_BASE_URL/MJ_API_KEY, or the embedded
+        simulator): a Studio, a HistoryView and a Compare made without arguments share it, so one
+        poller serves them all and their cards update together."""
+        global _default_tracker
+        with _trackers_lock:  # re-entrant: Tracker() takes it too
+            if _default_tracker is None or _default_tracker._closed:
+                from .client import Client as _Client
+
+                _default_tracker = cls.for_client(_Client())
+            return _default_tracker
 
     @classmethod
     def for_client(cls, client: Client, **options: Any) -> Tracker:

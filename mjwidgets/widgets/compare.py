@@ -118,9 +118,8 @@ class Compare(anywidget.AnyWidget):
     def _lookup(self, task_id: str) -> Task:
         tracker = self.tracker
         if tracker is None:
-            from ..client import Client
 
-            tracker = self.tracker = Tracker.for_client(Client())
+            tracker = self.tracker = Tracker.default()
         task = tracker.store.get(task_id)
         if task is None:
             raise ValidationError(f"task {task_id} is not in the history",
@@ -133,6 +132,8 @@ class Compare(anywidget.AnyWidget):
         try:
             if client is not None and getattr(client, "image_provider", None) is not None:
                 return task.image()
+            if self.tracker is None and client is None:  # a task straight from mjw.history()
+                self.tracker = Tracker.default()
             if self.tracker is not None:
                 if client is None:
                     server = self.tracker.store.server_of(task.id)

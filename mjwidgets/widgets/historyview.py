@@ -156,8 +156,10 @@ class HistoryView(ipywidgets.VBox):
         all_servers: bool = True,
     ) -> None:
         if tracker is None:
-            tracker = studio.tracker if studio is not None else Tracker.for_client(
-                client or Client())
+            if studio is not None:
+                tracker = studio.tracker
+            else:
+                tracker = Tracker.for_client(client) if client else Tracker.default()
         self.tracker = tracker
         self.client = tracker.client
         self.store = tracker.store

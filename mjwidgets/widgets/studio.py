@@ -42,7 +42,7 @@ class Studio(ipywidgets.VBox):
 
     def __init__(self, client: Client | None = None, *, tracker: Tracker | None = None) -> None:
         if tracker is None:
-            tracker = Tracker.for_client(client or Client())
+            tracker = Tracker.for_client(client) if client else Tracker.default()
         self.tracker = tracker
         self.client = tracker.client
         self.bar = _StudioBar(simulator=bool(getattr(self.client, "is_simulator", False)),

@@ -104,8 +104,8 @@ class TaskView(ipywidgets.VBox):
         super().__init__([self.card])
         self.add_class("mjw-taskview")
         if tracker is None:
-            client = client or getattr(task, "_client", None) or Client()
-            tracker = Tracker.for_client(client)
+            client = client or getattr(task, "_client", None)
+            tracker = Tracker.for_client(client) if client else Tracker.default()
         self.tracker = tracker
         self.client = tracker.client
         if isinstance(task, str):
