@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from harness import open_notebook
+from PIL import Image
 
 SETUP = """
 import os
@@ -52,12 +54,16 @@ def _progress_values(page, task_id: str, timeout_s: float = 30.0) -> list[int]:
     return seen
 
 
-def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
-    nb = open_notebook(jupyter_lab, browser, "studio_flow", [SETUP])
+@pytest.mark.parametrize("server_fixture", ["jupyter_lab", "jupyter_notebook7"])
+def test_studio_workflow(server_fixture, request, browser):
+    """The whole flow, in JupyterLab and in Notebook 7."""
+    server = request.getfixturevalue(server_fixture)
+    suffix = "" if server_fixture == "jupyter_lab" else "-nb7"
+    nb = open_notebook(server, browser, f"studio_flow{suffix}", [SETUP])
     page = nb.page
     page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
     assert page.locator(".mjw-badge").inner_text() == "simulator"
-    nb.screenshot("studio-empty")
+    nb.screenshot(f"studio-empty{suffix}")
 
     _type_prompt(page, "a red fox in snow, golden hour")
     first = _card(page)
@@ -66,7 +72,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     assert re.fullmatch(r"\d{16}", task_id)
     page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='IN_PROGRESS']").wait_for(
         timeout=30_000)
-    nb.screenshot("studio-progress")
+    nb.screenshot(f"studio-progress{suffix}")
     values = _progress_values(page, task_id)
     assert len([v for v in values if 0 < v < 100]) >= 2, f"progress never advanced: {values}"
     grid = page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='SUCCESS']")
@@ -75,7 +81,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     _wait_painted(page, task_id)
     labels = grid.locator("button.mjw-button").all_inner_texts()
     assert labels[:4] == ["U1", "U2", "U3", "U4"] and "🔄" in labels and "V4" in labels
-    nb.screenshot("studio-grid")
+    nb.screenshot(f"studio-grid{suffix}")
 
     grid.locator("button.mjw-button", has_text="U2").click()
     child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {task_id}'))")
@@ -84,7 +90,11 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     _wait_painted(page, child_id)
     assert grid.locator("button.mjw-button.mjw-used", has_text="U2").count() == 1
     assert nb.eval(f"studio.cards['{child_id}'].task.parent_id") == task_id
-    nb.screenshot("studio-upscaled")
+    with page.expect_download(timeout=30_000) as download:
+        page.locator(f"{TASK}[data-task-id='{child_id}'] button.mjw-download").click()
+    full = download.value.path()
+    assert Image.open(full).size == (1024, 1024), "Download gives the full-resolution image"
+    nb.screenshot(f"studio-upscaled{suffix}")
 
     upscaled = page.locator(f"{TASK}[data-task-id='{child_id}']")
     upscaled.locator("button.mjw-button", has_text="Custom Zoom").click()
@@ -94,7 +104,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     modal_prompt.fill("a red fox in snow, golden hour --zoom 3")
     upscaled.locator("button.mjw-modal-send").click()
     upscaled.locator(".mjw-modal-hint.mjw-modal-invalid").wait_for(timeout=15_000)
-    nb.screenshot("studio-custom-zoom-invalid")
+    nb.screenshot(f"studio-custom-zoom-invalid{suffix}")
     modal_prompt.fill("a red fox in snow, golden hour --zoom 1.8")
     upscaled.locator("button.mjw-modal-send").click()
     zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
@@ -102,7 +112,7 @@ def test_studio_workflow_in_jupyterlab(jupyter_lab, browser):
     zoomed_id = zoomed.get_attribute("data-task-id")
     _wait_painted(page, zoomed_id)
     assert nb.eval(f"studio.cards['{zoomed_id}'].task.prompt").endswith("--zoom 1.8")
-    nb.screenshot("studio-zoomed", full_page=True)
+    nb.screenshot(f"studio-zoomed{suffix}", full_page=True)
     assert not nb.page_errors(), nb.console
 
 
@@ -157,23 +167,6 @@ studio
     saved = next(m for m in cards if m["state"].get("status") == "SUCCESS")
     buffers = {b["path"][0]: b for b in saved.get("buffers", [])}
     assert "image" in buffers and len(buffers["image"]["data"]) > 10_000
-
-
-def test_studio_in_notebook7(jupyter_notebook7, browser):
-    nb = open_notebook(jupyter_notebook7, browser, "studio_nb7", [SETUP])
-    page = nb.page
-    page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
-    _type_prompt(page, "a paper boat on a pond")
-    grid = _card(page, "SUCCESS")
-    grid.locator("img.mjw-image").wait_for(timeout=40_000)
-    grid_id = grid.get_attribute("data-task-id")
-    grid.locator("button.mjw-button", has_text="U2").click()
-    child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {grid_id}'))")
-    child.wait_for(timeout=30_000)
-    child.locator("img.mjw-image").wait_for(timeout=30_000)
-    page.locator(f"{TASK}[data-status='SUCCESS']").nth(1).wait_for(timeout=30_000)
-    nb.screenshot("studio-notebook7", full_page=True)
-    assert not nb.page_errors(), nb.console
 
 
 def test_progress_keeps_moving_while_another_cell_runs(jupyter_lab, browser):
