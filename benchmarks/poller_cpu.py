@@ -1,6 +1,6 @@
 """Measure the tracker's CPU use with 100 tasks that sit in the queue (not a test: run it).
 
-    python tests/measure_poller_cpu.py [seconds]
+    python benchmarks/poller_cpu.py [seconds]
 
 A simulator with one slot at real-time speed keeps 99 tasks queued and one running; the poller
 thread's CPU time (from /proc, so only that thread) is read over the window.

@@ -15,7 +15,7 @@ Speaks to midjourney-proxy (OSS), its Plus/trueai forks and new-api resellers (D
 from __future__ import annotations
 
 import copy
-import inspect
+import email.utils
 import io
 import ipaddress
 import json
@@ -39,6 +39,7 @@ from urllib3.exceptions import (
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
+    ResponseError,
 )
 from urllib3.util.retry import Retry
 
@@ -184,12 +185,48 @@ class _ApiSession(requests.Session):
 # Retry policies (urllib3 Retry, mounted per path prefix; requests picks the longest prefix)
 
 
-# ``retry_after_max`` exists only in recent urllib3 2.x; without it Retry-After is capped at 6 h.
-_RETRY_AFTER_CAP = (
-    {"retry_after_max": _RETRY_AFTER_MAX}
-    if "retry_after_max" in inspect.signature(Retry.__init__).parameters
-    else {}
-)
+def _retry_after_seconds(value: Any) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) in seconds from now; None if unreadable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(text)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+class _Retry(Retry):
+    """urllib3's Retry with two changes for a notebook:
+
+    * a Retry-After longer than ``_RETRY_AFTER_MAX`` ends the retries at once, so the reply
+      surfaces as RateLimitError (with ``retry_after``) instead of the kernel sleeping;
+    * an unreadable Retry-After falls back to the backoff; urllib3 would fail the request with
+      InvalidHeader, which turned a refused (429) submit into a "maybe submitted" one.
+    """
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        seconds = _retry_after_seconds(retry_after)
+        return 0.0 if seconds is None else min(seconds, _RETRY_AFTER_MAX)
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        if response is not None and self.respect_retry_after_header:
+            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is not None and wait > _RETRY_AFTER_MAX:
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f} s"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 def _query_retry(methods: Iterable[str]) -> Retry:
@@ -198,7 +235,7 @@ def _query_retry(methods: Iterable[str]) -> Retry:
     4 attempts in all; sleeps 0, ~0.6, ~1.2 s (+ up to 0.3 s jitter), capped at 8 s, or what
     ``Retry-After`` asks (≤ 30 s). ``raise_on_status=False`` hands the last reply to our parser.
     """
-    return Retry(
+    return _Retry(
         total=3,
         connect=3,
         read=3,
@@ -211,7 +248,6 @@ def _query_retry(methods: Iterable[str]) -> Retry:
         backoff_max=8,
         raise_on_status=False,
         respect_retry_after_header=True,
-        **_RETRY_AFTER_CAP,
     )
 
 
@@ -223,7 +259,7 @@ def _submit_retry() -> Retry:
     * ``read=0, other=0``: a read timeout or reset after sending is never resent;
     * ``total=None`` also disables urllib3's implicit Retry-After retry of a 503.
     """
-    return Retry(
+    return _Retry(
         total=None,
         connect=2,
         read=0,
@@ -236,7 +272,6 @@ def _submit_retry() -> Retry:
         backoff_max=8,
         raise_on_status=False,
         respect_retry_after_header=True,
-        **_RETRY_AFTER_CAP,
     )
 
 
@@ -375,12 +410,7 @@ class _Reply:
 
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return _retry_after_seconds(value)
 
 
 def _error_for_code(code: int, description: str, properties: dict, **context: Any) -> MJError:
@@ -978,6 +1008,11 @@ class Client:
         text = str(task_id.id if isinstance(task_id, Task) else task_id or "").strip()
         if not text:
             raise ValidationError("the task id is blank", advice="pass a task or its id")
+        if not text.strip("."):  # "." or "..": a dot segment that URLs resolve away
+            raise ValidationError(
+                f"refused the task id {text!r}: it would address another URL",
+                advice="check the id; the server's task ids are numbers or UUIDs",
+            )
         return text, f"{self._api}/task/{quote(text, safe='')}/{suffix}"
 
     def fetch(self, task_id: str | Task) -> Task:
@@ -1084,6 +1119,11 @@ class Client:
     # -- images ------------------------------------------------------------------------------
 
     def _check_image_host(self, url: str) -> None:
+        if not isinstance(url, str):
+            raise ValidationError(
+                f"refused to download a {type(url).__name__}: not a URL",
+                advice="pass the task's image_url",
+            )
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValidationError(

@@ -34,6 +34,7 @@ import base64
 import binascii
 import io
 import os
+import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -332,6 +333,8 @@ def open_image(source: Any) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, np.ndarray):
+        if source.ndim >= 2:
+            _check_pixels((source.shape[1], source.shape[0]))
         return _from_array(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -350,11 +353,27 @@ def open_image(source: Any) -> Image.Image:
         kind = type(source).__name__
         raise TypeError(f"expected a PIL image, NumPy array, path, bytes or data URL, got {kind}")
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        with warnings.catch_warnings():  # _check_pixels below refuses with a clearer message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
     except Exception as exc:  # Pillow raises several types for undecodable input
         raise ValueError(f"not a readable image: {exc}") from None
+    _check_pixels(image.size)  # from the header, before decoding a single pixel
+    try:
+        image.load()
+    except Exception as exc:
+        raise ValueError(f"not a readable image: {exc}") from None
     return image
+
+
+def _check_pixels(size: tuple[int, int]) -> None:
+    width, height = size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise ValueError(
+            f"the image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the "
+            f"{limit / 1e6:.0f} MP limit (Image.MAX_IMAGE_PIXELS)"
+        )
 
 
 def _to_grey(image: Image.Image) -> Image.Image:
@@ -384,10 +403,11 @@ def load_mask(
     _check_polarity(polarity)
     if not 1 <= threshold <= 255:
         raise ValueError(f"threshold must be between 1 and 255, got {threshold}")
-    grey = _to_grey(open_image(source))
-    if size is not None and tuple(grey.size) != (int(size[0]), int(size[1])):
-        w, h = grey.size
+    image = open_image(source)
+    if size is not None and tuple(image.size) != (int(size[0]), int(size[1])):
+        w, h = image.size  # checked before any conversion: a wrong size costs nothing
         raise MaskSizeError(f"mask is {w}x{h} but the image is {int(size[0])}x{int(size[1])}")
+    grey = _to_grey(image)
     mask = grey.point([0] * threshold + [255] * (256 - threshold))
     if polarity == "black-repaint":
         mask = ImageChops.invert(mask)

@@ -279,6 +279,11 @@ def _id_text(value: Any) -> str:
     return _text(value)
 
 
+def _url_text(value: Any) -> str | None:
+    """A URL field: a non-blank string, else None (a number or object is no URL to fetch)."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
 @dataclass(eq=True)
 class Task:
     """One Midjourney job as reported by the server, plus client-side lineage.
@@ -337,7 +342,7 @@ class Task:
             prompt=_text(data.get("prompt")),
             prompt_en=_text(data.get("promptEn")),
             description=_text(data.get("description")),
-            image_url=data.get("imageUrl") or None,
+            image_url=_url_text(data.get("imageUrl")),
             fail_reason=_text(data.get("failReason")),
             buttons=buttons,
             properties=properties if isinstance(properties, dict) else {},

@@ -46,9 +46,10 @@ def reset(request: Request) -> Response:
 @dataclass
 class Hit:
     method: str
-    path: str
+    path: str  # decoded, as the server routes it
     headers: dict
     body: dict | None
+    raw_uri: str = ""  # as sent on the wire (percent-encoding intact)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -90,7 +91,8 @@ class ReplayServer:
     @Request.application
     def _app(self, request: Request) -> Response:
         body = request.get_json(silent=True) if request.data else None
-        self.hits.append(Hit(request.method, request.path, dict(request.headers), body))
+        raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or ""
+        self.hits.append(Hit(request.method, request.path, dict(request.headers), body, raw_uri))
         replies = self.script.get((request.method, request.path))
         if not replies:
             return Response("unscripted", 404)

@@ -93,6 +93,7 @@ def test_sigkilled_kernel_resumes_all_tasks_with_nothing_lost(sim_process, tmp_p
         assert {task.status for task in finished} == {Status.SUCCESS}
         assert all(tracker.cache.path(task) for task in finished)
     assert store.unfinished(client.base_url) == [] and store.intents("unknown") == []
+    assert store.missing_images(client.base_url) == []  # every result's image is on disk
     assert sorted(t.prompt for t in store.history("resume fox")) == sorted(
         f"resume fox {i}" for i in range(20)
     )
