@@ -157,7 +157,8 @@ function render({ model, el: host, signal }) {
     const err = model.get("error");
     error.textContent = err || "";
     error.hidden = !err;
-    tools.hidden = s !== "SUCCESS" || !model.get("image");
+    const shown = model.get("image");
+    tools.hidden = s !== "SUCCESS" || !shown || !(shown.byteLength || shown.length);
   }
 
   function showButtons() {

@@ -573,6 +573,8 @@ class Tracker:
         self._batch_supported = True
         self._not_before = 0.0
         self._last_tick = 0.0
+        self._trouble_listeners: list[Callable[[str], None]] = []
+        self._trouble = ""
         self._failures = 0
         self._stats = {
             "ticks": 0,
@@ -745,6 +747,32 @@ class Tracker:
                     self._everything.remove(callback)
 
         return unsubscribe
+
+    def on_trouble(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(message)`` when polling starts failing ("retrying in 2 s: …") and
+        ``callback("")`` once it works again, so a card can say "retrying…"; returns an
+        unsubscribe function."""
+        with self._lock:
+            self._trouble_listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._trouble_listeners:
+                    self._trouble_listeners.remove(callback)
+
+        return unsubscribe
+
+    def _tell_trouble(self, message: str) -> None:
+        if message == self._trouble:
+            return
+        self._trouble = message
+        with self._lock:
+            listeners = list(self._trouble_listeners)
+        for listener in listeners:
+            try:
+                listener(message)
+            except Exception:  # a broken card must not stop the poller
+                log.exception("trouble listener failed")
 
     def wait(self, task_id: str | Task, timeout: float | None = None) -> Task:
         """Block until the task is finished or MODAL; returns it.
@@ -966,6 +994,7 @@ class Tracker:
             fresh.update(self._fetch_each(client, missing[:10], {}))
         self._failures = 0
         self._not_before = 0.0
+        self._tell_trouble("")
         self._apply(fresh, batch, observed_at)
 
     def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:
@@ -1027,6 +1056,7 @@ class Tracker:
         self._not_before = time.monotonic() + delay
         if exc is not None:
             log.warning("polling %s failed (%s); retrying in %.1f s", self.base_url, exc, delay)
+            self._tell_trouble(f"retrying in {delay:.1f} s: {type(exc).__name__}")
 
     # -- applying what was seen ----------------------------------------------------------------
 

@@ -128,3 +128,15 @@ def test_remix_opens_a_prefilled_prompt_in_the_card(tmp_path):
         child = view.send_modal("a golden teapot")
         assert child.wait(timeout=30).prompt == "a golden teapot"
         tracker.close()
+
+
+def test_a_card_says_retrying_while_the_server_fails_and_recovers(tmp_path):
+    with sim.start(speed=100) as server:
+        client = Client(server.url, timeout=(2, 2))
+        tracker = Tracker(client, store=HistoryStore(tmp_path / "h.sqlite3"))
+        view = TaskView(tracker.imagine("a stormy sea"), tracker=tracker)
+        server.configure(error_rate=1.0, paths=["/mj/task/"])
+        _until(lambda: "retrying" in view.card.retrying, timeout=30)
+        server.configure(error_rate=0.0)
+        _until(lambda: view.card.status == "SUCCESS" and view.card.retrying == "", timeout=60)
+        tracker.close()

@@ -124,6 +124,7 @@ class TaskView(ipywidgets.VBox):
         self.task = task
         self._apply(task)
         self._unsubscribe = tracker.subscribe(task.id, self._on_update)
+        self._untrouble = tracker.on_trouble(self._on_trouble)
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
@@ -161,7 +162,13 @@ class TaskView(ipywidgets.VBox):
     def close(self) -> None:
         self._closed = True
         self._unsubscribe()
+        self._untrouble()
         super().close()
+
+    def _on_trouble(self, message: str) -> None:
+        """The tracker cannot reach the server right now (or can again)."""
+        if not self._closed and (self.task.is_pending or not message):
+            self.card.retrying = message and f"{message} — retrying by itself"
 
     # ------------------------------------------------------------------ task → traits
     def _on_update(self, task: Task) -> None:
