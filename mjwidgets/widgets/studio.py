@@ -47,7 +47,10 @@ class Studio(ipywidgets.VBox):
         self.client = tracker.client
         self.bar = _StudioBar(simulator=bool(getattr(self.client, "is_simulator", False)),
                               backend_label=urlsplit(self.client.base_url).netloc)
-        self.cards_box = ipywidgets.VBox()
+        # Newest first on screen, but appended in the model: ipywidgets re-creates the view of
+        # every child after the first changed position, so inserting at the front would re-render
+        # every card (and re-send its image) on each new task.
+        self.cards_box = ipywidgets.VBox(layout=ipywidgets.Layout(flex_flow="column-reverse"))
         self.cards_box.add_class("mjw-cards")
         super().__init__([self.bar, self.cards_box])
         self.add_class("mjw-studio")
@@ -84,7 +87,7 @@ class Studio(ipywidgets.VBox):
         view = TaskView(task, tracker=self.tracker)
         view.on_child(self._on_child)
         self.cards[task.id] = view
-        self.cards_box.children = (view, *self.cards_box.children)
+        self.cards_box.children = (*self.cards_box.children, view)
         return view
 
     def sweep(self, prompt: str, *, max_in_flight: int = 3, **params) -> Sweep:
@@ -98,7 +101,7 @@ class Studio(ipywidgets.VBox):
             raise
         view = SweepView(sweep, on_child=self._on_child)
         self.sweeps.append(view)
-        self.cards_box.children = (view, *self.cards_box.children)
+        self.cards_box.children = (*self.cards_box.children, view)
         sweep.on_change(lambda s: setattr(self.bar, "sweep_text", s.summary()))
         return sweep.start()
 
@@ -114,4 +117,4 @@ class Studio(ipywidgets.VBox):
     def _on_child(self, _parent: TaskView, child: TaskView) -> None:
         child.on_child(self._on_child)
         self.cards[child.task.id] = child
-        self.cards_box.children = (child, *self.cards_box.children)
+        self.cards_box.children = (*self.cards_box.children, child)
