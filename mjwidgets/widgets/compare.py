@@ -44,7 +44,7 @@ class Compare(anywidget.AnyWidget):
     """
 
     _esm = STATIC / "compare.js"
-    _css = STATIC / "compare.css"
+    _css = (STATIC / "mjwidgets.css").read_text() + (STATIC / "compare.css").read_text()
 
     items = traitlets.List().tag(sync=True)
     params = traitlets.List().tag(sync=True)

@@ -103,7 +103,7 @@ class _Gallery(anywidget.AnyWidget):
     """The front-end half of a HistoryView (js/historyview.js)."""
 
     _esm = STATIC / "historyview.js"
-    _css = STATIC / "historyview.css"
+    _css = (STATIC / "mjwidgets.css").read_text() + (STATIC / "historyview.css").read_text()
 
     items = traitlets.List().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
