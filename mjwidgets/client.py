@@ -927,7 +927,7 @@ class Client:
         if notify_hook:
             body["notifyHook"] = notify_hook
         if kind is ButtonKind.CUSTOM_ZOOM:
-            _check_zoom_prompt(body["prompt"])
+            check_zoom_prompt(body["prompt"])
         if kind is ButtonKind.INPAINT and mask is None:
             raise ValidationError(
                 "Vary (Region) needs a mask",
@@ -1259,7 +1259,8 @@ def _modal_kind(task: Task) -> ButtonKind | None:
     return None
 
 
-def _check_zoom_prompt(prompt: str) -> None:
+def check_zoom_prompt(prompt: str) -> None:
+    """Refuse a Custom Zoom prompt without ``--zoom`` between 1 and 2 (no request is made)."""
     match = _ZOOM.search(prompt)
     example = "e.g. 'a red fox in snow --zoom 1.5'"
     if not match:

@@ -833,7 +833,7 @@ class Engine:
             elif progress is None:
                 result = (render.encode(self._final_image(task), "PNG"), "image/png")
             else:
-                source = self._final_image(task, allow_pending=True)
+                source = self._final_image(task)
                 result = (render.encode(render.preview(source, progress), "WEBP"), "image/webp")
             with self._cache_lock:
                 self._encoded[key] = result
@@ -841,7 +841,7 @@ class Engine:
                     self._encoded.popitem(last=False)
         return result
 
-    def _final_image(self, task: SimTask, allow_pending: bool = False) -> Image.Image:
+    def _final_image(self, task: SimTask) -> Image.Image:
         with self._cache_lock:
             if task.id in self._images:
                 self._images.move_to_end(task.id)

@@ -48,10 +48,8 @@ _RULES = Map([
     Rule("/sim/stats", endpoint="sim_stats", methods=["GET"]),
     Rule("/sim/tasks", endpoint="sim_tasks", methods=["GET"]),
     Rule("/sim/config", endpoint="sim_config", methods=["GET", "POST"]),
-    Rule("/sim/hook-log", endpoint="sim_hook_log", methods=["GET"]),
 ])
-_UNAUTHENTICATED = ("image", "attachment", "sim_stats", "sim_tasks", "sim_config",
-                    "sim_hook_log")
+_UNAUTHENTICATED = ("image", "attachment", "sim_stats", "sim_tasks", "sim_config")
 _SUBMITS = ("imagine", "action", "modal", "blend", "describe", "shorten", "upload", "change",
             "simple_change")
 
@@ -261,12 +259,8 @@ class SimApp:
     # ------------------------------------------------------------------ submits
     def _submit(self, request, endpoint, handler, body, mode, path) -> Response:
         try:
-            if endpoint == "upload":
-                urls = self.engine.upload(body)
-                response = self._envelope(1, self.engine.flavor.submit_description, urls, {})
-            else:
-                code, description, result, properties = handler(body, mode)
-                response = self._envelope(code, description, result, properties)
+            code, description, result, properties = handler(body, mode)
+            response = self._envelope(code, description, result, properties)
         except SimError as exc:
             response = self._error_response(exc)
         if request.environ.get("mjsim.fault_after_commit"):
@@ -314,8 +308,8 @@ class SimApp:
     def do_shorten(self, body, mode):
         return self.engine.shorten(body, mode)
 
-    def do_upload(self, body, mode):  # handled in _submit
-        raise AssertionError("unreachable")
+    def do_upload(self, body, mode):
+        return 1, self.engine.flavor.submit_description, self.engine.upload(body), {}
 
     def do_change(self, body, mode):
         return self.engine.change(body, mode)
@@ -449,8 +443,6 @@ class SimApp:
                 "banned_words": list(e.banned_words), "task_timeout": e.task_timeout,
                 "faults": self.dice.config.as_dict()}
 
-    def do_sim_hook_log(self, request: Request, mode=None) -> Response:
-        return _json([])
 
 
 class _TrueaiLogicError(SimError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +19,10 @@ import ipywidgets
 import traitlets
 from PIL import Image
 
-from ..client import Client
+from ..client import Client, check_zoom_prompt
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
+from ..prompt import Prompt
 from ..tracking import Tracker
 
 log = logging.getLogger("mjwidgets.widgets")
@@ -32,7 +32,6 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 # force-include), a source checkout (editable install) reads js/ directly. No build step, no copy.
 STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.parent / "js"
 DISPLAY_MAX = 1024  # px on the long side of what the browser gets
-_ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
 _SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
 # Images are fetched and encoded here, never on the tracker's thread: twenty results arriving
 # together must not hold up polling or each other's cards.
@@ -304,9 +303,9 @@ class TaskView(ipywidgets.VBox):
             return
         prompt = self.task.prompt or ""
         if button.kind is ButtonKind.CUSTOM_ZOOM:
-            base = _ZOOM_RE.sub("", prompt).strip()
             self.card.modal = {"kind": "custom_zoom", "task_id": modal_task.id,
-                               "title": "Custom Zoom", "prompt": f"{base} --zoom 1.5",
+                               "title": "Custom Zoom",
+                               "prompt": str(Prompt.parse(prompt).with_params(zoom=1.5)),
                                "hint": "Keep --zoom between 1 and 2 (e.g. --zoom 1.5)"}
             return
         final = (modal_task.properties or {}).get("finalPrompt") or prompt
@@ -321,11 +320,10 @@ class TaskView(ipywidgets.VBox):
             return None
         state = dict(self.card.modal)
         if state.get("kind") == "custom_zoom":
-            found = _ZOOM_RE.findall(prompt)
-            if not found or not 1.0 <= float(found[-1]) <= 2.0:
-                self.card.modal = {**state, "invalid": True, "prompt": prompt,
-                                   "hint": "Custom Zoom needs --zoom between 1 and 2, "
-                                           "e.g. --zoom 1.5"}
+            try:  # the client's own check, so the card and a script refuse the same prompts
+                check_zoom_prompt(prompt)
+            except ValidationError as exc:
+                self.card.modal = {**state, "invalid": True, "prompt": prompt, "hint": str(exc)}
                 return None
         self.card.modal = {**state, "sending": True, "prompt": prompt}
         return self._submit_modal(modal_task, prompt=prompt)
