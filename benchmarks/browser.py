@@ -66,20 +66,25 @@ def _paint_rows(nb, options: Options) -> list[Row]:
     page = nb.page
     # Warm-up, not measured: the tracker learns a server's rhythm from its first jobs (its
     # probes are in real seconds, so at speed 12 a first job is over before it knows the pace)
-    nb.execute("warm = [studio.imagine(f'warm-up {i}') for i in range(3)]\n"
-               "[w.wait(60) for w in warm]", timeout=90)
+    nb.execute(
+        "warm = [studio.imagine(f'warm-up {i}') for i in range(3)]\n[w.wait(60) for w in warm]",
+        timeout=90,
+    )
     # Submitted 0.5 s apart, as a person (or a sweep) does; a burst of 20 results finishing in
     # the same half second is CPU-bound here (three 2048² decodes/encodes each on 2 shared cores)
-    nb.execute("views = []\nfor i in range(20):\n"
-               "    views.append(studio.imagine(f'a lighthouse, variant {i}'))\n"
-               "    time.sleep(0.5)", timeout=60)
+    nb.execute(
+        "views = []\nfor i in range(20):\n"
+        "    views.append(studio.imagine(f'a lighthouse, variant {i}'))\n"
+        "    time.sleep(0.5)",
+        timeout=60,
+    )
     nb.wait_until("all(v.card.status == 'SUCCESS' for v in views)", timeout=120)
     page.wait_for_function(
-        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 20",
-        timeout=120_000)
+        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 20", timeout=120_000
+    )
     page.wait_for_function(
-        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 23",
-        timeout=120_000)
+        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 23", timeout=120_000
+    )
     painted = page.evaluate("""() => Object.fromEntries(performance.getEntriesByType('mark')
         .filter(m => m.name.startsWith('mjw-painted-')).reverse()  // the first paint wins
         .map(m => [m.name.slice(12), (performance.timeOrigin + m.startTime) / 1000]))""")
@@ -88,11 +93,23 @@ def _paint_rows(nb, options: Options) -> list[Row]:
     lags = [painted[i] - finished[i] for i in painted if finished.get(i) and i in measured]
     p50, p95 = percentile(lags, 50), percentile(lags, 95)
     log(options, f"paint latency over {len(lags)} tasks: p50 {p50:.3f} s, p95 {p95:.3f} s")
-    return [Row("paint_latency", {"case": "server finished → final image painted",
-                                  "tasks": len(lags), "speed": 12, "submitted": "0.5 s apart"},
-                {"p50 s": round(p50, 3), "p95 s": round(p95, 3),
-                 "vs polling every 5 s (mean 2.5 s)": round(2.5 / p50, 1) if p50 else None},
-                [Goal("finish → painted p50", p50, 0.5, unit="s")])]
+    return [
+        Row(
+            "paint_latency",
+            {
+                "case": "server finished → final image painted",
+                "tasks": len(lags),
+                "speed": 12,
+                "submitted": "0.5 s apart",
+            },
+            {
+                "p50 s": round(p50, 3),
+                "p95 s": round(p95, 3),
+                "vs polling every 5 s (mean 2.5 s)": round(2.5 / p50, 1) if p50 else None,
+            },
+            [Goal("finish → painted p50", p50, 0.5, unit="s")],
+        )
+    ]
 
 
 def _hundred_cards_rows(nb, options: Options) -> list[Row]:
@@ -102,22 +119,29 @@ def _hundred_cards_rows(nb, options: Options) -> list[Row]:
     began = time.monotonic()
     nb.execute("for t in more: studio.add(t)")
     page.wait_for_function(
-        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 120",
-        timeout=180_000)
+        "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 120", timeout=180_000
+    )
     seconds = time.monotonic() - began
     path = nb.save(timeout=120)
     size_mb = path.stat().st_size / 1e6
     log(options, f"100 more cards painted in {seconds:.1f} s; saved notebook {size_mb:.1f} MB")
-    return [Row("paint_latency", {"case": "Studio with 120 cards"},
-                {"render s (100 cards)": round(seconds, 1), "saved notebook MB": round(size_mb, 1)},
-                [Goal("saved notebook", size_mb, 25, unit="MB")])]
+    return [
+        Row(
+            "paint_latency",
+            {"case": "Studio with 120 cards"},
+            {"render s (100 cards)": round(seconds, 1), "saved notebook MB": round(size_mb, 1)},
+            [Goal("saved notebook", size_mb, 25, unit="MB")],
+        )
+    ]
 
 
 def _stroke_rows(nb, options: Options) -> list[Row]:
     page = nb.page
-    nb.execute("from PIL import Image\neditor = mjw.MaskEditor(Image.new('RGB', (2048, 2048), "
-               "(40, 60, 80)))\neditor.tool = 'brush'\n"
-               "studio.cards_box.children = (*studio.cards_box.children, editor)")
+    nb.execute(
+        "from PIL import Image\neditor = mjw.MaskEditor(Image.new('RGB', (2048, 2048), "
+        "(40, 60, 80)))\neditor.tool = 'brush'\n"
+        "studio.cards_box.children = (*studio.cards_box.children, editor)"
+    )
     selector = ".mjw-mask-editor canvas"
     page.locator(selector).last.wait_for(timeout=30_000)
     page.locator(selector).last.scroll_into_view_if_needed()
@@ -126,10 +150,17 @@ def _stroke_rows(nb, options: Options) -> list[Row]:
     measured = [v / 1000 for v in latencies if v is not None]
     p50 = percentile(measured, 50) if measured else None
     log(options, f"mask stroke visible p50 {p50} s over {len(measured)}/{len(latencies)} moves")
-    return [Row("mask_editor", {"case": "browser: brush move → stroke visible"},
-                {"p50 ms": round(p50 * 1000, 1) if p50 else None,
-                 "seen": f"{len(measured)}/{len(latencies)}"},
-                [Goal("move → stroke visible p50", (p50 or 9.9) * 1000, 100, unit="ms")])]
+    return [
+        Row(
+            "mask_editor",
+            {"case": "browser: brush move → stroke visible"},
+            {
+                "p50 ms": round(p50 * 1000, 1) if p50 else None,
+                "seen": f"{len(measured)}/{len(latencies)}",
+            },
+            [Goal("move → stroke visible p50", (p50 or 9.9) * 1000, 100, unit="ms")],
+        )
+    ]
 
 
 def run(options: Options) -> list[Row]:
@@ -138,8 +169,9 @@ def run(options: Options) -> list[Row]:
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                     args=list(harness.CHROMIUM_ARGS))
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=list(harness.CHROMIUM_ARGS)
+        )
         server = harness.start_jupyter("lab", Path(tmp) / "lab")
         try:
             nb = harness.open_notebook(server, browser, "bench_paint", [SETUP])

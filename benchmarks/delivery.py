@@ -58,9 +58,12 @@ def _strategies(path: Path) -> dict[str, tuple[float, int]]:
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
     out = {}
-    for name, fn in (("mjwidgets JPEG", ours), ("LANCZOS + WebP", webp),
-                     ("full PNG bytes", full_png),
-                     ("PNG data URL", data_url)):
+    for name, fn in (
+        ("mjwidgets JPEG", ours),
+        ("LANCZOS + WebP", webp),
+        ("full PNG bytes", full_png),
+        ("PNG data URL", data_url),
+    ):
         seconds, payload = _time(fn)
         out[name] = (seconds, len(payload))
     return out
@@ -82,14 +85,23 @@ def run(options: Options) -> list[Row]:
             for name, (seconds, nbytes) in results.items():
                 goals = []
                 if name == "mjwidgets JPEG" and kind.startswith("grid"):
-                    goals = [Goal("bytes per grid card", nbytes / 1000, 250, unit="KB"),
-                             Goal("detection → bytes", seconds * 1000, 50, unit="ms")]
-                rows.append(Row(
-                    "image_delivery", {"image": kind, "strategy": name},
-                    {"KB sent": round(nbytes / 1000, 1), "kernel ms": round(seconds * 1000, 1),
-                     "bytes ÷ ours": round(nbytes / ours_b, 1),
-                     "time ÷ ours": round(seconds / ours_s, 2) if ours_s else None},
-                    goals))
+                    goals = [
+                        Goal("bytes per grid card", nbytes / 1000, 250, unit="KB"),
+                        Goal("detection → bytes", seconds * 1000, 50, unit="ms"),
+                    ]
+                rows.append(
+                    Row(
+                        "image_delivery",
+                        {"image": kind, "strategy": name},
+                        {
+                            "KB sent": round(nbytes / 1000, 1),
+                            "kernel ms": round(seconds * 1000, 1),
+                            "bytes ÷ ours": round(nbytes / ours_b, 1),
+                            "time ÷ ours": round(seconds / ours_s, 2) if ours_s else None,
+                        },
+                        goals,
+                    )
+                )
         tracker.close()
     return rows
 
@@ -100,19 +112,26 @@ def _mask_rows(options: Options) -> list[Row]:
 
     rows: list[Row] = []
     for side in (1024, 2048):
-        ops = [Rect(side // 8, side // 8, side // 2, side // 3),
-               Polygon([(side // 2, side // 2), (side - 10, side // 2 + 40),
-                        (side // 2, side - 9)]),
-               Stroke([(10, side - 40), (side // 3, side - 200), (side // 2, side - 60)],
-                      width=side // 20)]
+        ops = [
+            Rect(side // 8, side // 8, side // 2, side // 3),
+            Polygon([(side // 2, side // 2), (side - 10, side // 2 + 40), (side // 2, side - 9)]),
+            Stroke(
+                [(10, side - 40), (side // 3, side - 200), (side // 2, side - 60)], width=side // 20
+            ),
+        ]
 
         def build(ops=ops, side=side) -> bytes:
             return to_png_bytes(rasterize(ops, (side, side)))
 
         seconds, data = _time(build)
-        rows.append(Row("mask_editor", {"case": f"mask build + PNG {side}²"},
-                        {"ms": round(seconds * 1000, 1), "KB": round(len(data) / 1000, 1)},
-                        [Goal(f"build+encode {side}²", seconds * 1000, 100, unit="ms")]))
+        rows.append(
+            Row(
+                "mask_editor",
+                {"case": f"mask build + PNG {side}²"},
+                {"ms": round(seconds * 1000, 1), "KB": round(len(data) / 1000, 1)},
+                [Goal(f"build+encode {side}²", seconds * 1000, 100, unit="ms")],
+            )
+        )
     editor = MaskEditor(Image.new("RGB", (2048, 2048), (90, 120, 160)))
     editor.tool = "brush"
     moves = 2000
@@ -123,11 +142,18 @@ def _mask_rows(options: Options) -> list[Row]:
     per_move = (time.perf_counter() - began) / moves
     editor._on_mouse_up(200.0, 200.0)
     stats = editor.stats
-    rows.append(Row("mask_editor", {"case": "Python handler per mouse-move (brush, 2048²)"},
-                    {"µs per move": round(per_move * 1e6, 1),
-                     "moves used": f"{stats.get('moves_used')}/{stats.get('moves_received')}"},
-                    [Goal("kernel time per move (handler)", per_move * 1000, 2, unit="ms")],
-                    note="handler only; a real comm message adds ipykernel's ~0.5 ms"))
+    rows.append(
+        Row(
+            "mask_editor",
+            {"case": "Python handler per mouse-move (brush, 2048²)"},
+            {
+                "µs per move": round(per_move * 1e6, 1),
+                "moves used": f"{stats.get('moves_used')}/{stats.get('moves_received')}",
+            },
+            [Goal("kernel time per move (handler)", per_move * 1000, 2, unit="ms")],
+            note="handler only; a real comm message adds ipykernel's ~0.5 ms",
+        )
+    )
     return rows
 
 

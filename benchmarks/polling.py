@@ -71,8 +71,11 @@ def _status_requests(stats: dict[str, Any]) -> int:
 
 
 def _image_requests(stats: dict[str, Any]) -> int:
-    return sum(count for key, count in stats["requests"].items()
-               if "/mj/image/" in key or "/mj/attachments/" in key)
+    return sum(
+        count
+        for key, count in stats["requests"].items()
+        if "/mj/image/" in key or "/mj/attachments/" in key
+    )
 
 
 def _submit(client: Client, n: int, hook: str | None) -> tuple[list[Task], dict[str, float]]:
@@ -154,23 +157,29 @@ def to_row(m: Measurement) -> Row:
     }
     if m.flavor == "newapi":
         vis50, vis95 = median(m.visible_lags), percentile(m.visible_lags, 95)
-        metrics.update({
-            "vis-lag p50 s": _round(vis50),
-            "vis-lag p95 s": _round(vis95),
-            "vis-lag p50 ×speed": _round(vis50 * m.speed),
-            "vis-lag p95 ×speed": _round(vis95 * m.speed),
-        })
-    metrics.update({
-        "CPU s": _round(m.cpu, 3),
-        "CPU ms/req": _round(1000 * m.cpu / m.status_requests if m.status_requests else None, 2),
-        "missed": m.missed,
-        "requests": m.status_requests,
-        "updates": m.updates,
-        "image GETs": m.image_requests,
-        "tracking s": _round(m.elapsed, 2),
-        "job s (unscaled)": _round(m.job_s, 1),
-        **{f"x:{key}": value for key, value in m.extra.items()},
-    })
+        metrics.update(
+            {
+                "vis-lag p50 s": _round(vis50),
+                "vis-lag p95 s": _round(vis95),
+                "vis-lag p50 ×speed": _round(vis50 * m.speed),
+                "vis-lag p95 ×speed": _round(vis95 * m.speed),
+            }
+        )
+    metrics.update(
+        {
+            "CPU s": _round(m.cpu, 3),
+            "CPU ms/req": _round(
+                1000 * m.cpu / m.status_requests if m.status_requests else None, 2
+            ),
+            "missed": m.missed,
+            "requests": m.status_requests,
+            "updates": m.updates,
+            "image GETs": m.image_requests,
+            "tracking s": _round(m.elapsed, 2),
+            "job s (unscaled)": _round(m.job_s, 1),
+            **{f"x:{key}": value for key, value in m.extra.items()},
+        }
+    )
     interval = getattr(m.strategy, "interval", None)
     if interval and m.flavor != "newapi":  # client-anchors §4.5 for fixed-interval polling
         per_task = m.job_s / (interval * m.speed) + 1
@@ -194,8 +203,11 @@ def _goals(rows: list[Row]) -> None:
     """
     groups = sorted({(str(r.case["flavor"]), float(r.case["speed"])) for r in rows})
     for flavor, speed in groups:
-        same = [r for r in rows if (r.case["flavor"], r.case["speed"]) == (flavor, speed)
-                and r.case["N"] == GOAL_N]
+        same = [
+            r
+            for r in rows
+            if (r.case["flavor"], r.case["speed"]) == (flavor, speed) and r.case["N"] == GOAL_N
+        ]
         ours = next((r for r in same if r.case["strategy"] == "mjwidgets"), None)
         if ours is None:
             continue
@@ -205,26 +217,43 @@ def _goals(rows: list[Row]) -> None:
         where = f"{flavor} N=100 @ speed {speed:g}:"
         m = ours.metrics
         ours.goals += [
-            Goal(f"{where} {what} p50 ≤ 0.3 s ({clock})", m[f"{lag} p50 ×speed"],
-                 GOAL_LAG_P50_S, unit="s"),
-            Goal(f"{where} {what} p95 ≤ 1 s ({clock})", m[f"{lag} p95 ×speed"],
-                 GOAL_LAG_P95_S, unit="s"),
-            Goal(f"{where} requests per server update ≤ 1.5", m["req/update"],
-                 GOAL_REQ_PER_UPDATE),
+            Goal(
+                f"{where} {what} p50 ≤ 0.3 s ({clock})",
+                m[f"{lag} p50 ×speed"],
+                GOAL_LAG_P50_S,
+                unit="s",
+            ),
+            Goal(
+                f"{where} {what} p95 ≤ 1 s ({clock})",
+                m[f"{lag} p95 ×speed"],
+                GOAL_LAG_P95_S,
+                unit="s",
+            ),
+            Goal(f"{where} requests per server update ≤ 1.5", m["req/update"], GOAL_REQ_PER_UPDATE),
         ]
         polling = [r for r in same if r.case["strategy"] in POLLING_PEERS]
         names = ", ".join(str(r.case["strategy"]) for r in polling)
         fewest = min((r.metrics["requests"] for r in polling), default=None)
         if fewest is not None and m["requests"]:
-            ours.goals.append(Goal(f"{where} fewer requests than {names} "
-                                   "(fewest peer ÷ ours > 1)",
-                                   _round(ratio(fewest, m["requests"])), 1.0, op=">"))
+            ours.goals.append(
+                Goal(
+                    f"{where} fewer requests than {names} (fewest peer ÷ ours > 1)",
+                    _round(ratio(fewest, m["requests"])),
+                    1.0,
+                    op=">",
+                )
+            )
         lags = [r.metrics[f"{lag} p50 s"] for r in polling]
         lags = [value for value in lags if value is not None]
         if lags and m[f"{lag} p50 s"]:
-            ours.goals.append(Goal(f"{where} less lag p50 than {names} "
-                                   "(best peer ÷ ours > 1)",
-                                   _round(ratio(min(lags), m[f"{lag} p50 s"])), 1.0, op=">"))
+            ours.goals.append(
+                Goal(
+                    f"{where} less lag p50 than {names} (best peer ÷ ours > 1)",
+                    _round(ratio(min(lags), m[f"{lag} p50 s"])),
+                    1.0,
+                    op=">",
+                )
+            )
 
 
 def make_strategy(name: str, speed: float) -> Strategy:
@@ -260,10 +289,12 @@ def run(options: Options) -> list[Row]:
 
 def _progress(row: Row) -> str:
     c, m = row.case, row.metrics
-    return (f"  polling {c['flavor']:6} N={c['N']:<3} speed={c['speed']:g} {c['strategy']:15} "
-            f"req/task={m['req/task']} req/upd={m['req/update']} "
-            f"lag p50={m['lag p50 s']} p95={m['lag p95 s']} s  cpu={m['CPU s']} s  "
-            f"missed={m['missed']}")
+    return (
+        f"  polling {c['flavor']:6} N={c['N']:<3} speed={c['speed']:g} {c['strategy']:15} "
+        f"req/task={m['req/task']} req/upd={m['req/update']} "
+        f"lag p50={m['lag p50 s']} p95={m['lag p95 s']} s  cpu={m['CPU s']} s  "
+        f"missed={m['missed']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -273,8 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flavor", action="append", choices=("plus", "newapi"))
     parser.add_argument("--strategy", action="append", choices=STRATEGY_NAMES)
     parser.add_argument("--sim", choices=("subprocess", "inprocess"), default="subprocess")
-    parser.add_argument("--realtime", action="store_true",
-                        help="also the Tracker and its two closest peers at speed 1 (+3 min)")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="also the Tracker and its two closest peers at speed 1 (+3 min)",
+    )
     args = parser.parse_args(argv)
     options = Options(
         speed=args.speed,

@@ -44,8 +44,11 @@ def table(headers: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(headers)]
 
     def fmt(items: Sequence[str]) -> str:
-        return "| " + " | ".join(item.ljust(width) for item, width in zip(items, widths,
-                                                                           strict=True)) + " |"
+        return (
+            "| "
+            + " | ".join(item.ljust(width) for item, width in zip(items, widths, strict=True))
+            + " |"
+        )
 
     lines = [fmt(list(headers)), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [fmt(line) for line in cells]
@@ -95,8 +98,9 @@ def markdown(machine: dict[str, Any], header: Sequence[str], sections: Sequence[
             parts += [section.intro, ""]
         if section.rows:
             parts.append(rows_table(section.rows, section.columns))
-            notes = {r.case.get("strategy") or r.case.get("case"): r.note
-                     for r in section.rows if r.note}
+            notes = {
+                r.case.get("strategy") or r.case.get("case"): r.note for r in section.rows if r.note
+            }
             if notes and section.name == "polling":
                 parts += [""] + [f"- `{key}`: {note}" for key, note in notes.items()]
         else:
@@ -107,8 +111,9 @@ def markdown(machine: dict[str, Any], header: Sequence[str], sections: Sequence[
 def write(folder: Path, document: dict[str, Any], text: str) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = folder / "latest.json", folder / "latest.md"
-    json_path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+    json_path.write_text(
+        json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     md_path.write_text("# Latest benchmark results\n\n" + text, encoding="utf-8")
     return json_path, md_path
 

@@ -40,21 +40,38 @@ class Benchmark:
 
 
 POLLING_COLUMNS = (
-    "flavor", "N", "speed", "strategy", "req/task", "req/s", "req/update", "lag p50 s", "lag p95 s",
-    "lag p50 ×speed", "lag p95 ×speed", "vis-lag p50 ×speed", "vis-lag p95 ×speed", "CPU s",
+    "flavor",
+    "N",
+    "speed",
+    "strategy",
+    "req/task",
+    "req/s",
+    "req/update",
+    "lag p50 s",
+    "lag p95 s",
+    "lag p50 ×speed",
+    "lag p95 ×speed",
+    "vis-lag p50 ×speed",
+    "vis-lag p95 ×speed",
+    "CPU s",
     "missed",
 )
-SIMULATOR_COLUMNS = ("case", "threads", "simulator", "req/s", "latency p50 ms",
-                     "latency p95 ms")
+SIMULATOR_COLUMNS = ("case", "threads", "simulator", "req/s", "latency p50 ms", "latency p95 ms")
 
 BENCHMARKS: list[Benchmark] = [
     Benchmark(
-        "simulator", "Simulator throughput (issue 8 §5)", simulator.run, SIMULATOR_COLUMNS,
+        "simulator",
+        "Simulator throughput (issue 8 §5)",
+        simulator.run,
+        SIMULATOR_COLUMNS,
         "Loopback, keep-alive, 2 s per case. `subprocess`: the simulator in its own process, as "
         "the polling benchmark runs it.",
     ),
     Benchmark(
-        "polling", "Polling (issue 8 §1)", polling.run, POLLING_COLUMNS,
+        "polling",
+        "Polling (issue 8 §1)",
+        polling.run,
+        POLLING_COLUMNS,
         "Simulator at speed 7 (a 53 s job takes ~7.6 s, progress steps ~1 s apart), concurrency "
         "= N. Peer intervals are the real ones divided by the speed (Dooy 5 s → 0.71 s), so "
         "`lag ×speed` is the lag against a real server. `lag` = client first holds the "
@@ -66,35 +83,60 @@ BENCHMARKS: list[Benchmark] = [
         "its lags are one or two samples too.",
     ),
     # Hooks: other engineers add these (issue 8 §2–§4). Give `run` a function returning Rows.
-    Benchmark("image_delivery", "Image delivery (issue 8 §2)", delivery.run,
-              ("image", "strategy", "KB sent", "kernel ms", "bytes ÷ ours", "time ÷ ours"),
-              intro="Goal: ≤ 250 KB per grid card and ≤ 50 ms detection → bytes sent. Kernel "
-                    "time: the cached image → the bytes the card sends (median of 9)."),
-    Benchmark("mask_editor", "Mask editor (issue 8 §4)", delivery.run_mask,
-              intro="Goals as in the mask-editor issue (6): ≤ 2 ms kernel time per mouse move, "
-                    "≤ 100 ms build + encode of a 2048² mask. The browser's move → stroke "
-                    "latency is in the browser section."),
-    Benchmark("paint_latency", "In the browser (issue 8 §3, §4)", browser.run,
-              intro="JupyterLab + Debian chromium (the test harness). Goals: finish → painted "
-                    "p50 ≤ 0.5 s; a 100-card Studio notebook ≤ 25 MB; brush move → stroke "
-                    "visible p50 ≤ 100 ms."),
+    Benchmark(
+        "image_delivery",
+        "Image delivery (issue 8 §2)",
+        delivery.run,
+        ("image", "strategy", "KB sent", "kernel ms", "bytes ÷ ours", "time ÷ ours"),
+        intro="Goal: ≤ 250 KB per grid card and ≤ 50 ms detection → bytes sent. Kernel "
+        "time: the cached image → the bytes the card sends (median of 9).",
+    ),
+    Benchmark(
+        "mask_editor",
+        "Mask editor (issue 8 §4)",
+        delivery.run_mask,
+        intro="Goals as in the mask-editor issue (6): ≤ 2 ms kernel time per mouse move, "
+        "≤ 100 ms build + encode of a 2048² mask. The browser's move → stroke "
+        "latency is in the browser section.",
+    ),
+    Benchmark(
+        "paint_latency",
+        "In the browser (issue 8 §3, §4)",
+        browser.run,
+        intro="JupyterLab + Debian chromium (the test harness). Goals: finish → painted "
+        "p50 ≤ 0.5 s; a 100-card Studio notebook ≤ 25 MB; brush move → stroke "
+        "visible p50 ≤ 100 ms.",
+    ),
 ]
 
 
 def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
     parser = argparse.ArgumentParser(description="Run mjwidgets' benchmarks (issue 8).")
-    parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
-                        help="run only this benchmark (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[b.name for b in BENCHMARKS],
+        help="run only this benchmark (repeatable)",
+    )
     parser.add_argument("--speed", type=float, default=7.0)
-    parser.add_argument("--quick", action="store_true",
-                        help="N = 1 and 100 only, shorter throughput runs, no speed-1 check")
-    parser.add_argument("--no-realtime", action="store_true",
-                        help="skip the speed-1 runs (saves ~3 min)")
-    parser.add_argument("--sim", choices=("subprocess", "inprocess"), default="subprocess",
-                        help="where the polling benchmark's simulator runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="N = 1 and 100 only, shorter throughput runs, no speed-1 check",
+    )
+    parser.add_argument(
+        "--no-realtime", action="store_true", help="skip the speed-1 runs (saves ~3 min)"
+    )
+    parser.add_argument(
+        "--sim",
+        choices=("subprocess", "inprocess"),
+        default="subprocess",
+        help="where the polling benchmark's simulator runs",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--no-readme", action="store_true",
-                        help="do not copy the table into benchmarks/README.md")
+    parser.add_argument(
+        "--no-readme", action="store_true", help="do not copy the table into benchmarks/README.md"
+    )
     args = parser.parse_args(argv)
     options = Options(
         speed=args.speed,
@@ -125,8 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception:  # one broken benchmark must not lose the others' results
                 missing = "it failed: " + traceback.format_exc(limit=3).strip().splitlines()[-1]
                 traceback.print_exc()
-        sections.append(Section(bench.name, bench.title, rows, bench.columns, bench.intro,
-                                missing))
+        sections.append(Section(bench.name, bench.title, rows, bench.columns, bench.intro, missing))
     total = time.monotonic() - started
     command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
     header = [f"Command: `{command}` — total {total:.0f} s."]
@@ -135,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": info,
         "options": asdict(options),
         "total_s": round(total, 1),
-        "benchmarks": {s.name: {"title": s.title, "missing": s.missing,
-                                "rows": [r.to_dict() for r in s.rows]} for s in sections},
+        "benchmarks": {
+            s.name: {"title": s.title, "missing": s.missing, "rows": [r.to_dict() for r in s.rows]}
+            for s in sections
+        },
     }
     json_path, md_path = write(args.out, document, text)
     if not args.no_readme and not args.only and args.out == HERE / "results":

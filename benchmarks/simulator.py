@@ -77,19 +77,33 @@ def _hammer(one: Callable[[], None], threads: int, duration: float) -> tuple[flo
     return len(flat) / elapsed, flat
 
 
-def _row(case: str, threads: int, sim_mode: str, rate: float, lats: list[float],
-         goal: bool = False, note: str = "") -> Row:
+def _row(
+    case: str,
+    threads: int,
+    sim_mode: str,
+    rate: float,
+    lats: list[float],
+    goal: bool = False,
+    note: str = "",
+) -> Row:
     metrics = {
         "req/s": round(rate, 1),
         "latency p50 ms": round(1000 * median(lats), 2),
         "latency p95 ms": round(1000 * percentile(lats, 95), 2),
         "requests": len(lats),
     }
-    row = Row("simulator", {"case": case, "threads": threads, "simulator": sim_mode}, metrics,
-              note=note)
+    row = Row(
+        "simulator", {"case": case, "threads": threads, "simulator": sim_mode}, metrics, note=note
+    )
     if goal:
-        row.goals.append(Goal("simulator fetches/s on loopback ≥ 500 (4 keep-alive threads)",
-                              round(rate, 1), GOAL_FETCHES_PER_S, op=">="))
+        row.goals.append(
+            Goal(
+                "simulator fetches/s on loopback ≥ 500 (4 keep-alive threads)",
+                round(rate, 1),
+                GOAL_FETCHES_PER_S,
+                op=">=",
+            )
+        )
     return row
 
 
@@ -105,15 +119,26 @@ def _wrk(url: str, path: str) -> Row | None:
     binary = shutil.which("wrk")
     if binary is None:
         return None
-    out = subprocess.run([binary, "-t2", "-c4", f"-d{int(DURATION_S) + 1}s", url + path],
-                         capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        [binary, "-t2", "-c4", f"-d{int(DURATION_S) + 1}s", url + path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     found = re.search(r"Requests/sec:\s*([\d.]+)", out)
     if not found:
         return None
-    metrics = {"req/s": float(found.group(1)), "latency p50 ms": None, "latency p95 ms": None,
-               "requests": None}
-    return Row("simulator", {"case": "GET fetch (wrk -t2 -c4)", "threads": 2,
-                             "simulator": "subprocess"}, metrics)
+    metrics = {
+        "req/s": float(found.group(1)),
+        "latency p50 ms": None,
+        "latency p95 ms": None,
+        "requests": None,
+    }
+    return Row(
+        "simulator",
+        {"case": "GET fetch (wrk -t2 -c4)", "threads": 2, "simulator": "subprocess"},
+        metrics,
+    )
 
 
 def _client_costs(url: str, ids: list[str], duration: float) -> list[Row]:
@@ -121,16 +146,40 @@ def _client_costs(url: str, ids: list[str], duration: float) -> list[Row]:
     client = Client(url)
     try:
         rate, lats = _hammer(lambda: client.fetch(ids[0]), 1, duration)
-        rows = [_row("GET fetch (mjwidgets Client.fetch)", 1, "subprocess", rate, lats,
-                     note="requests + Task parsing: the client's cost per fetch")]
+        rows = [
+            _row(
+                "GET fetch (mjwidgets Client.fetch)",
+                1,
+                "subprocess",
+                rate,
+                lats,
+                note="requests + Task parsing: the client's cost per fetch",
+            )
+        ]
         body = json.dumps({"ids": ids}).encode()
         batch = _raw_loop(url, "POST", "/mj/task/list-by-condition", body)
         rate, lats = _hammer(batch, 1, duration)
-        rows.append(_row("POST list-by-condition, 100 ids (http.client)", 1, "subprocess", rate,
-                         lats, note="one tick of a batched poller at N = 100"))
+        rows.append(
+            _row(
+                "POST list-by-condition, 100 ids (http.client)",
+                1,
+                "subprocess",
+                rate,
+                lats,
+                note="one tick of a batched poller at N = 100",
+            )
+        )
         rate, lats = _hammer(lambda: client.fetch_many(ids), 1, duration)
-        rows.append(_row("POST list-by-condition, 100 ids (Client.fetch_many)", 1, "subprocess",
-                         rate, lats, note="server + client cost of one N = 100 tick"))
+        rows.append(
+            _row(
+                "POST list-by-condition, 100 ids (Client.fetch_many)",
+                1,
+                "subprocess",
+                rate,
+                lats,
+                note="server + client cost of one N = 100 tick",
+            )
+        )
         return rows
     finally:
         client.close()
@@ -146,8 +195,16 @@ def run(options: Options) -> list[Row]:
             fetch = _raw_loop(sim.url, "GET", f"/mj/task/{ids[0]}/fetch", None)
             for threads in (1, 4) if mode == "subprocess" else (1,):
                 rate, lats = _hammer(fetch, threads, duration)
-                rows.append(_row("GET fetch (http.client)", threads, mode, rate, lats,
-                                 goal=mode == "subprocess" and threads == 4))
+                rows.append(
+                    _row(
+                        "GET fetch (http.client)",
+                        threads,
+                        mode,
+                        rate,
+                        lats,
+                        goal=mode == "subprocess" and threads == 4,
+                    )
+                )
                 log(options, f"  simulator {mode:10} fetch × {threads} threads: {rate:.0f}/s")
             if mode == "inprocess":
                 continue

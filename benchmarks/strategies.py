@@ -112,8 +112,9 @@ class PerTaskPolling(Strategy):
             for task in tasks:
                 heapq.heappush(self._heap, (submitted[task.id] + self.interval, task.id))
         for index in range(min(self.workers, len(tasks))):
-            thread = threading.Thread(target=self._work, name=f"bench-{self.name}-{index}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._work, name=f"bench-{self.name}-{index}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -217,7 +218,9 @@ class HookReceiver:
         )
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="bench-hook",
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="bench-hook",
             daemon=True,
         )
         self._thread.start()
@@ -300,8 +303,13 @@ class TrackerStrategy(Strategy):
         self._home = tempfile.TemporaryDirectory(prefix="mjw-bench-")
         self._store = HistoryStore(Path(self._home.name) / "history.sqlite3")
         cache = ImageCache(Path(self._home.name) / "images", store=self._store)
-        wanted = {"store": self._store, "cache": cache, "notify": self.notify,
-                  "resume": False, "prefetch": "none"}
+        wanted = {
+            "store": self._store,
+            "cache": cache,
+            "notify": self.notify,
+            "resume": False,
+            "prefetch": "none",
+        }
         accepted = inspect.signature(Tracker).parameters
         self._tracker = Tracker(client, **{k: v for k, v in wanted.items() if k in accepted})
         return self._tracker.notify_url if self.notify else None
@@ -320,8 +328,11 @@ class TrackerStrategy(Strategy):
 
     def extra(self) -> dict[str, Any]:
         stats = dict(self._tracker.stats()) if self._tracker is not None else {}
-        return {key: stats[key] for key in ("ticks", "batch_requests", "task_fetches", "pushes",
-                                            "errors") if key in stats}
+        return {
+            key: stats[key]
+            for key in ("ticks", "batch_requests", "task_fetches", "pushes", "errors")
+            if key in stats
+        }
 
 
 # Unscaled intervals (seconds against a real server), client-anchors §4.2.
@@ -335,15 +346,23 @@ def all_strategies(speed: float) -> list[Strategy]:
     """Fresh instances of every strategy, peer intervals divided by ``speed``."""
     return [
         TrackerStrategy("mjwidgets", "Tracker: adaptive cadence, one list-by-condition per tick"),
-        TrackerStrategy("mjwidgets+push", "Tracker(notify=True): hooks + its safety poll",
-                        notify=True),
+        TrackerStrategy(
+            "mjwidgets+push", "Tracker(notify=True): hooks + its safety poll", notify=True
+        ),
         PerTaskPolling("dooy-5s", DOOY_S / speed, "per-task fetch every 5 s (Dooy web UI)"),
-        BatchedPolling("trueai-2s", TRUEAI_S / speed,
-                       "one list-by-condition every 2 s (trueai Draw page)"),
-        PerTaskPolling("replicate-0.5s", REPLICATE_S / speed,
-                       "per-task fetch every 0.5 s (replicate-python wait())"),
-        PushWithSafetyPoll("push", PUSH_SAFETY_S / speed,
-                           "notifyHook receiver + list-by-condition safety poll every 30 s"),
+        BatchedPolling(
+            "trueai-2s", TRUEAI_S / speed, "one list-by-condition every 2 s (trueai Draw page)"
+        ),
+        PerTaskPolling(
+            "replicate-0.5s",
+            REPLICATE_S / speed,
+            "per-task fetch every 0.5 s (replicate-python wait())",
+        ),
+        PushWithSafetyPoll(
+            "push",
+            PUSH_SAFETY_S / speed,
+            "notifyHook receiver + list-by-condition safety poll every 30 s",
+        ),
     ]
 
 

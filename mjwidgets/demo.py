@@ -63,20 +63,30 @@ def run_demo(out: str = "mjwidgets-demo", prompt: str = "a red fox in snow, gold
 
 def notebooks_source() -> Path:
     """The shipped notebooks: inside an installed wheel, or beside the package in a checkout."""
-    for candidate in (Path(__file__).resolve().parent / "notebooks",
-                      Path(__file__).resolve().parent.parent / "notebooks"):
+    for candidate in (
+        Path(__file__).resolve().parent / "notebooks",
+        Path(__file__).resolve().parent.parent / "notebooks",
+    ):
         if (candidate / "quickstart.ipynb").exists():
             return candidate
     raise FileNotFoundError("the mjwidgets notebooks are missing from this installation")
 
 
-def run_lab_demo(folder: str = "mjwidgets-notebooks", *, port: int = 8888,
-                 open_browser: bool = True, extra_args: list[str] | None = None) -> int:
+def run_lab_demo(
+    folder: str = "mjwidgets-notebooks",
+    *,
+    port: int = 8888,
+    open_browser: bool = True,
+    extra_args: list[str] | None = None,
+) -> int:
     """Copy the notebooks to `folder` (never overwriting edits) and open JupyterLab on the
     quick start, with the embedded simulator as the backend."""
     if importlib.util.find_spec("jupyterlab") is None:
-        print("mjwidgets demo: JupyterLab is not installed — running the scripted demo instead.\n"
-              "  For the notebook demo: pip install 'mjwidgets[demo]'", file=sys.stderr)
+        print(
+            "mjwidgets demo: JupyterLab is not installed — running the scripted demo instead.\n"
+            "  For the notebook demo: pip install 'mjwidgets[demo]'",
+            file=sys.stderr,
+        )
         return run_demo()
     target = Path(folder).resolve()
     target.mkdir(parents=True, exist_ok=True)
@@ -85,16 +95,26 @@ def run_lab_demo(folder: str = "mjwidgets-notebooks", *, port: int = 8888,
             shutil.copy2(notebook, target / notebook.name)
     env = {k: v for k, v in os.environ.items() if k not in ("MJ_BASE_URL", "MJ_API_KEY")}
     token = secrets.token_hex(16)
-    args = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={target}",
-            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}", "quickstart.ipynb"]
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={target}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        "quickstart.ipynb",
+    ]
     if not open_browser:
         args.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--ServerApp.allow_root=True")
     args += extra_args or []
-    print(f"mjwidgets demo: JupyterLab on {target / 'quickstart.ipynb'} (embedded simulator)\n"
-          f"  token {token} — JupyterLab prints the address below; Ctrl+C stops it", flush=True)
+    print(
+        f"mjwidgets demo: JupyterLab on {target / 'quickstart.ipynb'} (embedded simulator)\n"
+        f"  token {token} — JupyterLab prints the address below; Ctrl+C stops it",
+        flush=True,
+    )
     try:
         return subprocess.call(args, env=env, cwd=target)
     except KeyboardInterrupt:

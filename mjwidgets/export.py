@@ -42,9 +42,26 @@ log = logging.getLogger("mjwidgets.export")
 
 SHEET_THUMB = 360  # px, long side of the contact sheet's embedded thumbnails
 CSV_COLUMNS = [
-    "id", "action", "status", "prompt", "parameters", "parent_id", "button", "depth",
-    "submit_time", "start_time", "finish_time", "queued_s", "ran_s", "total_s",
-    "image", "image_width", "image_height", "grid", "fail_reason", "image_error",
+    "id",
+    "action",
+    "status",
+    "prompt",
+    "parameters",
+    "parent_id",
+    "button",
+    "depth",
+    "submit_time",
+    "start_time",
+    "finish_time",
+    "queued_s",
+    "ran_s",
+    "total_s",
+    "image",
+    "image_width",
+    "image_height",
+    "grid",
+    "fail_reason",
+    "image_error",
 ]
 
 
@@ -318,8 +335,11 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
     if task.parent_id:
         label = entry.via or task.action or "from"
         parent = e(task.parent_id)
-        target = (f'<a href="#task-{e(_safe_name(task.parent_id))}">#{parent}</a>'
-                  if task.parent_id in ids else f"#{parent}")
+        target = (
+            f'<a href="#task-{e(_safe_name(task.parent_id))}">#{parent}</a>'
+            if task.parent_id in ids
+            else f"#{parent}"
+        )
         parts.append(f'<div class="via">↳ {e(label)} of {target}</div>')
     parts.append(f'<div class="prompt">{e(task.prompt or task.prompt_en or "")}</div>')
     params = _params(task.prompt or "")
@@ -330,8 +350,7 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
         )
         parts.append(f'<div class="params">{chips}</div>')
     if entry.labels:
-        chips = "".join(f"<code>--{e(str(k))} {e(str(v))}</code>"
-                        for k, v in entry.labels.items())
+        chips = "".join(f"<code>--{e(str(k))} {e(str(v))}</code>" for k, v in entry.labels.items())
         parts.append(f'<div class="params">sweep: {chips}</div>')
     total = _seconds(task.submit_time, task.finish_time)
     meta = [f"#{task.id}", task.action or "", task.status_raw or task.status.value]
@@ -354,23 +373,33 @@ def _sweep_table(entries: list[_Entry], ids: set[str]) -> tuple[str, list[_Entry
     names = list(dict.fromkeys(k for e in labelled for k in e.labels))
     row_name, column_names = names[0], names[1:]
     rows = list(dict.fromkeys(str(e.labels.get(row_name)) for e in labelled))
-    columns = list(dict.fromkeys(
-        tuple(str(e.labels.get(n)) for n in column_names) for e in labelled))
+    columns = list(
+        dict.fromkeys(tuple(str(e.labels.get(n)) for n in column_names) for e in labelled)
+    )
     esc = html.escape
     head = "".join(
-        "<th>" + esc(", ".join(f"--{n} {v}" for n, v in zip(column_names, col, strict=True)))
-        + "</th>" for col in columns)
+        "<th>"
+        + esc(", ".join(f"--{n} {v}" for n, v in zip(column_names, col, strict=True)))
+        + "</th>"
+        for col in columns
+    )
     body = []
     for row in rows:
         cells = []
         for col in columns:
-            found = [e for e in labelled if str(e.labels.get(row_name)) == row
-                     and tuple(str(e.labels.get(n)) for n in column_names) == col]
+            found = [
+                e
+                for e in labelled
+                if str(e.labels.get(row_name)) == row
+                and tuple(str(e.labels.get(n)) for n in column_names) == col
+            ]
             inner = "".join(_card_html(e, ids, "div") for e in found)
             cells.append(f"<td>{inner}</td>")
         body.append(f"<tr><th>--{esc(row_name)} {esc(row)}</th>{''.join(cells)}</tr>")
-    table = (f'<table class="sweep"><thead><tr><th>--{esc(row_name)} ↓</th>{head}</tr></thead>'
-             f"<tbody>{''.join(body)}</tbody></table>")
+    table = (
+        f'<table class="sweep"><thead><tr><th>--{esc(row_name)} ↓</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
     return table, [e for e in entries if not e.labels]
 
 
@@ -380,8 +409,8 @@ def _write_sheet(path: Path, name: str, entries: list[_Entry], exported_at: str)
     cards = "".join(_card_html(e, ids) for e in rest)
     esc = html.escape
     document = (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(name)}</title><style>{_SHEET_CSS}</style></head><body>"
@@ -483,8 +512,7 @@ def export_lineage(
     store, cache = _defaults([task] if task is not None else [], store, cache)
     tree = store.lineage(task_id)
     if tree is None:
-        raise NotFoundError(f"task {task_id} is not in the history {store.path}",
-                            task_id=task_id)
+        raise NotFoundError(f"task {task_id} is not in the history {store.path}", task_id=task_id)
     server = store.server_of(task_id)
     live = getattr(task, "_client", None) if task is not None else None
     if isinstance(live, StoredServer):
@@ -499,8 +527,13 @@ def export_lineage(
             visit(child, depth + 1)
 
     visit(tree, 0)
-    return _export(_order(entries), folder, name or f"lineage of {tree.task.id}", cache,
-                   {"root": tree.task.id, "focus": task_id})
+    return _export(
+        _order(entries),
+        folder,
+        name or f"lineage of {tree.task.id}",
+        cache,
+        {"root": tree.task.id, "focus": task_id},
+    )
 
 
 def export_sweep(
@@ -521,5 +554,6 @@ def export_sweep(
         name = name or f"sweep: {getattr(sweep, 'base', '')}".rstrip(": ")
     else:
         tasks = _as_tasks(sweep)
-    return export_tasks(tasks, folder, name=name or "sweep", labels=labels or {},
-                        store=store, cache=cache)
+    return export_tasks(
+        tasks, folder, name=name or "sweep", labels=labels or {}, store=store, cache=cache
+    )

@@ -62,11 +62,26 @@ _OPTIONAL_VALUE_PARAMS = frozenset({"niji", "p"})
 
 # Example shown when a parameter is missing its value.
 _EXAMPLES: dict[str, str] = {
-    "ar": "16:9", "v": "7", "style": "raw", "stylize": "250", "chaos": "20", "weird": "250",
-    "seed": "1234", "no": "text, watermark", "quality": "1", "zoom": "1.5", "iw": "1.5",
-    "sref": "https://example.com/style.png", "cref": "https://example.com/person.png",
-    "oref": "https://example.com/object.png", "sw": "100", "cw": "100", "ow": "100",
-    "repeat": "4", "stop": "80", "exp": "25",
+    "ar": "16:9",
+    "v": "7",
+    "style": "raw",
+    "stylize": "250",
+    "chaos": "20",
+    "weird": "250",
+    "seed": "1234",
+    "no": "text, watermark",
+    "quality": "1",
+    "zoom": "1.5",
+    "iw": "1.5",
+    "sref": "https://example.com/style.png",
+    "cref": "https://example.com/person.png",
+    "oref": "https://example.com/object.png",
+    "sw": "100",
+    "cw": "100",
+    "ow": "100",
+    "repeat": "4",
+    "stop": "80",
+    "exp": "25",
 }
 
 _VERSIONS = ("1", "2", "3", "4", "5", "5.1", "5.2", "6", "6.1", "7", "8", "8.1")
@@ -149,9 +164,7 @@ class Prompt:
         return prompt.check() if strict else prompt
 
     @classmethod
-    def compose(
-        cls, text: str = "", *, image_prompts: Iterable[str] = (), **params: Any
-    ) -> Prompt:
+    def compose(cls, text: str = "", *, image_prompts: Iterable[str] = (), **params: Any) -> Prompt:
         """Build ``urls text --name value ...`` from pieces (values as in ``with_params``)."""
         pieces = [url.strip() for url in image_prompts if url.strip()] + [text.strip()]
         return cls(" ".join(piece for piece in pieces if piece)).with_params(**params)
@@ -190,7 +203,7 @@ class Prompt:
     @property
     def text(self) -> str:
         """The descriptive part as written, without image URLs and parameters."""
-        return self._head[_image_tokens(self._head)[1]:].strip()
+        return self._head[_image_tokens(self._head)[1] :].strip()
 
     @property
     def parts(self) -> list[tuple[str, float | None]]:

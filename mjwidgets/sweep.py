@@ -92,14 +92,22 @@ class Sweep:
 
     def summary(self) -> str:
         """`4/6 done · 2 running · 0 waiting · 0 failed` — for the progress line."""
-        done = sum(1 for i in self.items if i.task is not None and i.task.is_done
-                   and i.task.status is Status.SUCCESS)
-        failed = sum(1 for i in self.items if i.error or (
-            i.task is not None and i.task.is_done and i.task.status is not Status.SUCCESS))
+        done = sum(
+            1
+            for i in self.items
+            if i.task is not None and i.task.is_done and i.task.status is Status.SUCCESS
+        )
+        failed = sum(
+            1
+            for i in self.items
+            if i.error
+            or (i.task is not None and i.task.is_done and i.task.status is not Status.SUCCESS)
+        )
         running = sum(1 for i in self.items if i.task is not None and not i.task.is_done)
         waiting = len(self.items) - done - failed - running
-        return (f"sweep {done}/{len(self.items)} done · {running} running · {waiting} waiting"
-                + (f" · {failed} failed" if failed else ""))
+        return f"sweep {done}/{len(self.items)} done · {running} running · {waiting} waiting" + (
+            f" · {failed} failed" if failed else ""
+        )
 
     @property
     def tasks(self) -> list[Task]:
@@ -138,8 +146,10 @@ class Sweep:
                 # refused before anything was created: wait for a slot, then try again
                 with self._cond:
                     in_flight = self._in_flight()
-                    self._cond.wait_for(lambda n=in_flight: self._in_flight() < n,
-                                        timeout=getattr(exc, "retry_after", None) or delay)
+                    self._cond.wait_for(
+                        lambda n=in_flight: self._in_flight() < n,
+                        timeout=getattr(exc, "retry_after", None) or delay,
+                    )
                 delay = min(delay * 2, 30.0)
                 continue
             except MJError as exc:

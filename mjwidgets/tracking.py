@@ -298,8 +298,14 @@ class TaskRhythm:
         if self.status is not Status.IN_PROGRESS or not self.steps:
             return None
         final = self.progress >= _FINAL_STEP_PROGRESS
-        key = (self.steps[-1], len(self.steps), server.interval(self.action), final,
-               server.final_ratio() if final else 1.0, server.spread())
+        key = (
+            self.steps[-1],
+            len(self.steps),
+            server.interval(self.action),
+            final,
+            server.final_ratio() if final else 1.0,
+            server.spread(),
+        )
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
         result = self._predict(server, final)
@@ -835,9 +841,7 @@ class Tracker:
     def modal(self, task: Task | str, *, prompt: str | None = None, mask: Any = None) -> Task:
         """``client.modal`` (finish a MODAL task); the task is tracked again."""
         client = self._require_client()
-        return self.track(
-            client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url)
-        )
+        return self.track(client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url))
 
     # -- life cycle ----------------------------------------------------------------------------
 

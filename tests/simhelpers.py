@@ -43,8 +43,9 @@ class Api:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait(self, task_id: str, timeout: float = 20.0, until=("SUCCESS", "FAILURE", "CANCEL",
-                                                              "MODAL")) -> dict:
+    def wait(
+        self, task_id: str, timeout: float = 20.0, until=("SUCCESS", "FAILURE", "CANCEL", "MODAL")
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             task = self.fetch(task_id)

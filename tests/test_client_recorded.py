@@ -39,6 +39,7 @@ KEY = "sk-TEST-7f3a9c1d-SECRET"
 TID = "1732000000000123"
 H = "eb1167b3-67a9-4378-bc65-c1e582e2e662"
 
+
 @pytest.fixture
 def server():
     replay = ReplayServer()

@@ -34,8 +34,9 @@ def made(tmp_path_factory):
     with sim.start(speed=200) as server:
         client = Client(server.url)
         with Tracker(client, store) as tracker:
-            grid = tracker.wait(tracker.imagine("a lighthouse on a basalt cliff --ar 3:2 --s 250"),
-                                timeout=20)
+            grid = tracker.wait(
+                tracker.imagine("a lighthouse on a basalt cliff --ar 3:2 --s 250"), timeout=20
+            )
             single = tracker.wait(tracker.action(grid, "U1"), timeout=20)
             hostile = tracker.wait(tracker.imagine(HOSTILE), timeout=20)
             server.configure(fail_rate=1.0, fail_at=20, fail_reason="moderated <b>x</b>")
@@ -43,8 +44,14 @@ def made(tmp_path_factory):
             with pytest.raises(TaskFailed):
                 tracker.wait(failed, timeout=20)
             assert tracker.cache.drain(timeout=20)
-            yield {"store": store, "cache": tracker.cache, "grid": grid, "single": single,
-                   "hostile": hostile, "failed": failed}
+            yield {
+                "store": store,
+                "cache": tracker.cache,
+                "grid": grid,
+                "single": single,
+                "hostile": hostile,
+                "failed": failed,
+            }
     store.close()
 
 
@@ -66,8 +73,10 @@ def test_manifest_lists_prompts_parameters_lineage_timings_and_images(made, tmp_
         assert record["total_s"] > 0 and record["ran_s"] is not None
         image = out / record["image"]
         assert image.exists() and image.parent == out / "images"
-        assert image.read_bytes() == made["cache"].path(made[
-            "grid" if record is grid else "single"]).read_bytes()
+        assert (
+            image.read_bytes()
+            == made["cache"].path(made["grid" if record is grid else "single"]).read_bytes()
+        )
         assert (record["image_width"], record["image_height"]) != (None, None)
     assert failed["status"] == "FAILURE" and failed["image"] is None
     assert "FAILURE" in failed["image_error"] and "moderated" in failed["fail_reason"]
@@ -98,7 +107,7 @@ def test_contact_sheet_is_self_contained_and_escapes_a_hostile_prompt(made, tmp_
 
 
 def test_a_prompt_is_never_a_spreadsheet_formula(made, tmp_path):
-    formula = Task(id="f1", prompt="=HYPERLINK(\"http://evil\")", status=Status.FAILURE)
+    formula = Task(id="f1", prompt='=HYPERLINK("http://evil")', status=Status.FAILURE)
     out = export_tasks([formula], tmp_path, store=made["store"], cache=made["cache"])
     with (out / "manifest.csv").open(encoding="utf-8", newline="") as handle:
         row = next(csv.DictReader(handle))
@@ -113,13 +122,17 @@ def test_lineage_export_reads_the_whole_tree_from_the_store(made, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert manifest["root"] == made["grid"].id and manifest["focus"] == made["single"].id
     assert [(r["id"], r["button"], r["depth"]) for r in manifest["tasks"]] == [
-        (made["grid"].id, None, 0), (made["single"].id, "U1", 1)]
+        (made["grid"].id, None, 0),
+        (made["single"].id, "U1", 1),
+    ]
     assert all((out / r["image"]).exists() for r in manifest["tasks"])
 
 
 def test_sweep_export_labels_rows_and_columns(made, tmp_path):
-    labels = {made["grid"].id: {"ar": "3:2", "stylize": 250},
-              made["hostile"].id: {"ar": "1:1", "stylize": 250}}
+    labels = {
+        made["grid"].id: {"ar": "3:2", "stylize": 250},
+        made["hostile"].id: {"ar": "1:1", "stylize": 250},
+    }
     out = export_sweep([made["grid"], made["hostile"]], tmp_path, labels=labels)
     with (out / "manifest.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

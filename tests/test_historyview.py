@@ -45,8 +45,16 @@ def made(tmp_path_factory):
         tracker.wait(failed, timeout=20)
     server.configure(fail_rate=0.0)
     assert tracker.cache.drain(timeout=20)
-    yield {"server": server, "client": client, "tracker": tracker, "store": store,
-           "grid": grid, "single": single, "boat": boat, "failed": failed}
+    yield {
+        "server": server,
+        "client": client,
+        "tracker": tracker,
+        "store": store,
+        "grid": grid,
+        "single": single,
+        "boat": boat,
+        "failed": failed,
+    }
     tracker.close()
     server.stop()
     store.close()
@@ -152,7 +160,9 @@ def test_ticked_thumbnails_open_a_compare_view(made, view):
     ops = {(op, token) for op, token in compare.items[1]["diff"]}
     assert {("removed", "lighthouse"), ("added", "boat"), ("added", "--s 750")} <= ops
     assert {p["name"]: p["values"] for p in compare.params} == {
-        "ar": ["3:2", None], "stylize": [None, "750"]}
+        "ar": ["3:2", None],
+        "stylize": [None, "750"],
+    }
 
 
 def test_new_tasks_appear_without_a_refresh(made, view):
@@ -198,5 +208,7 @@ def test_compare_shows_images_at_one_width_and_needs_two(made, tmp_path):
         Compare([red])
     by_id = Compare([made["grid"].id, made["single"].id], tracker=made["tracker"])
     assert [i["label"] for i in by_id.items] == [
-        f"#{made['grid'].id} · imagine", f"#{made['single'].id} · upscale · U1"]
+        f"#{made['grid'].id} · imagine",
+        f"#{made['single'].id} · upscale · U1",
+    ]
     assert compare.params == [{"name": "ar", "values": ["4:3", "2:3"]}]

@@ -14,16 +14,40 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_wheel_carries_front_end_and_notebooks(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp_path / "dist"), str(ROOT)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+    )
     wheel = next((tmp_path / "dist").glob("mjwidgets-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for source in (ROOT / "js").iterdir():
         assert f"mjwidgets/static/{source.name}" in names
     assert "mjwidgets/notebooks/quickstart.ipynb" in names
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(target), str(wheel)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import mjwidgets.widgets.taskview as t, mjwidgets.demo as d;"
@@ -31,6 +55,11 @@ def test_wheel_carries_front_end_and_notebooks(tmp_path):
         "assert d.notebooks_source().parent.name == 'mjwidgets';"
         "print(t.STATIC)"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(target)], cwd=tmp_path,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(target)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(target) in out.stdout

@@ -51,10 +51,17 @@ def test_random_prompts_round_trip_and_keep_their_meaning() -> None:
     images = ["https://e.com/1.png", "<https://e.com/2.jpg>", "http://e.org/x?y=1&z=2"]
     words = ["fox", "snow", "lumière", "狐", "🦊", "a,", "hot::2", "dog::-0.5", "--", "—", "x--y"]
     params = [
-        ("--ar", "16:9"), ("—s", "250"), ("--no", "cars, trees"), ("--tile", ""),
-        ("--v", "6.1"), ("--sref", "https://e.com/s.png 12345"), ("--seed", "42"), ("--raw", ""),
+        ("--ar", "16:9"),
+        ("—s", "250"),
+        ("--no", "cars, trees"),
+        ("--tile", ""),
+        ("--v", "6.1"),
+        ("--sref", "https://e.com/s.png 12345"),
+        ("--seed", "42"),
+        ("--raw", ""),
     ]
     for _ in range(300):
+
         def space() -> str:
             return rng.choice([" ", "  ", "\t", " \n "])
 

@@ -60,7 +60,8 @@ def test_imagine_walks_the_discord_lifecycle_and_posts_every_change(api, hooks):
         time.sleep(0.02)
     seen = [(p["status"], p["progress"]) for p in hooks.for_task(task_id)]
     assert seen == [("NOT_START", "0%"), ("SUBMITTED", "0%")] + [
-        ("IN_PROGRESS", f"{p}%") for p in (15, 31, 46, 62, 78, 93)] + [("SUCCESS", "100%")]
+        ("IN_PROGRESS", f"{p}%") for p in (15, 31, 46, 62, 78, 93)
+    ] + [("SUCCESS", "100%")]
     previews = [p["imageUrl"] for p in hooks.for_task(task_id) if p["status"] == "IN_PROGRESS"]
     assert all(url and "progress=" in url for url in previews)
     preview = api.image(previews[0])
@@ -68,8 +69,18 @@ def test_imagine_walks_the_discord_lifecycle_and_posts_every_change(api, hooks):
     assert task["state"] == "s-1" and task["submitTime"] <= task["startTime"] <= task["finishTime"]
     assert task["properties"]["finalPrompt"] == "a red fox in snow"
     assert task["description"] == "/imagine a red fox in snow"
-    assert {"id", "action", "status", "prompt", "promptEn", "imageUrl", "progress",
-            "failReason", "properties", "buttons"} <= set(task)
+    assert {
+        "id",
+        "action",
+        "status",
+        "prompt",
+        "promptEn",
+        "imageUrl",
+        "progress",
+        "failReason",
+        "properties",
+        "buttons",
+    } <= set(task)
     final = api.image(task["imageUrl"])
     assert final.format == "PNG" and final.size == (2048, 2048)
 
@@ -108,22 +119,42 @@ def test_buttons_follow_the_mj_version(api, version):
     assert [b["customId"] for b in grid["buttons"]] == (
         [f"MJ::JOB::upsample::{i}::{job}" for i in range(1, 5)]
         + [f"MJ::JOB::reroll::0::{job}::SOLO"]
-        + [f"MJ::JOB::variation::{i}::{job}" for i in range(1, 5)])
+        + [f"MJ::JOB::variation::{i}::{job}" for i in range(1, 5)]
+    )
     assert [b["label"] or b["emoji"] for b in grid["buttons"]] == [
-        "U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
+        "U1",
+        "U2",
+        "U3",
+        "U4",
+        "🔄",
+        "V1",
+        "V2",
+        "V3",
+        "V4",
+    ]
     single = api.wait(api.press(grid, "U1")["result"])
     ids = [b["customId"] for b in single["buttons"]]
     hash_ = ids[0].split("::")[-2]
     assert hash_ != job, "every task has a fresh job hash"
     for fragment in UPSCALED[version]:
         assert any(f"MJ::JOB::{fragment}::1::{hash_}::SOLO" == i for i in ids), fragment
-    for expected in (f"MJ::Inpaint::1::{hash_}::SOLO", f"MJ::CustomZoom::{hash_}",
-                     f"MJ::Outpaint::50::1::{hash_}::SOLO", f"MJ::Outpaint::75::1::{hash_}::SOLO",
-                     f"MJ::JOB::pan_left::1::{hash_}::SOLO", f"MJ::BOOKMARK::{hash_}"):
+    for expected in (
+        f"MJ::Inpaint::1::{hash_}::SOLO",
+        f"MJ::CustomZoom::{hash_}",
+        f"MJ::Outpaint::50::1::{hash_}::SOLO",
+        f"MJ::Outpaint::75::1::{hash_}::SOLO",
+        f"MJ::JOB::pan_left::1::{hash_}::SOLO",
+        f"MJ::BOOKMARK::{hash_}",
+    ):
         assert expected in ids
     labels = {b["label"] for b in single["buttons"]}
-    assert {"Vary (Subtle)", "Vary (Strong)", "Vary (Region)", "Zoom Out 2x",
-            "Custom Zoom"} <= labels
+    assert {
+        "Vary (Subtle)",
+        "Vary (Strong)",
+        "Vary (Region)",
+        "Zoom Out 2x",
+        "Custom Zoom",
+    } <= labels
     used = next(b for b in api.fetch(grid["id"])["buttons"] if b["label"] == "U1")
     assert used["style"] == 1, "a used U button turns primary, as on Discord"
 
@@ -140,8 +171,9 @@ def test_every_button_does_what_it_says(api):
     for i in range(1, 5):
         tile = api.image(api.wait(api.press(grid, f"U{i}")["result"])["imageUrl"])
         x, y = (i - 1) % 2 * 1024, (i - 1) // 2 * 1024
-        assert np.array_equal(np.asarray(tile.convert("RGB")),
-                              np.asarray(grid_img.crop((x, y, x + 1024, y + 1024))))
+        assert np.array_equal(
+            np.asarray(tile.convert("RGB")), np.asarray(grid_img.crop((x, y, x + 1024, y + 1024)))
+        )
     for label, action in (("V2", "VARIATION"), ("🔄", "REROLL")):
         child = api.wait(api.press(grid, label)["result"])
         assert child["action"] == action and child["status"] == "SUCCESS"
@@ -165,8 +197,11 @@ def test_every_button_does_what_it_says(api):
         assert child["action"] == action, label
         img = api.image(child["imageUrl"]).convert("RGB")
         assert img.size == size, label
-        first = img.crop((0, 0, 1024, 1024)) if size == (2048, 2048) and action != "UPSCALE_HD" \
+        first = (
+            img.crop((0, 0, 1024, 1024))
+            if size == (2048, 2048) and action != "UPSCALE_HD"
             else img.resize(parent.size)
+        )
         assert not np.array_equal(np.asarray(first), np.asarray(parent)), label
     video = api.wait(api.press(single, "Animate (Low motion)")["result"])
     assert video["action"] == "VIDEO" and video["videoUrl"]
@@ -198,8 +233,7 @@ def test_action_refusals(api):
     assert bad["code"] == 4
     assert api.submit("action", {"taskId": "1234567890123456", "customId": "x"})["code"] == 3
     pending = api.imagine("another kite")
-    refused = api.submit("action", {"taskId": pending,
-                                    "customId": grid["buttons"][0]["customId"]})
+    refused = api.submit("action", {"taskId": pending, "customId": grid["buttons"][0]["customId"]})
     assert refused["code"] == 4 and "状态" in refused["description"]
 
 
@@ -216,19 +250,28 @@ def test_vary_region_repaints_exactly_the_white_region(api):
     mask = Image.new("L", (1024, 1024), 0)
     ImageDraw.Draw(mask).rectangle((100, 200, 500, 600), fill=255)
     ImageDraw.Draw(mask).polygon([(600, 600), (900, 650), (800, 950)], fill=255)
-    wrong = api.submit("modal", {"taskId": answer["result"],
-                                 "maskBase64": png_data_url(mask.resize((512, 512)))})
-    assert wrong["code"] == 4 and "512x512" in wrong["description"] \
+    wrong = api.submit(
+        "modal", {"taskId": answer["result"], "maskBase64": png_data_url(mask.resize((512, 512)))}
+    )
+    assert (
+        wrong["code"] == 4
+        and "512x512" in wrong["description"]
         and "1024x1024" in wrong["description"]
-    jpeg = api.submit("modal", {"taskId": answer["result"],
-                                "maskBase64": png_data_url(mask.convert("RGB"), "JPEG")})
+    )
+    jpeg = api.submit(
+        "modal",
+        {"taskId": answer["result"], "maskBase64": png_data_url(mask.convert("RGB"), "JPEG")},
+    )
     assert jpeg["code"] == 4 and "PNG" in jpeg["description"]
-    empty = api.submit("modal", {"taskId": answer["result"],
-                                 "maskBase64": png_data_url(Image.new("L", (1024, 1024)))})
+    empty = api.submit(
+        "modal",
+        {"taskId": answer["result"], "maskBase64": png_data_url(Image.new("L", (1024, 1024)))},
+    )
     assert empty["code"] == 4
     raw_b64 = png_data_url(mask).split(",", 1)[1]
-    sent = api.submit("modal", {"taskId": answer["result"], "prompt": "a dragon",
-                                "maskBase64": raw_b64})
+    sent = api.submit(
+        "modal", {"taskId": answer["result"], "prompt": "a dragon", "maskBase64": raw_b64}
+    )
     assert sent["code"] == 1 and sent["result"] == answer["result"]
     result = api.wait(sent["result"])
     assert result["status"] == "SUCCESS" and result["action"] == "INPAINT"
@@ -236,7 +279,7 @@ def test_vary_region_repaints_exactly_the_white_region(api):
     inside = np.asarray(mask) == 255
     for i in range(4):
         y, x = divmod(i, 2)
-        tile = grid[y * 1024:(y + 1) * 1024, x * 1024:(x + 1) * 1024]
+        tile = grid[y * 1024 : (y + 1) * 1024, x * 1024 : (x + 1) * 1024]
         assert np.array_equal(tile[~inside], parent[~inside]), "kept pixels changed"
         assert (tile[inside] != parent[inside]).any(axis=1).all(), "masked pixels not repainted"
 
@@ -285,15 +328,17 @@ def test_describe_shorten_blend_upload_seed_list_and_cancel(api):
     by_link = api.submit("describe", {"link": uploaded["result"][0]})
     assert by_link["code"] == 1
 
-    short = api.wait(api.submit("shorten", {"prompt": "a very detailed castle on a hill"})[
-        "result"])
+    short = api.wait(
+        api.submit("shorten", {"prompt": "a very detailed castle on a hill"})["result"]
+    )
     assert "Shortened prompts" in short["properties"]["finalPrompt"]
     assert api.press(short, "1️⃣")["code"] == 21
 
     images = [png_data_url(Image.new("RGB", (64, 64), c)) for c in ("red", "blue")]
     assert api.submit("blend", {"base64Array": images[:1]})["code"] == 4
-    blend = api.wait(api.submit("blend", {"base64Array": images,
-                                          "dimensions": "LANDSCAPE"})["result"])
+    blend = api.wait(
+        api.submit("blend", {"base64Array": images, "dimensions": "LANDSCAPE"})["result"]
+    )
     assert blend["action"] == "BLEND" and blend["imageWidth"] > blend["imageHeight"]
 
     seed = api.get(f"/task/{blend['id']}/image-seed").json()
@@ -310,8 +355,11 @@ def test_describe_shorten_blend_upload_seed_list_and_cancel(api):
 
 def test_speed_prefixes_set_the_mode():
     with sim.start(speed=FAST, flavor="trueai") as s:
-        for prefix, mode in (("/mj-relax/mj", "RELAX"), ("/mj-turbo/mj", "TURBO"),
-                             ("/mj-fast/mj", "FAST")):
+        for prefix, mode in (
+            ("/mj-relax/mj", "RELAX"),
+            ("/mj-turbo/mj", "TURBO"),
+            ("/mj-fast/mj", "FAST"),
+        ):
             api = Api(s.url, prefix=prefix)
             task = api.fetch(api.imagine("a bird"))
             assert task["mode"] == mode
@@ -335,8 +383,11 @@ def test_banned_words_plus_code_24():
 # ---------------------------------------------------------------------------- auth
 def test_auth_accepts_three_styles_and_refuses_others():
     with sim.start(speed=FAST, secret="s3cret") as s:
-        for headers in ({"mj-api-secret": "s3cret"}, {"Authorization": "Bearer s3cret"},
-                        {"Authorization": "s3cret"}):
+        for headers in (
+            {"mj-api-secret": "s3cret"},
+            {"Authorization": "Bearer s3cret"},
+            {"Authorization": "s3cret"},
+        ):
             assert Api(s.url, headers).submit("imagine", {"prompt": "ok"})["code"] == 1
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             refused = Api(s.url, headers).post("/submit/imagine", {"prompt": "no"})
@@ -361,7 +412,10 @@ def test_newapi_rewrites_codes_lags_and_strips():
         api = Api(s.url)
         unknown = api.get("/task/1234567890123456/fetch")
         assert unknown.status_code == 400 and unknown.json() == {
-            "description": "task_no_found", "type": "upstream_error", "code": 4}
+            "description": "task_no_found",
+            "type": "upstream_error",
+            "code": 4,
+        }
         task_id = api.imagine("a fern")
         seen = []
         while True:
@@ -409,8 +463,9 @@ def test_oss_has_no_action_modal_or_shorten():
 
 
 def test_trueai_quirks():
-    with sim.start(speed=FAST, flavor="trueai", banned_words=["gore"], concurrency=1,
-                   queue_size=0, secret="k") as s:
+    with sim.start(
+        speed=FAST, flavor="trueai", banned_words=["gore"], concurrency=1, queue_size=0, secret="k"
+    ) as s:
         api = Api(s.url, {"Authorization": "k"})
         assert api.get("/task/1234567890123456/fetch").status_code == 204
         banned = api.imagine("gore everywhere")
@@ -496,8 +551,10 @@ def test_stuck_failing_and_expiring_tasks():
 
 def test_runtime_config_endpoint(server):
     url = f"{server.url}/sim/config"
-    assert requests.post(url, json={"error_rate": 0.3}, timeout=5).json()["faults"][
-        "error_rate"] == 0.3
+    assert (
+        requests.post(url, json={"error_rate": 0.3}, timeout=5).json()["faults"]["error_rate"]
+        == 0.3
+    )
     bad = requests.post(url, json={"eror_rate": 1}, timeout=5)
     assert bad.status_code == 400 and "unknown" in bad.json()["error"]
     assert requests.post(url, json={"error_rate": 2}, timeout=5).status_code == 400
@@ -510,16 +567,30 @@ def test_introspection_reports_finish_times_and_requests(server, api):
     assert stats["requests"]["GET /mj/task/{id}/fetch"] >= 1
     assert stats["tasks_by_action"] == {"IMAGINE": 1} and stats["submits_by_state"] == {"st": 1}
     timings = requests.get(f"{server.url}/sim/tasks", timeout=5).json()
-    assert timings[0]["id"] == task["id"] and timings[0]["finished_at"] >= timings[0][
-        "submitted_at"]
+    assert (
+        timings[0]["id"] == task["id"] and timings[0]["finished_at"] >= timings[0]["submitted_at"]
+    )
     assert timings[0]["updates"] == 9
 
 
 # ---------------------------------------------------------------------------- command line
 def test_command_line_runs_a_simulator_for_other_clients():
-    proc = subprocess.Popen([sys.executable, "-m", "mjwidgets", "sim", "--port", "0",
-                             "--speed", "300", "--flavor", "trueai"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mjwidgets",
+            "sim",
+            "--port",
+            "0",
+            "--speed",
+            "300",
+            "--flavor",
+            "trueai",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)

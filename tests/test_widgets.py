@@ -102,8 +102,9 @@ def test_a_sweep_submits_the_product_a_few_at_a_time(tmp_path):
         client = Client(server.url)
         tracker = Tracker(client, store=HistoryStore(tmp_path / "h.sqlite3"))
         studio = Studio(client, tracker=tracker)
-        sweep = studio.sweep("a red fox in snow", ar=["1:1", "3:2"], stylize=[50, 250, 750],
-                             max_in_flight=3)
+        sweep = studio.sweep(
+            "a red fox in snow", ar=["1:1", "3:2"], stylize=[50, 250, 750], max_in_flight=3
+        )
         items = sweep.wait(timeout=60)
         assert len(items) == 6 and all(i.task.status.value == "SUCCESS" for i in items)
         prompts = sorted(i.task.prompt for i in items)

@@ -49,8 +49,12 @@ class SimServer:
 
     def serve_in_background(self) -> SimServer:
         for srv in filter(None, (self._server, self._image_server)):
-            thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
-                                      name="mjsim-http", daemon=True)
+            thread = threading.Thread(
+                target=srv.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="mjsim-http",
+                daemon=True,
+            )
             thread.start()
             self._threads.append(thread)
         return self
@@ -119,9 +123,17 @@ def create(
     config = FaultConfig()
     config.update(faults or {})
     dice = FaultDice(config, seed)
-    engine = Engine(flavor=get_flavor(flavor), speed=speed, concurrency=concurrency,
-                    queue_size=queue_size, banned_words=tuple(banned_words), remix=remix,
-                    dice=dice, seed=seed, task_timeout=task_timeout)
+    engine = Engine(
+        flavor=get_flavor(flavor),
+        speed=speed,
+        concurrency=concurrency,
+        queue_size=queue_size,
+        banned_words=tuple(banned_words),
+        remix=remix,
+        dice=dice,
+        seed=seed,
+        task_timeout=task_timeout,
+    )
     app = SimApp(engine, dice, secret)
     server = serve(app, host, port)
     image_server = None

@@ -69,10 +69,16 @@ def _upscale_hd_buttons(version: MJVersion, job_hash: str) -> list[dict]:
     else:
         tag = "v7"
     return [
-        _button(f"MJ::JOB::upsample_{tag}_2x_subtle::1::{job_hash}::SOLO", "Upscale (Subtle)",
-                "upscale_1"),
-        _button(f"MJ::JOB::upsample_{tag}_2x_creative::1::{job_hash}::SOLO", "Upscale (Creative)",
-                "upscale_1"),
+        _button(
+            f"MJ::JOB::upsample_{tag}_2x_subtle::1::{job_hash}::SOLO",
+            "Upscale (Subtle)",
+            "upscale_1",
+        ),
+        _button(
+            f"MJ::JOB::upsample_{tag}_2x_creative::1::{job_hash}::SOLO",
+            "Upscale (Creative)",
+            "upscale_1",
+        ),
     ]
 
 
@@ -131,9 +137,7 @@ def shorten_buttons(message_id: str, count: int) -> list[dict]:
         _button(f"MJ::Job::PromptAnalyzer::{message_id}::{i}", "", _DIGITS[i - 1])
         for i in range(1, count + 1)
     ]
-    return picks + [
-        _button(f"MJ::Job::PromptAnalyzer::{message_id}::details", "Show Details", "")
-    ]
+    return picks + [_button(f"MJ::Job::PromptAnalyzer::{message_id}::details", "Show Details", "")]
 
 
 _DIGITS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣"]

@@ -47,9 +47,11 @@ PENDING = ("NOT_START", "SUBMITTED", "IN_PROGRESS")
 TERMINAL = ("SUCCESS", "FAILURE", "CANCEL")
 
 # Unscaled seconds after a job starts: Discord's progress steps for a ~55 s fast job.
-_STEPS = [(1.0, "SUBMITTED", 0)] + [
-    (9.0 + 7.0 * i, "IN_PROGRESS", pct) for i, pct in enumerate((15, 31, 46, 62, 78, 93))
-] + [(53.0, "SUCCESS", 100)]
+_STEPS = (
+    [(1.0, "SUBMITTED", 0)]
+    + [(9.0 + 7.0 * i, "IN_PROGRESS", pct) for i, pct in enumerate((15, 31, 46, 62, 78, 93))]
+    + [(53.0, "SUCCESS", 100)]
+)
 _QUICK_STEPS = [(1.0, "SUBMITTED", 0), (6.0, "SUCCESS", 100)]
 _MODE_FACTOR = {"FAST": 1.0, "TURBO": 0.3, "RELAX": 3.0}
 _ACTION_FACTOR = {"upsample": 0.3, "upscale_hd": 0.6, "animate": 1.5}
@@ -58,16 +60,27 @@ _AR_RE = re.compile(r"--(?:ar|aspect)\s+(\S+)")
 _DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
 _MODAL_ALWAYS = ("inpaint", "custom_zoom", "describe_pick", "shorten_pick")
 _MODAL_WITH_REMIX = ("variation", "reroll", "low_variation", "high_variation", "pan", "animate")
-_GRID_OPS = ("imagine", "variation", "reroll", "low_variation", "high_variation", "outpaint",
-             "custom_zoom", "pan", "inpaint", "blend")
+_GRID_OPS = (
+    "imagine",
+    "variation",
+    "reroll",
+    "low_variation",
+    "high_variation",
+    "outpaint",
+    "custom_zoom",
+    "pan",
+    "inpaint",
+    "blend",
+)
 _STRENGTH = {"variation": 0.5, "low_variation": 0.25, "high_variation": 0.8}
 
 
 class SimError(Exception):
     """A business error the server answers with an envelope (code + description)."""
 
-    def __init__(self, code: int, description: str, http_status: int = 200,
-                 properties: dict | None = None) -> None:
+    def __init__(
+        self, code: int, description: str, http_status: int = 200, properties: dict | None = None
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
@@ -262,26 +275,48 @@ class Engine:
             log.info("notifyHook %s failed: %s", url, exc)
 
     # ------------------------------------------------------------------ creating tasks
-    def _make_task(self, *, op: str, prompt: str, description: str, state: str | None,
-                   notify_hook: str | None, bot_type: str, mode: str | None,
-                   parent: SimTask | None = None, press: Press | None = None) -> SimTask:
+    def _make_task(
+        self,
+        *,
+        op: str,
+        prompt: str,
+        description: str,
+        state: str | None,
+        notify_hook: str | None,
+        bot_type: str,
+        mode: str | None,
+        parent: SimTask | None = None,
+        press: Press | None = None,
+    ) -> SimTask:
         task_id = self._new_id()
         job_hash = self._new_hash()
         version = parent.version if parent else parse_version(prompt, bot_type)
         if mode is None:
-            mode = next((m.upper() for m in ("relax", "turbo", "fast")
-                         if f"--{m}" in (prompt or "")), "FAST")
+            mode = next(
+                (m.upper() for m in ("relax", "turbo", "fast") if f"--{m}" in (prompt or "")),
+                "FAST",
+            )
         action = "IMAGINE" if op == "imagine" else op.upper()
         if press is not None:
             action = self.flavor.actions.get(press.kind, "ACTION")
             if press.kind == "reroll" and self.flavor.name == "trueai" and parent is not None:
                 action = "IMAGINE" if parent.action == "UPSCALE" else parent.action
         task = SimTask(
-            id=task_id, op=op, action=action, prompt=prompt, description=description,
-            state=state, notify_hook=notify_hook or None, bot_type=bot_type, mode=mode,
-            submit_time=_now_ms(), job_hash=job_hash,
+            id=task_id,
+            op=op,
+            action=action,
+            prompt=prompt,
+            description=description,
+            state=state,
+            notify_hook=notify_hook or None,
+            bot_type=bot_type,
+            mode=mode,
+            submit_time=_now_ms(),
+            job_hash=job_hash,
             message_id=str(1_100_000_000_000_000_000 + self._random.getrandbits(56)),
-            version=version, parent_id=parent.id if parent else None, press=press,
+            version=version,
+            parent_id=parent.id if parent else None,
+            press=press,
             final_prompt=prompt,
         )
         task.seed = int(hashlib.sha256(job_hash.encode()).hexdigest()[:8], 16)
@@ -300,8 +335,9 @@ class Engine:
         for word in self.banned_words:
             if re.search(rf"\b{re.escape(word)}\b", lowered):
                 if self.flavor.banned_at_submit:
-                    raise SimError(24, "可能包含敏感词",
-                                   properties={"promptEn": prompt, "bannedWord": word})
+                    raise SimError(
+                        24, "可能包含敏感词", properties={"promptEn": prompt, "bannedWord": word}
+                    )
                 if task is not None:
                     task.fail_at = 0
                     task.fail_reason_planned = "可能包含敏感词"
@@ -333,14 +369,16 @@ class Engine:
         quick = task.op in ("describe", "shorten")
         steps = _QUICK_STEPS if quick else _STEPS
         jitter = 0.9 + 0.2 * random.Random(task.seed).random()
-        factor = (_MODE_FACTOR.get(task.mode, 1.0) * _ACTION_FACTOR.get(task.op, 1.0) * jitter
-                  / self.speed)
+        factor = (
+            _MODE_FACTOR.get(task.mode, 1.0)
+            * _ACTION_FACTOR.get(task.op, 1.0)
+            * jitter
+            / self.speed
+        )
         for offset, status, pct in steps:
-            self._schedule(offset * factor, task.id,
-                           lambda t, s=status, p=pct: self._step(t, s, p))
+            self._schedule(offset * factor, task.id, lambda t, s=status, p=pct: self._step(t, s, p))
         if self.task_timeout is not None:
-            self._schedule(self.task_timeout / self.speed, task.id,
-                           lambda t: self._timeout(t))
+            self._schedule(self.task_timeout / self.speed, task.id, lambda t: self._timeout(t))
 
     def _release(self, task: SimTask) -> None:
         self.running.discard(task.id)
@@ -413,9 +451,15 @@ class Engine:
             urls = [self._attachment_url(n) for n in names]
             full_prompt = " ".join(urls + [prompt])
             self._check_banned(prompt)
-            task = self._make_task(op="imagine", prompt=full_prompt,
-                                   description=f"/imagine {full_prompt}", state=body.get("state"),
-                                   notify_hook=body.get("notifyHook"), bot_type=bot, mode=mode)
+            task = self._make_task(
+                op="imagine",
+                prompt=full_prompt,
+                description=f"/imagine {full_prompt}",
+                state=body.get("state"),
+                notify_hook=body.get("notifyHook"),
+                bot_type=bot,
+                mode=mode,
+            )
             task.image_inputs = names
             task.size = self._grid_size(task, prompt)
             self._check_banned(prompt, task)
@@ -446,15 +490,19 @@ class Engine:
             if parent.status != "SUCCESS":
                 raise SimError(4, "关联任务状态错误")
             if custom_id not in {b["customId"] for b in parent.buttons}:
-                raise SimError(4, f"未知的 Action 类型: customId {custom_id!r} is not a button "
-                                  f"of task {parent.id}")
+                raise SimError(
+                    4,
+                    f"未知的 Action 类型: customId {custom_id!r} is not a button "
+                    f"of task {parent.id}",
+                )
             press = parse_press(custom_id)
             if press.kind == "bookmark":
                 return 1, self.flavor.submit_description, parent.id, {}
             if press.kind == "unknown":
                 raise SimError(4, f"未知的 Action 类型: {custom_id}")
             needs_modal = press.kind in _MODAL_ALWAYS or (
-                press.kind in _MODAL_WITH_REMIX and (self.remix or body.get("enableRemix")))
+                press.kind in _MODAL_WITH_REMIX and (self.remix or body.get("enableRemix"))
+            )
             task = self._child(parent, press, body, mode)
             if press.kind == "upsample":
                 for button in parent.buttons:
@@ -474,21 +522,31 @@ class Engine:
             return code, desc, task.id, props
 
     def _child(self, parent: SimTask, press: Press, body: dict, mode: str | None) -> SimTask:
-        op = {"describe_pick": "imagine", "shorten_pick": "imagine",
-              "describe_retry": "describe", "shorten_details": "shorten"}.get(press.kind,
-                                                                              press.kind)
+        op = {
+            "describe_pick": "imagine",
+            "shorten_pick": "imagine",
+            "describe_retry": "describe",
+            "shorten_details": "shorten",
+        }.get(press.kind, press.kind)
         prompt = parent.prompt
         if press.kind == "describe_pick":
-            prompt = _numbered(parent.final_prompt)[press.index - 1:press.index] or [prompt]
+            prompt = _numbered(parent.final_prompt)[press.index - 1 : press.index] or [prompt]
             prompt = prompt[0]
         elif press.kind == "shorten_pick":
             picks = _numbered(parent.final_prompt.split("## Shortened prompts", 1)[-1])
-            prompt = (picks[press.index - 1:press.index] or [parent.prompt])[0]
+            prompt = (picks[press.index - 1 : press.index] or [parent.prompt])[0]
         label = _press_label(press)
         task = self._make_task(
-            op=op, prompt=prompt, description=f"/up {parent.id} {label}",
-            state=body.get("state"), notify_hook=body.get("notifyHook"),
-            bot_type=parent.bot_type, mode=mode or parent.mode, parent=parent, press=press)
+            op=op,
+            prompt=prompt,
+            description=f"/up {parent.id} {label}",
+            state=body.get("state"),
+            notify_hook=body.get("notifyHook"),
+            bot_type=parent.bot_type,
+            mode=mode or parent.mode,
+            parent=parent,
+            press=press,
+        )
         task.image_inputs = list(parent.image_inputs)
         task.size = _child_size(parent, press, op)
         if op == "shorten":
@@ -509,15 +567,20 @@ class Engine:
                 raise SimError(4, f"任务状态错误: task {task_id} is {task.status}, not MODAL")
             parent = self.tasks[task.parent_id] if task.parent_id else None
             prompt = str(body.get("prompt") or "").strip() or (
-                parent.prompt if parent and task.modal_kind not in _MODAL_ALWAYS[2:]
-                else task.prompt)
+                parent.prompt
+                if parent and task.modal_kind not in _MODAL_ALWAYS[2:]
+                else task.prompt
+            )
             if task.modal_kind == "inpaint":
                 task.mask_png = self._checked_mask(body.get("maskBase64"), parent)
             elif task.modal_kind == "custom_zoom":
                 zoom = _zoom_of(prompt)
                 if zoom is None or not 1.0 <= zoom <= 2.0:
-                    raise SimError(4, "Custom Zoom needs --zoom between 1 and 2 in the prompt, "
-                                      "e.g. 'a cat --zoom 1.5'")
+                    raise SimError(
+                        4,
+                        "Custom Zoom needs --zoom between 1 and 2 in the prompt, "
+                        "e.g. 'a cat --zoom 1.5'",
+                    )
                 task.press = Press("custom_zoom", zoom=zoom)
             self._check_banned(prompt)
             task.prompt = prompt
@@ -541,8 +604,10 @@ class Engine:
         mask = _open_image(raw)
         if parent is not None and mask.size != parent.size:
             raise SimError(
-                4, f"mask is {mask.size[0]}x{mask.size[1]} but the image is "
-                   f"{parent.size[0]}x{parent.size[1]}: the mask must have the image's exact size")
+                4,
+                f"mask is {mask.size[0]}x{mask.size[1]} but the image is "
+                f"{parent.size[0]}x{parent.size[1]}: the mask must have the image's exact size",
+            )
         binary = mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
         if binary.getbbox() is None:
             raise SimError(4, "mask selects nothing: paint the region to vary in white")
@@ -559,9 +624,15 @@ class Engine:
             raise SimError(4, "dimensions参数错误: PORTRAIT, SQUARE or LANDSCAPE")
         with self._lock:
             names = [self._store_attachment(decode_base64_image(img)) for img in images]
-            task = self._make_task(op="blend", prompt="", description="",
-                                   state=body.get("state"), notify_hook=body.get("notifyHook"),
-                                   bot_type=_bot_type(body.get("botType")), mode=mode)
+            task = self._make_task(
+                op="blend",
+                prompt="",
+                description="",
+                state=body.get("state"),
+                notify_hook=body.get("notifyHook"),
+                bot_type=_bot_type(body.get("botType")),
+                mode=mode,
+            )
             task.description = f"/blend {task.id} {len(names)}"
             task.prompt = " ".join(self._attachment_url(n) for n in names)
             task.image_inputs = names
@@ -580,9 +651,15 @@ class Engine:
         with self._lock:
             name = self._store_attachment(raw)
             image = _open_image(raw)
-            task = self._make_task(op="describe", prompt="", description=f"/describe {name}",
-                                   state=body.get("state"), notify_hook=body.get("notifyHook"),
-                                   bot_type=_bot_type(body.get("botType")), mode=mode)
+            task = self._make_task(
+                op="describe",
+                prompt="",
+                description=f"/describe {name}",
+                state=body.get("state"),
+                notify_hook=body.get("notifyHook"),
+                bot_type=_bot_type(body.get("botType")),
+                mode=mode,
+            )
             task.image_inputs = [name]
             task.size = image.size
             prompts = render.describe_prompts(image.convert("RGB"), task.seed)
@@ -597,9 +674,15 @@ class Engine:
         if not prompt:
             raise SimError(4, "prompt不能为空")
         with self._lock:
-            task = self._make_task(op="shorten", prompt=prompt, description=f"/shorten {prompt}",
-                                   state=body.get("state"), notify_hook=body.get("notifyHook"),
-                                   bot_type=_bot_type(body.get("botType")), mode=mode)
+            task = self._make_task(
+                op="shorten",
+                prompt=prompt,
+                description=f"/shorten {prompt}",
+                state=body.get("state"),
+                notify_hook=body.get("notifyHook"),
+                bot_type=_bot_type(body.get("botType")),
+                mode=mode,
+            )
             task.final_prompt = _shorten_text(prompt)
             code, desc, props = self._admit(task)
             return code, desc, task.id, props
@@ -723,12 +806,26 @@ class Engine:
         if status == "SUCCESS" and task.size[0]:
             data["imageWidth"], data["imageHeight"] = task.size
         if flavor.name == "trueai":
-            data.update({"parentId": task.parent_id, "botType": task.bot_type,
-                         "mode": task.mode, "version": str(task.version),
-                         "jobId": task.job_hash if status == "SUCCESS" else None})
+            data.update(
+                {
+                    "parentId": task.parent_id,
+                    "botType": task.bot_type,
+                    "mode": task.mode,
+                    "version": str(task.version),
+                    "jobId": task.job_hash if status == "SUCCESS" else None,
+                }
+            )
         if flavor.name == "newapi":
-            data.update({"customId": "", "botType": "", "maskBase64": "", "mode": task.mode,
-                         "videoUrl": "", "videoUrls": []})
+            data.update(
+                {
+                    "customId": "",
+                    "botType": "",
+                    "maskBase64": "",
+                    "mode": task.mode,
+                    "videoUrl": "",
+                    "videoUrls": [],
+                }
+            )
         if task.op == "animate" and status == "SUCCESS":
             data["videoUrl"] = data["imageUrl"]
         return data
@@ -763,9 +860,16 @@ class Engine:
         """Server-side facts per task, so a benchmark can measure a client's detection lag."""
         with self._lock:
             return [
-                {"id": t.id, "action": t.action, "status": t.status, "state": t.state,
-                 "submitted_at": t.submit_time / 1000, "finished_at": t.finished_at,
-                 "updates": t.updates, "parent_id": t.parent_id}
+                {
+                    "id": t.id,
+                    "action": t.action,
+                    "status": t.status,
+                    "state": t.state,
+                    "submitted_at": t.submit_time / 1000,
+                    "finished_at": t.finished_at,
+                    "updates": t.updates,
+                    "parent_id": t.parent_id,
+                }
                 for t in self.tasks.values()
             ]
 
@@ -890,8 +994,11 @@ class Engine:
                 mask = Image.open(io.BytesIO(task.mask_png)).convert("L")
                 tiles.append(render.inpaint_tile(parent_img, mask, seed, j, task.prompt))
             elif op == "blend":
-                tiles.append(render.vary_tile(self._blend_base(task, (tile_w, tile_h)), seed, j,
-                                              0.4, caption))
+                tiles.append(
+                    render.vary_tile(
+                        self._blend_base(task, (tile_w, tile_h)), seed, j, 0.4, caption
+                    )
+                )
             else:
                 tiles.append(render.imagine_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
         return render.grid(tiles)
@@ -972,7 +1079,7 @@ def _numbered(text: str) -> list[str]:
         line = line.strip()
         for digit in ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣"):
             if line.startswith(digit):
-                items.append(line[len(digit):].strip())
+                items.append(line[len(digit) :].strip())
     return items
 
 

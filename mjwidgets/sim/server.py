@@ -24,34 +24,51 @@ from .faults import FaultDice
 
 _PREFIX_RE = re.compile(r"^/(mj-fast|mj-relax|mj-turbo|fast|relax|turbo)(?=/mj/)")
 _ID_RE = re.compile(r"/\d{6,}(?=/|$)")
-_MODES = {"mj-fast": "FAST", "fast": "FAST", "mj-relax": "RELAX", "relax": "RELAX",
-          "mj-turbo": "TURBO", "turbo": "TURBO"}
+_MODES = {
+    "mj-fast": "FAST",
+    "fast": "FAST",
+    "mj-relax": "RELAX",
+    "relax": "RELAX",
+    "mj-turbo": "TURBO",
+    "turbo": "TURBO",
+}
 
-_RULES = Map([
-    Rule("/mj/submit/imagine", endpoint="imagine", methods=["POST"]),
-    Rule("/mj/submit/action", endpoint="action", methods=["POST"]),
-    Rule("/mj/submit/modal", endpoint="modal", methods=["POST"]),
-    Rule("/mj/submit/blend", endpoint="blend", methods=["POST"]),
-    Rule("/mj/submit/describe", endpoint="describe", methods=["POST"]),
-    Rule("/mj/submit/shorten", endpoint="shorten", methods=["POST"]),
-    Rule("/mj/submit/upload-discord-images", endpoint="upload", methods=["POST"]),
-    Rule("/mj/submit/change", endpoint="change", methods=["POST"]),
-    Rule("/mj/submit/simple-change", endpoint="simple_change", methods=["POST"]),
-    Rule("/mj/task/<task_id>/fetch", endpoint="fetch", methods=["GET"]),
-    Rule("/mj/task/list-by-condition", endpoint="list", methods=["POST"]),
-    Rule("/mj/task/list-by-ids", endpoint="list_by_ids", methods=["POST"]),
-    Rule("/mj/task/list", endpoint="list_all", methods=["GET"]),
-    Rule("/mj/task/<task_id>/image-seed", endpoint="image_seed", methods=["GET"]),
-    Rule("/mj/task/<task_id>/cancel", endpoint="cancel", methods=["POST"]),
-    Rule("/mj/image/<task_id>", endpoint="image", methods=["GET"]),
-    Rule("/mj/attachments/<name>", endpoint="attachment", methods=["GET"]),
-    Rule("/sim/stats", endpoint="sim_stats", methods=["GET"]),
-    Rule("/sim/tasks", endpoint="sim_tasks", methods=["GET"]),
-    Rule("/sim/config", endpoint="sim_config", methods=["GET", "POST"]),
-])
+_RULES = Map(
+    [
+        Rule("/mj/submit/imagine", endpoint="imagine", methods=["POST"]),
+        Rule("/mj/submit/action", endpoint="action", methods=["POST"]),
+        Rule("/mj/submit/modal", endpoint="modal", methods=["POST"]),
+        Rule("/mj/submit/blend", endpoint="blend", methods=["POST"]),
+        Rule("/mj/submit/describe", endpoint="describe", methods=["POST"]),
+        Rule("/mj/submit/shorten", endpoint="shorten", methods=["POST"]),
+        Rule("/mj/submit/upload-discord-images", endpoint="upload", methods=["POST"]),
+        Rule("/mj/submit/change", endpoint="change", methods=["POST"]),
+        Rule("/mj/submit/simple-change", endpoint="simple_change", methods=["POST"]),
+        Rule("/mj/task/<task_id>/fetch", endpoint="fetch", methods=["GET"]),
+        Rule("/mj/task/list-by-condition", endpoint="list", methods=["POST"]),
+        Rule("/mj/task/list-by-ids", endpoint="list_by_ids", methods=["POST"]),
+        Rule("/mj/task/list", endpoint="list_all", methods=["GET"]),
+        Rule("/mj/task/<task_id>/image-seed", endpoint="image_seed", methods=["GET"]),
+        Rule("/mj/task/<task_id>/cancel", endpoint="cancel", methods=["POST"]),
+        Rule("/mj/image/<task_id>", endpoint="image", methods=["GET"]),
+        Rule("/mj/attachments/<name>", endpoint="attachment", methods=["GET"]),
+        Rule("/sim/stats", endpoint="sim_stats", methods=["GET"]),
+        Rule("/sim/tasks", endpoint="sim_tasks", methods=["GET"]),
+        Rule("/sim/config", endpoint="sim_config", methods=["GET", "POST"]),
+    ]
+)
 _UNAUTHENTICATED = ("image", "attachment", "sim_stats", "sim_tasks", "sim_config")
-_SUBMITS = ("imagine", "action", "modal", "blend", "describe", "shorten", "upload", "change",
-            "simple_change")
+_SUBMITS = (
+    "imagine",
+    "action",
+    "modal",
+    "blend",
+    "describe",
+    "shorten",
+    "upload",
+    "change",
+    "simple_change",
+)
 
 
 class _KeepAliveHandler(WSGIRequestHandler):
@@ -70,8 +87,9 @@ class _KeepAliveHandler(WSGIRequestHandler):
 class SimApp:
     """The WSGI application: one per simulator, over one engine."""
 
-    def __init__(self, engine: Engine, dice: FaultDice, secret: str | None,
-                 image_only: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, dice: FaultDice, secret: str | None, image_only: bool = False
+    ) -> None:
         self.engine = engine
         self.dice = dice
         self.secret = secret
@@ -97,7 +115,7 @@ class SimApp:
         prefix = _PREFIX_RE.match(path)
         if prefix:
             mode = _MODES[prefix.group(1)]
-            path = path[prefix.end():]
+            path = path[prefix.end() :]
         adapter = _RULES.bind("sim", path_info=path)
         endpoint, args = adapter.match(path, method=request.method)
         self._count(request.method, path)
@@ -171,11 +189,25 @@ class SimApp:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            return _json({"timestamp": _iso_now(), "status": 400, "error": "Bad Request",
-                          "path": request.path}, 400)
+            return _json(
+                {
+                    "timestamp": _iso_now(),
+                    "status": 400,
+                    "error": "Bad Request",
+                    "path": request.path,
+                },
+                400,
+            )
         if not isinstance(body, dict):
-            return _json({"timestamp": _iso_now(), "status": 400, "error": "Bad Request",
-                          "path": request.path}, 400)
+            return _json(
+                {
+                    "timestamp": _iso_now(),
+                    "status": 400,
+                    "error": "Bad Request",
+                    "path": request.path,
+                },
+                400,
+            )
         return body
 
     # ------------------------------------------------------------------ faults
@@ -200,8 +232,12 @@ class SimApp:
     def _random_fault(self, request: Request) -> Response:
         """One of the transport/server faults, weighted by their rates."""
         c = self.dice.config
-        weights = [("error", c.error_rate), ("hang", c.hang_rate), ("reset", c.reset_rate),
-                   ("malformed", c.malformed_rate)]
+        weights = [
+            ("error", c.error_rate),
+            ("hang", c.hang_rate),
+            ("reset", c.reset_rate),
+            ("malformed", c.malformed_rate),
+        ]
         total = sum(w for _, w in weights) or 1.0
         pick = None
         draw = self.dice.uniform() * total
@@ -219,35 +255,44 @@ class SimApp:
         if pick == "reset":
             _reset_connection(request)
         if pick == "malformed":
-            return Response(b'{"code": 1, "description": "\xe6\x8f', 200,
-                            mimetype="application/json")
+            return Response(
+                b'{"code": 1, "description": "\xe6\x8f', 200, mimetype="application/json"
+            )
         return self._server_error()
 
     def _server_error(self) -> Response:
         status = self.dice.choice([500, 502, 503])
         self.dice.count(f"http_{status}")
         if status == 502:
-            html = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-                    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-                    "</body>\r\n</html>\r\n")
+            html = (
+                "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                "</body>\r\n</html>\r\n"
+            )
             return Response(html, 502, mimetype="text/html")
         if status == 503:
             return Response("Service Unavailable", 503, mimetype="text/plain")
-        return _json({"timestamp": _iso_now(), "status": 500, "error": "Internal Server Error",
-                      "path": "/"}, 500)
+        return _json(
+            {"timestamp": _iso_now(), "status": 500, "error": "Internal Server Error", "path": "/"},
+            500,
+        )
 
     def _rate_limited(self) -> Response:
         retry = self.dice.config.retry_after
         headers = {"Retry-After": f"{retry:g}"}
         self.dice.count("rate_limit_429")
         if self.engine.flavor.name == "newapi":
-            body = {"description": "当前分组负载已饱和，请稍后再试", "type": "upstream_error",
-                    "code": 30}
+            body = {
+                "description": "当前分组负载已饱和，请稍后再试",
+                "type": "upstream_error",
+                "code": 30,
+            }
             return _json(body, 429, headers)
         return Response(b"", 429, headers=headers)
 
-    def _fault_after_query(self, request: Request, endpoint: str, response: Response,
-                           path: str) -> Response:
+    def _fault_after_query(
+        self, request: Request, endpoint: str, response: Response, path: str
+    ) -> Response:
         if endpoint.startswith("sim_") or not self.dice.applies_to(path):
             return response
         if endpoint in ("image", "attachment"):
@@ -268,22 +313,40 @@ class SimApp:
         return response
 
     def _envelope(self, code: int, description: str, result, properties: dict) -> Response:
-        props = {"discordInstanceId": "1200000000000000000",
-                 "discordChannelId": "1200000000000000000", **properties}
+        props = {
+            "discordInstanceId": "1200000000000000000",
+            "discordChannelId": "1200000000000000000",
+            **properties,
+        }
         if self.engine.flavor.name == "newapi":
             props = {k: v for k, v in props.items() if k in ("finalPrompt", "numberOfQueues")}
-        return _json({"code": code, "description": description, "result": result,
-                      "properties": props})
+        return _json(
+            {"code": code, "description": description, "result": result, "properties": props}
+        )
 
     def _error_response(self, exc: SimError) -> Response:
         if isinstance(exc, _TrueaiLogicError):
-            return _json({"success": False, "code": -1, "message": exc.description,
-                          "timestamp": str(int(time.time() * 1000))})
+            return _json(
+                {
+                    "success": False,
+                    "code": -1,
+                    "message": exc.description,
+                    "timestamp": str(int(time.time() * 1000)),
+                }
+            )
         if self.engine.flavor.name == "newapi" and exc.code in (3, 4) and exc.http_status != 200:
-            return _json({"description": exc.description, "type": "upstream_error",
-                          "code": exc.code}, 400)
-        return _json({"code": exc.code, "description": exc.description, "result": None,
-                      "properties": exc.properties}, exc.http_status)
+            return _json(
+                {"description": exc.description, "type": "upstream_error", "code": exc.code}, 400
+            )
+        return _json(
+            {
+                "code": exc.code,
+                "description": exc.description,
+                "result": None,
+                "properties": exc.properties,
+            },
+            exc.http_status,
+        )
 
     def do_imagine(self, body, mode):
         state = body.get("state")
@@ -323,8 +386,11 @@ class SimApp:
         if op == "R":
             change = {"taskId": task_id, "action": "REROLL"}
         elif len(op) == 2 and op[0] in "UV" and op[1] in "1234":
-            change = {"taskId": task_id, "action": "UPSCALE" if op[0] == "U" else "VARIATION",
-                      "index": int(op[1])}
+            change = {
+                "taskId": task_id,
+                "action": "UPSCALE" if op[0] == "U" else "VARIATION",
+                "index": int(op[1]),
+            }
         else:
             raise SimError(4, "content参数错误")
         return self.engine.change({**body, **change}, mode)
@@ -337,8 +403,9 @@ class SimApp:
             if unknown == "204":
                 return Response(b"", 204)
             if unknown == "400json":
-                return _json({"description": "task_no_found", "type": "upstream_error",
-                              "code": 4}, 400)
+                return _json(
+                    {"description": "task_no_found", "type": "upstream_error", "code": 4}, 400
+                )
             return Response(b"", 200, mimetype="application/json")
         return _json(self.engine.task_json(task))
 
@@ -381,8 +448,9 @@ class SimApp:
         if found is None:
             raise NotFound()
         data, mimetype = found
-        return Response(data, 200, mimetype=mimetype,
-                        headers={"Cache-Control": "public, max-age=86400"})
+        return Response(
+            data, 200, mimetype=mimetype, headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     def do_attachment(self, request: Request, mode=None, name: str = "") -> Response:
         found = self.engine.attachment(name)
@@ -425,8 +493,14 @@ class SimApp:
     def configure(self, values: dict) -> None:
         """Change faults and engine settings at run time."""
         values = dict(values)
-        engine_keys = {"speed", "remix", "concurrency", "queue_size", "banned_words",
-                       "task_timeout"}
+        engine_keys = {
+            "speed",
+            "remix",
+            "concurrency",
+            "queue_size",
+            "banned_words",
+            "task_timeout",
+        }
         for key in engine_keys & set(values):
             value = values.pop(key)
             if key == "speed" and float(value) <= 0:
@@ -438,11 +512,16 @@ class SimApp:
 
     def config(self) -> dict:
         e = self.engine
-        return {"flavor": e.flavor.name, "speed": e.speed, "remix": e.remix,
-                "concurrency": e.concurrency, "queue_size": e.queue_size,
-                "banned_words": list(e.banned_words), "task_timeout": e.task_timeout,
-                "faults": self.dice.config.as_dict()}
-
+        return {
+            "flavor": e.flavor.name,
+            "speed": e.speed,
+            "remix": e.remix,
+            "concurrency": e.concurrency,
+            "queue_size": e.queue_size,
+            "banned_words": list(e.banned_words),
+            "task_timeout": e.task_timeout,
+            "faults": self.dice.config.as_dict(),
+        }
 
 
 class _TrueaiLogicError(SimError):
@@ -454,8 +533,9 @@ class _TrueaiLogicError(SimError):
 
 
 def _json(data, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status, headers=headers,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(data, ensure_ascii=False), status, headers=headers, mimetype="application/json"
+    )
 
 
 def _iso_now() -> str:

@@ -62,8 +62,10 @@ class Compare(anywidget.AnyWidget):
         self.tracker = tracker
         entries = [self._load(item) for item in items]
         if len(entries) < 2:
-            raise ValidationError("Compare needs two or more images",
-                                  advice="pass a list of tasks or images, e.g. [task_a, task_b]")
+            raise ValidationError(
+                "Compare needs two or more images",
+                advice="pass a list of tasks or images, e.g. [task_a, task_b]",
+            )
         prompts = [entry["prompt"] for entry in entries]
         first = prompts[0]
         for index, entry in enumerate(entries):
@@ -74,8 +76,10 @@ class Compare(anywidget.AnyWidget):
         self.differing_params = differing
         super().__init__(
             items=entries,
-            params=[{"name": name, "values": [_text(v) for v in values]}
-                    for name, values in differing.items()],
+            params=[
+                {"name": name, "values": [_text(v) for v in values]}
+                for name, values in differing.items()
+            ],
             image_width=int(width or _width_for(len(entries))),
             title=title,
         )
@@ -118,14 +122,16 @@ class Compare(anywidget.AnyWidget):
     def _lookup(self, task_id: str) -> Task:
         tracker = self.tracker
         if tracker is None:
-
             tracker = self.tracker = Tracker.default()
         task = tracker.store.get(task_id)
         if task is None:
-            raise ValidationError(f"task {task_id} is not in the history",
-                                  advice="pass a Task, or the id of a stored task")
-        return bind_stored(task, tracker.store.server_of(task_id), cache=tracker.cache,
-                           client=tracker.client)
+            raise ValidationError(
+                f"task {task_id} is not in the history",
+                advice="pass a Task, or the id of a stored task",
+            )
+        return bind_stored(
+            task, tracker.store.server_of(task_id), cache=tracker.cache, client=tracker.client
+        )
 
     def _task_image(self, task: Task) -> Image.Image:
         client = getattr(task, "_client", None)
@@ -137,14 +143,16 @@ class Compare(anywidget.AnyWidget):
             if self.tracker is not None:
                 if client is None:
                     server = self.tracker.store.server_of(task.id)
-                    task = bind_stored(task, server, cache=self.tracker.cache,
-                                       client=self.tracker.client)
+                    task = bind_stored(
+                        task, server, cache=self.tracker.cache, client=self.tracker.client
+                    )
                 return self.tracker.cache.image(task)
             return task.image()
         except MJError as exc:
             where = " (a task of another server)" if isinstance(client, StoredServer) else ""
-            raise ValidationError(f"no image for task {task.id}{where}: {exc}",
-                                  task_id=task.id) from exc
+            raise ValidationError(
+                f"no image for task {task.id}{where}: {exc}", task_id=task.id
+            ) from exc
 
 
 def _open_image(item: Any) -> Image.Image:
@@ -155,8 +163,10 @@ def _open_image(item: Any) -> Image.Image:
     elif isinstance(item, (str, os.PathLike)):
         source = Path(item)
     else:
-        raise ValidationError(f"cannot compare a {type(item).__name__}",
-                              advice="pass Tasks, TaskViews, task ids, PIL images or image files")
+        raise ValidationError(
+            f"cannot compare a {type(item).__name__}",
+            advice="pass Tasks, TaskViews, task ids, PIL images or image files",
+        )
     with Image.open(source) as opened:
         opened.load()
         return opened.copy()

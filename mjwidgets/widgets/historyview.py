@@ -168,11 +168,11 @@ class HistoryView(ipywidgets.VBox):
         self.limit = int(limit)
         self.all_servers = all_servers
         self.thumbs_folder = self.store.folder / "thumbs"
-        self.gallery = _Gallery(limit=self.limit, has_studio=studio is not None,
-                                statuses=STATUSES)
+        self.gallery = _Gallery(limit=self.limit, has_studio=studio is not None, statuses=STATUSES)
         self.prompt_box = ipywidgets.Textarea(
-            description="Prompt", layout=ipywidgets.Layout(width="100%", max_width="760px",
-                                                         display="none"))
+            description="Prompt",
+            layout=ipywidgets.Layout(width="100%", max_width="760px", display="none"),
+        )
         self.prompt_box.add_class("mjw-history-reused")
         self.card_box = ipywidgets.VBox()
         self.card_box.add_class("mjw-history-card")
@@ -190,8 +190,7 @@ class HistoryView(ipywidgets.VBox):
         self._statuses_seen: dict[str, str] = {}
         self._closed = False
         self.gallery.on_msg(self._on_message)
-        self.gallery.observe(self._on_filter, names=["query", "status", "action", "since",
-                                                     "until"])
+        self.gallery.observe(self._on_filter, names=["query", "status", "action", "since", "until"])
         self._unsubscribe = tracker.subscribe_all(self._on_task_change)
         self.refresh()
 
@@ -211,8 +210,9 @@ class HistoryView(ipywidgets.VBox):
         self._quiet = True
         try:
             gallery.query = text or ""
-            gallery.status = (status.value if isinstance(status, Status)
-                              else str(status or "")).upper()
+            gallery.status = (
+                status.value if isinstance(status, Status) else str(status or "")
+            ).upper()
             gallery.action = str(action or "").upper()
             gallery.since = _as_date_text(since)
             gallery.until = _as_date_text(until)
@@ -267,13 +267,18 @@ class HistoryView(ipywidgets.VBox):
                 gallery.current_prompt = found.prompt or found.prompt_en or ""
                 gallery.current_note = (
                     "Made on another server (an earlier session, e.g. a restarted kernel's "
-                    "simulator): its buttons may no longer work here." if foreign else "")
+                    "simulator): its buttons may no longer work here."
+                    if foreign
+                    else ""
+                )
                 gallery.lineage = _tree_json(tree, found.id) if tree is not None else {}
             if foreign and found.is_pending:
                 note = ipywidgets.HTML()
-                note.value = ("<div class='mjw-history-note'>This task was still running when "
-                              "it was last seen, on a server this kernel is not connected to."
-                              "</div>")
+                note.value = (
+                    "<div class='mjw-history-note'>This task was still running when "
+                    "it was last seen, on a server this kernel is not connected to."
+                    "</div>"
+                )
                 self.card_box.children = (note,)
                 return None
             try:
@@ -308,11 +313,11 @@ class HistoryView(ipywidgets.VBox):
         """Compare the ticked thumbnails (or ``tasks``) side by side below the gallery."""
         wanted = list(tasks) if tasks is not None else list(self.gallery.selected)
         if len(wanted) < 2:
-            raise ValidationError("tick two or more images to compare",
-                                  advice="tick the boxes on the thumbnails")
+            raise ValidationError(
+                "tick two or more images to compare", advice="tick the boxes on the thumbnails"
+            )
         found = [self._find(t) for t in wanted]
-        view = Compare(found, tracker=self.tracker,
-                       title=f"Comparing {len(found)} images")
+        view = Compare(found, tracker=self.tracker, title=f"Comparing {len(found)} images")
         if self.compare_view is not None:
             self.compare_view.close()
         self.compare_view = view

@@ -45,8 +45,10 @@ class Studio(ipywidgets.VBox):
             tracker = Tracker.for_client(client) if client else Tracker.default()
         self.tracker = tracker
         self.client = tracker.client
-        self.bar = _StudioBar(simulator=bool(getattr(self.client, "is_simulator", False)),
-                              backend_label=urlsplit(self.client.base_url).netloc)
+        self.bar = _StudioBar(
+            simulator=bool(getattr(self.client, "is_simulator", False)),
+            backend_label=urlsplit(self.client.base_url).netloc,
+        )
         # Newest first on screen, but appended in the model: ipywidgets re-creates the view of
         # every child after the first changed position, so inserting at the front would re-render
         # every card (and re-send its image) on each new task.

@@ -33,8 +33,9 @@ class SweepView(ipywidgets.VBox):
         names = list(sweep.params)
         self.row_param, self.column_params = names[0], names[1:]
         rows = sweep.params[self.row_param]
-        columns = sorted({self._column_key(i) for i in sweep.items},
-                         key=lambda key: self._column_order(key))
+        columns = sorted(
+            {self._column_key(i) for i in sweep.items}, key=lambda key: self._column_order(key)
+        )
         self._columns = columns
         self._rows = rows
         self.progress = ipywidgets.HTML()
@@ -48,15 +49,22 @@ class SweepView(ipywidgets.VBox):
             grid_children.append(_label(str(row), "mjw-sweep-row"))
             for column in columns:
                 index = self._index(row, column)
-                cell = self._placeholder(sweep.items[index]) if index is not None else \
-                    ipywidgets.HTML("")
+                cell = (
+                    self._placeholder(sweep.items[index])
+                    if index is not None
+                    else ipywidgets.HTML("")
+                )
                 self.cells[index if index is not None else -1] = cell
                 grid_children.append(cell)
         self.grid = ipywidgets.GridBox(
             grid_children,
             layout=ipywidgets.Layout(
                 grid_template_columns=f"90px repeat({len(columns)}, {CELL_WIDTH}px)",
-                grid_gap="6px", align_items="flex-start", overflow="auto"))
+                grid_gap="6px",
+                align_items="flex-start",
+                overflow="auto",
+            ),
+        )
         self.grid.add_class("mjw-sweep-grid")
         super().__init__([self.title, self.progress, self.grid])
         self.add_class("mjw-sweep")
@@ -78,8 +86,9 @@ class SweepView(ipywidgets.VBox):
 
     @staticmethod
     def _placeholder(item: SweepItem) -> ipywidgets.HTML:
-        cell = ipywidgets.HTML(f"<div class='mjw-sweep-wait'>waiting: {html.escape(item.prompt)}"
-                               "</div>")
+        cell = ipywidgets.HTML(
+            f"<div class='mjw-sweep-wait'>waiting: {html.escape(item.prompt)}</div>"
+        )
         cell.layout.width = f"{CELL_WIDTH}px"
         return cell
 

@@ -97,8 +97,9 @@ class TaskView(ipywidgets.VBox):
     prompt. Children (the tasks its buttons made) appear below it, or in the Studio that owns it.
     """
 
-    def __init__(self, task: Task | str, client: Client | None = None, *,
-                 tracker: Tracker | None = None) -> None:
+    def __init__(
+        self, task: Task | str, client: Client | None = None, *, tracker: Tracker | None = None
+    ) -> None:
         self.card = _Card()
         super().__init__([self.card])
         self.add_class("mjw-taskview")
@@ -148,8 +149,10 @@ class TaskView(ipywidgets.VBox):
         returns the result's card. Without a mask, an open mask editor's mask is used."""
         modal_task = self._modal_task
         if modal_task is None:
-            raise ValidationError("no modal is open on this card",
-                                  advice="press Vary (Region), Custom Zoom or a Remix button first")
+            raise ValidationError(
+                "no modal is open on this card",
+                advice="press Vary (Region), Custom Zoom or a Remix button first",
+            )
         if self._editor is not None:
             mask = mask if mask is not None else self._editor.mask
             prompt = self._editor.prompt if prompt is None else prompt
@@ -287,8 +290,10 @@ class TaskView(ipywidgets.VBox):
     def _adopt(self, child: Task, button: Button) -> TaskView:
         self.tracker.track(child)
         view = TaskView(child, tracker=self.tracker)
-        self.card.children = [*self.card.children,
-                              {"task_id": child.id, "label": f"{button.display} ({child.id})"}]
+        self.card.children = [
+            *self.card.children,
+            {"task_id": child.id, "label": f"{button.display} ({child.id})"},
+        ]
         if self._child_handlers:
             for handler in self._child_handlers:
                 handler(self, view)
@@ -303,16 +308,27 @@ class TaskView(ipywidgets.VBox):
             return
         prompt = self.task.prompt or ""
         if button.kind is ButtonKind.CUSTOM_ZOOM:
-            self.card.modal = {"kind": "custom_zoom", "task_id": modal_task.id,
-                               "title": "Custom Zoom",
-                               "prompt": str(Prompt.parse(prompt).with_params(zoom=1.5)),
-                               "hint": "Keep --zoom between 1 and 2 (e.g. --zoom 1.5)"}
+            self.card.modal = {
+                "kind": "custom_zoom",
+                "task_id": modal_task.id,
+                "title": "Custom Zoom",
+                "prompt": str(Prompt.parse(prompt).with_params(zoom=1.5)),
+                "hint": "Keep --zoom between 1 and 2 (e.g. --zoom 1.5)",
+            }
             return
         final = (modal_task.properties or {}).get("finalPrompt") or prompt
-        title = "Remix" if button.kind not in (ButtonKind.DESCRIBE_PICK,
-                                               ButtonKind.SHORTEN_PICK) else "Imagine this prompt"
-        self.card.modal = {"kind": "remix", "task_id": modal_task.id, "title": title,
-                           "prompt": final, "hint": "Edit the prompt, then Send"}
+        title = (
+            "Remix"
+            if button.kind not in (ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK)
+            else "Imagine this prompt"
+        )
+        self.card.modal = {
+            "kind": "remix",
+            "task_id": modal_task.id,
+            "title": title,
+            "prompt": final,
+            "hint": "Edit the prompt, then Send",
+        }
 
     def _send_modal(self, prompt: str) -> TaskView | None:
         modal_task = self._modal_task
@@ -332,8 +348,12 @@ class TaskView(ipywidgets.VBox):
         try:
             child = self.tracker.modal(modal_task, prompt=prompt, mask=mask)
         except MJError as exc:
-            self.card.modal = {**self.card.modal, "sending": False, "invalid": True,
-                               "hint": str(exc)}
+            self.card.modal = {
+                **self.card.modal,
+                "sending": False,
+                "invalid": True,
+                "hint": str(exc),
+            }
             self.card.error = str(exc)
             return None
         button = modal_task.origin_button or Button(custom_id="", label="Modal")
@@ -353,8 +373,11 @@ class TaskView(ipywidgets.VBox):
 
         image = self.tracker.cache.image(self.task)
         editor = MaskEditor(image, prompt=self.task.prompt or "")
-        editor.on_submit(lambda ed: _SUBMITTER.submit(
-            self._submit_modal, modal_task, prompt=ed.prompt, mask=ed.mask))
+        editor.on_submit(
+            lambda ed: _SUBMITTER.submit(
+                self._submit_modal, modal_task, prompt=ed.prompt, mask=ed.mask
+            )
+        )
         editor.on_cancel(lambda _ed: self._close_modal())
         self._editor = editor
         self.children = (self.children[0], editor, *self.children[1:])
@@ -366,12 +389,23 @@ class TaskView(ipywidgets.VBox):
             self.card.error = f"full image unavailable: {exc}"
             return
         mime = Image.MIME.get(Image.open(io.BytesIO(data)).format or "PNG", "image/png")
-        self.card.send({"type": "full_image", "mode": mode, "mime": mime,
-                        "filename": f"mj-{self.task.id}.{mime.split('/')[-1]}"}, [data])
+        self.card.send(
+            {
+                "type": "full_image",
+                "mode": mode,
+                "mime": mime,
+                "filename": f"mj-{self.task.id}.{mime.split('/')[-1]}",
+            },
+            [data],
+        )
 
 
 def _button_json(button: Button) -> dict:
-    return {"custom_id": button.custom_id, "label": button.label or "",
-            "emoji": button.emoji or "", "kind": button.kind.value,
-            "title": f"{button.display} — {button.kind.value.replace('_', ' ')}"
-                     + (" (opens a prompt)" if button.needs_modal else "")}
+    return {
+        "custom_id": button.custom_id,
+        "label": button.label or "",
+        "emoji": button.emoji or "",
+        "kind": button.kind.value,
+        "title": f"{button.display} — {button.kind.value.replace('_', ' ')}"
+        + (" (opens a prompt)" if button.needs_modal else ""),
+    }

@@ -24,9 +24,23 @@ def test_demo_command_opens_the_quickstart_and_reaches_a_grid(browser, tmp_path)
     log_path = tmp_path / "demo.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mjwidgets", "demo", "--no-browser", "--port", str(port),
-             "--dir", str(tmp_path / "nb"), "--LabApp.expose_app_in_browser=True"],
-            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "mjwidgets",
+                "demo",
+                "--no-browser",
+                "--port",
+                str(port),
+                "--dir",
+                str(tmp_path / "nb"),
+                "--LabApp.expose_app_in_browser=True",
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         token = None
         for _ in range(300):

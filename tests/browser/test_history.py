@@ -69,7 +69,9 @@ def _thumb(page, task_id):
 def _wait_thumbs(page, count, timeout_ms=30_000):
     page.wait_for_function(
         "n => document.querySelectorAll('.mjw-history .mjw-thumb').length === n",
-        arg=count, timeout=timeout_ms)
+        arg=count,
+        timeout=timeout_ms,
+    )
 
 
 def _images_loaded(page, selector, count, timeout_ms=30_000):
@@ -79,7 +81,10 @@ def _images_loaded(page, selector, count, timeout_ms=30_000):
           const imgs = [...document.querySelectorAll(sel)];
           return (n === null ? imgs.length > 0 : imgs.length === n)
             && imgs.every(i => i.complete && i.naturalWidth > 0);
-        }""", arg=[selector, count], timeout=timeout_ms)
+        }""",
+        arg=[selector, count],
+        timeout=timeout_ms,
+    )
 
 
 def test_history_finds_a_task_after_a_kernel_restart(jupyter_lab, browser):
@@ -120,7 +125,9 @@ def test_history_finds_a_task_after_a_kernel_restart(jupyter_lab, browser):
     card.wait_for(timeout=30_000)
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
-        arg=ids["grid"], timeout=30_000)
+        arg=ids["grid"],
+        timeout=30_000,
+    )
     assert card.get_attribute("data-status") == "SUCCESS"
     assert card.locator("button.mjw-button").all_inner_texts()[:4] == ["U1", "U2", "U3", "U4"]
     tree = page.locator(".mjw-lineage-tree")
@@ -135,7 +142,8 @@ def test_history_finds_a_task_after_a_kernel_restart(jupyter_lab, browser):
 
     child.click()  # the lineage tree navigates
     page.locator(f".mjw-historyview .mjw-task[data-task-id='{ids['single']}']").wait_for(
-        timeout=30_000)
+        timeout=30_000
+    )
     assert tree.locator(".mjw-lineage-current").get_attribute("data-task-id") == ids["single"]
 
     page.locator("button.mjw-reuse").click()
@@ -143,7 +151,9 @@ def test_history_finds_a_task_after_a_kernel_restart(jupyter_lab, browser):
     reused.wait_for(timeout=15_000)
     page.wait_for_function(
         "p => document.querySelector('.mjw-history-reused textarea')?.value === p",
-        arg=prompt, timeout=15_000)
+        arg=prompt,
+        timeout=15_000,
+    )
 
     search.fill("")
     search.press("Enter")
@@ -155,8 +165,9 @@ def test_history_finds_a_task_after_a_kernel_restart(jupyter_lab, browser):
       const bg = getComputedStyle(document.querySelector('.mjw-history')).backgroundColor;
       return [cap, bg];
     }""")
-    lum = [sum(int(x) for x in c[c.index("(") + 1:c.index(")")].split(",")[:3]) / 3
-           for c in colours]
+    lum = [
+        sum(int(x) for x in c[c.index("(") + 1 : c.index(")")].split(",")[:3]) / 3 for c in colours
+    ]
     assert lum[0] > 150 and lum[1] < 100, f"caption/background not readable in dark: {colours}"
     nb.screenshot("history-dark", selector=".mjw-history")
     _scroll_to_top(page, ".mjw-history")
@@ -192,8 +203,9 @@ def test_compare_two_ticked_images(jupyter_lab, browser):
     assert compare_button.is_disabled()
     for task_id in (a, b):
         _thumb(page, task_id).locator("input.mjw-thumb-check").check()
-    page.wait_for_function("() => !document.querySelector('button.mjw-compare').disabled",
-                           timeout=15_000)
+    page.wait_for_function(
+        "() => !document.querySelector('button.mjw-compare').disabled", timeout=15_000
+    )
     assert nb.wait_until("h.selected") == [a, b]
     compare_button.click()
 
@@ -207,8 +219,12 @@ def test_compare_two_ticked_images(jupyter_lab, browser):
     removed = view.locator("del.mjw-diff-removed").all_inner_texts()
     assert {"grey", "wolf", "<img", "--s 750", "--ar 1:1"} <= set(added), added
     assert {"red", "fox", "--ar 3:2"} <= set(removed), removed
-    assert view.locator(".mjw-compare-item[data-index='0'] ins, "
-                        ".mjw-compare-item[data-index='0'] del").count() == 0
+    assert (
+        view.locator(
+            ".mjw-compare-item[data-index='0'] ins, .mjw-compare-item[data-index='0'] del"
+        ).count()
+        == 0
+    )
     rows = view.locator(".mjw-compare-params tbody tr")
     assert rows.evaluate_all("rs => rs.map(r => r.dataset.param)") == ["ar", "stylize"]
     assert page.evaluate("() => window.__xss") is None

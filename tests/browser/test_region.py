@@ -33,17 +33,22 @@ def region_check(parent_id, result_id):
 def _painted(page, task_id: str) -> None:
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
-        arg=task_id, timeout=40_000)
+        arg=task_id,
+        timeout=40_000,
+    )
 
 
 def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
-    nb = open_notebook(jupyter_lab, browser, "region_flow",
-                       [SETUP, CHECK, "grid = studio.imagine('a lighthouse at dusk')"])
+    nb = open_notebook(
+        jupyter_lab,
+        browser,
+        "region_flow",
+        [SETUP, CHECK, "grid = studio.imagine('a lighthouse at dusk')"],
+    )
     page = nb.page
     grid_id = nb.eval("grid.task.id")
     _painted(page, grid_id)
-    page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button",
-                 has_text="U2").click()
+    page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U2").click()
     upscaled = page.locator(f".mjw-task:has(.mjw-lineage:text('U2 of {grid_id}'))")
     upscaled.wait_for(timeout=30_000)
     single_id = upscaled.get_attribute("data-task-id")

@@ -36,7 +36,9 @@ def _wait_painted(page, task_id: str, timeout_ms: int = 40_000) -> None:
     """Until the card shows its final image (not a preview) in the page."""
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
-        arg=task_id, timeout=timeout_ms)
+        arg=task_id,
+        timeout=timeout_ms,
+    )
 
 
 def _progress_values(page, task_id: str, timeout_s: float = 30.0) -> list[int]:
@@ -71,7 +73,8 @@ def test_studio_workflow(server_fixture, request, browser):
     task_id = first.get_attribute("data-task-id")
     assert re.fullmatch(r"\d{16}", task_id)
     page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='IN_PROGRESS']").wait_for(
-        timeout=30_000)
+        timeout=30_000
+    )
     nb.screenshot(f"studio-progress{suffix}")
     values = _progress_values(page, task_id)
     assert len([v for v in values if 0 < v < 100]) >= 2, f"progress never advanced: {values}"
@@ -117,12 +120,15 @@ def test_studio_workflow(server_fixture, request, browser):
 
 
 def test_failed_task_and_hostile_text_show_as_text(jupyter_lab, browser):
-    cells = [SETUP, """
+    cells = [
+        SETUP,
+        """
 from mjwidgets import sim
 server = sim.embedded()
 server.configure(fail_rate=1.0, fail_at=31,
                  fail_reason='<img src=x onerror="window.__xssReason=1">moderated')
-"""]
+""",
+    ]
     nb = open_notebook(jupyter_lab, browser, "studio_failure", cells)
     page = nb.page
     page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
@@ -142,7 +148,8 @@ def test_saved_notebook_holds_images_but_not_the_key(jupyter_lab, browser, tmp_p
     key = "sk-live-DO-NOT-LEAK-4242"
     key_file = tmp_path / "key.txt"  # a key comes from outside the notebook, never from a cell
     key_file.write_text(key)
-    cells = [f"""
+    cells = [
+        f"""
 import pathlib
 from mjwidgets import sim, Client
 import mjwidgets as mjw
@@ -151,12 +158,17 @@ server = sim.start(speed=20, secret=key)
 client = Client(server.url, api_key=key)
 studio = mjw.Studio(client)
 studio
-""", "card = studio.imagine('a lighthouse at dusk')"]
+""",
+        "card = studio.imagine('a lighthouse at dusk')",
+    ]
     nb = open_notebook(jupyter_lab, browser, "studio_saved", cells)
     page = nb.page
     page.locator(f"{TASK}[data-status='SUCCESS'] img.mjw-image").wait_for(timeout=40_000)
-    nb.wait_until("len(studio.cards[card.task.id].card.image) > 0 and "
-                  "studio.cards[card.task.id].card.status == 'SUCCESS'", timeout=30)
+    nb.wait_until(
+        "len(studio.cards[card.task.id].card.image) > 0 and "
+        "studio.cards[card.task.id].card.status == 'SUCCESS'",
+        timeout=30,
+    )
     path = nb.save()
     text = path.read_text()
     assert key not in text
@@ -170,8 +182,11 @@ studio
 
 
 def test_progress_keeps_moving_while_another_cell_runs(jupyter_lab, browser):
-    cells = [SETUP, "card = studio.imagine('a fox while the kernel is busy')",
-             "import time\ntime.sleep(8)\nprint('slept')"]
+    cells = [
+        SETUP,
+        "card = studio.imagine('a fox while the kernel is busy')",
+        "import time\ntime.sleep(8)\nprint('slept')",
+    ]
     nb = open_notebook(jupyter_lab, browser, "studio_busy", cells, run=False)
     page = nb.page
     # not awaited: the command's promise resolves only when every cell has run
@@ -184,8 +199,10 @@ def test_progress_keeps_moving_while_another_cell_runs(jupyter_lab, browser):
     for _ in range(300):
         if slept.count():
             break
-        value = (card.get_attribute("data-status"), card.locator(".mjw-progress")
-                 .get_attribute("data-progress"))
+        value = (
+            card.get_attribute("data-status"),
+            card.locator(".mjw-progress").get_attribute("data-progress"),
+        )
         if not seen or seen[-1] != value:
             seen.append(value)
         page.wait_for_timeout(50)

@@ -22,11 +22,15 @@ def test_sweep_of_six_prompts_in_light_and_dark(jupyter_lab, browser):
     nb.wait_until("all(i.done for i in sweep.items)", timeout=120)
     cards = page.locator(".mjw-sweep .mjw-task[data-status='SUCCESS'][data-painted]")
     page.wait_for_function(
-        "() => document.querySelectorAll(\".mjw-sweep .mjw-task[data-painted]\").length === 6",
-        timeout=60_000)
+        '() => document.querySelectorAll(".mjw-sweep .mjw-task[data-painted]").length === 6',
+        timeout=60_000,
+    )
     assert cards.count() == 6
-    assert page.locator(".mjw-sweep-col").all_inner_texts() == ["--stylize 50", "--stylize 250",
-                                                                "--stylize 750"]
+    assert page.locator(".mjw-sweep-col").all_inner_texts() == [
+        "--stylize 50",
+        "--stylize 250",
+        "--stylize 750",
+    ]
     assert page.locator(".mjw-sweep-row").all_inner_texts() == ["1:1", "3:2"]
     assert "sweep 6/6 done" in page.locator(".mjw-sweep-progress").first.inner_text()
     assert nb.eval("max(mjw.sim.embedded().stats()['submits_by_state'].values())") == 1
