@@ -1,7 +1,7 @@
 """Image delivery (issue 8 §2): bytes a card sends to the browser and kernel time to make them.
 
 Strategies, measured on the same cached images in the same run:
-- mjwidgets: a display-sized JPEG (long side ≤ 1024) in a Bytes trait (`display_bytes`);
+- mjwidgets: a display-sized JPEG (long side ≤ 1024) in a Bytes trait (`renditions.display_jpeg`);
 - WebP (LANCZOS + WebP, what the first version sent: smaller, much slower);
 - full PNG: the original file's bytes sent as they are (what a naive widget would sync);
 - base64 data URL: the PNG as a data URL in a Unicode trait (what HTML-output clients embed).
@@ -22,9 +22,9 @@ from PIL import Image
 from benchmarks.common import Goal, Options, Row, log
 from mjwidgets import Client, sim
 from mjwidgets.imagecache import ImageCache
+from mjwidgets.renditions import display_jpeg as display_bytes
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
-from mjwidgets.widgets.taskview import display_bytes
 
 REPEAT = 9
 

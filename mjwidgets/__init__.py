@@ -5,11 +5,13 @@ with a tracker that polls every task in one request, a SQLite history, an image 
 embedded simulator (`mjwidgets.sim`) used whenever no MJ_BASE_URL is set.
 """
 
-from . import sim
+from typing import TYPE_CHECKING, Any
+
 from .client import Client, SubmitJournal
 from .errors import (
     AuthError,
     BannedPromptError,
+    InputTypeError,
     MJError,
     NotFoundError,
     QueueFullError,
@@ -23,13 +25,32 @@ from .errors import (
 from .export import export_lineage, export_sweep, export_tasks
 from .imagecache import ImageCache
 from .media import decode_image, mask_data_url, to_data_url
-from .models import Button, ButtonKind, Status, Task
+from .models import Button, ButtonKind, Status, Task, TaskBackend
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
 from .store import HistoryStore, history, lineage
 from .tracking import Tracker
-from .widgets import Compare, HistoryView, MaskEditor, Studio, TaskView
+
+if TYPE_CHECKING:
+    from . import sim
+    from .widgets import Compare, HistoryView, MaskEditor, Studio, TaskView
+
+_WIDGETS = ("Compare", "HistoryView", "MaskEditor", "Studio", "TaskView")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """The simulator and the widgets are imported on first use: a script needs neither, and
+    they (werkzeug and Pillow drawing; anywidget, ipywidgets, IPython) are most of the import
+    time. ``mjwidgets.Studio`` and ``from mjwidgets import Studio`` work as usual."""
+    import importlib
+
+    if name == "sim":
+        return importlib.import_module(".sim", __name__)
+    if name in _WIDGETS:
+        return getattr(importlib.import_module(".widgets", __name__), name)
+    raise AttributeError(f"module 'mjwidgets' has no attribute {name!r}")
+
 
 __all__ = [
     "AuthError",
@@ -41,6 +62,7 @@ __all__ = [
     "HistoryStore",
     "HistoryView",
     "ImageCache",
+    "InputTypeError",
     "MaskEditor",
     "Studio",
     "TaskView",
@@ -58,6 +80,7 @@ __all__ = [
     "Status",
     "SubmitJournal",
     "Task",
+    "TaskBackend",
     "TaskFailed",
     "TaskTimeout",
     "TransportError",

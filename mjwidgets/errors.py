@@ -14,6 +14,7 @@ __all__ = [
     "MJError",
     "AuthError",
     "ValidationError",
+    "InputTypeError",
     "NotFoundError",
     "QueueFullError",
     "BannedPromptError",
@@ -110,10 +111,16 @@ class AuthError(MJError):
     )
 
 
-class ValidationError(MJError):
-    """Code 4, or input refused locally before any request was sent."""
+class ValidationError(MJError, ValueError):
+    """Code 4, or input refused locally before any request was sent (also a ValueError)."""
 
     advice = "fix the input and try again"
+
+
+class InputTypeError(ValidationError, TypeError):
+    """An argument of the wrong kind (a number where an image belongs); also a TypeError."""
+
+    advice = "pass a value of the kind the function documents"
 
 
 class NotFoundError(MJError):

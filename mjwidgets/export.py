@@ -7,7 +7,8 @@ from task ids reduced to ``[0-9A-Za-z_-]``. The sheet embeds its thumbnails as d
 can be mailed on its own; each thumbnail links to the full image in ``images/``.
 
 Tasks of a server this kernel no longer talks to (e.g. the embedded simulator of a kernel that
-has since restarted) are read through :class:`StoredServer`, which finds their cached images.
+has since restarted) keep their server in ``task.server``: the cache finds their images by it.
+Every row of the manifests is ``records.task_record``, the format of ``task.save()``'s sidecar.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import io
 import json
 import logging
 import os
@@ -23,20 +23,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
-from .errors import MJError, NotFoundError
-from .imagecache import FINAL, ImageCache, _safe_name, _without_query, is_grid
+from . import records, renditions
+from .errors import InputTypeError, MJError, NotFoundError
+from .imagecache import FINAL, Downloader, ImageCache
 from .models import Status, Task
-from .prompt import Prompt
 from .store import HistoryStore, LineageNode
+from .tracking import Tracker
 
-if TYPE_CHECKING:
-    from .client import Client
-
-__all__ = ["StoredServer", "bind_stored", "export_lineage", "export_sweep", "export_tasks"]
+__all__ = ["export_lineage", "export_sweep", "export_tasks"]
 
 log = logging.getLogger("mjwidgets.export")
 
@@ -65,44 +63,6 @@ CSV_COLUMNS = [
 ]
 
 
-class StoredServer:
-    """Stands in for the client of the server a stored task was made on, so its cached images
-    can be read: ``task.image()`` and the cache look images up by the server's base URL.
-
-    With ``live`` (a Client) an image that was never cached is downloaded through it (the key
-    goes only to the live client's own origin); without, it is reported missing.
-    """
-
-    is_simulator = False
-
-    def __init__(self, base_url: str, cache: ImageCache, live: Client | None = None) -> None:
-        self.base_url = base_url
-        self.image_provider = cache
-        self._live = live
-
-    def download(self, url: str, *, max_bytes: int = 50_000_000) -> bytes:
-        if self._live is None:
-            raise NotFoundError(
-                f"the image of a task of {_without_query(self.base_url) or 'an unknown server'}"
-                " was never cached",
-                advice="images are kept when a task finishes while mjwidgets tracks it",
-            )
-        return self._live.download(url, max_bytes=max_bytes)
-
-    def __repr__(self) -> str:
-        return f"<StoredServer {_without_query(self.base_url)}>"
-
-
-def bind_stored(
-    task: Task, server: str | None, *, cache: ImageCache, client: Client | None = None
-) -> Task:
-    """Bind a stored task to ``client`` when it was made on the client's server, else to a
-    :class:`StoredServer` of ``server`` (so its cached images are found)."""
-    if client is not None and (server is None or server == client.base_url):
-        return task._bind(client)
-    return task._bind(StoredServer(server or "", cache, live=client))  # type: ignore[arg-type]
-
-
 # -- collecting --------------------------------------------------------------------------------
 
 
@@ -116,12 +76,13 @@ class _Entry:
     image_path: Path | None = None
     image_size: tuple[int, int] | None = None
     image_error: str | None = None
+    sha256: str | None = None
     thumb: str | None = None  # data URL
 
 
 def _cache_of(task: Task, fallback: ImageCache | None) -> ImageCache | None:
-    provider = getattr(getattr(task, "_client", None), "image_provider", None)
-    return provider if isinstance(provider, ImageCache) else fallback
+    """The cache of the tracker that tracks the task, if any (else ``fallback``)."""
+    return task.backend.cache if isinstance(task.backend, Tracker) else fallback
 
 
 def _defaults(
@@ -136,10 +97,11 @@ def _defaults(
     return store, cache
 
 
-def _bound(task: Task, store: HistoryStore, cache: ImageCache) -> Task:
-    if getattr(task, "_client", None) is not None:
-        return task
-    return bind_stored(task, store.server_of(task.id), cache=cache)
+def _with_server(task: Task, store: HistoryStore) -> Task:
+    """A task built by hand knows no server: the history says which one made it."""
+    if not task.server:
+        task.server = store.server_of(task.id) or ""
+    return task
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -154,21 +116,9 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
-def _params(prompt: str) -> dict[str, Any]:
-    try:
-        return dict(Prompt(prompt).params)
-    except Exception:  # a prompt we cannot parse still exports
-        return {}
-
-
 def _thumb_data_url(path: Path) -> str:
-    with Image.open(path) as opened:
-        opened.draft("RGB", (SHEET_THUMB, SHEET_THUMB))
-        image = opened.convert("RGB")
-    image.thumbnail((SHEET_THUMB, SHEET_THUMB), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    out = io.BytesIO()
-    image.save(out, "WEBP", quality=78, method=4)
-    return "data:image/webp;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    data = renditions.thumbnail_webp(path, SHEET_THUMB, quality=78)
+    return "data:image/webp;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _order(entries: list[_Entry]) -> list[_Entry]:
@@ -205,19 +155,22 @@ def _order(entries: list[_Entry]) -> list[_Entry]:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def _copy_image(entry: _Entry, cache: ImageCache, images: Path) -> None:
+def _copy_image(
+    entry: _Entry, cache: ImageCache, images: Path, live: Downloader | None = None
+) -> None:
     task = entry.task
     if task.status is not Status.SUCCESS:
         entry.image_error = f"no image: the task is {task.status.value}"
         return
     try:
-        source = cache.fetch(task, FINAL)
+        source = cache.fetch(task, FINAL, client=live)
     except MJError as exc:
         entry.image_error = str(exc)
         return
-    target = images / f"mj-{_safe_name(task.id)}{source.suffix}"
+    target = images / f"{records.file_stem(task.id)}{source.suffix}"
     target.write_bytes(source.read_bytes())
     entry.image = f"images/{target.name}"
+    entry.sha256 = source.stem
     entry.image_path = target
     try:
         with Image.open(target) as opened:
@@ -227,39 +180,18 @@ def _copy_image(entry: _Entry, cache: ImageCache, images: Path) -> None:
         entry.image_error = f"unreadable image: {exc}"
 
 
-def _record(entry: _Entry) -> dict[str, Any]:
-    task = entry.task
-    prompt = task.prompt or task.prompt_en or ""
-    final = str((task.properties or {}).get("finalPrompt") or prompt)
-    server = _without_query(str(getattr(getattr(task, "_client", None), "base_url", "") or ""))
-    record: dict[str, Any] = {
-        "id": task.id,
-        "action": task.action,
-        "status": task.status_raw or task.status.value,
-        "prompt": prompt,
-        "parameters": _params(final),
-        "parent_id": task.parent_id,
-        "button": entry.via,
-        "depth": entry.depth,
-        "submit_time": _iso(task.submit_time),
-        "start_time": _iso(task.start_time),
-        "finish_time": _iso(task.finish_time),
-        "queued_s": _seconds(task.submit_time, task.start_time),
-        "ran_s": _seconds(task.start_time, task.finish_time),
-        "total_s": _seconds(task.submit_time, task.finish_time),
-        "image": entry.image,
-        "image_width": entry.image_size[0] if entry.image_size else None,
-        "image_height": entry.image_size[1] if entry.image_size else None,
-        "grid": is_grid(task) if entry.image else None,
-        "fail_reason": task.fail_reason or "",
-        "image_error": entry.image_error,
-        "server": server,
-    }
-    if final != prompt:
-        record["final_prompt"] = final
-    if entry.labels:
-        record["labels"] = dict(entry.labels)
-    return record
+def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
+    return records.task_record(
+        entry.task,
+        ancestors=store.ancestors(entry.task.id, entry.task.server) if entry.task.server else [],
+        image=entry.image,
+        image_size=entry.image_size,
+        image_sha256=entry.sha256,
+        image_error=entry.image_error,
+        button=entry.via,
+        depth=entry.depth,
+        labels=entry.labels,
+    )
 
 
 def _csv_cell(value: Any) -> Any:
@@ -321,7 +253,7 @@ table.sweep .card { flex-direction: column; max-width: 280px; }
 def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
     task = entry.task
     e = html.escape
-    anchor = f"task-{_safe_name(task.id)}"
+    anchor = f"task-{records.safe_id(task.id)}"
     indent = f' style="margin-left:{entry.depth * 28}px"' if tag == "li" else ""
     parts = [f'<{tag} class="card" id="{e(anchor)}"{indent}>']
     if entry.thumb:
@@ -336,13 +268,13 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
         label = entry.via or task.action or "from"
         parent = e(task.parent_id)
         target = (
-            f'<a href="#task-{e(_safe_name(task.parent_id))}">#{parent}</a>'
+            f'<a href="#task-{e(records.safe_id(task.parent_id))}">#{parent}</a>'
             if task.parent_id in ids
             else f"#{parent}"
         )
         parts.append(f'<div class="via">↳ {e(label)} of {target}</div>')
     parts.append(f'<div class="prompt">{e(task.prompt or task.prompt_en or "")}</div>')
-    params = _params(task.prompt or "")
+    params = records.parameters(task)
     if params:
         chips = "".join(
             f"<code>--{e(str(k))}{'' if v is True else ' ' + e(str(v))}</code>"
@@ -427,29 +359,31 @@ def _export(
     entries: list[_Entry],
     folder: str | os.PathLike[str],
     name: str,
+    store: HistoryStore,
     cache: ImageCache,
     extra: Mapping[str, Any] | None = None,
+    live: Downloader | None = None,
 ) -> Path:
     out = Path(folder).expanduser()
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
     for entry in entries:
-        _copy_image(entry, _cache_of(entry.task, cache) or cache, images)
-    records = [_record(entry) for entry in entries]
+        _copy_image(entry, _cache_of(entry.task, cache) or cache, images, live)
+    rows = [_record(entry, store) for entry in entries]
     exported_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     label_names = list(dict.fromkeys(k for e in entries for k in e.labels))
     manifest = {
         "name": name,
         "exported_at": exported_at,
         "generator": "mjwidgets",
-        "count": len(records),
+        "count": len(rows),
         **(dict(extra) if extra else {}),
-        "tasks": records,
+        "tasks": rows,
     }
     (out / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
     )
-    _write_csv(out / "manifest.csv", records, label_names)
+    _write_csv(out / "manifest.csv", rows, label_names)
     _write_sheet(out / "contact-sheet.html", name, entries, exported_at)
     return out
 
@@ -461,7 +395,10 @@ def _as_tasks(tasks: Task | Iterable[Task]) -> list[Task]:
     for item in tasks:
         task = getattr(item, "task", item)  # a TaskView
         if not isinstance(task, Task):
-            raise TypeError(f"expected a Task, got {type(item).__name__}")
+            raise InputTypeError(
+                f"expected a Task, got {type(item).__name__}",
+                advice="pass Tasks or TaskViews (e.g. studio.cards.values())",
+            )
         result.append(task)
     return result
 
@@ -491,10 +428,10 @@ def export_tasks(
     store, cache = _defaults(task_list, store, cache)
     entries = []
     for task in task_list:
-        task = _bound(task, store, cache)
+        task = _with_server(task, store)
         via = task.origin_button.display if task.origin_button else None
         entries.append(_Entry(task, via=via, labels=dict((labels or {}).get(task.id, {}))))
-    return _export(_order(entries), folder, name, cache)
+    return _export(_order(entries), folder, name, store, cache)
 
 
 def export_lineage(
@@ -513,14 +450,15 @@ def export_lineage(
     tree = store.lineage(task_id)
     if tree is None:
         raise NotFoundError(f"task {task_id} is not in the history {store.path}", task_id=task_id)
-    server = store.server_of(task_id)
-    live = getattr(task, "_client", None) if task is not None else None
-    if isinstance(live, StoredServer):
-        live = None
+    server = store.server_of(task_id) or ""
+    backend = task.backend if task is not None else None
+    # the live side of the focus task downloads images never cached (its own server only)
+    live = backend if backend is not None and backend.base_url == server else None
     entries = []
 
     def visit(node: LineageNode, depth: int) -> None:
-        stored = bind_stored(node.task, server, cache=cache, client=live)
+        stored = node.task
+        stored.server = stored.server or server
         via = node.via.display if node.via is not None else None
         entries.append(_Entry(stored, depth=depth, via=via))
         for child in node.children:
@@ -531,8 +469,10 @@ def export_lineage(
         _order(entries),
         folder,
         name or f"lineage of {tree.task.id}",
+        store,
         cache,
         {"root": tree.task.id, "focus": task_id},
+        live,
     )
 
 

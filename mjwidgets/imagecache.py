@@ -2,9 +2,11 @@
 
 Files are content-addressed (``images/<sha256>.<format>``): the name comes from the bytes and the
 format Pillow detected, never from a server string, so a hostile URL or id cannot pick a path.
-Downloads go through ``client.download`` (http(s) only, size-capped, the key only to the API's own
-origin); every file is decoded once with Pillow's decompression-bomb guard before it is kept.
-The index (which task has which file) lives in the history store.
+Downloads go through the task's client (``download``: http(s) only, size-capped, the key only
+to the API's own origin); every file is decoded once with Pillow's decompression-bomb guard
+before it is kept. The index (which task of which server has which file) lives in the history
+store, keyed by ``task.server``, so images of an earlier kernel's tasks are found without any
+client at all.
 
 The tracker prefetches final images the moment a task succeeds (and the latest preview of tasks
 someone watches) on a small pool of download threads, so polling never waits for a download.
@@ -14,82 +16,38 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 from PIL import Image
 
-from . import media
-from .errors import MJError, NotFoundError, ValidationError
-from .models import ButtonKind, Status, Task
+from . import media, records, renditions
+from .errors import MJError, NotFoundError
+from .models import Status, Task
 from .store import HistoryStore
 
-if TYPE_CHECKING:
-    from .client import Client
-
-__all__ = ["ImageCache"]
+__all__ = ["ImageCache", "FINAL", "PREVIEW"]
 
 log = logging.getLogger("mjwidgets.imagecache")
 
 FINAL = "final"
 PREVIEW = "preview"
-_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
-# Results that are one image, not a 2×2 grid.
-_SINGLE_ACTIONS = {"UPSCALE", "UPSCALE_HD", "VIDEO", "DESCRIBE", "SHORTEN", "UPLOAD"}
-_SINGLE_KINDS = {ButtonKind.UPSAMPLE, ButtonKind.UPSCALE_HD, ButtonKind.ANIMATE}
-_PARAMETER = re.compile(r"--([a-zA-Z][\w-]*)(?:\s+(?!--)([^\s]+(?:\s+(?!--)[^\s]+)*))?")
 
 
-def _server_of(task: Task) -> str:
-    client = getattr(task, "_client", None)
-    return str(getattr(client, "base_url", "") or "")
+class Downloader(Protocol):
+    """What the cache needs to fetch an image: a Client (or anything that downloads like one)."""
 
+    @property
+    def base_url(self) -> str: ...
 
-def _client_of(task: Task) -> Client | None:
-    return getattr(task, "_client", None)
-
-
-def _safe_name(text: str) -> str:
-    """A file-name stem from a server string: letters, digits, - and _ only."""
-    cleaned = re.sub(r"[^0-9A-Za-z_-]", "", text)[:40]
-    return cleaned or hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _without_query(url: str | None) -> str:
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def parameters(prompt: str) -> dict[str, str | bool]:
-    """Midjourney ``--name value`` parameters of a prompt (``--tile`` → True)."""
-    found: dict[str, str | bool] = {}
-    for name, value in _PARAMETER.findall(prompt or ""):
-        found[name.lower()] = value if value else True
-    return found
-
-
-def is_grid(task: Task) -> bool:
-    """True when the task's image is a 2×2 grid of four candidates."""
-    if any(b.kind is ButtonKind.UPSAMPLE and b.index in (1, 2, 3, 4) for b in task.buttons):
-        return True
-    if task.origin_button is not None and task.origin_button.kind in _SINGLE_KINDS:
-        return False
-    if task.buttons:  # buttons but no U1-U4: an upscaled or otherwise single image
-        return False
-    return task.action.upper() not in _SINGLE_ACTIONS
+    def download(self, url: str, *, max_bytes: int = ...) -> bytes: ...
 
 
 class ImageCache:
@@ -134,7 +92,7 @@ class ImageCache:
         return self.folder / f"{record['sha256']}.{record['format']}"
 
     def _record(self, task: Task, kind: str) -> dict[str, Any] | None:
-        record = self.store.image_record(_server_of(task), task.id, kind)
+        record = self.store.image_record(task.server, task.id, kind)
         if record is not None and not self._file(record).exists():
             return None
         return record
@@ -149,27 +107,28 @@ class ImageCache:
 
     # -- downloading ---------------------------------------------------------------------------
 
-    def fetch(self, task: Task, kind: str | None = None, client: Client | None = None) -> Path:
+    def fetch(self, task: Task, kind: str | None = None, client: Downloader | None = None) -> Path:
         """Download and keep the task's current image; returns the cached file.
 
         ``kind`` defaults to "final" for a SUCCESS task and "preview" otherwise. A final image
         already cached is never downloaded again; a preview is refreshed when its URL changed.
         """
         kind = kind or (FINAL if task.status is Status.SUCCESS else PREVIEW)
+        if client is None and task.backend is not None and task.backend.base_url == task.server:
+            client = task.backend
         # one download per image at a time: the prefetcher and a card often ask together
         with self._lock:
-            gate = self._fetching.setdefault((_server_of(task), task.id, kind), threading.Lock())
+            gate = self._fetching.setdefault((task.server, task.id, kind), threading.Lock())
         with gate:
             return self._fetch_once(task, kind, client)
 
-    def _fetch_once(self, task: Task, kind: str, client: Client | None) -> Path:
+    def _fetch_once(self, task: Task, kind: str, client: Downloader | None) -> Path:
         url = task.image_url
         record = self._record(task, kind)
         if record is not None and (
-            kind == FINAL or self._preview_urls.get((_server_of(task), task.id)) == url
+            kind == FINAL or self._preview_urls.get((task.server, task.id)) == url
         ):
             return self._file(record)
-        client = client or _client_of(task)
         if not url:
             raise NotFoundError(
                 f"task {task.id} has no image yet ({task.status.value} {task.progress}%)",
@@ -177,17 +136,20 @@ class ImageCache:
                 advice="wait for the task to finish (or to show a preview)",
             )
         if client is None:
-            raise MJError(
-                f"task {task.id}'s image is not cached and the task is bound to no client",
-                advice="pass a task from client.fetch / history(client=client)",
+            where = records.without_query(task.server) or "an unknown server"
+            raise NotFoundError(
+                f"the image of task {task.id} (made on {where}) was never cached",
+                task_id=task.id,
+                advice="images are kept when a task finishes while mjwidgets tracks it; fetch "
+                "the task with a Client of its server to download it again",
             )
         data = client.download(url, max_bytes=self.max_bytes)
         return self._keep(task, kind, url, data)
 
     def _keep(self, task: Task, kind: str, url: str, data: bytes) -> Path:
         image = media.decode_image(data)  # refuses non-images and decompression bombs
-        fmt = _FORMATS.get((image.format or "").upper())
-        if fmt is None:  # keep what we can show: re-encode other formats as PNG
+        fmt = media.file_extension(image)
+        if fmt == "png" and (image.format or "").upper() != "PNG":  # keep what we can show
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
             data, fmt = buffer.getvalue(), "png"
@@ -205,17 +167,17 @@ class ImageCache:
                 Path(temporary).unlink(missing_ok=True)
                 raise
         self.store.put_image_record(
-            _server_of(task),
+            task.server,
             task.id,
             kind,
             sha256=digest,
             fmt=fmt,
             size=image.size,
             nbytes=len(data),
-            source=_without_query(url),
+            source=records.without_query(url),
         )
         if kind == PREVIEW:
-            self._preview_urls[(_server_of(task), task.id)] = url
+            self._preview_urls[(task.server, task.id)] = url
         with self._lock:
             self._decoded[target] = image
             self._decoded.move_to_end(target)
@@ -228,10 +190,10 @@ class ImageCache:
         kind = kind or (FINAL if task.status is Status.SUCCESS else PREVIEW)
         if not task.image_url or (kind == FINAL and self.has(task, FINAL)):
             return
-        key = (_server_of(task), task.id, kind)
-        snapshot = Task(id=task.id)
+        key = (task.server, task.id, kind)
+        snapshot = Task(id=task.id, server=task.server)
         snapshot.update_from(task)
-        snapshot._bind(_client_of(task))
+        snapshot.backend = task.backend
         with self._lock:
             queued = key in self._wanted
             self._wanted[key] = (snapshot, task.image_url)
@@ -276,11 +238,12 @@ class ImageCache:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    # -- the image provider behind Task.image() / tiles() / save() -----------------------------
+    # -- what Task.image() / tiles() / save() of a tracked task use ------------------------------
 
-    def image(self, task: Task) -> Image.Image:
-        """The final image (the latest preview while running), from disk when cached."""
-        path = self.fetch(task, FINAL if task.status is Status.SUCCESS else PREVIEW)
+    def image(self, task: Task, client: Downloader | None = None) -> Image.Image:
+        """The final image (the latest preview while running), from disk when cached (else
+        downloaded through ``client`` or the task's own backend)."""
+        path = self.fetch(task, FINAL if task.status is Status.SUCCESS else PREVIEW, client)
         with self._lock:
             recent = self._decoded.get(path)
         if recent is not None:  # decoded moments ago while caching it: skip a second decode
@@ -293,82 +256,22 @@ class ImageCache:
         """The four candidates of a grid (top-left, top-right, bottom-left, bottom-right), or
         ``[image]`` for a single image."""
         image = self.image(task)
-        if not is_grid(task):
-            return [image]
-        width, height = image.size
-        half_w, half_h = width // 2, height // 2
-        boxes = [(0, 0), (half_w, 0), (0, half_h), (half_w, half_h)]
-        return [image.crop((x, y, x + half_w, y + half_h)) for x, y in boxes]
+        return renditions.split_grid(image) if task.is_grid else [image]
 
     def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
-        """Copy the final image to ``folder`` with a JSON sidecar (prompt, parameters, lineage,
+        """Copy the final image to ``folder`` with its JSON record (prompt, parameters, lineage,
         timings); returns the image's path. Names come from the task id, sanitised."""
-        if task.status is not Status.SUCCESS:
-            raise ValidationError(
-                f"task {task.id} is {task.status.value}, not SUCCESS",
-                task_id=task.id,
-                advice="save a finished task (wait for it first)",
-            )
+        records.require_saveable(task)
         source = self.fetch(task, FINAL)
-        out = Path(folder).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        stem = f"mj-{_safe_name(task.id)}"
-        target = out / f"{stem}{source.suffix}"
-        target.write_bytes(source.read_bytes())
-        sidecar = out / f"{stem}.json"
-        sidecar.write_text(
-            json.dumps(self._sidecar(task, source), indent=2, ensure_ascii=False), "utf-8"
+        with Image.open(source) as opened:
+            opened.load()
+            image = opened.copy()
+            image.format = opened.format
+        return records.save(
+            task,
+            source.read_bytes(),
+            image,
+            folder,
+            ancestors=self.store.ancestors(task.id, task.server),
+            sha256=source.stem,
         )
-        return target
-
-    def _sidecar(self, task: Task, source: Path) -> dict[str, Any]:
-        server = _server_of(task)
-        prompt = task.prompt or task.prompt_en
-        ancestors = self.store.ancestors(task.id, server)
-
-        def stamp(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        def seconds(start: datetime | None, end: datetime | None) -> float | None:
-            return round((end - start).total_seconds(), 3) if start and end else None
-
-        return {
-            "task_id": task.id,
-            "action": task.action,
-            "prompt": prompt,
-            "final_prompt": task.properties.get("finalPrompt") or prompt,
-            "parameters": parameters(str(task.properties.get("finalPrompt") or prompt)),
-            "lineage": [
-                {
-                    "task_id": ancestor.id,
-                    "action": ancestor.action,
-                    "button": ancestor.origin_button.display if ancestor.origin_button else None,
-                    "prompt": ancestor.prompt,
-                }
-                for ancestor in ancestors
-            ]
-            + [
-                {
-                    "task_id": task.id,
-                    "action": task.action,
-                    "button": task.origin_button.display if task.origin_button else None,
-                    "prompt": prompt,
-                }
-            ],
-            "timings": {
-                "submitted": stamp(task.submit_time),
-                "started": stamp(task.start_time),
-                "finished": stamp(task.finish_time),
-                "queued_s": seconds(task.submit_time, task.start_time),
-                "ran_s": seconds(task.start_time, task.finish_time),
-                "total_s": seconds(task.submit_time, task.finish_time),
-            },
-            "image": {
-                "file": source.name,
-                "sha256": source.stem,
-                "source_url": _without_query(task.image_url),
-                "grid": is_grid(task),
-            },
-            "buttons": [button.display for button in task.buttons],
-            "server": _without_query(server),
-        }

@@ -31,10 +31,7 @@ Coordinates
 from __future__ import annotations
 
 import base64
-import binascii
 import io
-import os
-import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +39,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
+
+from . import media
+from .errors import InputTypeError, ValidationError
 
 __all__ = [
     "POLARITIES",
@@ -66,12 +66,16 @@ POLARITIES = ("white-repaint", "black-repaint")
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 
 
-class MaskSizeError(ValueError):
+class MaskSizeError(ValidationError):
     """The mask is not the size of the image it is for."""
 
+    advice = ""  # the message names both sizes
 
-class EmptyMaskError(ValueError):
+
+class EmptyMaskError(ValidationError):
     """The mask selects no pixel at all."""
+
+    advice = ""  # the message says what to do
 
 
 Point = tuple[int, int]
@@ -119,7 +123,7 @@ class Polygon:
     def __post_init__(self) -> None:
         points = _points(self.points)
         if len(points) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+            raise ValidationError(f"a polygon needs at least 3 points, got {len(points)}")
         object.__setattr__(self, "points", points)
 
     def scaled(self, sx: float, sy: float) -> Polygon:
@@ -146,10 +150,10 @@ class Stroke:
     def __post_init__(self) -> None:
         points = _points(self.points)
         if not points:
-            raise ValueError("a stroke needs at least 1 point")
+            raise ValidationError("a stroke needs at least 1 point")
         width = round(self.width)
         if width < 1:
-            raise ValueError(f"a stroke's width must be at least 1 pixel, got {self.width}")
+            raise ValidationError(f"a stroke's width must be at least 1 pixel, got {self.width}")
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "width", width)
         object.__setattr__(self, "erase", bool(self.erase))
@@ -214,20 +218,22 @@ _OP_TYPES: dict[str, type] = {c.type: c for c in (Rect, Polygon, Stroke, Invert,
 
 def _check_type(cls: type, data: dict[str, Any]) -> None:
     if data.get("type", cls.type) != cls.type:
-        raise ValueError(f"expected an operation of type {cls.type!r}, got {data.get('type')!r}")
+        found = data.get("type")
+        raise ValidationError(f"expected an operation of type {cls.type!r}, got {found!r}")
 
 
 def op_from_dict(data: dict[str, Any]) -> Op:
     """Rebuild any operation from its ``to_dict()`` form."""
     kind = data.get("type")
     if kind not in _OP_TYPES:
-        raise ValueError(f"unknown mask operation {kind!r}; expected one of {sorted(_OP_TYPES)}")
+        known = sorted(_OP_TYPES)
+        raise ValidationError(f"unknown mask operation {kind!r}; expected one of {known}")
     return _OP_TYPES[kind].from_dict(data)
 
 
 def _check_polarity(polarity: str) -> None:
     if polarity not in POLARITIES:
-        raise ValueError(f"unknown polarity {polarity!r}; expected one of {POLARITIES}")
+        raise ValidationError(f"unknown polarity {polarity!r}; expected one of {POLARITIES}")
 
 
 def _draw_stroke(draw: ImageDraw.ImageDraw, op: Stroke, fill: int) -> None:
@@ -264,7 +270,7 @@ def apply_ops(mask: Image.Image, ops: Iterable[Op]) -> Image.Image:
         elif isinstance(op, Clear):
             draw.rectangle((0, 0, mask.width, mask.height), fill=0)
         else:
-            raise TypeError(f"not a mask operation: {op!r}")
+            raise InputTypeError(f"not a mask operation: {op!r}")
     return mask
 
 
@@ -324,56 +330,23 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ValueError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+        shape = array.shape
+        raise ValidationError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {shape}")
     return Image.fromarray(np.ascontiguousarray(array))
 
 
 def open_image(source: Any) -> Image.Image:
-    """A PIL image from a PIL image, NumPy array, path, bytes or ``data:`` URL (loaded eagerly)."""
-    if isinstance(source, Image.Image):
-        return source
+    """A PIL image from a PIL image, NumPy array, path, bytes or ``data:`` URL (loaded eagerly).
+
+    Files, bytes and data URLs go through the package's one image loader (``media``: safe
+    formats only, decompression bombs refused from the header); arrays may also be bool or
+    0..1 floats, as masks made with NumPy often are.
+    """
     if isinstance(source, np.ndarray):
         if source.ndim >= 2:
-            _check_pixels((source.shape[1], source.shape[0]))
+            media.check_pixels((source.shape[1], source.shape[0]))
         return _from_array(source)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    elif isinstance(source, str) and source.startswith("data:"):
-        head, _, payload = source.partition(",")
-        if ";base64" not in head:
-            raise ValueError("only base64 data URLs are supported")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except binascii.Error as exc:
-            raise ValueError(f"the data URL is not valid base64: {exc}") from None
-    elif isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
-            data = fh.read()
-    else:
-        kind = type(source).__name__
-        raise TypeError(f"expected a PIL image, NumPy array, path, bytes or data URL, got {kind}")
-    try:
-        with warnings.catch_warnings():  # _check_pixels below refuses with a clearer message
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Exception as exc:  # Pillow raises several types for undecodable input
-        raise ValueError(f"not a readable image: {exc}") from None
-    _check_pixels(image.size)  # from the header, before decoding a single pixel
-    try:
-        image.load()
-    except Exception as exc:
-        raise ValueError(f"not a readable image: {exc}") from None
-    return image
-
-
-def _check_pixels(size: tuple[int, int]) -> None:
-    width, height = size
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit and width * height > limit:
-        raise ValueError(
-            f"the image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the "
-            f"{limit / 1e6:.0f} MP limit (Image.MAX_IMAGE_PIXELS)"
-        )
+    return media.load_image(source)
 
 
 def _to_grey(image: Image.Image) -> Image.Image:
@@ -402,7 +375,7 @@ def load_mask(
     """
     _check_polarity(polarity)
     if not 1 <= threshold <= 255:
-        raise ValueError(f"threshold must be between 1 and 255, got {threshold}")
+        raise ValidationError(f"threshold must be between 1 and 255, got {threshold}")
     image = open_image(source)
     if size is not None and tuple(image.size) != (int(size[0]), int(size[1])):
         w, h = image.size  # checked before any conversion: a wrong size costs nothing

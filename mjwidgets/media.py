@@ -19,10 +19,12 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ValidationError
+from .errors import InputTypeError, ValidationError
 
 __all__ = [
     "ImageInput",
+    "load_image",
+    "file_extension",
     "to_data_url",
     "mask_data_url",
     "decode_image",
@@ -196,10 +198,24 @@ def _load(source: ImageInput) -> tuple[Image.Image, bytes | None]:
         if array.ndim >= 2:
             check_pixels((array.shape[1], array.shape[0]))
         return _from_array(array), None
-    raise _refuse(
+    raise InputTypeError(
         f"unsupported image input of type {type(source).__name__}",
         advice="pass a path, bytes, a PIL image, a numpy array or a data URL",
     )
+
+
+def load_image(source: ImageInput) -> Image.Image:
+    """Any image input mjwidgets accepts (path, bytes, data URL, PIL image, uint8/bool array),
+    decoded and checked: the package's one loader of images people bring."""
+    return _load(source)[0]
+
+
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+def file_extension(image: Image.Image) -> str:
+    """The file extension for an image's own format (PNG for anything else)."""
+    return _EXTENSIONS.get((image.format or "").upper(), "png")
 
 
 def to_data_url(image: ImageInput) -> str:

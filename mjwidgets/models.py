@@ -7,19 +7,20 @@ null, statuses may be new. Parsing never fails on such payloads; the JSON as rec
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import MJError, ValidationError
 
-if TYPE_CHECKING:  # the client binds itself to tasks; models never import it at run time
-    from .client import Client
+if TYPE_CHECKING:
+    from PIL import Image
 
-__all__ = ["Status", "ButtonKind", "Button", "Task"]
+__all__ = ["Status", "ButtonKind", "Button", "Task", "TaskBackend"]
 
 
 class Status(str, Enum):
@@ -48,8 +49,9 @@ _PENDING = frozenset({Status.NOT_START, Status.SUBMITTED, Status.IN_PROGRESS})
 _PENDING_LOOKING = frozenset({"", "PENDING", "QUEUED", "IN_QUEUE", "WAITING", "RUNNING", "STARTED"})
 
 
+# Client-side knowledge a server's copy of the task does not carry (update_from keeps it).
 _LINEAGE = frozenset(
-    {"_client", "parent_id", "origin_button", "parent_image_size", "modal_submitted"}
+    {"server", "backend", "parent_id", "origin_button", "parent_image_size", "modal_submitted"}
 )
 
 
@@ -72,6 +74,24 @@ class ButtonKind(str, Enum):
     SHORTEN_PICK = "shorten_pick"
     OTHER = "other"
 
+
+# What the proxies call the task a press makes (Plus/trueai names): a provisional action until
+# the server's own copy of the task arrives.
+RESULT_ACTIONS: dict[ButtonKind, str] = {
+    ButtonKind.UPSAMPLE: "UPSCALE",
+    ButtonKind.VARIATION: "VARIATION",
+    ButtonKind.REROLL: "REROLL",
+    ButtonKind.LOW_VARIATION: "VARIATION",
+    ButtonKind.HIGH_VARIATION: "VARIATION",
+    ButtonKind.UPSCALE_HD: "UPSCALE_HD",
+    ButtonKind.INPAINT: "INPAINT",
+    ButtonKind.OUTPAINT: "ZOOM",
+    ButtonKind.CUSTOM_ZOOM: "ZOOM",
+    ButtonKind.PAN: "PAN",
+    ButtonKind.ANIMATE: "VIDEO",
+    ButtonKind.DESCRIBE_PICK: "IMAGINE",
+    ButtonKind.SHORTEN_PICK: "IMAGINE",
+}
 
 _MODAL_KINDS = frozenset(
     {ButtonKind.INPAINT, ButtonKind.CUSTOM_ZOOM, ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK}
@@ -284,10 +304,43 @@ def _url_text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+class TaskBackend(Protocol):
+    """What a Task asks of the live side that answers for it: the ``Client`` that made it, or the
+    ``Tracker`` that tracks it (which then answers ``wait`` without a poll of its own and serves
+    images from its cache). ``base_url`` names the server."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def reload(self, task: Task) -> Task: ...
+
+    def wait(
+        self, task: Task, *, timeout: float | None = ..., interval: float | None = ...
+    ) -> Task: ...
+
+    def cancel(self, task: Task) -> Task: ...
+
+    def download(self, url: str, *, max_bytes: int = ...) -> bytes: ...
+
+    def image(self, task: Task) -> Image.Image: ...
+
+    def tiles(self, task: Task) -> list[Image.Image]: ...
+
+    def save(self, task: Task, folder: str | os.PathLike[str]) -> Path: ...
+
+
+# Results that are one image, not a 2×2 grid.
+_SINGLE_ACTIONS = frozenset({"UPSCALE", "UPSCALE_HD", "VIDEO", "DESCRIBE", "SHORTEN", "UPLOAD"})
+_SINGLE_KINDS = frozenset({ButtonKind.UPSAMPLE, ButtonKind.UPSCALE_HD, ButtonKind.ANIMATE})
+
+
 @dataclass(eq=True)
 class Task:
     """One Midjourney job as reported by the server, plus client-side lineage.
 
+    ``server`` is the API root the task lives on (set by the client that fetched it, or by the
+    history store); ``backend`` the live object that answers for it (``reload``, ``wait``,
+    ``cancel``, images), None for a task built by hand or stored by another server's client.
     ``parent_id``/``origin_button`` record which task and button produced this one (set by
     ``client.action``), ``parent_image_size`` the (width, height) of the parent image when known
     (the size a Vary (Region) mask must have), ``modal_submitted`` that ``client.modal`` was
@@ -316,7 +369,8 @@ class Task:
     origin_button: Button | None = None
     parent_image_size: tuple[int, int] | None = None
     modal_submitted: bool = False
-    _client: Client | None = field(default=None, init=False, repr=False, compare=False)
+    server: str = field(default="", compare=False)
+    backend: TaskBackend | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Task:
@@ -414,46 +468,46 @@ class Task:
             advice="pick one of the available buttons",
         )
 
-    # -- bound to the client that made it ----------------------------------------------------
+    @property
+    def is_grid(self) -> bool:
+        """True when the task's image is a 2×2 grid of four candidates."""
+        if any(b.kind is ButtonKind.UPSAMPLE and b.index in (1, 2, 3, 4) for b in self.buttons):
+            return True
+        if self.origin_button is not None and self.origin_button.kind in _SINGLE_KINDS:
+            return False
+        if self.buttons:  # buttons but no U1-U4: an upscaled or otherwise single image
+            return False
+        return self.action.upper() not in _SINGLE_ACTIONS
 
-    def _bind(self, client: Client | None) -> Task:
-        self._client = client
+    # -- the live side that answers for it --------------------------------------------------
+
+    def bind(self, backend: TaskBackend | None) -> Task:
+        """Let ``backend`` (a Client or a Tracker) answer for this task; returns the task."""
+        self.backend = backend
+        if backend is not None and not self.server:
+            self.server = backend.base_url
         return self
 
-    @property
-    def client(self) -> Client | None:
-        """The client this task came from (None for a task built from JSON by hand)."""
-        return self._client
-
-    def _image_provider(self):
-        provider = getattr(self._require_client(), "image_provider", None)
-        if provider is None:
+    def _require_backend(self) -> TaskBackend:
+        if self.backend is None:
+            where = f" (made on {self.server})" if self.server else ""
             raise MJError(
-                f"no image cache for task {self.id}",
-                advice="track the task (mjwidgets.Tracker.for_client(client).track(task)) or "
-                "download task.image_url with client.download",
+                f"task {self.id}{where} is not bound to a client",
+                advice="get it from client.fetch(task_id), or from history(client=client)",
             )
-        return provider
+        return self.backend
 
-    def image(self):
-        """The final image as a PIL image, from the local cache (it outlives expiring URLs)."""
-        return self._image_provider().image(self)
+    def image(self) -> Image.Image:
+        """The final image as a PIL image (from the local cache when a tracker tracks it)."""
+        return self._require_backend().image(self)
 
-    def tiles(self) -> list:
+    def tiles(self) -> list[Image.Image]:
         """The four images of a grid (a single image → a list of one)."""
-        return self._image_provider().tiles(self)
+        return self._require_backend().tiles(self)
 
-    def save(self, folder) -> Path:
+    def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the image and a JSON sidecar (prompt, parameters, lineage, timings) to `folder`."""
-        return self._image_provider().save(self, folder)
-
-    def _require_client(self) -> Client:
-        if self._client is None:
-            raise MJError(
-                f"task {self.id} is not bound to a client",
-                advice="use client.fetch(task_id) / client.wait(task) with a Client",
-            )
-        return self._client
+        return self._require_backend().save(self, folder)
 
     def update_from(self, other: Task) -> Task:
         """Copy server fields from a fresh Task; keep lineage the server does not know about."""
@@ -461,6 +515,7 @@ class Task:
             if name in _LINEAGE:
                 continue
             setattr(self, name, getattr(other, name))
+        self.server = other.server or self.server
         self.parent_id = other.parent_id or self.parent_id
         self.origin_button = other.origin_button or self.origin_button
         self.parent_image_size = other.parent_image_size or self.parent_image_size
@@ -474,15 +529,18 @@ class Task:
 
     def reload(self) -> Task:
         """Fetch the latest state from the server and update this object in place."""
-        return self.update_from(self._require_client().fetch(self.id))
+        return self.update_from(self._require_backend().reload(self))
 
-    def wait(self, timeout: float = 900, interval: float | None = None) -> Task:
-        """Block until SUCCESS/MODAL, updating self — raises TaskFailed / TaskTimeout."""
-        return self._require_client().wait(self, timeout=timeout, interval=interval)
+    def wait(self, timeout: float | None = 900, interval: float | None = None) -> Task:
+        """Block until SUCCESS/MODAL, updating self — raises TaskFailed / TaskTimeout. A tracked
+        task waits on its tracker's poller (no requests of its own)."""
+        return self.update_from(
+            self._require_backend().wait(self, timeout=timeout, interval=interval)
+        )
 
     def cancel(self) -> Task:
         """Ask the server to cancel this task, then reload it."""
-        return self.update_from(self._require_client().cancel(self.id))
+        return self.update_from(self._require_backend().cancel(self))
 
     def __repr__(self) -> str:
         prompt = self.prompt or self.prompt_en

@@ -5,7 +5,9 @@ systematically (sweeps) and compare them, so this module turns the text into par
 changed one at a time, while ``str(prompt)`` gives back the exact text typed (spacing, aliases,
 em dashes and all) until something is changed: a history entry and a re-parsed prompt stay equal.
 
-Pure and stdlib only: the widgets, the sweep runner and the simulator all share it.
+Every prompt rule of the package lives here: the client's checks before sending (blank, length,
+Custom Zoom's ``--zoom``), the parameters a sweep or an export reads, and the full validation the
+prompt box shows. Pure: the widgets, the sweep runner, the client and the exports all share it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .errors import InputTypeError, ValidationError
+
 __all__ = [
+    "MAX_PROMPT_CHARS",
     "Prompt",
     "PromptError",
+    "checked_text",
     "ParamValue",
     "PARAM_ALIASES",
     "FLAG_PARAMS",
@@ -31,12 +37,37 @@ __all__ = [
 ParamValue = str | bool
 
 
-class PromptError(ValueError):
+MAX_PROMPT_CHARS = 6000  # a Discord slash-command option holds at most 6000 characters
+
+
+class PromptError(ValidationError):
     """A prompt Midjourney would reject; ``problems`` lists every reason, one sentence each."""
 
-    def __init__(self, problems: Iterable[str] | str) -> None:
+    advice = "fix the prompt and submit again"
+
+    def __init__(self, problems: Iterable[str] | str, **context: Any) -> None:
         self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
+        super().__init__("; ".join(self.problems), **context)
+
+
+def checked_text(prompt: Any, what: str = "prompt", *, blank_ok: bool = False) -> str:
+    """The prompt, stripped, as the client may send it: not blank (unless ``blank_ok``) and at
+    most :data:`MAX_PROMPT_CHARS` characters. The proxies type prompts into a Discord slash
+    command, whose options hold at most 6000 characters; sent anyway, such a job is refused late
+    or never matched and stays IN_PROGRESS (reference §7.3, complaint 1)."""
+    if prompt is None and blank_ok:
+        return ""
+    if not isinstance(prompt, str):
+        raise PromptError(f"the {what} is not text but {type(prompt).__name__}")
+    text = prompt.strip()
+    if not text and not blank_ok:
+        raise PromptError(f"the {what} is blank", advice="write what Midjourney should draw")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptError(
+            f"the {what} has {len(text)} characters; Discord accepts at most {MAX_PROMPT_CHARS}",
+            advice=f"shorten it to at most {MAX_PROMPT_CHARS} characters",
+        )
+    return text
 
 
 #: Alias → canonical name. Midjourney accepts both; canonical names are what we write.
@@ -152,7 +183,7 @@ class Prompt:
         if isinstance(text, Prompt):
             text = text.text_out()
         if not isinstance(text, str):
-            raise TypeError(f"a prompt is text, not {type(text).__name__}")
+            raise InputTypeError(f"a prompt is text, not {type(text).__name__}")
         self._head, self._params, self._tail = _split(text)
 
     # ---- construction ---------------------------------------------------------------------
@@ -322,6 +353,26 @@ class Prompt:
         problems = self.validate()
         if problems:
             raise PromptError(problems)
+        return self
+
+    def check_zoom(self) -> Prompt:
+        """Custom Zoom's rule: the prompt must carry ``--zoom`` between 1 and 2 (however it was
+        typed: ``--zoom``, ``—zoom``); raises PromptError before anything is sent."""
+        example = "e.g. 'a red fox in snow --zoom 1.5'"
+        zoom = next((param for param in self._params if param.name == "zoom"), None)
+        if zoom is None or not zoom.raw_value:
+            raise PromptError(
+                "Custom Zoom needs --zoom in the prompt",
+                advice=f"end the prompt with --zoom <1..2>, {example}",
+            )
+        problem = _param_problem(zoom)
+        if problem:
+            raise PromptError(
+                f"--zoom {zoom.raw_value} is outside 1..2"
+                if _NUMBER.fullmatch(zoom.raw_value)
+                else problem,
+                advice=f"use a zoom between 1 and 2, {example}",
+            )
         return self
 
 

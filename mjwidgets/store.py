@@ -23,12 +23,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .models import Button, Status, Task
-
-if TYPE_CHECKING:
-    from .client import Client
+from .models import Button, Status, Task, TaskBackend
 
 __all__ = ["HistoryStore", "Intent", "LineageNode", "default_home", "history", "lineage"]
 
@@ -170,11 +167,6 @@ def _epoch(value: datetime | float | int | None) -> float | None:
     return float(value)
 
 
-def _server_of(task: Task) -> str:
-    client = getattr(task, "_client", None)
-    return str(getattr(client, "base_url", "") or "")
-
-
 def _safe_body(body: dict[str, Any]) -> dict[str, Any]:
     """The submit body as journaled: the client already replaced images by digests; the notify
     hook is this kernel's private receiver URL and is useless (and revealing) later."""
@@ -275,7 +267,7 @@ class HistoryStore:
         state: str,
         task_id: str | None,
         outcome: str,
-        error: Exception | None,
+        error: BaseException | None,
         server: str = "",
     ) -> None:
         """Record the outcome; an accepted submit also creates the task row, so a crash right
@@ -290,6 +282,28 @@ class HistoryStore:
                 )
                 if outcome == "ok" and task_id:
                     self._task_from_intent(state, task_id, server, now)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def submitted(self, state: str, task: Task, server: str = "") -> None:
+        """An accepted submit, in one transaction: the intent's outcome and the task's row (with
+        its lineage and the status the answer implied)."""
+        now = time.time()
+        server = server or task.server
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "UPDATE intents SET outcome='ok', task_id=?, error=NULL, answered_at=?"
+                    " WHERE state=?",
+                    (task.id, now, state),
+                )
+                self._upsert(task, server, now)
+                self._db.execute(
+                    "UPDATE tasks SET timed_out_at=NULL WHERE server=? AND id=?", (server, task.id)
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -368,7 +382,7 @@ class HistoryStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for task in tasks:
-                    self._upsert(task, server if server is not None else _server_of(task), now)
+                    self._upsert(task, server if server is not None else task.server, now)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -439,7 +453,7 @@ class HistoryStore:
 
     def mark_timed_out(self, task: Task, server: str | None = None, note: str = "") -> None:
         """The client stopped waiting (TaskTimeout): keep the task, note why, stop resuming it."""
-        server = server if server is not None else _server_of(task)
+        server = server if server is not None else task.server
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -467,7 +481,7 @@ class HistoryStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def _task(self, row: sqlite3.Row, client: Client | None = None) -> Task:
+    def _task(self, row: sqlite3.Row, client: TaskBackend | None = None) -> Task:
         raw = json.loads(row["raw"] or "{}")
         if raw:
             task = Task.from_json(raw)
@@ -490,11 +504,12 @@ class HistoryStore:
         if row["parent_image_size"]:
             width, height = json.loads(row["parent_image_size"])
             task.parent_image_size = (int(width), int(height))
-        if client is not None:
-            task._bind(client)
+        task.server = row["server"]
+        if client is not None and client.base_url == task.server:
+            task.bind(client)
         return task
 
-    def get(self, task_id: str, server: str | None = None, client: Client | None = None):
+    def get(self, task_id: str, server: str | None = None, client: TaskBackend | None = None):
         """The stored task (newest if several servers share the id), or None."""
         server = server if server is not None else (client.base_url if client else None)
         if server is None:
@@ -527,16 +542,22 @@ class HistoryStore:
         limit: int = 100,
         *,
         server: str | None = None,
-        client: Client | None = None,
+        client: TaskBackend | None = None,
+        bind: TaskBackend | None = None,
     ) -> list[Task]:
         """Tasks newest first, filtered by prompt text (case-insensitive), status, action and
         submit time (``since``/``until``: datetimes or epoch seconds). With ``client`` the tasks
-        are bound to it (and filtered to its server), so ``task.image()`` and buttons work."""
+        are bound to it (and filtered to its server), so ``task.image()`` and buttons work;
+        ``bind`` binds the tasks of its server without filtering the others out."""
         clauses, params = [], []
         if text:
-            clauses.append("(prompt LIKE ? ESCAPE '\\' OR raw LIKE ? ESCAPE '\\')")
+            # the prompt's words only (as typed, as the bot echoed it, in English), never the
+            # stored JSON: it holds field names, URLs and "MID_JOURNEY" that every task matches
+            fields = ("prompt", "json_extract(raw, '$.properties.finalPrompt')",
+                      "json_extract(raw, '$.promptEn')")  # fmt: skip
+            clauses.append("(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")")
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params += [pattern + "%", pattern + "%"]
+            params += [pattern + "%"] * len(fields)
         if status is not None:
             clauses.append("status=?")
             params.append(status.value if isinstance(status, Status) else str(status).upper())
@@ -560,9 +581,9 @@ class HistoryStore:
             f"SELECT * FROM tasks {where} ORDER BY {when} DESC, id DESC LIMIT ?",
             params + [int(limit)],
         )
-        return [self._task(row, client) for row in rows]
+        return [self._task(row, client or bind) for row in rows]
 
-    def unfinished(self, base_url: str, client: Client | None = None) -> list[Task]:
+    def unfinished(self, base_url: str, client: TaskBackend | None = None) -> list[Task]:
         """Tasks of ``base_url`` still queued or running as last seen (not timed out, not
         waiting for a modal): what a new kernel should track again."""
         placeholders = ", ".join("?" for _ in _TERMINAL)
@@ -678,9 +699,12 @@ class SubmitRecorder:
         self.store.before_submit(endpoint, body, state, server=self.base_url)
 
     def after_submit(
-        self, state: str, task_id: str | None, outcome: str, error: Exception | None
+        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
     ) -> None:
         self.store.after_submit(state, task_id, outcome, error, server=self.base_url)
+
+    def submitted(self, state: str, task: Task) -> None:
+        self.store.submitted(state, task, server=self.base_url)
 
     def __repr__(self) -> str:
         return f"<SubmitRecorder {self.store.path}>"
@@ -707,7 +731,7 @@ def history(
     until: datetime | float | None = None,
     limit: int = 100,
     *,
-    client: Client | None = None,
+    client: TaskBackend | None = None,
 ) -> list[Task]:
     """Search the default history (``$MJ_HOME/history.sqlite3``): see HistoryStore.history."""
     return _default().history(text, status, action, since, until, limit, client=client)

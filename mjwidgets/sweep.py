@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MJError, QueueFullError, RateLimitError
+from .errors import MJError, QueueFullError, RateLimitError, ValidationError
 from .models import Status, Task
-from .prompt import Prompt
+from .prompt import Prompt, PromptError
 from .tracking import Tracker
 
 log = logging.getLogger("mjwidgets.sweep")
@@ -50,13 +50,18 @@ class Sweep:
 
     def __post_init__(self) -> None:
         if not self.params:
-            raise ValueError("a sweep needs at least one parameter with values, e.g. ar=['1:1']")
+            raise ValidationError(
+                "a sweep needs at least one parameter with values",
+                advice="pass lists of values, e.g. studio.sweep(prompt, ar=['1:1', '3:2'])",
+            )
         for name, values in self.params.items():
             if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-                raise ValueError(f"{name}= must be a list of values, e.g. {name}=[…]")
+                raise ValidationError(
+                    f"{name}= must be a list of values", advice=f"e.g. {name}=[…, …]"
+                )
             self.params[name] = list(values)
             if not self.params[name]:
-                raise ValueError(f"{name}= has no values")
+                raise ValidationError(f"{name}= has no values", advice="give it at least one")
         base = Prompt.parse(self.base)
         names = list(self.params)
         for combo in itertools.product(*(self.params[n] for n in names)):
@@ -64,7 +69,7 @@ class Sweep:
             prompt = base.with_params(**values)
             problems = prompt.validate()
             if problems:
-                raise ValueError(f"{prompt}: {'; '.join(problems)}")
+                raise PromptError(problems, advice=f"fix the sweep's prompt {str(prompt)!r}")
             self.items.append(SweepItem(values=values, prompt=str(prompt)))
         self._cond = threading.Condition()
         self._listeners: list[Callable[[Sweep], None]] = []

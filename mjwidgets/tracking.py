@@ -4,35 +4,31 @@ Why a thread: a notebook user runs other cells while jobs run; an asyncio task o
 loop would stall behind any blocking cell, a thread keeps progress live (jupyter-notes). The thread
 starts with the first tracked task and sleeps on a Condition (no CPU) while nothing is pending.
 
-Why adaptive: Midjourney reports progress only every few seconds and resellers refresh every 15 s,
-so polling on a fixed clock either wastes requests or shows results late. The tracker learns when
-this server's updates arrive, polls just after the next one is due (tighter near the end, slower
-while queued), and covers every task with one ``list-by-condition`` request per tick.
+When to poll is the timing model's job (``cadence``): it learns when this server's updates
+arrive, and the tracker polls just after the next one is due (tighter near the end, slower while
+queued), covering every task with one ``list-by-condition`` request per tick.
 
-Everything observed goes to the history store (so a crash loses nothing) and finished images go
-to the image cache (so they outlive their URLs).
+One path per action: the tracker's submit methods (``imagine``, ``action``, ``modal``) are the
+only place that starts tracking a new task, and a tracked task answers to the tracker
+(``task.wait()`` waits on the poller, ``task.image()`` reads the cache). Everything observed goes
+to the history store (so a crash loses nothing) and finished images go to the image cache (so
+they outlive their URLs).
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-import logging
+import os
 import random
-import secrets
-import statistics
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
-
-from .client import _redact
+from .cadence import ServerRhythm, TaskRhythm
+from .client import Client, tell_accepted
 from .errors import (
     AuthError,
     MJError,
@@ -44,87 +40,26 @@ from .errors import (
 )
 from .imagecache import FINAL, PREVIEW, ImageCache
 from .models import Status, Task
+from .notify import PushReceiver
 from .store import HistoryStore, SubmitRecorder
+from .transport import redact, redacting_logger
 
 if TYPE_CHECKING:
-    from .client import Client
+    from PIL import Image
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "ServerRhythm", "TaskRhythm"]
 
-log = logging.getLogger("mjwidgets.tracking")
+log = redacting_logger("mjwidgets.tracking")
 
 Callback = Callable[[Task], Any]
 
 DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
-_FINAL_STEP_PROGRESS = 93  # Midjourney's last progress step; the next change is the result
-_NEAR_END_PROGRESS = 78
 _IDLE_EXIT_S = 60.0  # an idle poller thread ends after this; the next track() starts a new one
 _MIN_TICK_GAP_S = 0.03
 _BATCH_SIZE = 200  # some resellers cap list-by-condition at 500 ids
 _MAX_BACKOFF_S = 30.0
 _PREFETCH_MODES = ("none", "final", "watched", "all")
-
-
-# ------------------------------------------------------------------------------------------
-# Cadence: what the server's updates look like, and when a task next deserves a look
-
-
-def _median(values: Iterable[float]) -> float | None:
-    items = list(values)
-    return statistics.median(items) if items else None
-
-
-class ServerRhythm:
-    """The update cadence of one server, learned from every task tracked on it.
-
-    Step intervals are kept per action (upscales run faster than grids); the final gap (93 % →
-    result) and the first gap (0 % → first step) are kept as ratios of the step interval.
-    """
-
-    def __init__(self) -> None:
-        self._by_action: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque(maxlen=64)
-        self._rough: deque[float] = deque(maxlen=64)
-        self._final_ratios: deque[float] = deque(maxlen=32)
-
-    def learn_interval(self, action: str, seconds: float) -> None:
-        self._by_action.setdefault(action, deque(maxlen=32)).append(seconds)
-        self._all.append(seconds)
-
-    def learn_rough(self, seconds: float) -> None:
-        """A coarse guess (the middle of a wide bracket): used only until precise ones exist.
-        Many concurrent tasks seen at different phases make their median a fair first guess."""
-        if seconds > 0:
-            self._rough.append(seconds)
-
-    def learn_final_ratio(self, ratio: float) -> None:
-        if 0.2 <= ratio <= 5.0:
-            self._final_ratios.append(ratio)
-
-    def interval(self, action: str) -> float | None:
-        """Typical seconds between two progress steps of a task of this action."""
-        own = self._by_action.get(action)
-        if own and len(own) >= 2:
-            return _median(own)
-        if len(self._all) >= 2:
-            return _median(self._all)
-        return _median(self._rough) if len(self._rough) >= 3 else None
-
-    def final_ratio_known(self) -> bool:
-        return len(self._final_ratios) >= 3
-
-    def spread(self) -> float:
-        """Relative uncertainty of a predicted step time (interquartile range / median)."""
-        if len(self._all) < 4:
-            return 0.2
-        quartiles = statistics.quantiles(self._all, n=4)
-        middle = statistics.median(self._all)
-        return min(0.5, max(0.08, (quartiles[2] - quartiles[0]) / middle if middle else 0.2))
-
-    def final_ratio(self) -> float:
-        """Gap before the result as a multiple of the step interval (~8 s after 6–7 s steps)."""
-        return _median(self._final_ratios) or 1.3
 
 
 def _rank(task: Task) -> float:
@@ -149,269 +84,6 @@ def _fingerprint(task: Task) -> tuple:
         tuple(button.custom_id for button in task.buttons),
         task.fail_reason,
     )
-
-
-@dataclass
-class TaskRhythm:
-    """One task's observed changes, and the window in which its next poll is useful.
-
-    Every change is known only to lie between the last look that showed the old state and the
-    first look that showed the new one. Intersecting those brackets over consecutive steps pins
-    the step interval down even from coarse looks, as long as the steps are regular; when they
-    are not, the intersection empties and starts again from the latest pair.
-    """
-
-    action: str
-    relaxed: bool
-    observed_at: float  # monotonic time of the latest observation (poll or push)
-    status: Status = Status.UNKNOWN
-    progress: int = 0
-    change_low: float = 0.0  # the latest change happened after this …
-    change_high: float = 0.0  # … and no later than this
-    status_since: float = 0.0
-    interval_low: float | None = None  # the step interval lies in [interval_low, interval_high]
-    interval_high: float | None = None
-    progress_steps: deque[int] = field(default_factory=lambda: deque(maxlen=8))
-    poll_now: bool = False
-    first_seen: float = 0.0  # when tracking (re)started
-    seed: float | None = None  # a first guess of the step interval: the wait for the first step
-    # (step number, seen after, seen by) of each observed progress step, to anchor the next one
-    steps: deque[tuple[int, float, float]] = field(default_factory=lambda: deque(maxlen=8))
-    _memo: tuple[tuple, tuple[float, float] | None] | None = field(default=None, repr=False)
-
-    @classmethod
-    def start(cls, task: Task, now: float, relaxed: bool, poll_now: bool = False) -> TaskRhythm:
-        return cls(
-            action=task.action.upper(),
-            relaxed=relaxed,
-            observed_at=now,
-            status=task.status,
-            progress=task.progress,
-            change_low=now,
-            change_high=now,
-            status_since=now,
-            poll_now=poll_now,
-            first_seen=now,
-        )
-
-    @property
-    def change_mid(self) -> float:
-        return (self.change_low + self.change_high) / 2
-
-    @property
-    def change_width(self) -> float:
-        return self.change_high - self.change_low
-
-    def observe(
-        self,
-        task: Task,
-        now: float,
-        changed: bool,
-        server: ServerRhythm,
-        seen_unchanged_at: float | None = None,
-    ) -> None:
-        """Learn from one observation. A change happened after the last time the old state was
-        seen (``seen_unchanged_at``, default the previous observation) and before ``now``."""
-        self.poll_now = False
-        if not changed:
-            self.observed_at = now
-            return
-        low = self.observed_at if seen_unchanged_at is None else seen_unchanged_at
-        if _is_running_status(self.status) or self.status is Status.NOT_START:
-            advance = task.progress - self.progress
-            if task.status is Status.IN_PROGRESS and advance > 0 and self.progress > 0:
-                # a step missed between two looks shows as a double jump: count the steps
-                self.progress_steps.append(advance)
-                steps = max(1, round(advance / (_median(self.progress_steps) or advance)))
-                self._narrow((low - self.change_high) / steps, (now - self.change_low) / steps)
-                interval = self._own_interval()
-                if interval is not None:
-                    server.learn_interval(self.action, interval)
-                else:
-                    rough_low = (low - self.change_high) / steps
-                    rough_high = (now - self.change_low) / steps
-                    middle = (rough_low + rough_high) / 2
-                    if middle > 0 and rough_high - rough_low <= 1.2 * middle:
-                        server.learn_rough(middle)
-                number = (self.steps[-1][0] if self.steps else 0) + steps
-                self.steps.append((number, low, now))
-            elif task.status is Status.IN_PROGRESS and advance > 0:
-                # the first step: the wait since the start seeds the step interval
-                start = self.change_mid if self.status_since > self.first_seen else self.first_seen
-                middle = (low + now) / 2 - start
-                if middle > 0:
-                    self.seed = middle
-                    if now - low <= 1.2 * middle:
-                        server.learn_rough(middle)
-                self.steps.clear()
-                self.steps.append((0, low, now))
-            elif task.is_done and self.progress >= _FINAL_STEP_PROGRESS:
-                interval = self.interval(server)
-                gap_low, gap_high = low - self.change_high, now - self.change_low
-                if interval and gap_high - gap_low <= 0.3 * interval:
-                    server.learn_final_ratio((gap_low + gap_high) / 2 / interval)
-        if task.status is not self.status:
-            self.status_since = now
-        self.status, self.progress = task.status, task.progress
-        self.change_low, self.change_high = low, now
-        self.observed_at = now
-
-    def _narrow(self, low: float, high: float) -> None:
-        low = max(0.0, low)
-        if self.interval_low is None or self.interval_high is None:
-            self.interval_low, self.interval_high = low, high
-            return
-        merged_low, merged_high = max(low, self.interval_low), min(high, self.interval_high)
-        if merged_low > merged_high:  # irregular steps: start again from this pair
-            self.interval_low, self.interval_high = low, high
-        else:
-            self.interval_low, self.interval_high = merged_low, merged_high
-
-    def _own_interval(self, precision: float = 0.5) -> float | None:
-        if self.interval_low is None or self.interval_high is None:
-            return None
-        middle = (self.interval_low + self.interval_high) / 2
-        if middle <= 0 or self.interval_high - self.interval_low > precision * middle:
-            return None
-        return middle
-
-    def interval(self, server: ServerRhythm) -> float | None:
-        """Seconds between this task's progress steps: its own if known, else the server's."""
-        return self._own_interval() or server.interval(self.action) or self.seed
-
-    def expected_earliest(self, server: ServerRhythm) -> float | None:
-        """The earliest time the next change can plausibly happen (None: no rhythm known)."""
-        interval = self.interval(server)
-        if interval is None or not _is_running_status(self.status):
-            return None
-        ratio = server.final_ratio() if self.progress >= _FINAL_STEP_PROGRESS else 1.0
-        spread = server.spread() * ratio * interval
-        return self.change_mid + ratio * interval - spread - self.change_width / 2
-
-    def predict(self, server: ServerRhythm) -> tuple[float, float] | None:
-        """(earliest, latest) time of the next change, anchored on every observed step.
-
-        Steps come one interval apart, so each step seen within [after, by] also pins the latest
-        step's time; intersecting them over the plausible intervals narrows a bracket far below
-        the gap between two looks. None while fewer facts are known.
-        """
-        if self.status is not Status.IN_PROGRESS or not self.steps:
-            return None
-        final = self.progress >= _FINAL_STEP_PROGRESS
-        key = (
-            self.steps[-1],
-            len(self.steps),
-            server.interval(self.action),
-            final,
-            server.final_ratio() if final else 1.0,
-            server.spread(),
-        )
-        if self._memo is not None and self._memo[0] == key:
-            return self._memo[1]
-        result = self._predict(server, final)
-        self._memo = (key, result)
-        return result
-
-    def _predict(self, server: ServerRhythm, final: bool) -> tuple[float, float] | None:
-        steps = list(self.steps)
-        known = server.interval(self.action)
-        low, high = (0.05, 1e9) if known is None else (known * 0.5, known * 1.6)
-        if len(steps) == 1:
-            if known is None:
-                return None
-            margin = max(0.1, server.spread())
-            low, high = known * (1 - margin), known * (1 + margin)
-        else:
-            for attempt in range(2):
-                low_i, high_i = low, high
-                for a in range(len(steps)):
-                    for b in range(a + 1, len(steps)):
-                        count = steps[b][0] - steps[a][0]
-                        low_i = max(low_i, (steps[b][1] - steps[a][2]) / count)
-                        high_i = min(high_i, (steps[b][2] - steps[a][1]) / count)
-                if low_i <= high_i:
-                    low, high = low_i, high_i
-                    break
-                steps = steps[-2:]  # irregular: keep only the latest pair
-                if attempt or len(self.steps) == 2:
-                    return None
-        if high >= 1e9:
-            return None
-        ratio = server.final_ratio() if final else 1.0
-        slack = (0.03 if server.final_ratio_known() else 0.06) if final else 0.0
-        last = steps[-1][0]
-        earliest, latest = float("inf"), float("-inf")
-        for i in range(13):
-            interval = low + (high - low) * i / 12
-            at_low = max(after + (last - n) * interval for n, after, _ in steps)
-            at_high = min(by + (last - n) * interval for n, _, by in steps)
-            if at_low > at_high + 1e-6:
-                continue
-            earliest = min(earliest, at_low + (ratio - slack) * interval)
-            latest = max(latest, at_high + (ratio + slack) * interval)
-        if earliest > latest:
-            return None
-        return earliest, latest
-
-    def window(self, now: float, server: ServerRhythm, pushed: bool) -> tuple[float, float]:
-        """(earliest, latest) monotonic times for the next poll of this task.
-
-        Polling before ``earliest`` is wasted on this task; after ``latest`` the lag we accept for
-        its next change is exceeded. The planner polls at the earliest ``latest`` of all tasks.
-        """
-        last = self.observed_at
-        if self.poll_now:
-            return (now, now)
-        interval = self.interval(server)
-        if pushed:  # the server pushes to us: polling is only the safety net for a lost push
-            safety = min(15.0, max(2.0, 3 * (interval or 2.0)))
-            return (last + safety / 2, last + safety)
-        waiting = not _is_running_status(self.status) or self.progress == 0
-        if waiting and (interval is None or self.status is not Status.SUBMITTED):
-            # queued, or started on a server whose rhythm is unknown: one early look, then slow
-            cap = 10.0 if self.relaxed else 5.0
-            age = max(last - self.first_seen, 0.25 * (now - self.first_seen))
-            gap = min(cap, max(0.2, 2 * age))  # probes at 0.2, 0.6, 1.8, 5.4 … then 5 s
-            if interval is not None:  # a fast server starts and ends jobs fast, too
-                gap = min(gap, max(4 * interval, 0.1))
-            return (last + gap / 2, last + gap)
-        if waiting:  # started, rhythm known: the first step is about one interval away
-            gap = max(_lag_budget(0, interval), 0.1)
-            return (last + gap / 2, last + gap)
-        predicted = self.predict(server)
-        if predicted is not None and interval is not None:
-            step = _lag_budget(self.progress, interval)
-            earliest, latest = predicted
-            if last < earliest:  # the next change cannot have happened yet: look just after it
-                return (earliest, earliest + step)
-            if now <= latest + step:
-                return (last + step / 2, last + step)
-            overdue = max(0.0, last - latest)  # from the last look, so the wake never recedes
-            gap = min(max(step, 5.0), step * (1 + overdue / interval))
-            return (last + gap / 2, last + gap)
-        expected = self.expected_earliest(server)
-        if interval is None or expected is None:  # rhythm unknown: a look every few seconds
-            gap = min(5.0, max(2.5, 0.5 * (now - self.change_mid)))
-            return (last + gap / 2, last + gap)
-        step = _lag_budget(self.progress, interval)
-        if last < expected:  # the next change cannot have happened yet: look just after it
-            return (expected, expected + step)
-        overdue = max(0.0, last - expected)  # late (a stuck task?): back off slowly, up to 5 s
-        gap = min(max(step, 5.0), step * (1 + overdue / interval))
-        return (last + gap / 2, last + gap)
-
-
-def _is_running_status(status: Status) -> bool:
-    return status in (Status.SUBMITTED, Status.IN_PROGRESS)
-
-
-def _lag_budget(progress: int, interval: float) -> float:
-    """How late we may see the next change: little for the result, more for mid-way steps."""
-    if progress >= _FINAL_STEP_PROGRESS:  # the result: what the goals are about
-        return min(0.5, max(0.03, 0.07 * interval))
-    if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
-        return min(4.0, max(0.1, 0.6 * interval))
-    return min(8.0, max(0.1, 1.0 * interval))  # progress may show a few seconds late
 
 
 # ------------------------------------------------------------------------------------------
@@ -446,64 +118,6 @@ class _Emission:
     callbacks: list[Callback]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        return
-
-
-class _NotifyReceiver:
-    """A tiny local HTTP endpoint the server can POST task JSON to (``notifyHook``).
-
-    The path carries a random token, so only a server we gave the URL to can push; bodies are
-    size-capped and must be a task object. It listens on 127.0.0.1 only.
-    """
-
-    _MAX_BODY = 2_000_000
-
-    def __init__(self, on_push: Callable[[dict[str, Any]], None]) -> None:
-        self._on_push = on_push
-        self._path = f"/mjw-notify/{secrets.token_urlsafe(18)}"
-        self._server = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{self._path}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="mjw-notify",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def _app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.method != "POST" or not hmac.compare_digest(request.path, self._path):
-            response = Response("not found", 404)
-        elif (request.content_length or 0) > self._MAX_BODY:
-            response = Response("too large", 413)
-        else:
-            response = self._accept(request.get_data(cache=False)[: self._MAX_BODY + 1])
-        return response(environ, start_response)
-
-    def _accept(self, body: bytes) -> Response:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return Response("bad json", 400)
-        if not isinstance(data, dict) or not data.get("id"):
-            return Response("not a task", 400)
-        try:
-            self._on_push(data)
-        except Exception:  # the server only logs failures; we must log ours
-            log.exception("applying a pushed task update failed")
-            return Response("error", 500)
-        return Response("ok", 200)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 class _JournalTee:
     """Keeps a journal the user had installed working next to the store's."""
 
@@ -515,11 +129,18 @@ class _JournalTee:
             journal.before_submit(endpoint, body, state)
 
     def after_submit(
-        self, state: str, task_id: str | None, outcome: str, error: Exception | None
+        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
     ) -> None:
         for journal in self.journals:
             try:
                 journal.after_submit(state, task_id, outcome, error)
+            except Exception:  # one journal's failure must not hide the others
+                log.exception("journal %r failed after a submit", journal)
+
+    def submitted(self, state: str, task: Task) -> None:
+        for journal in self.journals:
+            try:
+                tell_accepted(journal, state, task)
             except Exception:  # one journal's failure must not hide the others
                 log.exception("journal %r failed after a submit", journal)
 
@@ -589,6 +210,7 @@ class Tracker:
             "errors": 0,
             "pushes": 0,
             "changes": 0,
+            "tracks": 0,
         }
         with _trackers_lock:
             other = _trackers.get(client)
@@ -598,7 +220,7 @@ class Tracker:
                     advice="use Tracker.for_client(client), or close the other tracker first",
                 )
             _trackers[client] = self
-        self._receiver = _NotifyReceiver(self._on_push) if notify else None
+        self._receiver = PushReceiver(self._on_push) if notify else None
         self._attach(client)
         if resume:
             self._resume(client)
@@ -632,14 +254,13 @@ class Tracker:
             client.journal = recorder
         else:
             client.journal = _JournalTee(current, recorder)
-        client.image_provider = self.cache  # type: ignore[attr-defined]
 
     def _resume(self, client: Client) -> None:
         for task in self.store.unfinished(client.base_url, client):
             self.track(task, poll_now=True, record=False)
         if self.prefetch != "none":
             for task in self.store.missing_images(client.base_url):
-                self.cache.prefetch(task._bind(client), FINAL)
+                self.cache.prefetch(task.bind(client), FINAL)
 
     # -- public API --------------------------------------------------------------------------
 
@@ -671,15 +292,19 @@ class Tracker:
         Tracking a task already tracked (e.g. a MODAL task after ``modal()``) resumes it; both
         objects then update in place.
         """
-        client = self.client
-        if client is None:
-            raise MJError("the tracker's client is gone", advice="create a new Client")
-        if getattr(task, "_client", None) is None:
-            task._bind(client)
+        self._require_client()
+        if task.server and task.server != self.base_url:
+            raise ValidationError(
+                f"task {task.id} lives on {task.server}, not on {self.base_url}",
+                task_id=task.id,
+                advice="track it with the tracker of a Client for its own server",
+            )
+        task.bind(self)  # task.wait()/image()/reload() now answer through this tracker
         if record:
             self.store.record(task, self.base_url)
         now = time.monotonic()
         with self._cond:
+            self._stats["tracks"] += 1
             tracked = self._tracked.get(task.id)
             if tracked is None:
                 tracked = _Tracked(
@@ -780,8 +405,12 @@ class Tracker:
             except Exception:  # a broken card must not stop the poller
                 log.exception("trouble listener failed")
 
-    def wait(self, task_id: str | Task, timeout: float | None = None) -> Task:
-        """Block until the task is finished or MODAL; returns it.
+    def wait(
+        self, task_id: str | Task, timeout: float | None = None, interval: float | None = None
+    ) -> Task:
+        """Block until the task is finished or MODAL; returns it. No request of its own: the
+        poller's ticks (or a push) wake it (``interval`` is accepted for ``task.wait()``'s sake
+        and ignored).
 
         Raises TaskFailed on FAILURE, TaskTimeout when ``timeout`` passes (the task stays
         tracked) or the tracker's deadline expired. Never call it from a subscriber callback.
@@ -810,8 +439,48 @@ class Tracker:
         if tracked.timed_out:
             raise TaskTimeout(task, tracked.deadline_s)
         if task.status is Status.FAILURE:
-            raise TaskFailed(task, _redact(task.fail_reason))  # as client.wait: no key echoed
+            raise TaskFailed(task, redact(task.fail_reason))  # as client.wait: no key echoed
         return task
+
+    def get(self, task_id: str | Task) -> Task | None:
+        """The tracked object of a task (the one every card and ``wait`` share), or None."""
+        key = task_id.id if isinstance(task_id, Task) else str(task_id)
+        with self._lock:
+            tracked = self._tracked.get(key)
+            return tracked.task if tracked is not None else None
+
+    # -- what a tracked task asks of its backend (models.TaskBackend) --------------------------
+
+    def reload(self, task: Task) -> Task:
+        """Fetch the task now and apply what changed (recorded and announced like a poll)."""
+        fresh = self._require_client().fetch(task.id)
+        self._apply_one(task, fresh)
+        return self.get(task) or fresh.bind(self)
+
+    def cancel(self, task: Task) -> Task:
+        """Ask the server to cancel the task; the answer is applied like a poll."""
+        fresh = self._require_client().cancel(task)
+        self._apply_one(task, fresh)
+        return self.get(task) or fresh.bind(self)
+
+    def _apply_one(self, task: Task, fresh: Task) -> None:
+        with self._lock:
+            tracked = self._tracked.get(task.id)
+        if tracked is not None:
+            self._apply({fresh.id: fresh}, [tracked], time.monotonic())
+
+    def download(self, url: str, *, max_bytes: int = 50_000_000) -> bytes:
+        return self._require_client().download(url, max_bytes=max_bytes)
+
+    def image(self, task: Task) -> Image.Image:
+        """The task's image from the cache (downloaded once, served after its URL expires)."""
+        return self.cache.image(task)
+
+    def tiles(self, task: Task) -> list[Image.Image]:
+        return self.cache.tiles(task)
+
+    def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
+        return self.cache.save(task, folder)
 
     def is_timed_out(self, task_id: str | Task) -> bool:
         """True when the tracker gave up on the task at its deadline."""
@@ -831,17 +500,26 @@ class Tracker:
     def imagine(self, prompt: str, **options: Any) -> Task:
         """``client.imagine`` with this tracker's notify hook; the task is tracked."""
         options.setdefault("notify_hook", self.notify_url)
-        return self.track(self._require_client().imagine(prompt, **options))
+        return self._track_submitted(self._require_client().imagine(prompt, **options))
 
     def action(self, task: Task | str, button: Any, **options: Any) -> Task:
         """``client.action`` (press a button) with the notify hook; the new task is tracked."""
         options.setdefault("notify_hook", self.notify_url)
-        return self.track(self._require_client().action(task, button, **options))
+        return self._track_submitted(self._require_client().action(task, button, **options))
 
     def modal(self, task: Task | str, *, prompt: str | None = None, mask: Any = None) -> Task:
         """``client.modal`` (finish a MODAL task); the task is tracked again."""
         client = self._require_client()
-        return self.track(client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url))
+        return self._track_submitted(
+            client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url)
+        )
+
+    def _track_submitted(self, task: Task) -> Task:
+        """Track what a submit returned. This tracker's store journaled it (the row was written
+        with the answer), so it is not recorded a second time."""
+        client = self._client
+        journaled = client is not None and isinstance(client.journal, (SubmitRecorder, _JournalTee))
+        return self.track(task, record=not journaled)
 
     # -- life cycle ----------------------------------------------------------------------------
 

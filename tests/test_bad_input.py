@@ -32,7 +32,7 @@ from replay import ReplayServer, js, raw
 from werkzeug.wrappers import Response
 
 from mjwidgets import Prompt, masks, sim
-from mjwidgets.client import MAX_PROMPT_CHARS, Client
+from mjwidgets.client import Client
 from mjwidgets.errors import (
     AuthError,
     MJError,
@@ -44,7 +44,7 @@ from mjwidgets.errors import (
 )
 from mjwidgets.imagecache import ImageCache
 from mjwidgets.models import Status, Task
-from mjwidgets.prompt import PromptError
+from mjwidgets.prompt import MAX_PROMPT_CHARS, PromptError
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 
@@ -132,7 +132,7 @@ class Ctx:
     extra: dict = field(default_factory=dict)
 
     def task(self, data: dict) -> Task:
-        return Task.from_json(data)._bind(self.client)
+        return Task.from_json(data).bind(self.client)
 
     def tracker(self, **options: Any) -> Tracker:
         cache = ImageCache(self.tmp / "img", store=self.store)
@@ -722,7 +722,7 @@ def _(ctx: Ctx) -> None:
     ctx.server.on("GET", "/a.png", raw(png(), 200, "image/png"))
     done = task_json(hostile, imageUrl=f"{ctx.server.url}/a.png")
     ctx.server.on("GET", f"/mj/task/{hostile}/fetch", js(done))
-    task = ctx.client.imagine("a fox")
+    task = ctx.client.imagine("a fox").reload()
     assert task.id == hostile and task.status is Status.SUCCESS
     assert ctx.server.hits[-1].raw_uri == "/mj/task/..%2F..%2Fetc%2Fpasswd/fetch"
     cache = ImageCache(ctx.tmp / "img", store=ctx.store)

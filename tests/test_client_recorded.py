@@ -303,14 +303,16 @@ def test_code_21_is_a_modal_task_and_22_a_queued_one(server, client):
 
 
 def test_new_api_rewrite_of_21_to_1_still_yields_modal(server, client):
+    """new-api rewrites only the digits of a 21 (relay/relay-mj.go): the text still says so."""
     server.on(*FETCH, js(task_json()))
-    server.on("POST", "/mj/submit/action", ok("1732000000000300", code=1))
-    server.on(
-        "GET",
-        "/mj/task/1732000000000300/fetch",
-        js(task_json("1732000000000300", "MODAL", action="CUSTOM_ZOOM")),
-    )
+    rewritten = {
+        "code": 1,
+        "description": "Waiting for window confirm",
+        "result": "1732000000000300",
+    }
+    server.on("POST", "/mj/submit/action", js(rewritten))
     assert client.action(client.fetch(TID), "U1").status is Status.MODAL
+    assert server.count("GET", "/mj/task/1732000000000300/fetch") == 0  # the answer sufficed
 
 
 def test_failed_reread_falls_back_to_the_status_the_code_implies(server, client):
@@ -572,13 +574,13 @@ def test_local_refusals_send_nothing(server, client, tmp_path):
 def client_task(client, data):
     from mjwidgets.models import Task
 
-    return Task.from_json(data)._bind(client)
+    return Task.from_json(data).bind(client)
 
 
 def modal_task(client, parent, label):
     from mjwidgets.models import Task
 
-    task = Task.from_json(task_json("1732000000000300", "MODAL"))._bind(client)
+    task = Task.from_json(task_json("1732000000000300", "MODAL")).bind(client)
     task.parent_id, task.origin_button = parent.id, parent.button(label)
     task.parent_image_size = parent.image_size
     return task
@@ -599,7 +601,7 @@ def test_modal_sends_mask_of_the_parent_size_and_zoom_prompt(server, client):
     sent = media.decode_image(media._decode_data_url(body["maskBase64"])[1])
     assert sent.size == (64, 64) and set(np.unique(np.asarray(sent))) == {0, 255}
     client.modal(modal_task(client, upscaled, "Custom Zoom"), prompt="a fox --zoom 1.5")
-    assert server.hits[-2].body["prompt"] == "a fox --zoom 1.5"
+    assert server.hits[-1].body["prompt"] == "a fox --zoom 1.5"  # one request per submit
 
 
 # -- waiting ---------------------------------------------------------------------------------------

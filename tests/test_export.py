@@ -9,14 +9,8 @@ import pytest
 
 from mjwidgets import sim
 from mjwidgets.client import Client
-from mjwidgets.errors import TaskFailed
-from mjwidgets.export import (
-    CSV_COLUMNS,
-    StoredServer,
-    export_lineage,
-    export_sweep,
-    export_tasks,
-)
+from mjwidgets.errors import NotFoundError, TaskFailed
+from mjwidgets.export import CSV_COLUMNS, export_lineage, export_sweep, export_tasks
 from mjwidgets.models import Status, Task
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
@@ -141,10 +135,15 @@ def test_sweep_export_labels_rows_and_columns(made, tmp_path):
     assert '<table class="sweep">' in sheet and "--ar 3:2" in sheet and "--stylize 250" in sheet
 
 
-def test_stored_server_reads_the_cache_but_downloads_nothing(made):
-    task = made["store"].get(made["grid"].id)
-    stored = StoredServer(made["store"].server_of(task.id), made["cache"])
-    task._bind(stored)
-    assert task.image().size == made["grid"].image().size
-    with pytest.raises(Exception, match="never cached"):
-        stored.download("http://127.0.0.1:9/x.png")
+def test_a_stored_task_reads_the_cache_but_downloads_nothing(made):
+    task = made["store"].get(made["grid"].id)  # as a later kernel finds it: no live backend
+    assert task.backend is None and task.server == made["grid"].server
+    assert made["cache"].image(task).size == made["grid"].image().size
+    ghost = Task(
+        id="1732000000000999",
+        status=Status.SUCCESS,
+        image_url="http://127.0.0.1:9/x.png",
+        server=task.server,
+    )
+    with pytest.raises(NotFoundError, match="never cached"):
+        made["cache"].fetch(ghost)

@@ -53,7 +53,8 @@ def test_images_are_cached_at_success_and_served_after_the_url_expires(store, tm
     assert saved.exists() and saved.name == f"mj-{grid.id}.png"
     assert sidecar["prompt"].endswith("a red fox in snow --ar 3:2")
     assert sidecar["parameters"] == {"ar": "3:2"}
-    assert sidecar["timings"]["total_s"] > 0 and sidecar["image"]["grid"] is True
+    # one record format for sidecars and manifests (mjwidgets.records)
+    assert sidecar["total_s"] > 0 and sidecar["grid"] is True
     child = json.loads(cache.save(single, tmp_path / "out").with_suffix(".json").read_text())
     assert [step["button"] for step in child["lineage"]] == [None, "U2"]
 
@@ -84,7 +85,7 @@ def test_file_names_never_come_from_server_strings(store, tmp_path):
             "imageUrl": "http://mj.example/../../evil.sh",
         }
     )
-    task._bind(_FakeClient(_png()))
+    task.bind(_FakeClient(_png()))
     cache = ImageCache(store=store)
     path = cache.fetch(task)
     assert path.parent == tmp_path / "images" and path.suffix == ".png"
@@ -97,10 +98,10 @@ def test_decompression_bombs_and_non_images_are_refused(store, monkeypatch):
     cache = ImageCache(store=store)
     bomb = Task.from_json({"id": "1", "status": "SUCCESS", "imageUrl": "http://mj.example/1.png"})
     with pytest.raises(ValidationError, match="decompression bomb"):
-        cache.fetch(bomb._bind(_FakeClient(_png((100, 100)))))
+        cache.fetch(bomb.bind(_FakeClient(_png((100, 100)))))
     text = Task.from_json({"id": "2", "status": "SUCCESS", "imageUrl": "http://mj.example/2.png"})
     with pytest.raises(ValidationError, match="not an image"):
-        cache.fetch(text._bind(_FakeClient(b"<html>surprise</html>")))
+        cache.fetch(text.bind(_FakeClient(b"<html>surprise</html>")))
     assert not list(cache.folder.glob("*.*"))
 
 

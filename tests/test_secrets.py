@@ -118,7 +118,9 @@ def test_the_key_goes_to_the_api_host_only_and_is_never_written_or_shown(tmp_pat
         lost = expect(TransportError, tracker.imagine, "a lost reply")
         assert lost.maybe_submitted
         server.configure(reset_rate=0.0, paths=["/mj/"])
-        assert studio.imagine("   ") is None and studio.bar.error  # shown in the Studio
+        with pytest.raises(ValidationError):
+            studio.imagine("   ")
+        assert studio.bar.error  # shown in the Studio
 
         # a server that echoes the key back (in a fail reason) is redacted in every error; its
         # task goes to a store of its own: the history keeps a server's text verbatim
@@ -140,7 +142,8 @@ def test_the_key_goes_to_the_api_host_only_and_is_never_written_or_shown(tmp_pat
         reprs = [
             repr(client),
             repr(vars(client)),
-            repr(vars(client._session)),
+            repr(vars(client._transport)),
+            repr(vars(client._transport._session)),
             repr(tracker),
             repr(store),
             repr(cache),

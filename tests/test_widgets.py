@@ -8,6 +8,7 @@ import time
 import pytest
 
 from mjwidgets import Client, Studio, TaskView, Tracker, sim
+from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 
 KEY = "sk-widget-SECRET-777"
@@ -74,7 +75,11 @@ def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
 
 
 def test_errors_show_in_the_studio_and_the_kernel_carries_on(studio):
-    assert studio.imagine("   ") is None
+    with pytest.raises(ValidationError):  # from code it raises, as studio.sweep does …
+        studio.imagine("   ")
+    assert "prompt" in studio.bar.error  # … and the bar shows it
+    studio.bar.error = ""
+    studio._on_message(studio.bar, {"type": "imagine", "prompt": "   "}, [])  # Enter: shown only
     assert "prompt" in studio.bar.error
     assert studio.imagine("fine again") is not None and studio.bar.error == ""
 

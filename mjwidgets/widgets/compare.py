@@ -3,22 +3,20 @@ differences from the first prompt highlighted, and a table of the parameters tha
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 from PIL import Image
 
+from .. import media, renditions
 from ..errors import MJError, ValidationError
-from ..export import StoredServer, bind_stored
 from ..models import Task
 from ..prompt import diff_params, diff_prompts
 from ..tracking import Tracker
-from .taskview import STATIC, display_bytes
+from .plumbing import STATIC, tracker_for
 
 COMPARE_MAX_SIDE = 900  # px on the long side of each image sent to the browser
 
@@ -106,8 +104,8 @@ class Compare(anywidget.AnyWidget):
             if prompt is None:
                 prompt = item.prompt or item.prompt_en or ""
         else:
-            image = _open_image(item)
-        data = display_bytes(image, max_side=COMPARE_MAX_SIDE)
+            image = media.load_image(item)  # refused with the package's typed errors
+        data = renditions.display_jpeg(image, max_side=COMPARE_MAX_SIDE)
         fmt = "webp" if data[:4] == b"RIFF" else "png" if data[:4] == b"\x89PNG" else "jpeg"
         return {
             "task_id": task_id,
@@ -119,54 +117,33 @@ class Compare(anywidget.AnyWidget):
             "size": list(image.size),
         }
 
+    def _tracker(self, task: Task | None = None) -> Tracker:
+        if self.tracker is None:
+            self.tracker = tracker_for(task=task)
+        return self.tracker
+
     def _lookup(self, task_id: str) -> Task:
-        tracker = self.tracker
-        if tracker is None:
-            tracker = self.tracker = Tracker.default()
-        task = tracker.store.get(task_id)
+        tracker = self._tracker()
+        task = tracker.store.get(task_id, client=tracker.client)
         if task is None:
             raise ValidationError(
                 f"task {task_id} is not in the history",
                 advice="pass a Task, or the id of a stored task",
             )
-        return bind_stored(
-            task, tracker.store.server_of(task_id), cache=tracker.cache, client=tracker.client
-        )
+        return task
 
     def _task_image(self, task: Task) -> Image.Image:
-        client = getattr(task, "_client", None)
         try:
-            if client is not None and getattr(client, "image_provider", None) is not None:
+            if task.backend is not None:
                 return task.image()
-            if self.tracker is None and client is None:  # a task straight from mjw.history()
-                self.tracker = Tracker.default()
-            if self.tracker is not None:
-                if client is None:
-                    server = self.tracker.store.server_of(task.id)
-                    task = bind_stored(
-                        task, server, cache=self.tracker.cache, client=self.tracker.client
-                    )
-                return self.tracker.cache.image(task)
-            return task.image()
+            tracker = self._tracker(task)  # a task straight from mjw.history(): from the cache
+            if not task.server:
+                task.server = tracker.store.server_of(task.id) or ""
+            live = tracker.client if task.server == tracker.base_url else None
+            return tracker.cache.image(task, live)
         except MJError as exc:
-            where = " (a task of another server)" if isinstance(client, StoredServer) else ""
+            other = self.tracker is not None and task.server != self.tracker.base_url
+            where = " (a task of another server)" if other else ""
             raise ValidationError(
                 f"no image for task {task.id}{where}: {exc}", task_id=task.id
             ) from exc
-
-
-def _open_image(item: Any) -> Image.Image:
-    if isinstance(item, Image.Image):
-        return item
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        source: Any = io.BytesIO(bytes(item))
-    elif isinstance(item, (str, os.PathLike)):
-        source = Path(item)
-    else:
-        raise ValidationError(
-            f"cannot compare a {type(item).__name__}",
-            advice="pass Tasks, TaskViews, task ids, PIL images or image files",
-        )
-    with Image.open(source) as opened:
-        opened.load()
-        return opened.copy()

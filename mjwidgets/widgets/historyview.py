@@ -11,7 +11,6 @@ kernel, whose images are read from the cache.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,17 +21,17 @@ from typing import Any
 import anywidget
 import ipywidgets
 import traitlets
-from PIL import Image
 
+from .. import renditions
 from ..client import Client
 from ..errors import MJError, ValidationError
-from ..export import StoredServer, bind_stored
 from ..imagecache import FINAL, PREVIEW
 from ..models import Status, Task
 from ..store import LineageNode
 from ..tracking import Tracker
 from .compare import Compare
-from .taskview import STATIC, TaskView
+from .plumbing import STATIC, tracker_for
+from .taskview import TaskView
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -54,16 +53,7 @@ def thumbnail_bytes(path: Path, folder: Path | None = None, side: int = THUMB_SI
     if stored is not None and stored.exists():
         data = stored.read_bytes()
     else:
-        with Image.open(path) as opened:
-            opened.draft("RGB", (side, side))
-            image = opened.convert("RGB")
-        factor = max(image.size) // (side * 2)
-        if factor > 1:
-            image = image.reduce(factor)
-        image.thumbnail((side, side), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.save(out, "WEBP", quality=72, method=4)
-        data = out.getvalue()
+        data = renditions.thumbnail_webp(path, side, quality=72)
         if stored is not None:
             try:
                 stored.parent.mkdir(parents=True, exist_ok=True)
@@ -156,10 +146,7 @@ class HistoryView(ipywidgets.VBox):
         all_servers: bool = True,
     ) -> None:
         if tracker is None:
-            if studio is not None:
-                tracker = studio.tracker
-            else:
-                tracker = Tracker.for_client(client) if client else Tracker.default()
+            tracker = studio.tracker if studio is not None else tracker_for(client)
         self.tracker = tracker
         self.client = tracker.client
         self.store = tracker.store
@@ -234,13 +221,14 @@ class HistoryView(ipywidgets.VBox):
                     _day(gallery.since),
                     _day(gallery.until, end=True),
                     self.limit,
-                    server=None if self.all_servers else self.client.base_url,
+                    server=None if self.all_servers else self.tracker.base_url,
+                    bind=self.client,  # its own server's tasks come back bound to it
                 )
             except MJError as exc:
                 gallery.error = str(exc)
                 return self.tasks
             gallery.error = ""
-            self.tasks = [self._bind(task) for task in tasks]
+            self.tasks = tasks
             self._generation += 1
             generation = self._generation
             missing = self._push_items(budget=None if wait else SYNC_THUMBS)
@@ -260,8 +248,8 @@ class HistoryView(ipywidgets.VBox):
             if self.card is not None:
                 self.card.close()
                 self.card = None
-            foreign = isinstance(getattr(found, "_client", None), StoredServer)
-            tree = self.store.lineage(found.id, self._server(found))
+            foreign = found.server != self.tracker.base_url
+            tree = self.store.lineage(found.id, found.server)
             with gallery.hold_sync():
                 gallery.current = found.id
                 gallery.current_prompt = found.prompt or found.prompt_en or ""
@@ -282,7 +270,6 @@ class HistoryView(ipywidgets.VBox):
                 self.card_box.children = (note,)
                 return None
             try:
-                self.tracker.track(found, record=False)
                 view = TaskView(found, tracker=self.tracker)
             except MJError as exc:
                 gallery.error = str(exc)
@@ -342,24 +329,17 @@ class HistoryView(ipywidgets.VBox):
         super().close()
 
     # ------------------------------------------------------------------ tasks
-    def _server(self, task: Task) -> str:
-        return str(getattr(getattr(task, "_client", None), "base_url", "") or "")
-
-    def _bind(self, task: Task) -> Task:
-        server = self.store.server_of(task.id)
-        return bind_stored(task, server, cache=self.cache, client=self.client)
-
     def _find(self, task: Task | str) -> Task:
         task_id = task.id if isinstance(task, Task) else str(task)
         for known in self.tasks:
             if known.id == task_id:
                 return known
-        if isinstance(task, Task) and getattr(task, "_client", None) is not None:
+        if isinstance(task, Task) and task.server:
             return task
-        stored = self.store.get(task_id)
+        stored = self.store.get(task_id, client=self.client)
         if stored is None:
             raise ValidationError(f"task {task_id} is not in the history", task_id=task_id)
-        return self._bind(stored)
+        return stored
 
     def _image_path(self, task: Task) -> Path | None:
         try:
@@ -381,7 +361,7 @@ class HistoryView(ipywidgets.VBox):
             "parent_id": task.parent_id or "",
             "when": when.isoformat() if when else "",
             "thumb": thumbs.get(task.id),
-            "other_server": isinstance(getattr(task, "_client", None), StoredServer),
+            "other_server": task.server != self.tracker.base_url,
         }
 
     def _push_items(self, budget: int | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import anywidget
@@ -14,8 +15,9 @@ from ..errors import MJError
 from ..models import Task
 from ..sweep import Sweep
 from ..tracking import Tracker
+from .plumbing import STATIC, tracker_for
 from .sweepview import SweepView
-from .taskview import STATIC, TaskView
+from .taskview import TaskView
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -42,11 +44,11 @@ class Studio(ipywidgets.VBox):
 
     def __init__(self, client: Client | None = None, *, tracker: Tracker | None = None) -> None:
         if tracker is None:
-            tracker = Tracker.for_client(client) if client else Tracker.default()
+            tracker = tracker_for(client)
         self.tracker = tracker
         self.client = tracker.client
         self.bar = _StudioBar(
-            simulator=bool(getattr(self.client, "is_simulator", False)),
+            simulator=bool(self.client is not None and self.client.is_simulator),
             backend_label=urlsplit(self.client.base_url).netloc,
         )
         # Newest first on screen, but appended in the model: ipywidgets re-creates the view of
@@ -61,8 +63,12 @@ class Studio(ipywidgets.VBox):
         self.bar.on_msg(self._on_message)
 
     # ------------------------------------------------------------------ public
-    def imagine(self, prompt: str, **options) -> TaskView | None:
-        """Submit a prompt exactly as typing it and pressing Enter would; returns its card."""
+    def imagine(self, prompt: str, **options: Any) -> TaskView:
+        """Submit a prompt exactly as typing it and pressing Enter would; returns its card.
+
+        A refusal (a blank prompt, a server error) shows in the Studio's bar and is raised, as
+        ``sweep`` does: code learns what a person sees.
+        """
         bar = self.bar
         bar.error = ""
         bar.busy = True
@@ -70,11 +76,7 @@ class Studio(ipywidgets.VBox):
             task = self.tracker.imagine(prompt, **options)
         except MJError as exc:
             bar.error = str(exc)
-            return None
-        except Exception as exc:  # the kernel must stay usable whatever happens
-            log.exception("imagine failed")
-            bar.error = f"{type(exc).__name__}: {exc}"
-            return None
+            raise
         finally:
             bar.busy = False
         bar.send({"type": "clear_prompt"})
@@ -98,7 +100,7 @@ class Studio(ipywidgets.VBox):
         Returns the running `Sweep` (``.wait()``, ``.tasks``, ``.labels``)."""
         try:
             sweep = Sweep(prompt, dict(params), self.tracker, max_in_flight=max_in_flight)
-        except ValueError as exc:
+        except MJError as exc:
             self.bar.error = f"sweep refused: {exc}"
             raise
         view = SweepView(sweep, on_child=self._on_child)
@@ -112,9 +114,15 @@ class Studio(ipywidgets.VBox):
         self.bar.send({"type": "set_prompt", "prompt": prompt})
 
     # ------------------------------------------------------------------ events
-    def _on_message(self, _widget, content: dict, _buffers) -> None:
+    def _on_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
         if content.get("type") == "imagine":
-            self.imagine(str(content.get("prompt", "")))
+            try:
+                self.imagine(str(content.get("prompt", "")))
+            except MJError:
+                pass  # already shown in the bar
+            except Exception as exc:  # the kernel's message loop must survive anything
+                log.exception("imagine failed")
+                self.bar.error = f"{type(exc).__name__}: {exc}"
 
     def _on_child(self, _parent: TaskView, child: TaskView) -> None:
         child.on_child(self._on_child)

@@ -11,48 +11,21 @@ import io
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import anywidget
 import ipywidgets
 import traitlets
 from PIL import Image
 
-from ..client import Client, check_zoom_prompt
+from .. import renditions
+from ..client import Client
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
 from ..tracking import Tracker
+from .plumbing import IMAGER, STATIC, SUBMITTER, tracker_for
 
 log = logging.getLogger("mjwidgets.widgets")
-
-_PACKAGE = Path(__file__).resolve().parent.parent
-# The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
-# force-include), a source checkout (editable install) reads js/ directly. No build step, no copy.
-STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.parent / "js"
-DISPLAY_MAX = 1024  # px on the long side of what the browser gets
-_SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
-# Images are fetched and encoded here, never on the tracker's thread: twenty results arriving
-# together must not hold up polling or each other's cards.
-_IMAGER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-images")
-
-
-def display_bytes(image: Image.Image, *, max_side: int = DISPLAY_MAX) -> bytes:
-    """A display-sized JPEG of `image` (~80 KB for a 2048² grid), for the card.
-
-    Integer `reduce` then JPEG: a few milliseconds, where LANCZOS + WebP took ~100 ms per grid
-    (benchmarks/delivery.py measures both); the full image stays available on demand.
-    """
-    shown = image.convert("RGB")
-    factor = max(shown.size) // max_side
-    if factor > 1:
-        shown = shown.reduce(factor)
-    if max(shown.size) > max_side:
-        shown.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-    out = io.BytesIO()
-    shown.save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 def _seconds(later, earlier) -> float | None:
@@ -104,8 +77,7 @@ class TaskView(ipywidgets.VBox):
         super().__init__([self.card])
         self.add_class("mjw-taskview")
         if tracker is None:
-            client = client or getattr(task, "_client", None)
-            tracker = Tracker.for_client(client) if client else Tracker.default()
+            tracker = tracker_for(client, task if isinstance(task, Task) else None)
         self.tracker = tracker
         self.client = tracker.client
         if isinstance(task, str):
@@ -120,10 +92,15 @@ class TaskView(ipywidgets.VBox):
         self._image_job = False
         self._image_dirty = False
         self.card.on_msg(self._on_message)
-        task = tracker.track(task, record=task.is_pending)  # also a stored, finished task
+        # a task of another server (an earlier kernel's, from the history) is shown as stored
+        self.foreign = bool(task.server) and task.server != tracker.base_url
+        if not self.foreign:  # a card takes the tracked task; it tracks only one it is given
+            task = tracker.get(task) or tracker.track(task, record=task.is_pending)
         self.task = task
         self._apply(task)
-        self._unsubscribe = tracker.subscribe(task.id, self._on_update)
+        self._unsubscribe: Callable[[], None] = lambda: None
+        if not self.foreign:
+            self._unsubscribe = tracker.subscribe(task, self._on_update)
         self._untrouble = tracker.on_trouble(self._on_trouble)
 
     # ------------------------------------------------------------------ public
@@ -212,7 +189,7 @@ class TaskView(ipywidgets.VBox):
                 self._image_dirty = True
                 return
             self._image_job = True
-        _IMAGER.submit(self._image_worker)
+        IMAGER.submit(self._image_worker)
 
     def _image_worker(self) -> None:
         while True:
@@ -235,7 +212,7 @@ class TaskView(ipywidgets.VBox):
             return
         try:
             image = self.tracker.cache.image(task)  # the final image, or the latest preview
-            data = display_bytes(image)
+            data = renditions.display_jpeg(image)
         except MJError as exc:
             self.card.retrying = f"image not available yet: {exc.description or exc}"
             return
@@ -256,9 +233,9 @@ class TaskView(ipywidgets.VBox):
             except MJError as exc:
                 self.card.error = str(exc)
                 return
-            _SUBMITTER.submit(self._press, button)
+            SUBMITTER.submit(self._press, button)
         elif kind == "modal_send":
-            _SUBMITTER.submit(self._send_modal, str(content.get("prompt", "")))
+            SUBMITTER.submit(self._send_modal, str(content.get("prompt", "")))
         elif kind == "modal_cancel":
             self._close_modal()
         elif kind == "full_image":
@@ -288,8 +265,7 @@ class TaskView(ipywidgets.VBox):
         return self._adopt(child, button)
 
     def _adopt(self, child: Task, button: Button) -> TaskView:
-        self.tracker.track(child)
-        view = TaskView(child, tracker=self.tracker)
+        view = TaskView(child, tracker=self.tracker)  # the tracker's submit already tracks it
         self.card.children = [
             *self.card.children,
             {"task_id": child.id, "label": f"{button.display} ({child.id})"},
@@ -336,8 +312,8 @@ class TaskView(ipywidgets.VBox):
             return None
         state = dict(self.card.modal)
         if state.get("kind") == "custom_zoom":
-            try:  # the client's own check, so the card and a script refuse the same prompts
-                check_zoom_prompt(prompt)
+            try:  # the prompt's own rule, so the card and a script refuse the same prompts
+                Prompt(prompt).check_zoom()
             except ValidationError as exc:
                 self.card.modal = {**state, "invalid": True, "prompt": prompt, "hint": str(exc)}
                 return None
@@ -374,7 +350,7 @@ class TaskView(ipywidgets.VBox):
         image = self.tracker.cache.image(self.task)
         editor = MaskEditor(image, prompt=self.task.prompt or "")
         editor.on_submit(
-            lambda ed: _SUBMITTER.submit(
+            lambda ed: SUBMITTER.submit(
                 self._submit_modal, modal_task, prompt=ed.prompt, mask=ed.mask
             )
         )

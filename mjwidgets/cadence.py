@@ -1,0 +1,346 @@
+"""The tracker's timing model: when a server's next update is due, learned from what was seen.
+
+Pure (no I/O, no threads, no clock of its own: every method takes ``now``), so each rule is
+unit-tested on its own (``tests/test_cadence.py``). The tracker asks each pending task for its
+poll window and polls at the earliest deadline among them.
+
+Why adaptive: Midjourney reports progress only every few seconds and resellers refresh every 15 s,
+so polling on a fixed clock either wastes requests or shows results late. Every change is known
+only to lie between the last look that showed the old state and the first look that showed the
+new one; intersecting those brackets over consecutive steps pins the step interval down even
+from coarse looks. The lag we accept is small for the result and larger for mid-way steps.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .models import Status, Task
+
+__all__ = ["ServerRhythm", "TaskRhythm", "FINAL_STEP_PROGRESS", "lag_budget"]
+
+FINAL_STEP_PROGRESS = 93  # Midjourney's last progress step; the next change is the result
+_NEAR_END_PROGRESS = 78
+
+
+def _median(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return statistics.median(items) if items else None
+
+
+class ServerRhythm:
+    """The update cadence of one server, learned from every task tracked on it.
+
+    Step intervals are kept per action (upscales run faster than grids); the final gap (93 % →
+    result) and the first gap (0 % → first step) are kept as ratios of the step interval.
+    """
+
+    def __init__(self) -> None:
+        self._by_action: dict[str, deque[float]] = {}
+        self._all: deque[float] = deque(maxlen=64)
+        self._rough: deque[float] = deque(maxlen=64)
+        self._final_ratios: deque[float] = deque(maxlen=32)
+
+    def learn_interval(self, action: str, seconds: float) -> None:
+        self._by_action.setdefault(action, deque(maxlen=32)).append(seconds)
+        self._all.append(seconds)
+
+    def learn_rough(self, seconds: float) -> None:
+        """A coarse guess (the middle of a wide bracket): used only until precise ones exist.
+        Many concurrent tasks seen at different phases make their median a fair first guess."""
+        if seconds > 0:
+            self._rough.append(seconds)
+
+    def learn_final_ratio(self, ratio: float) -> None:
+        if 0.2 <= ratio <= 5.0:
+            self._final_ratios.append(ratio)
+
+    def interval(self, action: str) -> float | None:
+        """Typical seconds between two progress steps of a task of this action."""
+        own = self._by_action.get(action)
+        if own and len(own) >= 2:
+            return _median(own)
+        if len(self._all) >= 2:
+            return _median(self._all)
+        return _median(self._rough) if len(self._rough) >= 3 else None
+
+    def final_ratio_known(self) -> bool:
+        return len(self._final_ratios) >= 3
+
+    def spread(self) -> float:
+        """Relative uncertainty of a predicted step time (interquartile range / median)."""
+        if len(self._all) < 4:
+            return 0.2
+        quartiles = statistics.quantiles(self._all, n=4)
+        middle = statistics.median(self._all)
+        return min(0.5, max(0.08, (quartiles[2] - quartiles[0]) / middle if middle else 0.2))
+
+    def final_ratio(self) -> float:
+        """Gap before the result as a multiple of the step interval (~8 s after 6–7 s steps)."""
+        return _median(self._final_ratios) or 1.3
+
+
+@dataclass
+class TaskRhythm:
+    """One task's observed changes, and the window in which its next poll is useful.
+
+    Every change is known only to lie between the last look that showed the old state and the
+    first look that showed the new one. Intersecting those brackets over consecutive steps pins
+    the step interval down even from coarse looks, as long as the steps are regular; when they
+    are not, the intersection empties and starts again from the latest pair.
+    """
+
+    action: str
+    relaxed: bool
+    observed_at: float  # monotonic time of the latest observation (poll or push)
+    status: Status = Status.UNKNOWN
+    progress: int = 0
+    change_low: float = 0.0  # the latest change happened after this …
+    change_high: float = 0.0  # … and no later than this
+    status_since: float = 0.0
+    interval_low: float | None = None  # the step interval lies in [interval_low, interval_high]
+    interval_high: float | None = None
+    progress_steps: deque[int] = field(default_factory=lambda: deque(maxlen=8))
+    poll_now: bool = False
+    first_seen: float = 0.0  # when tracking (re)started
+    seed: float | None = None  # a first guess of the step interval: the wait for the first step
+    # (step number, seen after, seen by) of each observed progress step, to anchor the next one
+    steps: deque[tuple[int, float, float]] = field(default_factory=lambda: deque(maxlen=8))
+    _memo: tuple[tuple, tuple[float, float] | None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def start(cls, task: Task, now: float, relaxed: bool, poll_now: bool = False) -> TaskRhythm:
+        return cls(
+            action=task.action.upper(),
+            relaxed=relaxed,
+            observed_at=now,
+            status=task.status,
+            progress=task.progress,
+            change_low=now,
+            change_high=now,
+            status_since=now,
+            poll_now=poll_now,
+            first_seen=now,
+        )
+
+    @property
+    def change_mid(self) -> float:
+        return (self.change_low + self.change_high) / 2
+
+    @property
+    def change_width(self) -> float:
+        return self.change_high - self.change_low
+
+    def observe(
+        self,
+        task: Task,
+        now: float,
+        changed: bool,
+        server: ServerRhythm,
+        seen_unchanged_at: float | None = None,
+    ) -> None:
+        """Learn from one observation. A change happened after the last time the old state was
+        seen (``seen_unchanged_at``, default the previous observation) and before ``now``."""
+        self.poll_now = False
+        if not changed:
+            self.observed_at = now
+            return
+        low = self.observed_at if seen_unchanged_at is None else seen_unchanged_at
+        if _is_running_status(self.status) or self.status is Status.NOT_START:
+            advance = task.progress - self.progress
+            if task.status is Status.IN_PROGRESS and advance > 0 and self.progress > 0:
+                # a step missed between two looks shows as a double jump: count the steps
+                self.progress_steps.append(advance)
+                steps = max(1, round(advance / (_median(self.progress_steps) or advance)))
+                self._narrow((low - self.change_high) / steps, (now - self.change_low) / steps)
+                interval = self._own_interval()
+                if interval is not None:
+                    server.learn_interval(self.action, interval)
+                else:
+                    rough_low = (low - self.change_high) / steps
+                    rough_high = (now - self.change_low) / steps
+                    middle = (rough_low + rough_high) / 2
+                    if middle > 0 and rough_high - rough_low <= 1.2 * middle:
+                        server.learn_rough(middle)
+                number = (self.steps[-1][0] if self.steps else 0) + steps
+                self.steps.append((number, low, now))
+            elif task.status is Status.IN_PROGRESS and advance > 0:
+                # the first step: the wait since the start seeds the step interval
+                start = self.change_mid if self.status_since > self.first_seen else self.first_seen
+                middle = (low + now) / 2 - start
+                if middle > 0:
+                    self.seed = middle
+                    if now - low <= 1.2 * middle:
+                        server.learn_rough(middle)
+                self.steps.clear()
+                self.steps.append((0, low, now))
+            elif task.is_done and self.progress >= FINAL_STEP_PROGRESS:
+                interval = self.interval(server)
+                gap_low, gap_high = low - self.change_high, now - self.change_low
+                if interval and gap_high - gap_low <= 0.3 * interval:
+                    server.learn_final_ratio((gap_low + gap_high) / 2 / interval)
+        if task.status is not self.status:
+            self.status_since = now
+        self.status, self.progress = task.status, task.progress
+        self.change_low, self.change_high = low, now
+        self.observed_at = now
+
+    def _narrow(self, low: float, high: float) -> None:
+        low = max(0.0, low)
+        if self.interval_low is None or self.interval_high is None:
+            self.interval_low, self.interval_high = low, high
+            return
+        merged_low, merged_high = max(low, self.interval_low), min(high, self.interval_high)
+        if merged_low > merged_high:  # irregular steps: start again from this pair
+            self.interval_low, self.interval_high = low, high
+        else:
+            self.interval_low, self.interval_high = merged_low, merged_high
+
+    def _own_interval(self, precision: float = 0.5) -> float | None:
+        if self.interval_low is None or self.interval_high is None:
+            return None
+        middle = (self.interval_low + self.interval_high) / 2
+        if middle <= 0 or self.interval_high - self.interval_low > precision * middle:
+            return None
+        return middle
+
+    def interval(self, server: ServerRhythm) -> float | None:
+        """Seconds between this task's progress steps: its own if known, else the server's."""
+        return self._own_interval() or server.interval(self.action) or self.seed
+
+    def expected_earliest(self, server: ServerRhythm) -> float | None:
+        """The earliest time the next change can plausibly happen (None: no rhythm known)."""
+        interval = self.interval(server)
+        if interval is None or not _is_running_status(self.status):
+            return None
+        ratio = server.final_ratio() if self.progress >= FINAL_STEP_PROGRESS else 1.0
+        spread = server.spread() * ratio * interval
+        return self.change_mid + ratio * interval - spread - self.change_width / 2
+
+    def predict(self, server: ServerRhythm) -> tuple[float, float] | None:
+        """(earliest, latest) time of the next change, anchored on every observed step.
+
+        Steps come one interval apart, so each step seen within [after, by] also pins the latest
+        step's time; intersecting them over the plausible intervals narrows a bracket far below
+        the gap between two looks. None while fewer facts are known.
+        """
+        if self.status is not Status.IN_PROGRESS or not self.steps:
+            return None
+        final = self.progress >= FINAL_STEP_PROGRESS
+        key = (
+            self.steps[-1],
+            len(self.steps),
+            server.interval(self.action),
+            final,
+            server.final_ratio() if final else 1.0,
+            server.spread(),
+        )
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        result = self._predict(server, final)
+        self._memo = (key, result)
+        return result
+
+    def _predict(self, server: ServerRhythm, final: bool) -> tuple[float, float] | None:
+        steps = list(self.steps)
+        known = server.interval(self.action)
+        low, high = (0.05, 1e9) if known is None else (known * 0.5, known * 1.6)
+        if len(steps) == 1:
+            if known is None:
+                return None
+            margin = max(0.1, server.spread())
+            low, high = known * (1 - margin), known * (1 + margin)
+        else:
+            for attempt in range(2):
+                low_i, high_i = low, high
+                for a in range(len(steps)):
+                    for b in range(a + 1, len(steps)):
+                        count = steps[b][0] - steps[a][0]
+                        low_i = max(low_i, (steps[b][1] - steps[a][2]) / count)
+                        high_i = min(high_i, (steps[b][2] - steps[a][1]) / count)
+                if low_i <= high_i:
+                    low, high = low_i, high_i
+                    break
+                steps = steps[-2:]  # irregular: keep only the latest pair
+                if attempt or len(self.steps) == 2:
+                    return None
+        if high >= 1e9:
+            return None
+        ratio = server.final_ratio() if final else 1.0
+        slack = (0.03 if server.final_ratio_known() else 0.06) if final else 0.0
+        last = steps[-1][0]
+        earliest, latest = float("inf"), float("-inf")
+        for i in range(13):
+            interval = low + (high - low) * i / 12
+            at_low = max(after + (last - n) * interval for n, after, _ in steps)
+            at_high = min(by + (last - n) * interval for n, _, by in steps)
+            if at_low > at_high + 1e-6:
+                continue
+            earliest = min(earliest, at_low + (ratio - slack) * interval)
+            latest = max(latest, at_high + (ratio + slack) * interval)
+        if earliest > latest:
+            return None
+        return earliest, latest
+
+    def window(self, now: float, server: ServerRhythm, pushed: bool) -> tuple[float, float]:
+        """(earliest, latest) monotonic times for the next poll of this task.
+
+        Polling before ``earliest`` is wasted on this task; after ``latest`` the lag we accept for
+        its next change is exceeded. The planner polls at the earliest ``latest`` of all tasks.
+        """
+        last = self.observed_at
+        if self.poll_now:
+            return (now, now)
+        interval = self.interval(server)
+        if pushed:  # the server pushes to us: polling is only the safety net for a lost push
+            safety = min(15.0, max(2.0, 3 * (interval or 2.0)))
+            return (last + safety / 2, last + safety)
+        waiting = not _is_running_status(self.status) or self.progress == 0
+        if waiting and (interval is None or self.status is not Status.SUBMITTED):
+            # queued, or started on a server whose rhythm is unknown: one early look, then slow
+            cap = 10.0 if self.relaxed else 5.0
+            age = max(last - self.first_seen, 0.25 * (now - self.first_seen))
+            gap = min(cap, max(0.2, 2 * age))  # probes at 0.2, 0.6, 1.8, 5.4 … then 5 s
+            if interval is not None:  # a fast server starts and ends jobs fast, too
+                gap = min(gap, max(4 * interval, 0.1))
+            return (last + gap / 2, last + gap)
+        if waiting:  # started, rhythm known: the first step is about one interval away
+            gap = max(lag_budget(0, interval), 0.1)
+            return (last + gap / 2, last + gap)
+        predicted = self.predict(server)
+        if predicted is not None and interval is not None:
+            step = lag_budget(self.progress, interval)
+            earliest, latest = predicted
+            if last < earliest:  # the next change cannot have happened yet: look just after it
+                return (earliest, earliest + step)
+            if now <= latest + step:
+                return (last + step / 2, last + step)
+            overdue = max(0.0, last - latest)  # from the last look, so the wake never recedes
+            gap = min(max(step, 5.0), step * (1 + overdue / interval))
+            return (last + gap / 2, last + gap)
+        expected = self.expected_earliest(server)
+        if interval is None or expected is None:  # rhythm unknown: a look every few seconds
+            gap = min(5.0, max(2.5, 0.5 * (now - self.change_mid)))
+            return (last + gap / 2, last + gap)
+        step = lag_budget(self.progress, interval)
+        if last < expected:  # the next change cannot have happened yet: look just after it
+            return (expected, expected + step)
+        overdue = max(0.0, last - expected)  # late (a stuck task?): back off slowly, up to 5 s
+        gap = min(max(step, 5.0), step * (1 + overdue / interval))
+        return (last + gap / 2, last + gap)
+
+
+def _is_running_status(status: Status) -> bool:
+    return status in (Status.SUBMITTED, Status.IN_PROGRESS)
+
+
+def lag_budget(progress: int, interval: float) -> float:
+    """How late we may see the next change: little for the result, more for mid-way steps."""
+    if progress >= FINAL_STEP_PROGRESS:  # the result: what the goals are about
+        return min(0.5, max(0.03, 0.07 * interval))
+    if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
+        return min(4.0, max(0.1, 0.6 * interval))
+    return min(8.0, max(0.1, 1.0 * interval))  # progress may show a few seconds late

@@ -1,0 +1,173 @@
+"""A task as one JSON record: the format of ``task.save()``'s sidecar and of every export manifest.
+
+One writer, so a saved image's sidecar and an export's ``manifest.json``/``.csv`` say the same
+thing in the same words: the prompt, its parameters (parsed by ``Prompt``, canonical names), the
+lineage, timings, the image file and the server. Times are ISO 8601 in UTC; durations seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import ValidationError
+from .media import file_extension
+from .models import Status, Task
+from .prompt import Prompt
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = [
+    "task_record",
+    "parameters",
+    "save",
+    "require_saveable",
+    "file_stem",
+    "safe_id",
+    "without_query",
+]
+
+
+def without_query(url: str | None) -> str:
+    """A URL without its query and fragment (signed links carry secrets there)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def safe_id(task_id: str) -> str:
+    """A server's task id reduced to letters, digits, - and _ (for file names and anchors)."""
+    cleaned = re.sub(r"[^0-9A-Za-z_-]", "", task_id)[:40]
+    return cleaned or hashlib.sha256(task_id.encode()).hexdigest()[:16]
+
+
+def file_stem(task_id: str) -> str:
+    """``mj-<id>``: the file-name stem of a task's image and record."""
+    return f"mj-{safe_id(task_id)}"
+
+
+def parameters(task: Task) -> dict[str, Any]:
+    """The Midjourney parameters the task ran with (from the server's final prompt when known)."""
+    prompt = task.prompt or task.prompt_en or ""
+    final = str((task.properties or {}).get("finalPrompt") or prompt)
+    return dict(Prompt(final).params)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def _step(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "action": task.action,
+        "button": task.origin_button.display if task.origin_button else None,
+        "prompt": task.prompt or task.prompt_en or "",
+    }
+
+
+def task_record(
+    task: Task,
+    *,
+    ancestors: list[Task] | None = None,
+    image: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    image_sha256: str | None = None,
+    image_error: str | None = None,
+    button: str | None = None,
+    depth: int = 0,
+    labels: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of ``task``: ``ancestors`` (oldest first) give its lineage, ``image`` the file
+    written beside the record (relative path), ``button`` how it was made when the caller knows
+    better than the task (an export's lineage tree), ``labels`` a sweep's parameter labels."""
+    prompt = task.prompt or task.prompt_en or ""
+    final = str((task.properties or {}).get("finalPrompt") or prompt)
+    if button is None and task.origin_button is not None:
+        button = task.origin_button.display
+    record: dict[str, Any] = {
+        "id": task.id,
+        "action": task.action,
+        "status": task.status_raw or task.status.value,
+        "prompt": prompt,
+        "parameters": parameters(task),
+        "parent_id": task.parent_id,
+        "button": button,
+        "depth": depth,
+        "lineage": [_step(ancestor) for ancestor in ancestors or []] + [_step(task)],
+        "submit_time": _iso(task.submit_time),
+        "start_time": _iso(task.start_time),
+        "finish_time": _iso(task.finish_time),
+        "queued_s": _seconds(task.submit_time, task.start_time),
+        "ran_s": _seconds(task.start_time, task.finish_time),
+        "total_s": _seconds(task.submit_time, task.finish_time),
+        "image": image,
+        "image_width": image_size[0] if image_size else None,
+        "image_height": image_size[1] if image_size else None,
+        "image_sha256": image_sha256,
+        "source_url": without_query(task.image_url) or None,
+        "grid": task.is_grid if image else None,
+        "buttons": [b.display for b in task.buttons],
+        "fail_reason": task.fail_reason or "",
+        "image_error": image_error,
+        "server": without_query(task.server),
+    }
+    if final != prompt:
+        record["final_prompt"] = final
+    if labels:
+        record["labels"] = dict(labels)
+    return record
+
+
+def require_saveable(task: Task) -> None:
+    """Only a finished task has a final image to save."""
+    if task.status is not Status.SUCCESS:
+        raise ValidationError(
+            f"task {task.id} is {task.status.value}, not SUCCESS",
+            task_id=task.id,
+            advice="save a finished task (wait for it first)",
+        )
+
+
+def save(
+    task: Task,
+    data: bytes,
+    image: Image.Image,
+    folder: str | os.PathLike[str],
+    *,
+    ancestors: list[Task] | None = None,
+    sha256: str | None = None,
+) -> Path:
+    """Write ``data`` (the task's image file) and its record as ``mj-<id>.<ext>`` + ``.json`` in
+    ``folder``; returns the image's path."""
+    require_saveable(task)
+    out = Path(folder).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(task.id)
+    target = out / f"{stem}.{file_extension(image)}"
+    target.write_bytes(data)
+    record = task_record(
+        task,
+        ancestors=ancestors,
+        image=target.name,
+        image_size=image.size,
+        image_sha256=sha256,
+    )
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), "utf-8")
+    return target

@@ -1,0 +1,792 @@
+"""One server's HTTP: the key, auth styles, retries, capped reads, and replies turned into errors.
+
+Three promises shape this module:
+
+* **No accidental double billing.** Queries are retried by urllib3 (``Retry`` mounted on the
+  Session per path prefix); submits are resent only when the server cannot have seen them
+  (connection refused) or refused them before processing (HTTP 429). A submit that may have
+  arrived is never resent: the error says so (``maybe_submitted=True``).
+* **The key stays secret.** It is attached only to requests for the API's own origin, never to
+  image hosts or cross-origin redirects, and is redacted from every reply, error and log line.
+* **Every server dialect maps to one typed error** (``mjwidgets.errors``), through one table of
+  HTTP statuses and envelope codes (:func:`error_for_reply`).
+
+The API's calls themselves (imagine, action, …) live in ``client``; this module knows nothing of
+tasks or buttons.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import ipaddress
+import json
+import logging
+import re
+import socket
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+)
+from urllib3.util.retry import Retry
+
+from .errors import (
+    AuthError,
+    BannedPromptError,
+    MJError,
+    NotFoundError,
+    QueueFullError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+
+__all__ = [
+    "AUTH_STYLES",
+    "MODES",
+    "ACCEPTED_CODES",
+    "Reply",
+    "error_for_reply",
+    "Transport",
+    "redact",
+    "redacting_logger",
+]
+
+AUTH_STYLES = ("bearer", "mj-api-secret", "raw")
+MODES = {"fast": "/mj-fast", "relax": "/mj-relax", "turbo": "/mj-turbo"}
+ACCEPTED_CODES = (1, 21, 22)  # submitted, needs modal, queued
+_QUERY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_RETRY_AFTER_MAX = 30  # seconds; a server asking for hours should surface as RateLimitError
+
+# --------------------------------------------------------------------------------------------
+# The key: held in a wrapper that never prints, and redacted from every log record
+
+
+class _Secret:
+    """The API key. Its repr is a placeholder, so no repr of anything holding it can leak it."""
+
+    __slots__ = ("_value", "__weakref__")
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+_LIVE_SECRETS: weakref.WeakSet[_Secret] = weakref.WeakSet()
+
+
+def redact(text: str) -> str:
+    """Replace every live key in ``text`` (servers sometimes echo request headers back)."""
+    for secret in list(_LIVE_SECRETS):
+        value = secret.reveal()
+        if len(value) >= 3 and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Last line of defence: no log record of an mjwidgets logger may contain a key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _LIVE_SECRETS:
+            message = record.getMessage()
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with the key-redacting filter installed (once). Every module
+    of the package that may log server text takes its logger from here."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+        logger.addFilter(_RedactingFilter())
+    return logger
+
+
+log = redacting_logger("mjwidgets.transport")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _ApiKeyAuth(AuthBase):
+    """Adds the key header only to requests whose origin (scheme, host, port) is the API's."""
+
+    def __init__(self, secret: _Secret | None, style: str, api_origin: tuple) -> None:
+        self._secret = secret
+        self._style = style
+        self._api_origin = api_origin
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._secret is None or _origin(request.url or "") != self._api_origin:
+            return request
+        key = self._secret.reveal()
+        if self._style == "mj-api-secret":
+            request.headers["mj-api-secret"] = key
+        elif self._style == "raw":
+            request.headers["Authorization"] = key
+        else:
+            request.headers["Authorization"] = f"Bearer {key}"
+        return request
+
+    def __repr__(self) -> str:
+        return f"<_ApiKeyAuth {self._style}>"
+
+
+class _ApiSession(requests.Session):
+    """A Session that drops both key headers whenever a redirect leaves the API's origin.
+
+    requests itself strips only ``Authorization`` and only when the host changes.
+    """
+
+    def __init__(self, api_origin: tuple) -> None:
+        super().__init__()
+        self._api_origin = api_origin
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: Any) -> None:
+        super().rebuild_auth(prepared_request, response)
+        if _origin(prepared_request.url or "") != self._api_origin:
+            prepared_request.headers.pop("mj-api-secret", None)
+            prepared_request.headers.pop("Authorization", None)
+
+
+# --------------------------------------------------------------------------------------------
+# Retry policies (urllib3 Retry, mounted per path prefix; requests picks the longest prefix)
+
+
+def _retry_after_seconds(value: Any) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) in seconds from now; None if unreadable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(text)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+class _Retry(Retry):
+    """urllib3's Retry with two changes for a notebook:
+
+    * a Retry-After longer than ``_RETRY_AFTER_MAX`` ends the retries at once, so the reply
+      surfaces as RateLimitError (with ``retry_after``) instead of the kernel sleeping;
+    * an unreadable Retry-After falls back to the backoff; urllib3 would fail the request with
+      InvalidHeader, which turned a refused (429) submit into a "maybe submitted" one.
+    """
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        seconds = _retry_after_seconds(retry_after)
+        return 0.0 if seconds is None else min(seconds, _RETRY_AFTER_MAX)
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        if response is not None and self.respect_retry_after_header:
+            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is not None and wait > _RETRY_AFTER_MAX:
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f} s"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _query_retry(methods: Iterable[str]) -> Retry:
+    """Queries are safe to repeat: retry connect/read failures, 429 and 5xx with jittered backoff.
+
+    4 attempts in all; sleeps 0, ~0.6, ~1.2 s (+ up to 0.3 s jitter), capped at 8 s, or what
+    ``Retry-After`` asks (≤ 30 s). ``raise_on_status=False`` hands the last reply to our parser.
+    """
+    return _Retry(
+        total=3,
+        connect=3,
+        read=3,
+        status=3,
+        other=0,
+        allowed_methods=frozenset(methods),
+        status_forcelist=_QUERY_STATUSES,
+        backoff_factor=0.3,
+        backoff_jitter=0.3,
+        backoff_max=8,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+
+
+def _submit_retry() -> Retry:
+    """Submits: resend only what the server cannot have processed.
+
+    * ``connect=2``: connection refused / connect timeout — nothing was sent;
+    * ``status=2`` on 429 only (Retry-After honoured): the server refused before processing;
+    * ``read=0, other=0``: a read timeout or reset after sending is never resent;
+    * ``total=None`` also disables urllib3's implicit Retry-After retry of a 503.
+    """
+    return _Retry(
+        total=None,
+        connect=2,
+        read=0,
+        other=0,
+        status=2,
+        allowed_methods=frozenset({"POST"}),
+        status_forcelist=frozenset({429}),
+        backoff_factor=0.3,
+        backoff_jitter=0.3,
+        backoff_max=8,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Turning replies into Tasks or typed errors
+
+
+def _html_title(text: str) -> str:
+    match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if match:
+        return match.group(1).strip()
+    stripped = re.sub(r"<[^>]+>", " ", text)
+    return stripped.strip()
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def _decode(content: bytes, content_type: str | None) -> str:
+    """Body bytes as text: the declared charset, else UTF-8 (JSON's own encoding)."""
+    match = _CHARSET.search(content_type or "")
+    if match:
+        try:
+            return content.decode(match.group(1), errors="replace")
+        except LookupError:
+            pass
+    return content.decode("utf-8", errors="replace")
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed ``limit`` bytes (never read whole)."""
+    declared = _as_int(response.headers.get("Content-Length"))
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Reply:
+    """A response read once: status, text, and the JSON value if the body parsed as JSON."""
+
+    def __init__(self, response: requests.Response, content: bytes) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        # a server may echo the key back (in a fail reason, an error page): it never gets further
+        text = _decode(content, response.headers.get("Content-Type")) if content else ""
+        self.text = redact(text)
+        self.json: Any = None
+        self.is_json = False
+        if self.text.strip():
+            try:
+                self.json = json.loads(self.text)
+                self.is_json = True
+            except ValueError:
+                pass
+
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip() or (self.is_json and self.json is None)
+
+    def description(self) -> str:
+        """The server's own explanation, from whichever error shape it used."""
+        data = self.json
+        if isinstance(data, dict):
+            error = data.get("error")
+            if isinstance(error, dict) and error.get("message"):
+                return str(error["message"])  # new-api token errors
+            for key in ("description", "message", "msg", "detail", "failReason"):
+                if data.get(key):
+                    return str(data[key])
+            return ""
+        if self.is_json:
+            return str(data)
+        if _looks_like_html(self.text):
+            return _html_title(self.text)
+        return self.text.strip()
+
+    def code(self) -> int | None:
+        if isinstance(self.json, dict):
+            code = _as_int(self.json.get("code"))
+            if code is None and isinstance(self.json.get("error"), dict):
+                code = _as_int(self.json["error"].get("code"))
+            return code
+        return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    return _retry_after_seconds(value)
+
+
+# The reply → error table. An HTTP status that decides the class by itself comes first; then
+# the envelope code (proxies) or new-api's code; a few codes are refined by what they say.
+_STATUS_ERRORS: dict[int, type[MJError]] = {
+    401: AuthError,
+    403: AuthError,
+    429: RateLimitError,
+}
+_CODE_ERRORS: dict[int, type[MJError]] = {
+    3: NotFoundError,  # no usable account, or the parent task is gone
+    4: ValidationError,  # a parameter the server refused
+    9: ServerError,  # trueai: "system error" (or its queue-full message)
+    23: QueueFullError,  # the account's queue is full; nothing was queued
+    24: BannedPromptError,  # a banned word
+    30: RateLimitError,  # new-api: the group is saturated
+    -1: ServerError,  # trueai: a business-rule exception ({"success": false, "code": -1})
+}
+_NOT_FOUND_WORDS = ("not_found", "no_found", "not found", "不存在")
+_QUEUE_WORDS = ("队列", "queue")
+
+
+def _error_class(status: int, code: int | None, description: str) -> type[MJError] | None:
+    """The class the table gives a reply (None: not an error the table knows)."""
+    if status in _STATUS_ERRORS:
+        return _STATUS_ERRORS[status]
+    if status >= 500:
+        return ServerError
+    if code is None or code in ACCEPTED_CODES:
+        return None
+    lowered = description.lower()
+    if code == 4 and any(word in lowered for word in _NOT_FOUND_WORDS):
+        return NotFoundError
+    if code in (9, -1) and any(word in lowered for word in _QUEUE_WORDS):
+        return QueueFullError
+    return _CODE_ERRORS.get(code, ServerError)
+
+
+def error_for_reply(
+    reply: Reply,
+    path: str,
+    *,
+    submit: bool,
+    state: str | None = None,
+    unknown_task: str | None = None,
+) -> MJError:
+    """The typed error for a reply that is not what the endpoint promises (one line, no key)."""
+    description = reply.description()
+    context: dict[str, Any] = {
+        "http_status": reply.status,
+        "endpoint": path,
+        "state": state,
+        "task_id": unknown_task,
+    }
+    code = reply.code()
+    cls = _error_class(reply.status, code, description)
+    if cls is not None:
+        if cls is RateLimitError:
+            return RateLimitError(
+                description, code=code, retry_after=_retry_after(reply.headers), **context
+            )
+        if cls is BannedPromptError:
+            properties = reply.json.get("properties") if isinstance(reply.json, dict) else None
+            banned = properties.get("bannedWord") if isinstance(properties, dict) else None
+            return BannedPromptError(description, code=code, banned_word=banned, **context)
+        # a 5xx may have been processed before it failed: a submit is "maybe submitted"
+        maybe = submit and reply.status >= 500
+        return cls(description, code=code, maybe_submitted=maybe, **context)
+    if reply.status in (404, 405):
+        if unknown_task:
+            return NotFoundError("the server does not know this task", **context)
+        return NotFoundError(
+            f"the server does not support {path}",
+            advice="this server does not offer it (the open-source midjourney-proxy lacks "
+            "action, modal, shorten, image-seed and cancel; new-api resellers lack cancel); "
+            "check MJ_BASE_URL",
+            **context,
+        )
+    if reply.status >= 400:
+        return ValidationError(description or f"HTTP {reply.status}", **context)
+    if reply.blank or reply.status == 204:
+        if unknown_task:
+            return NotFoundError("the server does not know this task", **context)
+        return ServerError("empty reply", maybe_submitted=submit, **context)
+    if not reply.is_json:
+        if _looks_like_html(reply.text):
+            return ServerError(
+                f"an HTML page ({description!r}) instead of JSON",
+                advice="check MJ_BASE_URL: it should be the API root, not a web page",
+                maybe_submitted=submit,
+                **context,
+            )
+        return ServerError(
+            f"malformed JSON: {reply.text[:80]!r}", maybe_submitted=submit, **context
+        )
+    return ServerError(f"unexpected reply {reply.text[:80]!r}", maybe_submitted=submit, **context)
+
+
+def _normalise_base_url(url: str) -> tuple[str, str | None]:
+    """``https://host[/sub][/mj-fast][/mj][/]`` → (``https://host[/sub]``, mode or None)."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"base URL {text!r} is not an http(s) URL",
+            advice="set MJ_BASE_URL like https://api.example.com (with or without /mj)",
+        )
+    path = parts.path.rstrip("/")
+    if path.lower().endswith("/mj"):
+        path = path[: -len("/mj")]
+    mode = None
+    match = re.search(r"/mj-(fast|relax|turbo)$", path, re.IGNORECASE)
+    if match:
+        mode = match.group(1).lower()
+        path = path[: match.start()]
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}", mode
+
+
+def _ip_is_internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_unspecified
+        or ip.is_multicast
+    )
+
+
+_TRANSPORT_CAUSES = (NewConnectionError, ConnectTimeoutError, ReadTimeoutError, ProtocolError)
+
+
+def _transport_cause(exc: BaseException) -> BaseException | None:
+    """The urllib3 error that classifies a requests exception (through MaxRetryError.reason)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _TRANSPORT_CAUSES):
+            return current
+        if isinstance(current, MaxRetryError) and current.reason is not None:
+            current = current.reason
+            continue
+        inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        current = inner or current.__cause__ or current.__context__
+    return None
+
+
+def _nothing_was_sent(exc: requests.RequestException) -> bool:
+    """True only when the failure happened before the request could reach the server."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.InvalidURL)):
+        return True
+    cause = _transport_cause(exc)
+    if isinstance(cause, (NewConnectionError, ConnectTimeoutError)):
+        return True
+    if cause is not None:  # read timeout, reset or broken reply: it may have arrived
+        return False
+    return isinstance(exc, requests.exceptions.SSLError)
+
+
+def _download_error(status: int, shown: str) -> MJError:
+    if status in (401, 403, 404, 410):
+        return NotFoundError(
+            f"the image is not available at {shown}",
+            http_status=status,
+            endpoint=shown,
+            advice="image links expire (Discord: ~24 h); fetch the task again for a fresh URL",
+        )
+    if status == 429:
+        return RateLimitError(f"image host rate limit for {shown}", http_status=status)
+    return ServerError(f"could not download {shown}", http_status=status, endpoint=shown)
+
+
+def _too_big(shown: str, max_bytes: int) -> ValidationError:
+    return ValidationError(
+        f"refused {shown}: larger than {max_bytes} bytes",
+        advice="raise max_bytes if you trust this image",
+    )
+
+
+class Transport:
+    """HTTP to one Midjourney-proxy server: ``request`` for the API, ``download`` for images.
+
+    ``base_url`` is the server root (``_normalise_base_url`` strips a trailing ``/mj`` and a
+    speed-mode prefix); ``mode`` picks ``/mj-fast|/mj-relax|/mj-turbo``; ``auth`` is "bearer",
+    "mj-api-secret" or "raw". Replies larger than ``max_reply_bytes`` are refused unread.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        auth: str,
+        mode: str | None,
+        timeout: float | tuple[float, float],
+        allow_private_image_hosts: bool,
+        max_reply_bytes: int,
+    ) -> None:
+        root, url_mode = _normalise_base_url(base_url)
+        self.base_url = root
+        self.mode = mode or url_mode
+        self.auth_style = auth
+        self.timeout = timeout
+        self.allow_private_image_hosts = allow_private_image_hosts
+        self.max_reply_bytes = max_reply_bytes
+        self.api = f"{MODES[self.mode]}/mj" if self.mode else "/mj"
+        self._secret = _Secret(api_key) if api_key else None
+        if self._secret is not None:
+            _LIVE_SECRETS.add(self._secret)
+        self._origin = _origin(root)
+        self._image_sizes: dict[str, tuple[int, int]] = {}
+        self._session = self._build_session()
+
+    @property
+    def has_key(self) -> bool:
+        return self._secret is not None
+
+    def _build_session(self) -> requests.Session:
+        session = _ApiSession(self._origin)
+        session.auth = _ApiKeyAuth(self._secret, self.auth_style, self._origin)
+        session.headers["User-Agent"] = "mjwidgets"
+        anywhere = HTTPAdapter(max_retries=_query_retry({"GET"}))
+        session.mount("http://", anywhere)  # image downloads
+        session.mount("https://", anywhere)
+        # Other API paths (fetch, image-seed, cancel): GETs retried; POSTs only on connect errors.
+        session.mount(f"{self.base_url}/", HTTPAdapter(max_retries=_query_retry({"GET"})))
+        session.mount(
+            f"{self.base_url}{self.api}/task/list-by-condition",
+            HTTPAdapter(max_retries=_query_retry({"GET", "POST"})),
+        )
+        session.mount(
+            f"{self.base_url}{self.api}/submit/", HTTPAdapter(max_retries=_submit_retry())
+        )
+        return session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.base_url)
+        shown = f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+        return (
+            f"<Transport {shown}{parts.path} auth={self.auth_style} mode={self.mode} "
+            f"key={'set' if self._secret else 'unset'}>"
+        )
+
+    def image_size(self, url: str | None) -> tuple[int, int] | None:
+        """The pixel size of an image downloaded from ``url`` in this session, if any."""
+        return self._image_sizes.get(url or "")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        submit: bool = False,
+        state: str | None = None,
+    ) -> Reply:
+        try:
+            response = self._session.request(
+                method, self.base_url + path, json=body, timeout=self.timeout, stream=True
+            )
+        except requests.RequestException as exc:
+            raise self._transport_error(exc, method, path, submit=submit, state=state) from exc
+        with response:  # closing an unread body drops the connection instead of draining it
+            log.debug("%s %s -> %s", method, path, response.status_code)
+            try:
+                content = _read_capped(response, self.max_reply_bytes)
+            except requests.RequestException as exc:  # reset or timeout while reading the body
+                raise self._transport_error(exc, method, path, submit=submit, state=state) from exc
+            if content is None:
+                raise ServerError(
+                    f"the reply is larger than {self.max_reply_bytes} bytes; not read",
+                    http_status=response.status_code,
+                    endpoint=path,
+                    state=state,
+                    maybe_submitted=submit,
+                    advice="check MJ_BASE_URL (an API reply is a few kB), or raise "
+                    "Client(max_reply_bytes=…)",
+                )
+            return Reply(response, content)
+
+    def _transport_error(
+        self,
+        exc: requests.RequestException,
+        method: str,
+        path: str,
+        *,
+        submit: bool,
+        state: str | None,
+    ) -> TransportError:
+        cause = _transport_cause(exc)
+        if isinstance(cause, ReadTimeoutError) or isinstance(exc, requests.ReadTimeout):
+            what = "no reply before the read timeout"
+        elif isinstance(cause, (NewConnectionError, ConnectTimeoutError)):
+            what = "could not connect"
+        elif isinstance(cause, ProtocolError):
+            what = "the connection was reset"
+        else:
+            what = type(cause or exc).__name__
+        log.debug("%s %s -> %s", method, path, what)
+        return TransportError(
+            redact(f"{what} ({method})"),
+            endpoint=path,
+            state=state,
+            maybe_submitted=submit and not _nothing_was_sent(exc),
+        )
+
+    def envelope(
+        self, reply: Reply, path: str, *, submit: bool = False, state: str | None = None
+    ) -> tuple[int, Any, dict[str, Any], str]:
+        """(code, result, properties, description) of an accepted envelope, else the typed
+        error."""
+        data = reply.json
+        if 200 <= reply.status < 300 and isinstance(data, dict) and "code" in data:
+            code = _as_int(data.get("code"))
+            if code is not None and code in ACCEPTED_CODES:
+                properties = data.get("properties")
+                return (
+                    code,
+                    data.get("result"),
+                    properties if isinstance(properties, dict) else {},
+                    str(data.get("description") or ""),
+                )
+        raise error_for_reply(reply, path, submit=submit, state=state)
+
+    def _check_image_host(self, url: str) -> None:
+        if not isinstance(url, str):
+            raise ValidationError(
+                f"refused to download a {type(url).__name__}: not a URL",
+                advice="pass the task's image_url",
+            )
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValidationError(
+                f"refused to download {url[:80]!r}: not an http(s) URL",
+                advice="pass the task's image_url",
+            )
+        host = parts.hostname.lower()
+        if host == self._origin[1] or self.allow_private_image_hosts:
+            return
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            raise TransportError(
+                f"cannot resolve image host {host}: {exc.strerror}", endpoint=host
+            ) from exc
+        internal = [info[4][0] for info in infos if _ip_is_internal(info[4][0])]
+        if internal:
+            raise ValidationError(
+                f"refused to download from {host}: it resolves to the internal address "
+                f"{internal[0]}",
+                advice="pass Client(allow_private_image_hosts=True) if you trust that host",
+            )
+
+    def download(self, url: str, *, max_bytes: int = 50_000_000) -> bytes:
+        """Fetch an image. The key goes only to the API's own origin; the size is capped."""
+        current = url
+        for _ in range(6):
+            self._check_image_host(current)
+            parts = urlsplit(current)
+            shown = f"{parts.scheme}://{parts.netloc}{parts.path}"  # no signed query params
+            try:
+                response = self._session.get(
+                    current, stream=True, timeout=self.timeout, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                raise self._transport_error(exc, "GET", shown, submit=False, state=None) from exc
+            with response:
+                log.debug("GET %s -> %s", shown, response.status_code)
+                if response.is_redirect and response.headers.get("Location"):
+                    current = urljoin(current, response.headers["Location"])
+                    continue
+                if response.status_code >= 400:
+                    raise _download_error(response.status_code, shown)
+                declared = _as_int(response.headers.get("Content-Length"))
+                if declared is not None and declared > max_bytes:
+                    raise _too_big(shown, max_bytes)
+                chunks: list[bytes] = []
+                total = 0
+                try:
+                    for chunk in response.iter_content(chunk_size=65536):
+                        total += len(chunk)
+                        if total > max_bytes:
+                            raise _too_big(shown, max_bytes)
+                        chunks.append(chunk)
+                except requests.RequestException as exc:
+                    raise self._transport_error(
+                        exc, "GET", shown, submit=False, state=None
+                    ) from exc
+            data = b"".join(chunks)
+            self._remember_image_size(url, data)
+            return data
+        raise ServerError("too many redirects", endpoint=url[:80])
+
+    def _remember_image_size(self, url: str, data: bytes) -> None:
+        """Keep the pixel size of downloaded images: a Vary (Region) mask must match it."""
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                size = image.size
+        except Exception:  # noqa: BLE001 - not an image we can measure; no size check then
+            return
+        if len(self._image_sizes) > 512:
+            self._image_sizes.clear()
+        self._image_sizes[url] = size

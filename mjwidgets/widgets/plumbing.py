@@ -1,0 +1,35 @@
+"""What every widget shares: where the front end's files are, and the worker threads.
+
+Clicks are submitted on ``SUBMITTER`` (a submit may take seconds; the kernel's message loop must
+not wait for it) and images are fetched and encoded on ``IMAGER``, never on the tracker's thread:
+twenty results arriving together must not hold up polling or each other's cards.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..client import Client
+from ..models import Task
+from ..tracking import Tracker
+
+__all__ = ["STATIC", "SUBMITTER", "IMAGER", "tracker_for"]
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+# The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
+# force-include), a source checkout (editable install) reads js/ directly. No build step, no copy.
+STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.parent / "js"
+
+SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
+IMAGER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-images")
+
+
+def tracker_for(client: Client | None = None, task: Task | None = None) -> Tracker:
+    """The tracker a widget uses: the one tracking ``task``, else ``client``'s, else the
+    process-wide default (so widgets made without arguments share one poller)."""
+    if task is not None and isinstance(task.backend, Tracker):
+        return task.backend
+    if client is None and task is not None and isinstance(task.backend, Client):
+        client = task.backend
+    return Tracker.for_client(client) if client is not None else Tracker.default()
