@@ -132,6 +132,16 @@ def test_edit_refusals_and_the_account_kind():
             server.configure(account="midjourney")
 
 
+def test_plus_runs_edits_and_retexture_without_trueai_fields():
+    with sim.start(speed=FAST) as server:
+        api = Api(server.url)
+        for route, action in (("edits", "EDIT"), ("edit", "EDIT"), ("retexture", "RETEXTURE")):
+            sent = api.submit(route, {"prompt": "glass", "image": data_url(photo())})
+            task = api.wait(sent["result"])
+            assert (task["status"], task["action"]) == ("SUCCESS", action)
+            assert "baseImageUrl" not in task and api.image(task["imageUrl"]).size == (640, 480)
+
+
 def test_newapi_relays_edits_and_has_no_retexture():
     with sim.start(speed=FAST, flavor="newapi") as server:
         api = Api(server.url)
