@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image
 
 from . import refs, render
@@ -115,7 +114,3 @@ def render_grid(engine, task) -> Image.Image:
         return render.grid([render.retexture_tile(base, text, task.seed, j) for j in range(1, 5)])
     mask = job.mask if job.mask is not None else Image.new("L", base.size, 255)
     return render.grid([render.inpaint_tile(base, mask, task.seed, j, text) for j in range(1, 5)])
-
-
-def mask_array(job: EditJob) -> np.ndarray | None:
-    return None if job.mask is None else np.asarray(job.mask) >= 128

@@ -14,7 +14,6 @@ This module is pure: it knows nothing about tasks or HTTP (see `videojobs`).
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import tempfile
@@ -241,9 +240,3 @@ def placeholder(text: str, size: tuple[int, int] = (512, 512)) -> Image.Image:
         "mm",
     )
     return img
-
-
-def encode_png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
