@@ -30,6 +30,12 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--faults", default=None, help="JSON fault settings, e.g. '{\"error_rate\": 0.2}'"
     )
+    p.add_argument(
+        "--account",
+        default="official",
+        choices=["official", "youchuan", "discord"],
+        help="Midjourney account behind the proxy: discord refuses edits and retexture",
+    )
 
 
 def _demo_parser(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +84,7 @@ def _run_sim(args: argparse.Namespace) -> int:
             queue_size=args.queue_size,
             image_host=args.image_host,
             faults=faults,
+            account=args.account,
         )
     except (ValueError, OSError) as exc:
         print(f"mjwidgets sim: {exc}", file=sys.stderr)

@@ -118,6 +118,7 @@ def create(
     image_host: bool = False,
     seed: int = 0,
     task_timeout: float | None = 300.0,
+    account: str = "official",
 ) -> SimServer:
     """Build a simulator bound to its port(s) without serving yet (the CLI serves it itself)."""
     config = FaultConfig()
@@ -134,6 +135,7 @@ def create(
         seed=seed,
         task_timeout=task_timeout,
     )
+    engine.media.set_account(account)
     app = SimApp(engine, dice, secret)
     server = serve(app, host, port)
     image_server = None
@@ -149,7 +151,9 @@ def start(**options) -> SimServer:
     Options: host, port, speed (time scale: 200 makes a ~55 s job take ~0.3 s), flavor
     ("plus", "trueai", "newapi", "oss"), secret (required API key), remix, concurrency,
     queue_size, banned_words, faults (see FaultConfig), image_host (serve images from a second
-    port, to check that no key is sent there), seed, task_timeout (unscaled seconds).
+    port, to check that no key is sent there), seed, task_timeout (unscaled seconds), account
+    ("official", the default, so edits and retexture run; "youchuan"; or "discord", which
+    refuses them and needs remix on for /submit/video).
     """
     return create(**options).serve_in_background()
 

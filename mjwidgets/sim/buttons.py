@@ -108,7 +108,7 @@ def upscaled_buttons(
             _button(f"MJ::JOB::pan_{d}::1::{job_hash}::SOLO", "", e)
             for d, e in (("left", "⬅️"), ("right", "➡️"), ("up", "⬆️"), ("down", "⬇️"))
         ]
-    if version.major >= 7 and not hd_done:
+    if version.major >= 7:  # trueai adds Animate after Upscale (2x) too (TaskInfo.cs:1097)
         buttons += [
             _button(f"MJ::JOB::animate_high::1::{job_hash}::SOLO", "Animate (High motion)", "🎞️"),
             _button(f"MJ::JOB::animate_low::1::{job_hash}::SOLO", "Animate (Low motion)", "🎞️"),
@@ -166,7 +166,11 @@ def parse_press(custom_id: str) -> Press:
     job = _JOB_RE.match(custom_id)
     if job:
         name, number = job.group(1), int(job.group(2))
-        if name in ("upsample", "video_virtual_upscale"):
+        if name == "video_virtual_upscale":  # U1..U4 under a video grid
+            return Press("video_upsample", index=number)
+        if name.startswith("animate_") and name.endswith("_extend"):
+            return Press("video_extend", motion="high" if "high" in name else "low")
+        if name == "upsample":
             return Press("upsample", index=number)
         if name in ("variation", "reroll", "low_variation", "high_variation"):
             return Press(name, index=number)

@@ -36,10 +36,10 @@ from .buttons import (
     parse_version,
     shorten_buttons,
     upscaled_buttons,
-    video_buttons,
 )
 from .faults import FaultDice
 from .flavors import Flavor
+from .media import VIDEO_OPS, MediaStore
 
 log = logging.getLogger("mjwidgets.sim")
 
@@ -55,11 +55,13 @@ _STEPS = (
 _QUICK_STEPS = [(1.0, "SUBMITTED", 0), (6.0, "SUCCESS", 100)]
 _MODE_FACTOR = {"FAST": 1.0, "TURBO": 0.3, "RELAX": 3.0}
 _ACTION_FACTOR = {"upsample": 0.3, "upscale_hd": 0.6, "animate": 1.5}
+_ACTION_FACTOR.update(video=1.5, video_extend=1.5, video_upsample=0.3)  # media jobs
 _ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
 _AR_RE = re.compile(r"--(?:ar|aspect)\s+(\S+)")
 _DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
 _MODAL_ALWAYS = ("inpaint", "custom_zoom", "describe_pick", "shorten_pick")
 _MODAL_WITH_REMIX = ("variation", "reroll", "low_variation", "high_variation", "pan", "animate")
+_MODAL_WITH_REMIX += ("video_extend",)
 _GRID_OPS = (
     "imagine",
     "variation",
@@ -71,6 +73,8 @@ _GRID_OPS = (
     "pan",
     "inpaint",
     "blend",
+    "edit",  # media: EDIT / RETEXTURE results are grids too
+    "retexture",
 )
 _STRENGTH = {"variation": 0.5, "low_variation": 0.25, "high_variation": 0.8}
 
@@ -212,6 +216,7 @@ class Engine:
         self._cache_lock = threading.Lock()
         self._notifier = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjsim-notify")
         self._renderer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mjsim-render")
+        self.media = MediaStore(self)  # video, edits, retexture, references
         self._thread = threading.Thread(target=self._run, name="mjsim-scheduler", daemon=True)
         self._thread.start()
 
@@ -422,6 +427,9 @@ class Engine:
         self._changed(task)
 
     def _buttons_for(self, task: SimTask) -> list[dict]:
+        media_buttons = self.media.buttons_for(task)
+        if media_buttons is not None:
+            return media_buttons
         if task.op in _GRID_OPS:
             return grid_buttons(task.job_hash)
         if task.op == "upsample":
@@ -429,8 +437,6 @@ class Engine:
             return upscaled_buttons(task.version, task.job_hash, square=w == h)
         if task.op == "upscale_hd":
             return upscaled_buttons(task.version, task.job_hash, hd_done=True)
-        if task.op == "animate":
-            return video_buttons(task.job_hash)
         if task.op == "describe":
             return describe_buttons()
         if task.op == "shorten":
@@ -553,6 +559,7 @@ class Engine:
             task.final_prompt = _shorten_text(prompt, details=True)
         if op == "describe":
             task.final_prompt = parent.final_prompt
+        self.media.setup_child(task, parent, press)
         return task
 
     def modal(self, body: dict) -> tuple[int, str, str, dict]:
@@ -826,8 +833,7 @@ class Engine:
                     "videoUrls": [],
                 }
             )
-        if task.op == "animate" and status == "SUCCESS":
-            data["videoUrl"] = data["imageUrl"]
+        self.media.update_task_json(task, data, status)
         return data
 
     def _image_url(self, task: SimTask, view: dict) -> str | None:
@@ -836,6 +842,8 @@ class Engine:
             return None
         if task.op == "describe":
             return self._attachment_url(task.image_inputs[0]) if task.image_inputs else None
+        if status == "SUCCESS" and task.op in VIDEO_OPS:
+            return self.media.image_url(task)
         if status == "SUCCESS":
             return f"{self.image_base}/mj/image/{task.id}"
         if status == "IN_PROGRESS" and view["progress"] > 0:
@@ -918,6 +926,7 @@ class Engine:
         """Draw and encode a final image before the job finishes, as a CDN would already hold
         it: clients then measure their own latency, not the simulator's drawing."""
         try:
+            self.media.prerender(task)
             self._encoded_image(task, None)
         except Exception:  # a failed prerender only means the first GET draws it
             log.exception("prerendering %s failed", task.id)
@@ -931,9 +940,8 @@ class Engine:
             found = self._cached_encoding(key)  # drawn while we waited for the lock
             if found is not None:
                 return found
-            if task.op == "animate" and progress is None:
-                source = self._final_image(self.tasks[task.parent_id])
-                result = (render.animate(source, task.seed, task.press.motion), "image/webp")
+            if task.op in VIDEO_OPS and progress is None:
+                result = self.media.clip_bytes(task.id, 0)
             elif progress is None:
                 result = (render.encode(self._final_image(task), "PNG"), "image/png")
             else:
@@ -961,9 +969,10 @@ class Engine:
         """Draw a task's final image from its recipe (and its parent's image)."""
         op, seed, press = task.op, task.seed, task.press
         parent = self.tasks.get(task.parent_id) if task.parent_id else None
+        media_image = self.media.render(task)
+        if media_image is not None:
+            return media_image
         parent_img = self._final_image(parent) if parent is not None and op != "imagine" else None
-        if op == "animate" and parent_img is not None:
-            return parent_img
         caption = _caption(task, parent)
         if op == "upsample":
             return render.tile_of(parent_img, press.index)
@@ -1008,11 +1017,8 @@ class Engine:
         return img.resize(size, Image.Resampling.LANCZOS)
 
     def _blend_base(self, task: SimTask, size: tuple[int, int]) -> Image.Image:
-        images = [self._attachment_image(n, size) for n in task.image_inputs]
-        base = images[0]
-        for count, other in enumerate(images[1:], start=2):
-            base = Image.blend(base, other, 1.0 / count)
-        return base
+        images = [_open_image(self.attachments[n][0]) for n in task.image_inputs]
+        return render.blend_layout(images, size)  # halves / quadrants of the inputs
 
 
 # ---------------------------------------------------------------------- helpers

@@ -20,6 +20,8 @@ _PLUS_ACTIONS = {
     "custom_zoom": "ZOOM",
     "pan": "PAN",
     "animate": "VIDEO",
+    "video_extend": "VIDEO",  # trueai SubmitController.cs:668-671 (MJ::JOB::animate_*)
+    "video_upsample": "UPSCALE",  # trueai SubmitController.cs:540-555
     "describe_pick": "IMAGINE",
     "shorten_pick": "IMAGINE",
     "describe_retry": "DESCRIBE",

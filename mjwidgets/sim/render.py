@@ -902,3 +902,168 @@ def encode(img: Image.Image, fmt: str) -> bytes:
     else:
         raise ValueError(f"unsupported image format {fmt!r}: use PNG, WEBP or JPEG")
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# references, blends, edits and retextures (images that visibly use their inputs)
+# --------------------------------------------------------------------------------------------
+
+
+def cover(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``img`` scaled to cover ``size`` and centre-cropped (how a reference fills a frame)."""
+    src = _rgb(img)
+    w, h = int(size[0]), int(size[1])
+    scale = max(w / src.width, h / src.height)
+    sw, sh = max(w, round(src.width * scale)), max(h, round(src.height * scale))
+    scaled = src.resize((sw, sh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    x, y = (sw - w) // 2, (sh - h) // 2
+    return scaled.crop((x, y, x + w, y + h))
+
+
+def style_transfer(img: Image.Image, styles: Sequence[Image.Image], strength: float) -> Image.Image:
+    """Recolour ``img`` with the palette of ``styles`` (--sref): per-channel mean and spread
+    matched to the pooled style images, mixed in by ``strength`` (0..1)."""
+    strength = min(max(float(strength), 0.0), 1.0)
+    if not styles or strength <= 0:
+        return _rgb(img)
+    pooled = np.concatenate(
+        [
+            np.asarray(_rgb(s).resize((64, 64), Image.Resampling.BOX), dtype=np.float32).reshape(
+                -1, 3
+            )
+            for s in styles
+        ]
+    )
+    src = np.asarray(_rgb(img), dtype=np.float32)
+    mu, sd = src.reshape(-1, 3).mean(axis=0), src.reshape(-1, 3).std(axis=0) + 1.0
+    smu, ssd = pooled.mean(axis=0), pooled.std(axis=0)
+    matched = (src - mu) / sd * np.maximum(ssd, 12.0) + smu
+    out = src * (1 - strength) + matched * strength
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+
+
+def subject_box(size: tuple[int, int], weight: float = 100.0) -> tuple[int, int, int, int]:
+    """Where --oref / --cref put the reference in a tile (a box around its centre)."""
+    w, h = size
+    side = round(min(w, h) * (0.30 + 0.15 * min(max(float(weight), 0.0), 400.0) / 400.0))
+    cx, cy = w // 2, round(h * 0.42)
+    return cx - side // 2, cy - side // 2, cx - side // 2 + side, cy - side // 2 + side
+
+
+def place_subject(
+    img: Image.Image, subject: Image.Image, weight: float = 100.0, label: str = ""
+) -> Image.Image:
+    """Put ``subject`` (--oref / --cref) into ``img`` as an oval portrait with a light rim;
+    the weight (--ow / --cw, 0..400+) sizes it. The oval's centre is the reference's."""
+    out = _rgb(img).copy()
+    x0, y0, x1, y1 = subject_box(out.size, weight)
+    side = x1 - x0
+    face = cover(subject, (side, side))
+    mask = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, side - 1, side - 1), fill=255)
+    rim = Image.new("L", (side + 8, side + 8), 0)
+    ImageDraw.Draw(rim).ellipse((0, 0, side + 7, side + 7), fill=255)
+    out.paste((245, 245, 250), (x0 - 4, y0 - 4), rim)
+    out.paste(face, (x0, y0), mask)
+    if label:
+        fs = max(10, side // 9)
+        font = _font(fs)
+        d = ImageDraw.Draw(out)
+        _text(d, (x0 + side / 2, y1 + fs), label, font, (255, 255, 255), "mm", outline=(10, 10, 16))
+    return out
+
+
+def reference_tile(
+    prompt: str,
+    seed: int,
+    index: int,
+    size: tuple[int, int],
+    caption: str,
+    *,
+    image_prompts: Sequence[Image.Image] = (),
+    styles: Sequence[Image.Image] = (),
+    subjects: Sequence[tuple[Image.Image, str]] = (),
+    image_weight: float = 1.0,
+    style_weight: float = 100.0,
+    subject_weight: float = 100.0,
+) -> Image.Image:
+    """A grid tile for a prompt with references, each visibly used:
+
+    image prompts (leading URLs, ``base64Array``) are blended over the artwork (more with a
+    higher --iw), --sref images lend the tile their palette (--sw 0..1000), --oref / --cref
+    images appear as a portrait near the centre (--ow / --cw). Without references this is
+    :func:`imagine_tile`.
+    """
+    _check_index(index)
+    if not (image_prompts or styles or subjects):
+        return imagine_tile(prompt, seed, index, size, caption)
+    w, h = int(size[0]), int(size[1])
+    theme = _rng("theme", prompt, seed)
+    base_hue = _mix("hue", prompt) % 1000 / 1000
+    start = theme.randrange(4)
+    rng = _rng("imagine", prompt, seed, index)
+    hue = base_hue + (index - 1) * 0.11 + rng.uniform(-0.03, 0.03)
+    art = _compose((start + index) % 4, (w, h), rng, hue)
+    if image_prompts:
+        ref = cover(image_prompts[(index - 1) % len(image_prompts)], (w, h))
+        ref = _hue_shift(ref, rng.uniform(-0.02, 0.02))
+        alpha = min(0.9, max(0.35, 0.35 + 0.3 * float(image_weight)))
+        art = Image.blend(art, ref, alpha)
+    if styles:
+        art = style_transfer(art, styles, min(0.95, 0.45 + 0.4 * float(style_weight) / 100.0))
+    for subject, label in subjects:
+        art = place_subject(art, subject, subject_weight, label)
+    return _draw_caption(art, index, prompt, caption)
+
+
+def blend_layout(images: Sequence[Image.Image], size: tuple[int, int]) -> Image.Image:
+    """/blend's composition: 2 images side by side (left | right), 3-4 in quadrants
+    (1 2 / 3 4, a missing fourth is the mix of the others), a fifth as a centre oval."""
+    if not 2 <= len(images) <= 5:
+        raise ValueError(f"blend takes 2 to 5 images, got {len(images)}")
+    w, h = int(size[0]), int(size[1])
+    out = Image.new("RGB", (w, h))
+    if len(images) == 2:
+        half = w // 2
+        out.paste(cover(images[0], (half, h)), (0, 0))
+        out.paste(cover(images[1], (w - half, h)), (half, 0))
+    else:
+        quads = list(images[:4])
+        if len(quads) == 3:
+            mix = cover(quads[0], (w // 2, h // 2))
+            for n, other in enumerate(quads[1:], start=2):
+                mix = Image.blend(mix, cover(other, mix.size), 1.0 / n)
+            quads.append(mix)
+        hw, hh = w // 2, h // 2
+        for i, img in enumerate(quads):
+            box = ((i % 2) * hw, (i // 2) * hh)
+            out.paste(cover(img, (w - hw if i % 2 else hw, h - hh if i // 2 else hh)), box)
+        if len(images) == 5:
+            side = min(w, h) // 3
+            mask = Image.new("L", (side, side), 0)
+            ImageDraw.Draw(mask).ellipse((0, 0, side - 1, side - 1), fill=255)
+            out.paste(cover(images[4], (side, side)), ((w - side) // 2, (h - side) // 2), mask)
+    return out
+
+
+def retexture_tile(img: Image.Image, prompt: str, seed: int, index: int) -> Image.Image:
+    """Retexture: keep the structure of ``img`` (its light and dark, and its edges) and give it
+    the look of ``prompt`` (a colour ramp from the prompt's palette, plus fresh grain)."""
+    _check_index(index)
+    src = _rgb(img)
+    rng = _rng("retexture", prompt, seed, index)
+    hue = _mix("hue", prompt) % 1000 / 1000 + (index - 1) * 0.09 + rng.uniform(-0.02, 0.02)
+    pal = _palette(rng, hue)
+    dark, light = _shade(pal[0], 0.25), _shade(pal[1], 1.5)
+    stops = np.array([dark, pal[0], pal[3], pal[1], light], dtype=np.float32)
+    lum = np.asarray(src.convert("L"), dtype=np.float32) / 255.0
+    pos = lum * (len(stops) - 1)
+    lo = np.clip(np.floor(pos).astype(int), 0, len(stops) - 2)
+    frac = (pos - lo)[..., None]
+    ramp = stops[lo] * (1 - frac) + stops[lo + 1] * frac
+    edges = np.asarray(src.convert("L").filter(ImageFilter.FIND_EDGES), dtype=np.float32)
+    edges = np.clip(edges * 2.0, 0, 255)[..., None] / 255.0
+    out = ramp * (1 - 0.6 * edges) + 0.6 * edges * np.array(_shade(pal[3], 1.7), np.float32)
+    gen = np.random.default_rng(_mix("retexture-grain", seed, index))
+    out = out + gen.normal(0, 6, (src.height, src.width, 1))
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from .engine import Engine, SimError
 from .faults import FaultDice
+from .media import newapi_refusal
 
 _PREFIX_RE = re.compile(r"^/(mj-fast|mj-relax|mj-turbo|fast|relax|turbo)(?=/mj/)")
 _ID_RE = re.compile(r"/\d{6,}(?=/|$)")
@@ -52,12 +53,19 @@ _RULES = Map(
         Rule("/mj/task/<task_id>/cancel", endpoint="cancel", methods=["POST"]),
         Rule("/mj/image/<task_id>", endpoint="image", methods=["GET"]),
         Rule("/mj/attachments/<name>", endpoint="attachment", methods=["GET"]),
+        # media routes (video, edits, retexture) and the video CDN paths
+        Rule("/mj/submit/video", endpoint="video", methods=["POST"]),
+        Rule("/mj/submit/edits", endpoint="edits", methods=["POST"]),
+        Rule("/mj/submit/edit", endpoint="edit", methods=["POST"]),
+        Rule("/mj/submit/retexture", endpoint="retexture", methods=["POST"]),
+        Rule("/video/<job>/<name>", endpoint="video_file", methods=["GET", "HEAD"]),
         Rule("/sim/stats", endpoint="sim_stats", methods=["GET"]),
         Rule("/sim/tasks", endpoint="sim_tasks", methods=["GET"]),
         Rule("/sim/config", endpoint="sim_config", methods=["GET", "POST"]),
     ]
 )
-_UNAUTHENTICATED = ("image", "attachment", "sim_stats", "sim_tasks", "sim_config")
+_UNAUTHENTICATED = ("image", "attachment", "sim_stats", "sim_tasks", "sim_config", "video_file")
+_FILES = ("image", "attachment", "video_file")  # what a CDN / image host serves
 _SUBMITS = (
     "imagine",
     "action",
@@ -68,6 +76,10 @@ _SUBMITS = (
     "upload",
     "change",
     "simple_change",
+    "video",
+    "edits",
+    "edit",
+    "retexture",
 )
 
 
@@ -119,16 +131,19 @@ class SimApp:
         adapter = _RULES.bind("sim", path_info=path)
         endpoint, args = adapter.match(path, method=request.method)
         self._count(request.method, path)
-        if self.image_only and endpoint not in ("image", "attachment"):
+        if self.image_only and endpoint not in _FILES:
             raise NotFound()
-        if endpoint in ("image", "attachment") and self._has_auth(request):
+        if endpoint in _FILES and self._has_auth(request):
             with self._lock:
                 self.image_host_auth_seen += 1
         if not endpoint.startswith("sim_") and self.dice.applies_to(path):
-            if endpoint not in ("image", "attachment"):
+            if endpoint not in _FILES:
                 early = self._fault_before(request, endpoint)
                 if early is not None:
                     return early
+        absent = self._media_route_absent(request, endpoint)
+        if absent is not None:
+            return absent
         if endpoint not in _UNAUTHENTICATED and not self._authorized(request):
             return self._unauthorized()
         flavor = self.engine.flavor
@@ -149,6 +164,11 @@ class SimApp:
             body = self._json_body(request)
             if isinstance(body, Response):
                 return body
+            if endpoint == "action" and self.engine.flavor.name == "newapi":
+                refusal = newapi_refusal(str(body.get("customId") or ""))
+                if refusal is not None:  # new-api's distributor, before any relaying
+                    error = {"message": refusal, "type": "new_api_error", "code": ""}
+                    return _json({"error": error}, 400)
             state = body.get("state")
             if state is not None:
                 with self._lock:
@@ -295,7 +315,7 @@ class SimApp:
     ) -> Response:
         if endpoint.startswith("sim_") or not self.dice.applies_to(path):
             return response
-        if endpoint in ("image", "attachment"):
+        if endpoint in _FILES:
             return response
         if self.dice.roll(self._submit_fault_rate()):
             return self._random_fault(request)
@@ -452,6 +472,46 @@ class SimApp:
             data, 200, mimetype=mimetype, headers={"Cache-Control": "public, max-age=86400"}
         )
 
+    # ------------------------------------------------------------------ media routes
+    def _media_route_absent(self, request: Request, endpoint: str) -> Response | None:
+        """The media submit routes where a flavour has none: OSS (Spring: 401 from the secret
+        interceptor on /submit/**, else its JSON 404) and new-api, which routes only
+        /submit/edits and /submit/video (router/relay-router.go) and answers any other path
+        with its dashboard page (router/web-router.go NoRoute)."""
+        flavor = self.engine.flavor.name
+        if endpoint not in ("video", "edits", "edit", "retexture"):
+            return None
+        if flavor == "oss":
+            if not self._authorized(request):
+                return self._unauthorized()
+            body = {"timestamp": _iso_now(), "status": 404, "error": "Not Found"}
+            return _json({**body, "path": request.path}, 404)
+        if flavor == "newapi" and endpoint in ("edit", "retexture"):
+            return Response(_NEWAPI_INDEX, 200, mimetype="text/html")
+        return None
+
+    def do_video(self, body, mode):
+        return self.engine.media.submit_video(body, mode)
+
+    def do_edits(self, body, mode):
+        return self.engine.media.submit_edit(body, mode, "edit")
+
+    def do_edit(self, body, mode):
+        return self.engine.media.submit_edit(body, mode, "edit")
+
+    def do_retexture(self, body, mode):
+        return self.engine.media.submit_edit(body, mode, "retexture")
+
+    def do_video_file(self, request: Request, mode=None, job: str = "", name: str = "") -> Response:
+        """A clip or poster as the CDN serves it, with byte ranges for <video> seeking."""
+        found = self.engine.media.video_file(job, name)
+        if found is None:
+            raise NotFound()
+        data, mimetype = found
+        headers = {"Cache-Control": "public, max-age=86400"}
+        response = Response(data, 200, mimetype=mimetype, headers=headers)
+        return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+
     def do_attachment(self, request: Request, mode=None, name: str = "") -> Response:
         found = self.engine.attachment(name)
         if found is None:
@@ -501,6 +561,8 @@ class SimApp:
             "banned_words",
             "task_timeout",
         }
+        if "account" in values:  # media: "official" | "youchuan" | "discord"
+            self.engine.media.set_account(values.pop("account"))
         for key in engine_keys & set(values):
             value = values.pop(key)
             if key == "speed" and float(value) <= 0:
@@ -520,6 +582,7 @@ class SimApp:
             "queue_size": e.queue_size,
             "banned_words": list(e.banned_words),
             "task_timeout": e.task_timeout,
+            "account": e.media.account,
             "faults": self.dice.config.as_dict(),
         }
 
@@ -530,6 +593,12 @@ class _TrueaiLogicError(SimError):
     def __init__(self, message: str) -> None:
         super().__init__(-1, message)
         self.message = message
+
+
+_NEWAPI_INDEX = (
+    '<!doctype html><html lang="zh"><head><meta charset="utf-8" />'
+    '<title>New API</title></head><body><div id="root"></div></body></html>'
+)
 
 
 def _json(data, status: int = 200, headers: dict | None = None) -> Response:
