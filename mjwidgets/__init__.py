@@ -7,7 +7,7 @@ embedded simulator (`mjwidgets.sim`) used whenever no MJ_BASE_URL is set.
 
 from typing import TYPE_CHECKING, Any
 
-from .client import Client, SubmitJournal
+from .client import Client
 from .errors import (
     AuthError,
     BannedPromptError,
@@ -17,6 +17,7 @@ from .errors import (
     QueueFullError,
     RateLimitError,
     ServerError,
+    StoreError,
     TaskFailed,
     TaskTimeout,
     TransportError,
@@ -24,6 +25,7 @@ from .errors import (
 )
 from .export import export_lineage, export_sweep, export_tasks
 from .imagecache import ImageCache
+from .journal import SubmitJournal
 from .media import decode_image, mask_data_url, to_data_url
 from .models import Button, ButtonKind, Status, Task, TaskBackend
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
@@ -78,6 +80,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "Status",
+    "StoreError",
     "SubmitJournal",
     "Task",
     "TaskBackend",

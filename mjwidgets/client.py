@@ -16,14 +16,13 @@ Speaks to midjourney-proxy (OSS), its Plus/trueai forks and new-api resellers (D
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from . import media, records, renditions
@@ -36,9 +35,12 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .journal import SubmitJournal, journal_body, tell_accepted
+from .keys import redact, redacting_logger
 from .models import RESULT_ACTIONS, Button, ButtonKind, Status, Task
 from .prompt import Prompt, checked_text
-from .transport import AUTH_STYLES, MODES, Transport, error_for_reply, redact, redacting_logger
+from .replies import error_for_reply
+from .transport import AUTH_STYLES, MODES, Transport
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -59,48 +61,6 @@ _BLEND_DIMENSIONS = {
 # What a submit's description says when the task waits for a modal: new-api rewrites code 21 to
 # 1 but keeps the text (relay/relay-mj.go), trueai and Plus use it with code 21.
 _MODAL_WORDS = ("waiting for window confirm", "窗口等待")
-
-
-class SubmitJournal(Protocol):
-    """Records every submit so a lost reply never turns into a silent duplicate.
-
-    ``before_submit`` runs just before the POST (if it raises, nothing is sent);
-    ``after_submit`` reports outcome "ok", "error" (definitely not created) or "unknown" (may have
-    been created); its exceptions are logged and swallowed. A journal that also has
-    ``submitted(state, task)`` gets the accepted task itself instead of ``after_submit(…, "ok")``
-    (the history store writes the task's row in the same transaction).
-    """
-
-    def before_submit(self, endpoint: str, body: dict, state: str) -> None: ...
-
-    def after_submit(
-        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
-    ) -> None: ...
-
-
-def _journal_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The submit body with each image data URL replaced by ``sha256:<hex>:<nbytes>``."""
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith("data:"):
-            return media.data_url_digest(value)
-        if isinstance(value, list):
-            return [scrub(item) for item in value]
-        if isinstance(value, dict):
-            return {key: scrub(item) for key, item in value.items()}
-        return value
-
-    return scrub(copy.deepcopy(body))
-
-
-def tell_accepted(journal: SubmitJournal, state: str, task: Task) -> None:
-    """Report an accepted submit: the task itself to a journal that takes it (``submitted``),
-    else the plain outcome."""
-    submitted = getattr(journal, "submitted", None)
-    if callable(submitted):
-        submitted(state, task)
-    else:
-        journal.after_submit(state, task.id, "ok", None)
 
 
 def _new_state() -> str:
@@ -231,7 +191,7 @@ class Client:
             body["state"] = state
         journal = self.journal if make_task is not None else None
         if journal is not None:
-            journal.before_submit(path, _journal_body(body), state or "")
+            journal.before_submit(path, journal_body(body), state or "")
         transport = self._transport
         task: Task | None = None
         try:
@@ -326,7 +286,7 @@ class Client:
             bot_type = bot.upper()
         if bot_type is None:
             raise ValidationError(f"unknown bot {bot!r}", advice="use bot='mj' or bot='niji'")
-        data_urls = [media.to_data_url(image) for image in _as_list(images)]
+        data_urls = [media.to_data_url(image) for image in media.as_list(images)]
         state = state or _new_state()
         body = {
             "prompt": text,
@@ -399,7 +359,7 @@ class Client:
                 advice="pass the MODAL task that client.action(…) returned for Vary (Region), "
                 "Custom Zoom or a describe/shorten pick",
             )
-        kind = _modal_kind(pending)
+        kind = pending.modal_kind
         text = checked_text(prompt, blank_ok=True)
         if kind is ButtonKind.CUSTOM_ZOOM:
             Prompt(text).check_zoom()
@@ -444,7 +404,7 @@ class Client:
         state: str | None = None,
     ) -> Task:
         """Blend 2–5 images; ``dimensions`` PORTRAIT (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
-        items = _as_list(images)
+        items = media.as_list(images)
         if not 2 <= len(items) <= 5:
             raise ValidationError(
                 f"blend takes 2 to 5 images, got {len(items)}", advice="pass between 2 and 5 images"
@@ -490,7 +450,7 @@ class Client:
 
     def upload(self, images: Iterable[media.ImageInput] | media.ImageInput) -> list[str]:
         """Upload images to the server's Discord channel; returns their URLs (not journaled)."""
-        items = _as_list(images)
+        items = media.as_list(images)
         if not items:
             raise ValidationError("no images to upload", advice="pass at least one image")
         body = {"base64Array": [media.to_data_url(i) for i in items]}
@@ -647,41 +607,3 @@ class Client:
         data = self.download(task.image_url)
         image = media.decode_image(data)
         return records.save(task, data, image, folder)
-
-
-def _as_list(images: Any) -> list[Any]:
-    if images is None:
-        return []
-    if (
-        isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike))
-        or hasattr(images, "__array_interface__")
-        or not isinstance(images, Iterable)
-    ):
-        return [images]
-    try:
-        from PIL import Image
-
-        if isinstance(images, Image.Image):
-            return [images]
-    except ImportError:  # pragma: no cover - Pillow is a dependency
-        pass
-    return list(images)
-
-
-def _modal_kind(task: Task) -> ButtonKind | None:
-    """Which button made this MODAL task: from our lineage, new-api's action, or trueai props."""
-    if task.origin_button is not None:
-        return task.origin_button.kind
-    action = task.action.upper()
-    if action == "INPAINT":
-        return ButtonKind.INPAINT
-    if action == "CUSTOM_ZOOM":
-        return ButtonKind.CUSTOM_ZOOM
-    for source in (task.properties, task.raw):
-        for key in ("custom_id", "customId", "remix_custom_id"):
-            value = source.get(key)
-            if isinstance(value, str) and value:
-                kind = Button(custom_id=value).kind
-                if kind is not ButtonKind.OTHER:
-                    return kind
-    return None

@@ -21,6 +21,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "TransportError",
+    "StoreError",
     "TaskFailed",
     "TaskTimeout",
 ]
@@ -173,6 +174,12 @@ class TransportError(MJError):
     """No usable HTTP reply: connection refused, reset, or timed out."""
 
     advice = "could not reach the server; check MJ_BASE_URL and your network, then try again"
+
+
+class StoreError(MJError):
+    """The history file cannot be used (written by a newer mjwidgets, damaged, locked)."""
+
+    advice = "check MJ_HOME and the history file's version"
 
 
 class TaskFailed(MJError):

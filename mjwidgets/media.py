@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import warnings
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .errors import InputTypeError, ValidationError
 
 __all__ = [
     "ImageInput",
+    "as_list",
     "load_image",
     "file_extension",
     "to_data_url",
@@ -270,3 +272,23 @@ def data_url_digest(url: str) -> str:
     if not match:
         payload = url.encode()
     return f"sha256:{hashlib.sha256(payload).hexdigest()}:{len(payload)}"
+
+
+def as_list(images: Any) -> list[Any]:
+    """One image input or several, as a list (a path, bytes, an array or a PIL image is one)."""
+    if images is None:
+        return []
+    if (
+        isinstance(images, (str, bytes, bytearray, memoryview, PathLike))
+        or hasattr(images, "__array_interface__")
+        or not isinstance(images, Iterable)
+    ):
+        return [images]
+    try:
+        from PIL import Image
+
+        if isinstance(images, Image.Image):
+            return [images]
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        pass
+    return list(images)

@@ -469,6 +469,26 @@ class Task:
         )
 
     @property
+    def modal_kind(self) -> ButtonKind | None:
+        """Which button made this MODAL task: from our lineage, new-api's action, or trueai's
+        properties (None when nothing says)."""
+        if self.origin_button is not None:
+            return self.origin_button.kind
+        action = self.action.upper()
+        if action == "INPAINT":
+            return ButtonKind.INPAINT
+        if action == "CUSTOM_ZOOM":
+            return ButtonKind.CUSTOM_ZOOM
+        for source in (self.properties, self.raw):
+            for key in ("custom_id", "customId", "remix_custom_id"):
+                value = source.get(key)
+                if isinstance(value, str) and value:
+                    kind = Button(custom_id=value).kind
+                    if kind is not ButtonKind.OTHER:
+                        return kind
+        return None
+
+    @property
     def is_grid(self) -> bool:
         """True when the task's image is a 2×2 grid of four candidates."""
         if any(b.kind is ButtonKind.UPSAMPLE and b.index in (1, 2, 3, 4) for b in self.buttons):

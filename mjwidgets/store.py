@@ -19,87 +19,25 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import lineage as lineage_of
+from . import schema
+from .lineage import LineageNode
 from .models import Button, Status, Task, TaskBackend
 
 __all__ = ["HistoryStore", "Intent", "LineageNode", "default_home", "history", "lineage"]
 
 log = logging.getLogger("mjwidgets.store")
 
-SCHEMA_VERSION = 1
 _FILE_NAME = "history.sqlite3"
 _TERMINAL = ("SUCCESS", "FAILURE", "CANCEL")
 # A submit with no recorded answer after this long belongs to a process that died mid-request.
 _IN_FLIGHT_LIMIT_S = 120.0
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS intents (
-    state       TEXT PRIMARY KEY,
-    server      TEXT NOT NULL DEFAULT '',
-    endpoint    TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    created_at  REAL NOT NULL,
-    outcome     TEXT NOT NULL DEFAULT 'in_flight',
-    task_id     TEXT,
-    error       TEXT,
-    answered_at REAL
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    server            TEXT NOT NULL,
-    id                TEXT NOT NULL,
-    action            TEXT NOT NULL DEFAULT '',
-    status            TEXT NOT NULL DEFAULT '',
-    progress          INTEGER NOT NULL DEFAULT 0,
-    prompt            TEXT NOT NULL DEFAULT '',
-    state             TEXT NOT NULL DEFAULT '',
-    parent_id         TEXT,
-    button_label      TEXT,
-    button_custom_id  TEXT,
-    parent_image_size TEXT,
-    image_url         TEXT,
-    fail_reason       TEXT NOT NULL DEFAULT '',
-    submit_time       REAL,
-    start_time        REAL,
-    finish_time       REAL,
-    first_seen        REAL NOT NULL,
-    updated_at        REAL NOT NULL,
-    timed_out_at      REAL,
-    raw               TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (server, id)
-);
-CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (server, parent_id);
-CREATE INDEX IF NOT EXISTS tasks_when ON tasks (first_seen);
-CREATE TABLE IF NOT EXISTS events (
-    server    TEXT NOT NULL,
-    task_id   TEXT NOT NULL,
-    at        REAL NOT NULL,
-    status    TEXT NOT NULL,
-    progress  INTEGER NOT NULL,
-    image_url TEXT,
-    note      TEXT
-);
-CREATE INDEX IF NOT EXISTS events_task ON events (server, task_id, at);
-CREATE TABLE IF NOT EXISTS images (
-    server     TEXT NOT NULL,
-    task_id    TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    sha256     TEXT NOT NULL,
-    format     TEXT NOT NULL,
-    width      INTEGER NOT NULL,
-    height     INTEGER NOT NULL,
-    nbytes     INTEGER NOT NULL,
-    source     TEXT NOT NULL DEFAULT '',
-    fetched_at REAL NOT NULL,
-    PRIMARY KEY (server, task_id, kind)
-);
-"""
-# Migrations: index i upgrades user_version i → i+1. Version 0 is an empty file.
-_MIGRATIONS: list[str] = [_SCHEMA_V1]
 
 
 def default_home() -> Path:
@@ -128,33 +66,6 @@ class Intent:
     outcome: str
     task_id: str | None
     error: str | None
-
-
-@dataclass
-class LineageNode:
-    """A task in a lineage tree: the button pressed on the parent to make it, and its children."""
-
-    task: Task
-    via: Button | None = None
-    children: list[LineageNode] = field(default_factory=list)
-
-    def walk(self) -> Iterator[LineageNode]:
-        """This node and every descendant, depth first."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-    def find(self, task_id: str) -> LineageNode | None:
-        return next((node for node in self.walk() if node.task.id == task_id), None)
-
-    def render(self, indent: str = "") -> str:
-        """The tree as text, one task per line: ``U2 → 1732… UPSCALE SUCCESS``."""
-        via = f"{self.via.display} → " if self.via is not None else ""
-        line = f"{indent}{via}{self.task.id} {self.task.action} {self.task.status.value}"
-        return "\n".join([line] + [child.render(indent + "  ") for child in self.children])
-
-    def __str__(self) -> str:
-        return self.render()
 
 
 def _epoch(value: datetime | float | int | None) -> float | None:
@@ -205,23 +116,7 @@ class HistoryStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(_MIGRATIONS):
-                raise RuntimeError(
-                    f"{self.path} was written by a newer mjwidgets (schema {version}); "
-                    "upgrade mjwidgets to read it"
-                )
-            for target in range(version, len(_MIGRATIONS)):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in _MIGRATIONS[target].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version={target + 1}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            schema.migrate(self._db, self.path)
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
         with self._lock:
@@ -605,51 +500,24 @@ class HistoryStore:
         )
         return [dict(row) for row in rows]
 
-    # -- lineage -------------------------------------------------------------------------------
+    # -- lineage (the tree itself is built in lineage.py) --------------------------------------
 
-    def ancestors(self, task_id: str, server: str | None = None) -> list[Task]:
-        """The chain of parents, the oldest first (the task itself excluded)."""
-        server = server if server is not None else self.server_of(task_id) or ""
-        chain: list[Task] = []
-        seen = {task_id}
-        current = self.get(task_id, server)
-        while current is not None and current.parent_id and current.parent_id not in seen:
-            seen.add(current.parent_id)
-            parent = self.get(current.parent_id, server)
-            if parent is None:
-                parent = Task(id=current.parent_id)  # a parent made before the store existed
-                chain.append(parent)
-                break
-            chain.append(parent)
-            current = parent
-        return list(reversed(chain))
-
-    def lineage(self, task_id: str, server: str | None = None) -> LineageNode | None:
-        """A tree rooted at the oldest ancestor: the path down to ``task_id``, then every task
-        made from it (buttons pressed on it, on their results, …)."""
-        server = server if server is not None else self.server_of(task_id)
-        if server is None:
-            return None
-        focus = self.get(task_id, server)
-        if focus is None:
-            return None
-        node = self._descendants(focus, server, {focus.id})
-        for ancestor in reversed(self.ancestors(task_id, server)):
-            node = LineageNode(ancestor, ancestor.origin_button, [node])
-        return node
-
-    def _descendants(self, task: Task, server: str, seen: set[str]) -> LineageNode:
+    def children(self, task: Task, server: str) -> list[Task]:
+        """The tasks made by pressing a button of ``task``, oldest first."""
         rows = self._rows(
             "SELECT * FROM tasks WHERE server=? AND parent_id=? ORDER BY first_seen",
             (server, task.id),
         )
-        children = []
-        for row in rows:
-            if row["id"] in seen:
-                continue
-            seen.add(row["id"])
-            children.append(self._descendants(self._task(row), server, seen))
-        return LineageNode(task, task.origin_button, children)
+        return [self._task(row) for row in rows]
+
+    def ancestors(self, task_id: str, server: str | None = None) -> list[Task]:
+        """The chain of parents, the oldest first (the task itself excluded)."""
+        return lineage_of.ancestors(self, task_id, server)
+
+    def lineage(self, task_id: str, server: str | None = None) -> LineageNode | None:
+        """A tree rooted at the oldest ancestor: the path down to ``task_id``, then every task
+        made from it (buttons pressed on it, on their results, …)."""
+        return lineage_of.tree(self, task_id, server)
 
     # -- cached images (the ImageCache's index) ------------------------------------------------
 

@@ -1,48 +1,33 @@
-"""One poller per Client: every pending task tracked with one batched request per tick.
+"""Tracker: one per Client, the one place that starts tracking a task, and what a tracked task
+answers to.
 
-Why a thread: a notebook user runs other cells while jobs run; an asyncio task on the kernel's
-loop would stall behind any blocking cell, a thread keeps progress live (jupyter-notes). The thread
-starts with the first tracked task and sleeps on a Condition (no CPU) while nothing is pending.
-
-When to poll is the timing model's job (``cadence``): it learns when this server's updates
-arrive, and the tracker polls just after the next one is due (tighter near the end, slower while
-queued), covering every task with one ``list-by-condition`` request per tick.
-
-One path per action: the tracker's submit methods (``imagine``, ``action``, ``modal``) are the
-only place that starts tracking a new task, and a tracked task answers to the tracker
-(``task.wait()`` waits on the poller, ``task.image()`` reads the cache). Everything observed goes
-to the history store (so a crash loses nothing) and finished images go to the image cache (so
-they outlive their URLs).
+``tracker.imagine/action/modal`` submit through the client and track the result; a card takes
+the tracked task (``tracker.get``) and subscribes to its changes; ``task.wait()`` of a tracked
+task waits on the poller (no requests of its own), ``task.image()`` reads the image cache. The
+background loop itself is ``poller.Poller`` (the base class), its timing model ``cadence``.
+Everything observed goes to the history store (so a crash loses nothing) and finished images to
+the image cache (so they outlive their URLs).
 """
 
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cadence import ServerRhythm, TaskRhythm
 from .client import Client, tell_accepted
-from .errors import (
-    AuthError,
-    MJError,
-    NotFoundError,
-    RateLimitError,
-    TaskFailed,
-    TaskTimeout,
-    ValidationError,
-)
-from .imagecache import FINAL, PREVIEW, ImageCache
+from .errors import MJError, TaskFailed, TaskTimeout, ValidationError
+from .imagecache import FINAL, ImageCache
+from .keys import redact, redacting_logger
 from .models import Status, Task
 from .notify import PushReceiver
+from .poller import Callback, Poller, _fingerprint, _rank, _Tracked
 from .store import HistoryStore, SubmitRecorder
-from .transport import redact, redacting_logger
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -51,71 +36,9 @@ __all__ = ["Tracker", "ServerRhythm", "TaskRhythm"]
 
 log = redacting_logger("mjwidgets.tracking")
 
-Callback = Callable[[Task], Any]
-
 DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
-_IDLE_EXIT_S = 60.0  # an idle poller thread ends after this; the next track() starts a new one
-_MIN_TICK_GAP_S = 0.03
-_BATCH_SIZE = 200  # some resellers cap list-by-condition at 500 ids
-_MAX_BACKOFF_S = 30.0
 _PREFETCH_MODES = ("none", "final", "watched", "all")
-
-
-def _rank(task: Task) -> float:
-    """Order of states in a task's life; an older state must never overwrite a newer one."""
-    if task.is_done:
-        return 4.0
-    return {
-        Status.NOT_START: 0.0,
-        Status.MODAL: 0.5,
-        Status.SUBMITTED: 1.0,
-        Status.IN_PROGRESS: 2.0 + task.progress / 100,
-    }.get(task.status, 0.0)
-
-
-def _fingerprint(task: Task) -> tuple:
-    """What a subscriber sees change: status, progress, image/preview, buttons, failure."""
-    return (
-        task.status,
-        task.status_raw,
-        task.progress,
-        task.image_url,
-        tuple(button.custom_id for button in task.buttons),
-        task.fail_reason,
-    )
-
-
-# ------------------------------------------------------------------------------------------
-# Per-task bookkeeping
-
-
-@dataclass
-class _Tracked:
-    task: Task  # the canonical object (strong while pending)
-    rhythm: TaskRhythm
-    deadline: float  # monotonic
-    deadline_s: float
-    fingerprint: tuple
-    mirrors: list[weakref.ref[Task]] = field(default_factory=list)
-    subscribers: list[Callback] = field(default_factory=list)
-    pushed: bool = False
-    timed_out: bool = False
-    error: MJError | None = None
-    missing: int = 0
-    done: bool = False  # no longer polled
-    settled: bool = False  # and its final state is recorded and announced: wait() returns
-
-    def copies(self) -> list[Task]:
-        alive = [ref() for ref in self.mirrors]
-        self.mirrors = [ref for ref, task in zip(self.mirrors, alive, strict=True) if task]
-        return [task for task in alive if task is not None and task is not self.task]
-
-
-@dataclass
-class _Emission:
-    task: Task
-    callbacks: list[Callback]
 
 
 class _JournalTee:
@@ -153,7 +76,7 @@ _default_tracker: Tracker | None = None
 # ------------------------------------------------------------------------------------------
 
 
-class Tracker:
+class Tracker(Poller):
     """Tracks every pending task of one Client with a background poller.
 
     ``store`` (default: the history file under ``$MJ_HOME``) journals submits and records every
@@ -263,11 +186,6 @@ class Tracker:
                 self.cache.prefetch(task.bind(client), FINAL)
 
     # -- public API --------------------------------------------------------------------------
-
-    @property
-    def client(self) -> Client | None:
-        """The client polled for (None once closed)."""
-        return self._client
 
     @property
     def notify_url(self) -> str | None:
@@ -392,18 +310,6 @@ class Tracker:
                     self._trouble_listeners.remove(callback)
 
         return unsubscribe
-
-    def _tell_trouble(self, message: str) -> None:
-        if message == self._trouble:
-            return
-        self._trouble = message
-        with self._lock:
-            listeners = list(self._trouble_listeners)
-        for listener in listeners:
-            try:
-                listener(message)
-            except Exception:  # a broken card must not stop the poller
-                log.exception("trouble listener failed")
 
     def wait(
         self, task_id: str | Task, timeout: float | None = None, interval: float | None = None
@@ -552,296 +458,3 @@ class Tracker:
             f"<Tracker {self.base_url} pending={len(self._pending)} "
             f"batch={'yes' if self._batch_supported else 'no'}>"
         )
-
-    # -- the poller ----------------------------------------------------------------------------
-
-    def _relaxed(self, task: Task) -> bool:
-        client = self.client
-        mode = str(task.raw.get("mode") or "").upper() if task.raw else ""
-        return (
-            mode == "RELAX"
-            or "--relax" in (task.prompt or "")
-            or (client is not None and client.mode == "relax")
-        )
-
-    @staticmethod
-    def _seconds_left(task: Task, deadline_s: float) -> float:
-        """The deadline counts from the submit; a resumed old task still gets one look."""
-        if task.submit_time is None:
-            return deadline_s
-        elapsed = time.time() - task.submit_time.timestamp()
-        return max(1.0, deadline_s - max(0.0, elapsed))
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="mjw-tracker", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                plan = self._next_tick()
-                if plan is None:
-                    return
-            due, expired = plan
-            try:
-                if expired:
-                    self._record_expired(expired)
-                if due:
-                    self._tick(due)
-            except Exception:  # the poller must survive anything; back off and go on
-                log.exception("tracker tick failed")
-                self._back_off(None)
-
-    def _next_tick(self) -> tuple[list[_Tracked], list[_Tracked]] | None:
-        """Under the lock: sleep until the next useful poll. Returns (tasks to fetch, tasks whose
-        deadline passed), or None when the thread should end (closed, or idle for a while)."""
-        while True:
-            if self._closed:
-                self._thread = None
-                return None
-            if not self._pending:
-                if not self._cond.wait(_IDLE_EXIT_S) and not self._pending:
-                    self._thread = None
-                    return None
-                continue
-            now = time.monotonic()
-            expired = []
-            for tracked in self._pending.values():
-                if now < tracked.deadline:
-                    continue
-                if tracked.rhythm.observed_at >= tracked.deadline or now >= tracked.deadline + 60:
-                    expired.append(tracked)
-                else:  # one last look before giving up (unless the server stays unreachable)
-                    tracked.rhythm.poll_now = True
-            if expired:
-                for tracked in expired:
-                    tracked.timed_out = tracked.done = True
-                    self._pending.pop(tracked.task.id, None)
-                    log.warning(
-                        "task %s: no result after %g s; stopped tracking it (it may still finish)",
-                        tracked.task.id,
-                        tracked.deadline_s,
-                    )
-                self._cond.notify_all()
-                return [], expired
-            windows = {
-                key: tracked.rhythm.window(now, self.rhythm, tracked.pushed)
-                for key, tracked in self._pending.items()
-            }
-            wake_at = min(latest for _, latest in windows.values())
-            wake_at = max(wake_at, self._not_before, self._last_tick + _MIN_TICK_GAP_S)
-            next_deadline = min(
-                t.deadline if now < t.deadline else t.deadline + 60 for t in self._pending.values()
-            )
-            wake_at = min(wake_at, next_deadline)
-            if wake_at > now:
-                self._cond.wait(wake_at - now)
-                continue
-            if self._batch_supported:
-                return list(self._pending.values()), []
-            return [self._pending[key] for key, (early, _) in windows.items() if early <= now], []
-
-    def _record_expired(self, expired: list[_Tracked]) -> None:
-        with self._dispatch_lock:
-            for tracked in expired:
-                try:
-                    self.store.mark_timed_out(tracked.task, self.base_url)
-                except Exception:
-                    log.exception("recording the timeout of %s failed", tracked.task.id)
-            self._emit([self._emission(tracked) for tracked in expired])
-        self._settle(expired)
-
-    def _tick(self, batch: list[_Tracked]) -> None:
-        client = self.client
-        if client is None:
-            with self._cond:
-                self._closed = True
-            return
-        self._last_tick = time.monotonic()
-        with self._lock:
-            self._stats["ticks"] += 1
-        fresh: dict[str, Task] = {}
-        try:
-            if self._batch_supported:
-                fresh = self._fetch_batch(client, batch)
-            if not self._batch_supported:
-                fresh = self._fetch_each(client, batch, fresh)
-        except MJError as exc:
-            self._back_off(exc)
-            return
-        observed_at = time.monotonic()
-        missing = [tracked for tracked in batch if tracked.task.id not in fresh]
-        if missing and self._batch_supported:
-            fresh.update(self._fetch_each(client, missing[:10], {}))
-        self._failures = 0
-        self._not_before = 0.0
-        self._tell_trouble("")
-        self._apply(fresh, batch, observed_at)
-
-    def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:
-        fresh: dict[str, Task] = {}
-        ids = [tracked.task.id for tracked in batch]
-        for start in range(0, len(ids), _BATCH_SIZE):
-            with self._lock:
-                self._stats["batch_requests"] += 1
-            try:
-                found = client.fetch_many(ids[start : start + _BATCH_SIZE])
-            except MJError as exc:
-                if isinstance(exc, NotFoundError) or exc.http_status in (404, 405):
-                    log.info(
-                        "%s has no list-by-condition (%s); fetching tasks one by one from now on",
-                        self.base_url,
-                        type(exc).__name__,
-                    )
-                    with self._lock:
-                        self._batch_supported = False
-                    return fresh
-                raise
-            fresh.update((task.id, task) for task in found)
-        return fresh
-
-    def _fetch_each(
-        self, client: Client, batch: list[_Tracked], fresh: dict[str, Task]
-    ) -> dict[str, Task]:
-        for tracked in batch:
-            with self._lock:
-                self._stats["task_fetches"] += 1
-            try:
-                fresh[tracked.task.id] = client.fetch(tracked.task.id)
-                tracked.missing = 0
-            except NotFoundError as exc:
-                tracked.missing += 1
-                if tracked.missing >= 3:
-                    self._give_up(tracked, exc)
-        return fresh
-
-    def _give_up(self, tracked: _Tracked, exc: MJError) -> None:
-        log.warning("task %s: the server no longer knows it (%s)", tracked.task.id, exc)
-        with self._cond:
-            tracked.error = exc
-            tracked.done = tracked.settled = True
-            self._pending.pop(tracked.task.id, None)
-            self._cond.notify_all()
-        self.store.mark_timed_out(tracked.task, self.base_url, note="unknown to the server")
-
-    def _back_off(self, exc: MJError | None) -> None:
-        """Transient trouble: wait longer each time (jittered), at least what Retry-After asks."""
-        self._failures += 1
-        delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** (self._failures - 1)) * random.uniform(0.8, 1.2)
-        if isinstance(exc, RateLimitError) and exc.retry_after:
-            delay = max(delay, exc.retry_after)
-        if isinstance(exc, AuthError):
-            delay = _MAX_BACKOFF_S
-        with self._lock:
-            self._stats["errors"] += 1
-        self._not_before = time.monotonic() + delay
-        if exc is not None:
-            log.warning("polling %s failed (%s); retrying in %.1f s", self.base_url, exc, delay)
-            self._tell_trouble(f"retrying in {delay:.1f} s: {type(exc).__name__}")
-
-    # -- applying what was seen ----------------------------------------------------------------
-
-    def _apply(self, fresh: dict[str, Task], batch: list[_Tracked], observed_at: float) -> None:
-        with self._dispatch_lock:
-            changed: list[_Tracked] = []
-            with self._cond:
-                for tracked in batch:
-                    update = fresh.get(tracked.task.id)
-                    if update is None or tracked.done:
-                        continue
-                    if self._merge(tracked, update, observed_at, None):
-                        changed.append(tracked)
-            self._after_changes(changed)
-        self._settle(changed)
-
-    def _on_push(self, data: dict[str, Any]) -> None:
-        update = Task.from_json(data)
-        now = time.monotonic()
-        with self._dispatch_lock:
-            with self._cond:
-                tracked = self._tracked.get(update.id)
-                if tracked is None or tracked.done:
-                    return
-                self._stats["pushes"] += 1
-                tracked.pushed = True
-                client = self.client
-                if client is not None:
-                    update._bind(client)
-                changed = self._merge(tracked, update, now, now - 0.01)
-            self._after_changes([tracked] if changed else [])
-        if changed:
-            self._settle([tracked])
-
-    def _merge(
-        self, tracked: _Tracked, update: Task, now: float, seen_unchanged_at: float | None
-    ) -> bool:
-        """Under the lock: apply an update unless it is older than what we have."""
-        if _rank(update) < _rank(tracked.task):
-            tracked.rhythm.observe(tracked.task, now, False, self.rhythm)
-            return False
-        fingerprint = _fingerprint(update)
-        changed = fingerprint != tracked.fingerprint
-        tracked.task.update_from(update)
-        if not changed:
-            tracked.rhythm.observe(tracked.task, now, False, self.rhythm)
-            return False
-        for copy in tracked.copies():
-            copy.update_from(update)
-        tracked.fingerprint = fingerprint
-        tracked.rhythm.observe(tracked.task, now, True, self.rhythm, seen_unchanged_at)
-        self._stats["changes"] += 1
-        if tracked.task.is_done or tracked.task.needs_modal:
-            tracked.done = True
-            self._pending.pop(tracked.task.id, None)
-        return True
-
-    def _settle(self, tracked_tasks: list[_Tracked]) -> None:
-        """Wake wait() for finished tasks once their end is recorded and announced."""
-        finished = [tracked for tracked in tracked_tasks if tracked.done]
-        if finished:
-            with self._cond:
-                for tracked in finished:
-                    tracked.settled = True
-                self._cond.notify_all()
-
-    def _emission(self, tracked: _Tracked) -> _Emission:
-        with self._lock:
-            return _Emission(tracked.task, list(tracked.subscribers) + list(self._everything))
-
-    def _after_changes(self, changed: list[_Tracked]) -> None:
-        """Record, prefetch images, then tell subscribers (in the order things happened)."""
-        if not changed:
-            return
-        try:
-            self.store.record_many([tracked.task for tracked in changed], self.base_url)
-        except Exception:  # the poller goes on; the next change is recorded again
-            log.exception("recording %d task changes failed", len(changed))
-        for tracked in changed:
-            task = tracked.task
-            if task.status is Status.SUCCESS:
-                self._prefetch(tracked, FINAL)
-            elif task.image_url and task.is_pending:
-                self._prefetch(tracked, PREVIEW)
-        self._emit([self._emission(tracked) for tracked in changed])
-
-    def _prefetch(self, tracked: _Tracked, kind: str) -> None:
-        if self.prefetch == "none":
-            return
-        if kind == PREVIEW and not (
-            self.prefetch == "all" or (self.prefetch == "watched" and tracked.subscribers)
-        ):
-            return
-        try:
-            self.cache.prefetch(tracked.task, kind)
-        except Exception:
-            log.exception("could not queue the image of %s", tracked.task.id)
-
-    def _emit(self, emissions: list[_Emission]) -> None:
-        with self._dispatch_lock:
-            for emission in emissions:
-                for callback in emission.callbacks:
-                    try:
-                        callback(emission.task)
-                    except Exception:  # a subscriber's bug must not stop the poller or others
-                        log.exception("subscriber %r of task %s raised", callback, emission.task.id)

@@ -17,22 +17,16 @@ tasks or buttons.
 
 from __future__ import annotations
 
-import email.utils
 import io
 import ipaddress
-import json
-import logging
 import re
 import socket
-import time
-import weakref
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.auth import AuthBase
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -44,16 +38,15 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from .errors import (
-    AuthError,
-    BannedPromptError,
     MJError,
     NotFoundError,
-    QueueFullError,
     RateLimitError,
     ServerError,
     TransportError,
     ValidationError,
 )
+from .keys import ApiKeyAuth, ApiSession, Secret, origin_of, redact, redacting_logger
+from .replies import ACCEPTED_CODES, Reply, as_int, error_for_reply, retry_after_seconds
 
 __all__ = [
     "AUTH_STYLES",
@@ -68,135 +61,13 @@ __all__ = [
 
 AUTH_STYLES = ("bearer", "mj-api-secret", "raw")
 MODES = {"fast": "/mj-fast", "relax": "/mj-relax", "turbo": "/mj-turbo"}
-ACCEPTED_CODES = (1, 21, 22)  # submitted, needs modal, queued
 _QUERY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_MAX = 30  # seconds; a server asking for hours should surface as RateLimitError
 
-# --------------------------------------------------------------------------------------------
-# The key: held in a wrapper that never prints, and redacted from every log record
-
-
-class _Secret:
-    """The API key. Its repr is a placeholder, so no repr of anything holding it can leak it."""
-
-    __slots__ = ("_value", "__weakref__")
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-
-_LIVE_SECRETS: weakref.WeakSet[_Secret] = weakref.WeakSet()
-
-
-def redact(text: str) -> str:
-    """Replace every live key in ``text`` (servers sometimes echo request headers back)."""
-    for secret in list(_LIVE_SECRETS):
-        value = secret.reveal()
-        if len(value) >= 3 and value in text:
-            text = text.replace(value, "***")
-    return text
-
-
-class _RedactingFilter(logging.Filter):
-    """Last line of defence: no log record of an mjwidgets logger may contain a key."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _LIVE_SECRETS:
-            message = record.getMessage()
-            cleaned = redact(message)
-            if cleaned != message:
-                record.msg, record.args = cleaned, ()
-        return True
-
-
-def redacting_logger(name: str) -> logging.Logger:
-    """``logging.getLogger(name)`` with the key-redacting filter installed (once). Every module
-    of the package that may log server text takes its logger from here."""
-    logger = logging.getLogger(name)
-    if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
-        logger.addFilter(_RedactingFilter())
-    return logger
-
-
 log = redacting_logger("mjwidgets.transport")
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-class _ApiKeyAuth(AuthBase):
-    """Adds the key header only to requests whose origin (scheme, host, port) is the API's."""
-
-    def __init__(self, secret: _Secret | None, style: str, api_origin: tuple) -> None:
-        self._secret = secret
-        self._style = style
-        self._api_origin = api_origin
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._secret is None or _origin(request.url or "") != self._api_origin:
-            return request
-        key = self._secret.reveal()
-        if self._style == "mj-api-secret":
-            request.headers["mj-api-secret"] = key
-        elif self._style == "raw":
-            request.headers["Authorization"] = key
-        else:
-            request.headers["Authorization"] = f"Bearer {key}"
-        return request
-
-    def __repr__(self) -> str:
-        return f"<_ApiKeyAuth {self._style}>"
-
-
-class _ApiSession(requests.Session):
-    """A Session that drops both key headers whenever a redirect leaves the API's origin.
-
-    requests itself strips only ``Authorization`` and only when the host changes.
-    """
-
-    def __init__(self, api_origin: tuple) -> None:
-        super().__init__()
-        self._api_origin = api_origin
-
-    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: Any) -> None:
-        super().rebuild_auth(prepared_request, response)
-        if _origin(prepared_request.url or "") != self._api_origin:
-            prepared_request.headers.pop("mj-api-secret", None)
-            prepared_request.headers.pop("Authorization", None)
-
 
 # --------------------------------------------------------------------------------------------
 # Retry policies (urllib3 Retry, mounted per path prefix; requests picks the longest prefix)
-
-
-def _retry_after_seconds(value: Any) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) in seconds from now; None if unreadable."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(text)
-    if parsed is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
 class _Retry(Retry):
@@ -209,7 +80,7 @@ class _Retry(Retry):
     """
 
     def parse_retry_after(self, retry_after: str) -> float:
-        seconds = _retry_after_seconds(retry_after)
+        seconds = retry_after_seconds(retry_after)
         return 0.0 if seconds is None else min(seconds, _RETRY_AFTER_MAX)
 
     def increment(  # type: ignore[override]
@@ -222,7 +93,7 @@ class _Retry(Retry):
         _stacktrace: Any = None,
     ) -> Retry:
         if response is not None and self.respect_retry_after_header:
-            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is not None and wait > _RETRY_AFTER_MAX:
                 raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f} s"))
         return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -274,47 +145,9 @@ def _submit_retry() -> Retry:
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Turning replies into Tasks or typed errors
-
-
-def _html_title(text: str) -> str:
-    match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    if match:
-        return match.group(1).strip()
-    stripped = re.sub(r"<[^>]+>", " ", text)
-    return stripped.strip()
-
-
-def _looks_like_html(text: str) -> bool:
-    head = text.lstrip()[:200].lower()
-    return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
-
-
-def _decode(content: bytes, content_type: str | None) -> str:
-    """Body bytes as text: the declared charset, else UTF-8 (JSON's own encoding)."""
-    match = _CHARSET.search(content_type or "")
-    if match:
-        try:
-            return content.decode(match.group(1), errors="replace")
-        except LookupError:
-            pass
-    return content.decode("utf-8", errors="replace")
-
-
 def _read_capped(response: requests.Response, limit: int) -> bytes | None:
     """The body, or None as soon as it is known to exceed ``limit`` bytes (never read whole)."""
-    declared = _as_int(response.headers.get("Content-Length"))
+    declared = as_int(response.headers.get("Content-Length"))
     if declared is not None and declared > limit:
         return None
     chunks: list[bytes] = []
@@ -325,155 +158,6 @@ def _read_capped(response: requests.Response, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-class Reply:
-    """A response read once: status, text, and the JSON value if the body parsed as JSON."""
-
-    def __init__(self, response: requests.Response, content: bytes) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-        # a server may echo the key back (in a fail reason, an error page): it never gets further
-        text = _decode(content, response.headers.get("Content-Type")) if content else ""
-        self.text = redact(text)
-        self.json: Any = None
-        self.is_json = False
-        if self.text.strip():
-            try:
-                self.json = json.loads(self.text)
-                self.is_json = True
-            except ValueError:
-                pass
-
-    @property
-    def blank(self) -> bool:
-        return not self.text.strip() or (self.is_json and self.json is None)
-
-    def description(self) -> str:
-        """The server's own explanation, from whichever error shape it used."""
-        data = self.json
-        if isinstance(data, dict):
-            error = data.get("error")
-            if isinstance(error, dict) and error.get("message"):
-                return str(error["message"])  # new-api token errors
-            for key in ("description", "message", "msg", "detail", "failReason"):
-                if data.get(key):
-                    return str(data[key])
-            return ""
-        if self.is_json:
-            return str(data)
-        if _looks_like_html(self.text):
-            return _html_title(self.text)
-        return self.text.strip()
-
-    def code(self) -> int | None:
-        if isinstance(self.json, dict):
-            code = _as_int(self.json.get("code"))
-            if code is None and isinstance(self.json.get("error"), dict):
-                code = _as_int(self.json["error"].get("code"))
-            return code
-        return None
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    return _retry_after_seconds(value)
-
-
-# The reply → error table. An HTTP status that decides the class by itself comes first; then
-# the envelope code (proxies) or new-api's code; a few codes are refined by what they say.
-_STATUS_ERRORS: dict[int, type[MJError]] = {
-    401: AuthError,
-    403: AuthError,
-    429: RateLimitError,
-}
-_CODE_ERRORS: dict[int, type[MJError]] = {
-    3: NotFoundError,  # no usable account, or the parent task is gone
-    4: ValidationError,  # a parameter the server refused
-    9: ServerError,  # trueai: "system error" (or its queue-full message)
-    23: QueueFullError,  # the account's queue is full; nothing was queued
-    24: BannedPromptError,  # a banned word
-    30: RateLimitError,  # new-api: the group is saturated
-    -1: ServerError,  # trueai: a business-rule exception ({"success": false, "code": -1})
-}
-_NOT_FOUND_WORDS = ("not_found", "no_found", "not found", "不存在")
-_QUEUE_WORDS = ("队列", "queue")
-
-
-def _error_class(status: int, code: int | None, description: str) -> type[MJError] | None:
-    """The class the table gives a reply (None: not an error the table knows)."""
-    if status in _STATUS_ERRORS:
-        return _STATUS_ERRORS[status]
-    if status >= 500:
-        return ServerError
-    if code is None or code in ACCEPTED_CODES:
-        return None
-    lowered = description.lower()
-    if code == 4 and any(word in lowered for word in _NOT_FOUND_WORDS):
-        return NotFoundError
-    if code in (9, -1) and any(word in lowered for word in _QUEUE_WORDS):
-        return QueueFullError
-    return _CODE_ERRORS.get(code, ServerError)
-
-
-def error_for_reply(
-    reply: Reply,
-    path: str,
-    *,
-    submit: bool,
-    state: str | None = None,
-    unknown_task: str | None = None,
-) -> MJError:
-    """The typed error for a reply that is not what the endpoint promises (one line, no key)."""
-    description = reply.description()
-    context: dict[str, Any] = {
-        "http_status": reply.status,
-        "endpoint": path,
-        "state": state,
-        "task_id": unknown_task,
-    }
-    code = reply.code()
-    cls = _error_class(reply.status, code, description)
-    if cls is not None:
-        if cls is RateLimitError:
-            return RateLimitError(
-                description, code=code, retry_after=_retry_after(reply.headers), **context
-            )
-        if cls is BannedPromptError:
-            properties = reply.json.get("properties") if isinstance(reply.json, dict) else None
-            banned = properties.get("bannedWord") if isinstance(properties, dict) else None
-            return BannedPromptError(description, code=code, banned_word=banned, **context)
-        # a 5xx may have been processed before it failed: a submit is "maybe submitted"
-        maybe = submit and reply.status >= 500
-        return cls(description, code=code, maybe_submitted=maybe, **context)
-    if reply.status in (404, 405):
-        if unknown_task:
-            return NotFoundError("the server does not know this task", **context)
-        return NotFoundError(
-            f"the server does not support {path}",
-            advice="this server does not offer it (the open-source midjourney-proxy lacks "
-            "action, modal, shorten, image-seed and cancel; new-api resellers lack cancel); "
-            "check MJ_BASE_URL",
-            **context,
-        )
-    if reply.status >= 400:
-        return ValidationError(description or f"HTTP {reply.status}", **context)
-    if reply.blank or reply.status == 204:
-        if unknown_task:
-            return NotFoundError("the server does not know this task", **context)
-        return ServerError("empty reply", maybe_submitted=submit, **context)
-    if not reply.is_json:
-        if _looks_like_html(reply.text):
-            return ServerError(
-                f"an HTML page ({description!r}) instead of JSON",
-                advice="check MJ_BASE_URL: it should be the API root, not a web page",
-                maybe_submitted=submit,
-                **context,
-            )
-        return ServerError(
-            f"malformed JSON: {reply.text[:80]!r}", maybe_submitted=submit, **context
-        )
-    return ServerError(f"unexpected reply {reply.text[:80]!r}", maybe_submitted=submit, **context)
 
 
 def _normalise_base_url(url: str) -> tuple[str, str | None]:
@@ -588,10 +272,8 @@ class Transport:
         self.allow_private_image_hosts = allow_private_image_hosts
         self.max_reply_bytes = max_reply_bytes
         self.api = f"{MODES[self.mode]}/mj" if self.mode else "/mj"
-        self._secret = _Secret(api_key) if api_key else None
-        if self._secret is not None:
-            _LIVE_SECRETS.add(self._secret)
-        self._origin = _origin(root)
+        self._secret = Secret(api_key) if api_key else None
+        self._origin = origin_of(root)
         self._image_sizes: dict[str, tuple[int, int]] = {}
         self._session = self._build_session()
 
@@ -600,8 +282,8 @@ class Transport:
         return self._secret is not None
 
     def _build_session(self) -> requests.Session:
-        session = _ApiSession(self._origin)
-        session.auth = _ApiKeyAuth(self._secret, self.auth_style, self._origin)
+        session = ApiSession(self._origin)
+        session.auth = ApiKeyAuth(self._secret, self.auth_style, self._origin)
         session.headers["User-Agent"] = "mjwidgets"
         anywhere = HTTPAdapter(max_retries=_query_retry({"GET"}))
         session.mount("http://", anywhere)  # image downloads
@@ -698,7 +380,7 @@ class Transport:
         error."""
         data = reply.json
         if 200 <= reply.status < 300 and isinstance(data, dict) and "code" in data:
-            code = _as_int(data.get("code"))
+            code = as_int(data.get("code"))
             if code is not None and code in ACCEPTED_CODES:
                 properties = data.get("properties")
                 return (
@@ -758,7 +440,7 @@ class Transport:
                     continue
                 if response.status_code >= 400:
                     raise _download_error(response.status_code, shown)
-                declared = _as_int(response.headers.get("Content-Length"))
+                declared = as_int(response.headers.get("Content-Length"))
                 if declared is not None and declared > max_bytes:
                     raise _too_big(shown, max_bytes)
                 chunks: list[bytes] = []

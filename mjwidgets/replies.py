@@ -1,0 +1,242 @@
+"""A server's reply, read once, and the one table that turns a reply into a typed error.
+
+Servers answer in several dialects: the proxies' envelope ``{code, description, result}``,
+new-api's ``{"error": {"message"}}`` and HTTP 400s, trueai's ``{"success": false, "code": -1}``,
+HTML error pages, empty bodies. :func:`error_for_reply` maps each to one ``MJError`` subclass
+(openai-python's status → class table is the model); the text is redacted of the key before
+anything reads it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from typing import Any
+
+import requests
+
+from .errors import (
+    AuthError,
+    BannedPromptError,
+    MJError,
+    NotFoundError,
+    QueueFullError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
+from .keys import redact
+
+__all__ = [
+    "ACCEPTED_CODES",
+    "Reply",
+    "as_int",
+    "error_for_reply",
+    "retry_after_seconds",
+]
+
+ACCEPTED_CODES = (1, 21, 22)  # submitted, needs modal, queued
+
+
+def retry_after_seconds(value: Any) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) in seconds from now; None if unreadable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(text)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+# --------------------------------------------------------------------------------------------
+# Turning replies into Tasks or typed errors
+
+
+def _html_title(text: str) -> str:
+    match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if match:
+        return match.group(1).strip()
+    stripped = re.sub(r"<[^>]+>", " ", text)
+    return stripped.strip()
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
+
+
+def as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def _decode(content: bytes, content_type: str | None) -> str:
+    """Body bytes as text: the declared charset, else UTF-8 (JSON's own encoding)."""
+    match = _CHARSET.search(content_type or "")
+    if match:
+        try:
+            return content.decode(match.group(1), errors="replace")
+        except LookupError:
+            pass
+    return content.decode("utf-8", errors="replace")
+
+
+class Reply:
+    """A response read once: status, text, and the JSON value if the body parsed as JSON."""
+
+    def __init__(self, response: requests.Response, content: bytes) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        # a server may echo the key back (in a fail reason, an error page): it never gets further
+        text = _decode(content, response.headers.get("Content-Type")) if content else ""
+        self.text = redact(text)
+        self.json: Any = None
+        self.is_json = False
+        if self.text.strip():
+            try:
+                self.json = json.loads(self.text)
+                self.is_json = True
+            except ValueError:
+                pass
+
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip() or (self.is_json and self.json is None)
+
+    def description(self) -> str:
+        """The server's own explanation, from whichever error shape it used."""
+        data = self.json
+        if isinstance(data, dict):
+            error = data.get("error")
+            if isinstance(error, dict) and error.get("message"):
+                return str(error["message"])  # new-api token errors
+            for key in ("description", "message", "msg", "detail", "failReason"):
+                if data.get(key):
+                    return str(data[key])
+            return ""
+        if self.is_json:
+            return str(data)
+        if _looks_like_html(self.text):
+            return _html_title(self.text)
+        return self.text.strip()
+
+    def code(self) -> int | None:
+        if isinstance(self.json, dict):
+            code = as_int(self.json.get("code"))
+            if code is None and isinstance(self.json.get("error"), dict):
+                code = as_int(self.json["error"].get("code"))
+            return code
+        return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    return retry_after_seconds(value)
+
+
+# The reply → error table. An HTTP status that decides the class by itself comes first; then
+# the envelope code (proxies) or new-api's code; a few codes are refined by what they say.
+_STATUS_ERRORS: dict[int, type[MJError]] = {
+    401: AuthError,
+    403: AuthError,
+    429: RateLimitError,
+}
+_CODE_ERRORS: dict[int, type[MJError]] = {
+    3: NotFoundError,  # no usable account, or the parent task is gone
+    4: ValidationError,  # a parameter the server refused
+    9: ServerError,  # trueai: "system error" (or its queue-full message)
+    23: QueueFullError,  # the account's queue is full; nothing was queued
+    24: BannedPromptError,  # a banned word
+    30: RateLimitError,  # new-api: the group is saturated
+    -1: ServerError,  # trueai: a business-rule exception ({"success": false, "code": -1})
+}
+_NOT_FOUND_WORDS = ("not_found", "no_found", "not found", "不存在")
+_QUEUE_WORDS = ("队列", "queue")
+
+
+def _error_class(status: int, code: int | None, description: str) -> type[MJError] | None:
+    """The class the table gives a reply (None: not an error the table knows)."""
+    if status in _STATUS_ERRORS:
+        return _STATUS_ERRORS[status]
+    if status >= 500:
+        return ServerError
+    if code is None or code in ACCEPTED_CODES:
+        return None
+    lowered = description.lower()
+    if code == 4 and any(word in lowered for word in _NOT_FOUND_WORDS):
+        return NotFoundError
+    if code in (9, -1) and any(word in lowered for word in _QUEUE_WORDS):
+        return QueueFullError
+    return _CODE_ERRORS.get(code, ServerError)
+
+
+def error_for_reply(
+    reply: Reply,
+    path: str,
+    *,
+    submit: bool,
+    state: str | None = None,
+    unknown_task: str | None = None,
+) -> MJError:
+    """The typed error for a reply that is not what the endpoint promises (one line, no key)."""
+    description = reply.description()
+    context: dict[str, Any] = {
+        "http_status": reply.status,
+        "endpoint": path,
+        "state": state,
+        "task_id": unknown_task,
+    }
+    code = reply.code()
+    cls = _error_class(reply.status, code, description)
+    if cls is not None:
+        if cls is RateLimitError:
+            return RateLimitError(
+                description, code=code, retry_after=_retry_after(reply.headers), **context
+            )
+        if cls is BannedPromptError:
+            properties = reply.json.get("properties") if isinstance(reply.json, dict) else None
+            banned = properties.get("bannedWord") if isinstance(properties, dict) else None
+            return BannedPromptError(description, code=code, banned_word=banned, **context)
+        # a 5xx may have been processed before it failed: a submit is "maybe submitted"
+        maybe = submit and reply.status >= 500
+        return cls(description, code=code, maybe_submitted=maybe, **context)
+    if reply.status in (404, 405):
+        if unknown_task:
+            return NotFoundError("the server does not know this task", **context)
+        return NotFoundError(
+            f"the server does not support {path}",
+            advice="this server does not offer it (the open-source midjourney-proxy lacks "
+            "action, modal, shorten, image-seed and cancel; new-api resellers lack cancel); "
+            "check MJ_BASE_URL",
+            **context,
+        )
+    if reply.status >= 400:
+        return ValidationError(description or f"HTTP {reply.status}", **context)
+    if reply.blank or reply.status == 204:
+        if unknown_task:
+            return NotFoundError("the server does not know this task", **context)
+        return ServerError("empty reply", maybe_submitted=submit, **context)
+    if not reply.is_json:
+        if _looks_like_html(reply.text):
+            return ServerError(
+                f"an HTML page ({description!r}) instead of JSON",
+                advice="check MJ_BASE_URL: it should be the API root, not a web page",
+                maybe_submitted=submit,
+                **context,
+            )
+        return ServerError(
+            f"malformed JSON: {reply.text[:80]!r}", maybe_submitted=submit, **context
+        )
+    return ServerError(f"unexpected reply {reply.text[:80]!r}", maybe_submitted=submit, **context)
