@@ -307,7 +307,7 @@ class TaskRhythm:
             if interval is not None:  # a fast server starts and ends jobs fast, too
                 gap = min(gap, max(4 * interval, 0.1))
             return (last + gap / 2, last + gap)
-        if waiting:  # started, rhythm known: the first step is about one interval away
+        if waiting and interval is not None:  # started, rhythm known: a step away
             gap = max(lag_budget(0, interval), 0.1)
             return (last + gap / 2, last + gap)
         predicted = self.predict(server)

@@ -22,7 +22,7 @@ from .models import Task
 
 
 def _save(client: Client, task: Task, folder: Path, name: str) -> Path:
-    data = client.download(task.image_url)
+    data = client.download(task.image_url or "")
     path = folder / f"{name}.png"
     Image.open(io.BytesIO(data)).save(path)
     print(f"  saved {path} ({task.action} {task.id})")

@@ -89,10 +89,10 @@ def _points(points: Iterable[Sequence[float]]) -> tuple[Point, ...]:
 class Rect:
     """Select ``mask[y0:y1, x0:x1]`` (half-open; corners may be given in any order)."""
 
-    x0: int
-    y0: int
-    x1: int
-    y1: int
+    x0: float  # rounded to whole pixels on creation
+    y0: float
+    x1: float
+    y1: float
     type: ClassVar[str] = "rect"
 
     def __post_init__(self) -> None:
@@ -127,7 +127,7 @@ class Polygon:
         object.__setattr__(self, "points", points)
 
     def scaled(self, sx: float, sy: float) -> Polygon:
-        return Polygon([(x * sx, y * sy) for x, y in self.points])
+        return Polygon(_points((x * sx, y * sy) for x, y in self.points))
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "points": [list(p) for p in self.points]}
@@ -159,7 +159,7 @@ class Stroke:
         object.__setattr__(self, "erase", bool(self.erase))
 
     def scaled(self, sx: float, sy: float) -> Stroke:
-        points = [(x * sx, y * sy) for x, y in self.points]
+        points = _points((x * sx, y * sy) for x, y in self.points)
         return Stroke(points, max(1, round(self.width * (sx + sy) / 2)), self.erase)
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,10 +213,10 @@ class Clear:
 
 
 Op = Rect | Polygon | Stroke | Invert | Clear
-_OP_TYPES: dict[str, type] = {c.type: c for c in (Rect, Polygon, Stroke, Invert, Clear)}
+_OP_TYPES: dict[str, Any] = {c.type: c for c in (Rect, Polygon, Stroke, Invert, Clear)}
 
 
-def _check_type(cls: type, data: dict[str, Any]) -> None:
+def _check_type(cls: Any, data: dict[str, Any]) -> None:
     if data.get("type", cls.type) != cls.type:
         found = data.get("type")
         raise ValidationError(f"expected an operation of type {cls.type!r}, got {found!r}")

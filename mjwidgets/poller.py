@@ -355,7 +355,7 @@ class Poller:
                 tracked.pushed = True
                 client = self.client
                 if client is not None:
-                    update._bind(client)
+                    update.bind(client)
                 changed = self._merge(tracked, update, now, now - 0.01)
             self._after_changes([tracked] if changed else [])
         if changed:

@@ -235,7 +235,8 @@ class HistoryStore:
     ) -> list[Intent]:
         """Journaled submits, newest first. ``outcome="unknown"`` also lists submits that never got
         an answer because their process died mid-request; ``None`` lists all."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if outcome == "unknown":
             clauses.append("(outcome='unknown' OR (outcome='in_flight' AND created_at < ?))")
             params.append(time.time() - _IN_FLIGHT_LIMIT_S)
@@ -444,7 +445,8 @@ class HistoryStore:
         submit time (``since``/``until``: datetimes or epoch seconds). With ``client`` the tasks
         are bound to it (and filtered to its server), so ``task.image()`` and buttons work;
         ``bind`` binds the tasks of its server without filtering the others out."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if text:
             # the prompt's words only (as typed, as the bot echoed it, in English), never the
             # stored JSON: it holds field names, URLs and "MID_JOURNEY" that every task matches

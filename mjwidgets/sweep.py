@@ -65,12 +65,12 @@ class Sweep:
         base = Prompt.parse(self.base)
         names = list(self.params)
         for combo in itertools.product(*(self.params[n] for n in names)):
-            values = dict(zip(names, combo, strict=True))
-            prompt = base.with_params(**values)
+            chosen = dict(zip(names, combo, strict=True))
+            prompt = base.with_params(**chosen)
             problems = prompt.validate()
             if problems:
                 raise PromptError(problems, advice=f"fix the sweep's prompt {str(prompt)!r}")
-            self.items.append(SweepItem(values=values, prompt=str(prompt)))
+            self.items.append(SweepItem(values=chosen, prompt=str(prompt)))
         self._cond = threading.Condition()
         self._listeners: list[Callable[[Sweep], None]] = []
         self._thread: threading.Thread | None = None
@@ -151,9 +151,12 @@ class Sweep:
                 # refused before anything was created: wait for a slot, then try again
                 with self._cond:
                     in_flight = self._in_flight()
+
+                    def slot_free(before: int = in_flight) -> bool:
+                        return self._in_flight() < before
+
                     self._cond.wait_for(
-                        lambda n=in_flight: self._in_flight() < n,
-                        timeout=getattr(exc, "retry_after", None) or delay,
+                        slot_free, timeout=getattr(exc, "retry_after", None) or delay
                     )
                 delay = min(delay * 2, 30.0)
                 continue

@@ -412,7 +412,8 @@ class Transport:
             raise TransportError(
                 f"cannot resolve image host {host}: {exc.strerror}", endpoint=host
             ) from exc
-        internal = [info[4][0] for info in infos if _ip_is_internal(info[4][0])]
+        addresses = [str(info[4][0]) for info in infos]
+        internal = [address for address in addresses if _ip_is_internal(address)]
         if internal:
             raise ValidationError(
                 f"refused to download from {host}: it resolves to the internal address "

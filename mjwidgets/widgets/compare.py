@@ -44,8 +44,8 @@ class Compare(anywidget.AnyWidget):
     _esm = STATIC / "compare.js"
     _css = (STATIC / "mjwidgets.css").read_text() + (STATIC / "compare.css").read_text()
 
-    items = traitlets.List().tag(sync=True)
-    params = traitlets.List().tag(sync=True)
+    items = traitlets.List[Any]().tag(sync=True)
+    params = traitlets.List[Any]().tag(sync=True)
     image_width = traitlets.Int(440).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 

@@ -95,7 +95,7 @@ class _Gallery(anywidget.AnyWidget):
     _esm = STATIC / "historyview.js"
     _css = (STATIC / "mjwidgets.css").read_text() + (STATIC / "historyview.css").read_text()
 
-    items = traitlets.List().tag(sync=True)
+    items = traitlets.List[Any]().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
     limit = traitlets.Int(200).tag(sync=True)
     query = traitlets.Unicode("").tag(sync=True)
@@ -103,9 +103,9 @@ class _Gallery(anywidget.AnyWidget):
     action = traitlets.Unicode("").tag(sync=True)
     since = traitlets.Unicode("").tag(sync=True)
     until = traitlets.Unicode("").tag(sync=True)
-    statuses = traitlets.List().tag(sync=True)
-    actions = traitlets.List().tag(sync=True)
-    selected = traitlets.List().tag(sync=True)
+    statuses = traitlets.List[Any]().tag(sync=True)
+    actions = traitlets.List[Any]().tag(sync=True)
+    selected = traitlets.List[Any]().tag(sync=True)
     current = traitlets.Unicode("").tag(sync=True)
     current_prompt = traitlets.Unicode("").tag(sync=True)
     current_note = traitlets.Unicode("").tag(sync=True)

@@ -336,9 +336,9 @@ class MaskEditor(W.VBox):
             return Rect(x0, y0, x1, y1) if x0 != x1 and y0 != y1 else None
         native = _dedupe([self._native_point(x, y) for x, y in points])
         if tool == "lasso":
-            return Polygon(native) if len(set(native)) >= 3 else None
+            return Polygon(tuple(native)) if len(set(native)) >= 3 else None
         if tool in ("brush", "eraser"):
-            return Stroke(native, self._size.value, erase=tool == "eraser")
+            return Stroke(tuple(native), self._size.value, erase=tool == "eraser")
         return None
 
     def _native_mask(self) -> Image.Image:

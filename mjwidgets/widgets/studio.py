@@ -49,7 +49,7 @@ class Studio(ipywidgets.VBox):
         self.client = tracker.client
         self.bar = _StudioBar(
             simulator=bool(self.client is not None and self.client.is_simulator),
-            backend_label=urlsplit(self.client.base_url).netloc,
+            backend_label=urlsplit(tracker.base_url).netloc,
         )
         # Newest first on screen, but appended in the model: ipywidgets re-creates the view of
         # every child after the first changed position, so inserting at the front would re-render

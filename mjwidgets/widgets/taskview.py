@@ -11,6 +11,7 @@ import io
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import anywidget
 import ipywidgets
@@ -23,6 +24,7 @@ from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
 from ..tracking import Tracker
+from .maskeditor import MaskEditor
 from .plumbing import IMAGER, STATIC, SUBMITTER, tracker_for
 
 log = logging.getLogger("mjwidgets.widgets")
@@ -47,16 +49,16 @@ class _Card(anywidget.AnyWidget):
     prompt = traitlets.Unicode("").tag(sync=True)
     fail_reason = traitlets.Unicode("").tag(sync=True)
     timings = traitlets.Dict().tag(sync=True)
-    buttons = traitlets.List().tag(sync=True)
-    pending_buttons = traitlets.List().tag(sync=True)
-    used_buttons = traitlets.List().tag(sync=True)
+    buttons = traitlets.List[Any]().tag(sync=True)
+    pending_buttons = traitlets.List[Any]().tag(sync=True)
+    used_buttons = traitlets.List[Any]().tag(sync=True)
     image = traitlets.Bytes(b"").tag(sync=True)
     image_format = traitlets.Unicode("webp").tag(sync=True)
-    image_size = traitlets.List().tag(sync=True)
+    image_size = traitlets.List[Any]().tag(sync=True)
     is_preview = traitlets.Bool(False).tag(sync=True)
     lineage = traitlets.Unicode("").tag(sync=True)
     parent_id = traitlets.Unicode("").tag(sync=True)
-    children = traitlets.List().tag(sync=True)
+    children = traitlets.List[Any]().tag(sync=True)
     modal = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     retrying = traitlets.Unicode("").tag(sync=True)
@@ -81,13 +83,14 @@ class TaskView(ipywidgets.VBox):
         self.tracker = tracker
         self.client = tracker.client
         if isinstance(task, str):
-            task = self.client.fetch(task)
+            task = tracker.reload(Task(id=task))
         self.task = task
         self._child_handlers: list[Callable[[TaskView, TaskView], None]] = []
+        self._child_views: dict[str, TaskView] = {}
         self._lock = threading.Lock()
         self._shown_image: tuple[str | None, bool] = (None, False)
         self._modal_task: Task | None = None
-        self._editor = None
+        self._editor: MaskEditor | None = None
         self._closed = False
         self._image_job = False
         self._image_dirty = False
@@ -262,10 +265,31 @@ class TaskView(ipywidgets.VBox):
         if child.status is Status.MODAL:
             self._open_modal(child, button)
             return None
-        return self._adopt(child, button)
+        view = self._adopt(child, button)
+        if not child.is_done:
+            self._open_modal_when_asked(child, button)
+        return view
+
+    def _open_modal_when_asked(self, child: Task, button: Button) -> None:
+        """A relay may answer a press that needs input with a plain "submitted" and show MODAL
+        only on a later poll: the dialog then opens here, as if the answer had said so."""
+
+        def watch(task: Task) -> None:
+            if task.status is Status.MODAL and not task.modal_submitted:
+                unsubscribe()
+                if self._modal_task is None and not self._closed:
+                    SUBMITTER.submit(self._open_modal, task, button)
+            elif task.is_done:
+                unsubscribe()
+
+        unsubscribe = self.tracker.subscribe(child, watch)
 
     def _adopt(self, child: Task, button: Button) -> TaskView:
+        known = self._child_views.get(child.id)
+        if known is not None:  # a late MODAL's card already shows this task
+            return known
         view = TaskView(child, tracker=self.tracker)  # the tracker's submit already tracks it
+        self._child_views[child.id] = view
         self.card.children = [
             *self.card.children,
             {"task_id": child.id, "label": f"{button.display} ({child.id})"},
@@ -274,7 +298,7 @@ class TaskView(ipywidgets.VBox):
             for handler in self._child_handlers:
                 handler(self, view)
         else:
-            self.children = (*self.children, view)
+            self.children = (*self.children, view)  # type: ignore[has-type]
         return view
 
     def _open_modal(self, modal_task: Task, button: Button) -> None:
@@ -345,7 +369,6 @@ class TaskView(ipywidgets.VBox):
             self._editor = None
 
     def _open_mask_editor(self, modal_task: Task, button: Button) -> None:
-        from .maskeditor import MaskEditor
 
         image = self.tracker.cache.image(self.task)
         editor = MaskEditor(image, prompt=self.task.prompt or "")
