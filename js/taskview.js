@@ -1,6 +1,7 @@
 // mjwidgets TaskView: one card per Midjourney task.
 // State arrives in traits (status, progress, image bytes, buttons...); clicks leave as messages.
 // Every server-provided string is inserted with textContent, never as HTML.
+// Joined after common.js (el, copyText, watchKernel…) and lightbox.js (widgets/plumbing.py).
 
 const ROWS = [
   ["upsample"],
@@ -9,13 +10,6 @@ const ROWS = [
   ["outpaint", "custom_zoom"],
   ["pan"],
 ];
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 function rowOf(kind) {
   const index = ROWS.findIndex((kinds) => kinds.includes(kind));
@@ -32,17 +26,33 @@ function formatSeconds(s) {
   return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
+const PLACEHOLDER_TEXT = {
+  "": "submitting…",
+  NOT_START: "queued: waiting for a free slot…",
+  SUBMITTED: "queued: waiting for a free slot…",
+  IN_PROGRESS: "started: waiting for the first preview…",
+  MODAL: "waiting for your input below",
+  SUCCESS: "loading the image…",
+  CANCEL: "cancelled: no image",
+  FAILURE: "failed: no image",
+};
+const DONE = new Set(["SUCCESS", "FAILURE", "CANCEL", "MODAL"]);
+
 function render({ model, el: host, signal }) {
   const root = el("div", "mjw-task");
+  root.dataset.mjwLive = model.get("uid") || "";
   host.appendChild(root);
+  hideSnapshotOf(model.get("uid"), signal);
 
+  const offline = el("div", "mjw-offline");
+  offline.setAttribute("role", "alert");
   const header = el("div", "mjw-header");
   const status = el("span", "mjw-status");
   const action = el("span", "mjw-action");
   const lineage = el("a", "mjw-lineage");
   lineage.href = "#";
   const idLabel = el("span", "mjw-id");
-  header.append(status, action, lineage, idLabel);
+  header.append(status, action, lineage);
 
   const progress = el("div", "mjw-progress");
   progress.setAttribute("role", "progressbar");
@@ -53,22 +63,35 @@ function render({ model, el: host, signal }) {
   const figure = el("div", "mjw-figure");
   const img = el("img", "mjw-image");
   img.alt = "";
-  const placeholder = el("div", "mjw-placeholder", "waiting for the first preview…");
-  figure.append(img, placeholder);
+  const placeholder = el("div", "mjw-placeholder");
+  const tiles = el("div", "mjw-tiles");
+  figure.append(img, placeholder, tiles);
 
+  const promptRow = el("div", "mjw-prompt-row");
   const prompt = el("div", "mjw-prompt-text");
-  const timings = el("div", "mjw-timings");
+  const copyPrompt = el("button", "mjw-copy-prompt", "Copy");
+  copyPrompt.title = "Copy the prompt";
+  copyPrompt.type = "button";
+  promptRow.append(prompt, copyPrompt);
+  const proposals = el("ol", "mjw-proposals");
+  const meta = el("div", "mjw-meta");
+  const timings = el("span", "mjw-timings");
+  meta.append(timings, idLabel);
   const failure = el("div", "mjw-fail");
   const retrying = el("div", "mjw-retrying");
   const error = el("div", "mjw-error");
+  const notice = el("div", "mjw-notice");
+  notice.setAttribute("role", "status");
+  const silent = el("div", "mjw-silent");
+  silent.hidden = true;
   const rows = el("div", "mjw-rows");
   const children = el("div", "mjw-children");
   const tools = el("div", "mjw-tools");
-  const full = el("button", "mjw-full", "Full size ↗");
-  full.title = "Open the full-resolution image in a new tab";
+  const full = el("button", "mjw-full", "View ⤢");
+  full.title = "View the images at full size (click an image too)";
   const download = el("button", "mjw-download", "Download");
-  download.title = "Download the full-resolution image";
-  tools.append(full, download);
+  download.title = "Download the full-resolution image as the server made it";
+  tools.append(full, download, children);
 
   const modal = el("div", "mjw-modal");
   const modalTitle = el("div", "mjw-modal-title");
@@ -78,18 +101,81 @@ function render({ model, el: host, signal }) {
   const modalSend = el("button", "mjw-modal-send", "Send");
   modalSend.title = "Submit this prompt (Ctrl+Enter)";
   const modalCancel = el("button", "mjw-modal-cancel", "Cancel");
-  modalCancel.title = "Close without submitting";
+  modalCancel.title = "Close without submitting (Esc)";
   const modalButtons = el("div", "mjw-modal-buttons");
   modalButtons.append(modalSend, modalCancel);
   modal.append(modalTitle, modalPrompt, modalHint, modalButtons);
 
-  root.append(header, progress, figure, prompt, timings, failure, retrying, error, rows,
-    modal, children, tools);
+  root.append(offline, header, progress, figure, promptRow, proposals, meta, failure,
+    retrying, error, silent, rows, modal, tools, notice);
 
   let objectUrl = null;
+  const cropUrls = [];
   signal.addEventListener("abort", () => {
     if (objectUrl) URL.revokeObjectURL(objectUrl);
+    cropUrls.forEach((u) => URL.revokeObjectURL(u));
+    const overlay = document.querySelector("body > .mjw-lightbox");
+    if (overlay && overlay.owner === root) lightboxClose();
   });
+
+  // ---- the kernel: answers, silence, a restart ---------------------------------------------
+  let kernelState = "live";
+  const watch = answerWatch(signal, () => {
+    silent.textContent = SILENT_TEXT;
+    silent.hidden = false;
+  }, () => { silent.hidden = true; });
+  function send(content, buffers) {
+    if (kernelState !== "live") {
+      showOffline();
+      return false;
+    }
+    watch.expect();
+    model.send(content, undefined, buffers);
+    return true;
+  }
+  function showOffline() {
+    offline.textContent = offlineText(kernelState, "card");
+    offline.hidden = kernelState === "live";
+    root.classList.toggle("mjw-dead", kernelState !== "live");
+  }
+  watchKernel(host, signal, (state) => {
+    kernelState = state;
+    showOffline();
+  });
+  // A click on one of the API's buttons expects the kernel to answer (it marks it pending).
+  rows.addEventListener("click", (event) => {
+    if (event.target.closest && event.target.closest("button.mjw-button")) {
+      if (kernelState !== "live") showOffline();
+      else watch.expect();
+    }
+  }, { capture: true, signal });
+
+  // ---- the image ---------------------------------------------------------------------------
+  function hasImage() {
+    const data = model.get("image");
+    return Boolean(data && (data.byteLength || data.length));
+  }
+
+  function showAspect() {
+    const [w, h] = model.get("aspect") || [1, 1];
+    if (w > 0 && h > 0) figure.style.setProperty("--mjw-aspect", `${w} / ${h}`);
+    figure.classList.toggle("mjw-portrait", h > w * 1.05);
+  }
+
+  function showFigure() {
+    const s = model.get("status") || "";
+    const shown = hasImage();
+    placeholder.hidden = shown;
+    placeholder.textContent = PLACEHOLDER_TEXT[s] || "waiting…";
+    placeholder.dataset.status = s;
+    // nothing to show and nothing coming: no empty frame (a failure, a shorten's text answer)
+    const kind = (model.get("action") || "").toUpperCase();
+    figure.hidden = !shown && (s === "FAILURE" || s === "CANCEL"
+      || (kind === "SHORTEN") || (s === "SUCCESS" && (model.get("prompts") || []).length > 0));
+    root.dataset.hasImage = String(shown && !figure.hidden);
+    tools.hidden = s !== "SUCCESS" || !shown;
+    showTiles();
+  }
 
   function showImage() {
     const data = model.get("image");
@@ -98,14 +184,13 @@ function render({ model, el: host, signal }) {
       URL.revokeObjectURL(objectUrl);
       objectUrl = null;
     }
-    const bytes = data && (data.byteLength || data.length) ? data : null;
-    if (!bytes) {
+    if (!hasImage()) {
       img.removeAttribute("src");
       img.hidden = true;
-      placeholder.hidden = model.get("status") === "FAILURE" || model.get("status") === "SUCCESS";
+      showFigure();
       return;
     }
-    objectUrl = URL.createObjectURL(new Blob([bytes], { type: `image/${fmt}` }));
+    objectUrl = URL.createObjectURL(new Blob([data], { type: `image/${fmt}` }));
     img.onload = () => {
       if (!model.get("is_preview")) {
         root.dataset.painted = model.get("task_id");
@@ -116,12 +201,112 @@ function render({ model, el: host, signal }) {
     };
     img.src = objectUrl;
     img.hidden = false;
-    placeholder.hidden = true;
     img.classList.toggle("mjw-preview", Boolean(model.get("is_preview")));
     const size = model.get("image_size") || [];
     img.title = size.length === 2 ? `${size[0]}×${size[1]} px` : "";
+    showFigure();
   }
 
+  function candidateCount() {
+    return model.get("grid") ? 4 : 1;
+  }
+
+  let tilesKey = "";
+  function showTiles() {
+    const ready = hasImage() && !model.get("is_preview") && model.get("status") === "SUCCESS";
+    const count = candidateCount();
+    const key = ready ? String(count) : "";
+    if (key === tilesKey) return;
+    tilesKey = key;
+    tiles.replaceChildren();
+    tiles.hidden = !ready;
+    if (!ready) return;
+    tiles.classList.toggle("mjw-tiles-grid", count > 1);
+    for (let i = 1; i <= count; i++) {
+      const hit = el("button", "mjw-tile-hit");
+      hit.type = "button";
+      hit.dataset.index = String(i);
+      hit.title = count > 1 ? `View image ${i} at full size` : "View at full size";
+      hit.setAttribute("aria-label", hit.title);
+      if (count > 1) hit.appendChild(el("span", "mjw-tile-number", String(i)));
+      hit.addEventListener("click", () => openLightbox(i), { signal });
+      tiles.appendChild(hit);
+    }
+  }
+
+  // ---- the lightbox ------------------------------------------------------------------------
+  async function openLightbox(index) {
+    const count = candidateCount();
+    if (index === "last") index = count;
+    index = Math.max(1, Math.min(count, Number(index) || 1));
+    const size = model.get("image_size") || [];
+    const tileSize = size.length === 2
+      ? (count > 1 ? `${Math.floor(size[0] / 2)}×${Math.floor(size[1] / 2)} px`
+        : `${size[0]}×${size[1]} px`) : "";
+    const text = model.get("prompt") || "";
+    const actions = [
+      { label: "⬇ Download", title: count > 1 ? `Download image ${index} (full size)`
+        : "Download the full-size image", className: "mjw-lb-download",
+        run: () => { send({ type: "tile", index, mode: "download" }); } },
+      { label: "Copy prompt", title: "Copy the prompt", className: "mjw-lb-copy-prompt",
+        run: async (button) => flashNote(button.parentElement,
+          (await copyText(text)) ? "Prompt copied" : "Copy failed") },
+      { label: "Seed", title: "Ask the server for this job's seed (and copy it)",
+        className: "mjw-lb-seed-button", run: () => { send({ type: "seed" }); } },
+    ];
+    for (const b of model.get("tile_buttons") || []) {
+      if (b.index !== index) continue;
+      const honest = (model.get("buttons") || []).find((x) => x.custom_id === b.custom_id) || {};
+      const upscale = b.kind === "upsample";
+      actions.push({
+        label: upscale ? `Upscale (${b.label})` : `Vary (${b.label})`,
+        title: honest.reason || honest.title || b.label,
+        className: upscale ? "mjw-lb-upscale" : "mjw-lb-vary",
+        disabled: honest.enabled === false,
+        run: () => {
+          if (send({ type: "click", custom_id: b.custom_id })) lightboxClose();
+        },
+      });
+    }
+    const spec = { owner: root, index, count, prompt: text, sizeText: tileSize, actions,
+      placeholder: null };
+    lightboxShow(spec);
+    const crop = await cropPlaceholder(img, index, count);
+    if (crop && crop !== img.src) cropUrls.push(crop);
+    const overlay = document.querySelector("body > .mjw-lightbox");
+    if (crop && overlay && overlay.owner === root && overlay.dataset.state === "loading"
+      && overlay.dataset.index === String(index)) {
+      overlay.parts.img.src = crop;
+      overlay.parts.img.classList.add("mjw-lb-placeholder");
+    }
+    send({ type: "tile", index, mode: "view" });
+  }
+  root.addEventListener(LIGHTBOX_EVENT, (event) => {
+    openLightbox(event.detail ? event.detail.index : 1);
+  }, { signal });
+  full.addEventListener("click", () => openLightbox(1), { signal });
+
+  function onTile(msg, buffers) {
+    if (msg.error) {
+      if (msg.mode === "download") flashNote(tools, `Download failed: ${msg.error}`, 4000);
+      lightboxMessage(root, `The full-size image is not available: ${msg.error}`);
+      return;
+    }
+    const blob = new Blob([buffers[0]], { type: msg.mime });
+    if (msg.mode === "download") {
+      const url = URL.createObjectURL(blob);
+      const a = el("a");
+      a.href = url;
+      a.download = msg.filename || "image.png";
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      lightboxMessage(root, `Downloaded ${msg.filename || "the image"}`);
+      return;
+    }
+    lightboxSetImage(root, msg.index, blob, msg.width, msg.height, msg.source);
+  }
+
+  // ---- text: header, prompt, timings, messages ---------------------------------------------
   function showHeader() {
     const s = model.get("status") || "";
     root.classList.toggle("mjw-compact", Boolean(model.get("compact")));
@@ -140,8 +325,10 @@ function render({ model, el: host, signal }) {
     progress.setAttribute("aria-valuenow", String(p));
     bar.style.width = `${p}%`;
     pct.textContent = `${p}%`;
-    progress.hidden = s === "SUCCESS" || s === "FAILURE" || s === "CANCEL" || s === "MODAL";
-    prompt.textContent = model.get("prompt") || "";
+    progress.hidden = DONE.has(s);
+    const text = model.get("prompt") || "";
+    prompt.textContent = text;
+    promptRow.hidden = !text;
     const t = model.get("timings") || {};
     const parts = [];
     if (t.queued !== undefined && t.queued !== null) parts.push(`queued ${formatSeconds(t.queued)}`);
@@ -157,8 +344,59 @@ function render({ model, el: host, signal }) {
     const err = model.get("error");
     error.textContent = err || "";
     error.hidden = !err;
-    const shown = model.get("image");
-    tools.hidden = s !== "SUCCESS" || !shown || !(shown.byteLength || shown.length);
+    showFigure();
+  }
+
+  let noticeTimer = null;
+  function showNotice() {
+    const text = model.get("notice") || "";
+    notice.textContent = text;
+    notice.hidden = !text;
+    clearTimeout(noticeTimer);
+    if (text) noticeTimer = setTimeout(() => { notice.hidden = true; }, 4000);
+  }
+  signal.addEventListener("abort", () => clearTimeout(noticeTimer));
+
+  function showProposals() {
+    proposals.replaceChildren();
+    const items = model.get("prompts") || [];
+    proposals.hidden = items.length === 0;
+    for (const item of items) {
+      const li = el("li", "mjw-proposal");
+      li.dataset.index = String(item.index);
+      const text = el("div", "mjw-proposal-text", item.text);
+      const actions = el("div", "mjw-proposal-actions");
+      const go = el("button", "mjw-proposal-imagine", "Imagine this");
+      go.type = "button";
+      go.title = item.pick && item.pick_enabled
+        ? `Imagine prompt ${item.index} (through the server's ${item.index}️⃣ button)`
+        : `Imagine prompt ${item.index} as it is written`;
+      go.addEventListener("click", () => {
+        if (send({ type: "imagine_prompt", index: item.index })) {
+          go.disabled = true;
+          go.classList.add("mjw-pending");
+          flashNote(actions, "Submitted");
+        }
+      }, { signal });
+      const copy = el("button", "mjw-proposal-copy", "Copy");
+      copy.type = "button";
+      copy.title = `Copy prompt ${item.index}`;
+      copy.addEventListener("click", async () => {
+        flashNote(actions, (await copyText(item.text)) ? "Copied" : "Copy failed");
+      }, { signal });
+      actions.append(go, copy);
+      if (model.get("can_use_prompt")) {
+        const edit = el("button", "mjw-proposal-edit", "Edit");
+        edit.type = "button";
+        edit.title = "Put this prompt in the Studio's prompt box to change it first";
+        edit.addEventListener("click", () => send({ type: "use_prompt", prompt: item.text }),
+          { signal });
+        actions.appendChild(edit);
+      }
+      li.append(text, actions);
+      proposals.appendChild(li);
+    }
+    showFigure();
   }
 
   function showButtons() {
@@ -199,10 +437,10 @@ function render({ model, el: host, signal }) {
   function showChildren() {
     children.replaceChildren();
     for (const child of model.get("children") || []) {
-      const link = el("a", "mjw-child-link", `→ ${child.label}`);
+      const link = el("a", "mjw-child-link", `→ ${child.label.replace(/ \(\d+\)$/, "")}`);
       link.href = "#";
       link.dataset.taskId = child.task_id;
-      link.title = `Show task ${child.task_id}`;
+      link.title = `Show the result: ${child.label}`;
       link.addEventListener("click", (event) => {
         event.preventDefault();
         scrollToTask(child.task_id);
@@ -227,9 +465,11 @@ function render({ model, el: host, signal }) {
     if (wasHidden || modalPrompt.dataset.taskId !== m.task_id) {
       modalPrompt.value = m.prompt || "";
       modalPrompt.dataset.taskId = m.task_id || "";
-      modalPrompt.focus();
+      modalPrompt.focus({ preventScroll: true });
+      modal.scrollIntoView({ block: "nearest" });
     }
     modalSend.disabled = Boolean(m.sending);
+    modalSend.textContent = m.sending ? "Sending…" : "Send";
   }
 
   function scrollToTask(taskId) {
@@ -245,40 +485,53 @@ function render({ model, el: host, signal }) {
     event.preventDefault();
     if (model.get("parent_id")) scrollToTask(model.get("parent_id"));
   }, { signal });
+  copyPrompt.addEventListener("click", async () => {
+    flashNote(promptRow, (await copyText(model.get("prompt") || "")) ? "Copied" : "Copy failed");
+  }, { signal });
 
   modalSend.addEventListener("click", () => {
-    model.send({ type: "modal_send", prompt: modalPrompt.value });
+    send({ type: "modal_send", prompt: modalPrompt.value });
   }, { signal });
-  modalCancel.addEventListener("click", () => model.send({ type: "modal_cancel" }), { signal });
+  modalCancel.addEventListener("click", () => send({ type: "modal_cancel" }), { signal });
   modalPrompt.addEventListener("keydown", (event) => {
     event.stopPropagation(); // keep JupyterLab's shortcuts out of the text box
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       modalSend.click();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      modalCancel.click();
     }
   }, { signal });
 
-  function requestFull(mode) {
-    model.send({ type: "full_image", mode });
-  }
-  full.addEventListener("click", () => requestFull("open"), { signal });
-  download.addEventListener("click", () => requestFull("download"), { signal });
+  download.addEventListener("click", () => send({ type: "full_image", mode: "download" }),
+    { signal });
   model.on("msg:custom", (msg, buffers) => {
-    if (msg.type !== "full_image" || !buffers || !buffers.length) return;
-    const url = URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime }));
-    if (msg.mode === "download") {
-      const a = el("a");
-      a.href = url;
-      a.download = msg.filename || "image.png";
-      a.click();
-    } else {
-      window.open(url, "_blank", "noopener");
+    watch.answered();
+    if (msg.type === "tile") {
+      onTile(msg, buffers);
+    } else if (msg.type === "seed") {
+      lightboxSeed(root, msg.seed, msg.error);
+      if (msg.seed) copyText(String(msg.seed));
+    } else if (msg.type === "full_image" && buffers && buffers.length) {
+      const url = URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime }));
+      if (msg.mode === "download") {
+        const a = el("a");
+        a.href = url;
+        a.download = msg.filename || "image.png";
+        a.click();
+      } else {
+        window.open(url, "_blank", "noopener");
+      }
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
     }
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
   });
 
+  const answered = () => watch.answered();
   model.on("change:image", showImage);
   model.on("change:is_preview", showImage);
+  model.on("change:aspect", showAspect);
+  model.on("change:grid", showTiles);
   for (const name of ["status", "progress", "prompt", "timings", "fail_reason", "error",
     "lineage", "action", "task_id", "retrying", "compact"]) {
     model.on(`change:${name}`, showHeader);
@@ -288,12 +541,20 @@ function render({ model, el: host, signal }) {
   model.on("change:used_buttons", showButtons);
   model.on("change:children", showChildren);
   model.on("change:modal", showModal);
+  model.on("change:prompts", showProposals);
+  model.on("change:can_use_prompt", showProposals);
+  model.on("change:notice", showNotice);
+  for (const name of ["pending_buttons", "used_buttons", "error", "modal", "children", "notice"]) {
+    model.on(`change:${name}`, answered);
+  }
+  showAspect();
   showHeader();
   showImage();
-  showHeader();
   showButtons();
   showChildren();
   showModal();
+  showProposals();
+  notice.hidden = true;
 }
 
 export default { render };

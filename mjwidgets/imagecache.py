@@ -258,6 +258,33 @@ class ImageCache:
         image = self.image(task)
         return renditions.split_grid(image) if task.is_grid else [image]
 
+    def tile_file(self, task: Task, index: int, client: Downloader | None = None) -> Path | None:
+        """The server's own full-size file of candidate ``index`` (1–4) of a grid, cached like
+        the grid, when the task lists one (trueai's ``imageUrls`` with its official-CDN option);
+        None when it does not (then the candidate is the grid's quadrant: ``tiles``)."""
+        urls = task.raw.get("imageUrls") if isinstance(task.raw, dict) else None
+        if not task.is_grid or not isinstance(urls, list) or not 1 <= index <= len(urls):
+            return None
+        item = urls[index - 1]
+        url = item.get("url") if isinstance(item, dict) else item
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return None
+        kind = f"tile{index}"
+        record = self._record(task, kind)
+        if record is not None:
+            return self._file(record)
+        if client is None and task.backend is not None and task.backend.base_url == task.server:
+            client = task.backend
+        if client is None:
+            return None
+        with self._lock:
+            gate = self._fetching.setdefault((task.server, task.id, kind), threading.Lock())
+        with gate:
+            record = self._record(task, kind)
+            if record is not None:
+                return self._file(record)
+            return self._keep(task, kind, url, client.download(url, max_bytes=self.max_bytes))
+
     def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
         """Copy the final image to ``folder`` with its JSON record (prompt, parameters, lineage,
         timings); returns the image's path. Names come from the task id, sanitised."""

@@ -31,6 +31,7 @@ __all__ = [
     "canonical_param_name",
     "diff_prompts",
     "diff_params",
+    "numbered_prompts",
 ]
 
 #: A parameter's value as written (surrounding whitespace removed), or True when it has none.
@@ -552,6 +553,27 @@ def _param_problem(param: _Param) -> str | None:
         return None
     check = _VALUE_CHECKS.get(name)
     return check(param) if check else None
+
+
+# ---- answers that carry prompts ----------------------------------------------------------------
+
+# "1️⃣ a fox …", "2⃣ …" (keycap without the variation selector), "**1.** …", "1. …", "1) …"
+_NUMBERED_LINE = re.compile(r"^\s*(?:\*\*)?([1-9])(?:\ufe0f?\u20e3|[.)])(?:\*\*)?\s+(\S.*)$")
+
+
+def numbered_prompts(text: str) -> list[str]:
+    """The prompts a /describe or /shorten answer lists, in order, their numbers removed.
+
+    The servers put them in ``prompt``/``promptEn``/``properties.finalPrompt`` (describe) or
+    the ``finalPrompt``/``description`` (shorten, after its "## Shortened prompts" heading) as
+    lines starting with 1️⃣ 2️⃣ …; headings and token lists are skipped.
+    """
+    prompts: list[str] = []
+    for line in (text or "").splitlines():
+        match = _NUMBERED_LINE.match(line)
+        if match:
+            prompts.append(match.group(2).strip())
+    return prompts
 
 
 # ---- comparing ---------------------------------------------------------------------------------

@@ -35,14 +35,14 @@ def shrink(
     return shown
 
 
-def display_jpeg(image: Image.Image, *, max_side: int = DISPLAY_MAX) -> bytes:
+def display_jpeg(image: Image.Image, *, max_side: int = DISPLAY_MAX, quality: int = 85) -> bytes:
     """A display-sized JPEG of ``image`` (~80 KB for a 2048² grid), for a card.
 
     Integer ``reduce`` then bilinear and JPEG: a few milliseconds, where LANCZOS + WebP took
     ~100 ms per grid (benchmarks/delivery.py measures both); the full image stays available.
     """
     out = io.BytesIO()
-    shrink(image, max_side, resample=Image.Resampling.BILINEAR).save(out, "JPEG", quality=85)
+    shrink(image, max_side, resample=Image.Resampling.BILINEAR).save(out, "JPEG", quality=quality)
     return out.getvalue()
 
 

@@ -50,8 +50,12 @@ def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
     _until(lambda: parent.card.status == "SUCCESS")
     child = parent.press("U2")
     assert child is not None and studio.cards[child.task.id] is child
-    assert studio.cards_box.children[-1] is child
-    assert studio.cards_box.layout.flex_flow == "column-reverse", "newest card shown first"
+    assert studio.cards_box.children[-1] is child, "the widget list only grows"
+    later = studio.imagine("a second boat")
+    shown = studio.order.in_screen_order()
+    assert shown == [later, parent, child], "newest prompt first, a result right after its parent"
+    keys = [int(view.layout.order) for view in shown]
+    assert keys == sorted(keys), "the CSS order the grid shows follows the screen order"
     assert child.card.lineage == f"U2 of {parent.task.id}"
     assert parent.card.children[0]["task_id"] == child.task.id
     assert parent.card.used_buttons == [parent.task.button("U2").custom_id]

@@ -14,12 +14,20 @@ from ..client import Client
 from ..models import Task
 from ..tracking import Tracker
 
-__all__ = ["STATIC", "SUBMITTER", "IMAGER", "tracker_for"]
+__all__ = ["STATIC", "SUBMITTER", "IMAGER", "front_end", "tracker_for"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
 # force-include), a source checkout (editable install) reads js/ directly. No build step, no copy.
 STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.parent / "js"
+
+
+def front_end(*names: str) -> str:
+    """Files of ``js/`` joined in order: one widget's module (or style sheet) built from shared
+    parts without a bundler. Only the last part of a module may ``export``; the others define
+    plain functions it uses (``common.js``: ``el``, copying, the connection watch)."""
+    return "\n".join((STATIC / name).read_text(encoding="utf-8") for name in names)
+
 
 SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
 IMAGER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-images")

@@ -1,39 +1,38 @@
-"""Studio: a prompt box and the session's task cards, newest first, linked by lineage."""
+"""Studio: a prompt box and the session's task cards in a grid that uses the width.
+
+Cards sit in a CSS grid (as many columns as fit, one in a narrow pane); new prompts' cards come
+first, and a button's result is placed right after the card whose button made it, so it appears
+next to where the person is looking and nothing before that card moves. The screen order is
+each card's CSS ``order``: the widget list itself only ever grows, because ipywidgets re-creates
+the view of every child after the first changed position (inserting at the front would
+re-render every card and re-send its image).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-import anywidget
 import ipywidgets
-import traitlets
 
 from ..client import Client
 from ..errors import MJError
 from ..models import Task
 from ..sweep import Sweep
 from ..tracking import Tracker
-from .plumbing import STATIC, tracker_for
+from .placement import CardOrder
+from .plumbing import tracker_for
+from .promptbar import PromptBar, new_bar
+from .snapshot import Snapshot, snapshot_html
 from .sweepview import SweepView
 from .taskview import TaskView
 
 log = logging.getLogger("mjwidgets.widgets")
 
-
-class _StudioBar(anywidget.AnyWidget):
-    """The front-end half of the Studio's prompt bar (js/studio.js)."""
-
-    _esm = STATIC / "studio.js"
-    _css = STATIC / "mjwidgets.css"
-
-    simulator = traitlets.Bool(False).tag(sync=True)
-    backend_label = traitlets.Unicode("").tag(sync=True)
-    status_text = traitlets.Unicode("").tag(sync=True)
-    sweep_text = traitlets.Unicode("").tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    busy = traitlets.Bool(False).tag(sync=True)
+# Columns of at least this width; one column when the pane is narrower.
+GRID_COLUMNS = "repeat(auto-fill, minmax(min(100%, 300px), 1fr))"
 
 
 class Studio(ipywidgets.VBox):
@@ -47,39 +46,50 @@ class Studio(ipywidgets.VBox):
             tracker = tracker_for(client)
         self.tracker = tracker
         self.client = tracker.client
-        self.bar = _StudioBar(
+        self.bar = new_bar(
             simulator=bool(self.client is not None and self.client.is_simulator),
             backend_label=urlsplit(tracker.base_url).netloc,
+            client_mode=(self.client.mode or "") if self.client is not None else "",
         )
-        # Newest first on screen, but appended in the model: ipywidgets re-creates the view of
-        # every child after the first changed position, so inserting at the front would re-render
-        # every card (and re-send its image) on each new task.
-        self.cards_box = ipywidgets.VBox(layout=ipywidgets.Layout(flex_flow="column-reverse"))
+        self.prompt_bar = PromptBar(self.bar, self._submit_from_box, self._history_prompts)
+        self.cards_box = ipywidgets.GridBox(
+            layout=ipywidgets.Layout(
+                grid_template_columns=GRID_COLUMNS, grid_gap="12px", align_items="flex-start"
+            )
+        )
         self.cards_box.add_class("mjw-cards")
         super().__init__([self.bar, self.cards_box])
         self.add_class("mjw-studio")
         self.cards: dict[str, TaskView] = {}
         self.sweeps: list[SweepView] = []
-        self.bar.on_msg(self._on_message)
+        self.order = CardOrder()
+        self._lock = threading.Lock()
+        uid = self.bar.uid
+        self._snapshot = Snapshot(
+            lambda: snapshot_html(uid, "mjwidgets Studio", self._pictures()),
+            label="mjwidgets Studio",
+        )
 
     # ------------------------------------------------------------------ public
     def imagine(self, prompt: str, **options: Any) -> TaskView:
         """Submit a prompt exactly as typing it and pressing Enter would; returns its card.
 
-        A refusal (a blank prompt, a server error) shows in the Studio's bar and is raised, as
-        ``sweep`` does: code learns what a person sees.
+        The prompt is checked first (every rule of ``Prompt.validate()``: a blank prompt, a
+        prompt of parameters only, ``--v 9``, ``--niji 7 --v 7`` …) and a refusal — or a
+        server's — shows in the Studio's bar and is raised, as ``sweep`` does: code learns what
+        a person sees.
         """
         bar = self.bar
         bar.error = ""
         bar.busy = True
         try:
+            self.prompt_bar.check(prompt)
             task = self.tracker.imagine(prompt, **options)
         except MJError as exc:
-            bar.error = str(exc)
+            bar.error = f"Not sent: {exc}"
             raise
         finally:
             bar.busy = False
-        bar.send({"type": "clear_prompt"})
         view = self.add(task)
         bar.status_text = f"submitted {task.id}"
         return view
@@ -89,9 +99,7 @@ class Studio(ipywidgets.VBox):
         if task.id in self.cards:
             return self.cards[task.id]
         view = TaskView(task, tracker=self.tracker)
-        view.on_child(self._on_child)
-        self.cards[task.id] = view
-        self.cards_box.children = (*self.cards_box.children, view)
+        self._place(view, after=None)
         return view
 
     def sweep(self, prompt: str, *, max_in_flight: int = 3, **params) -> Sweep:
@@ -104,27 +112,83 @@ class Studio(ipywidgets.VBox):
             self.bar.error = f"sweep refused: {exc}"
             raise
         view = SweepView(sweep, on_child=self._on_child)
+        view.layout.grid_column = "1 / -1"  # a sweep's own grid spans the Studio's width
         self.sweeps.append(view)
-        self.cards_box.children = (*self.cards_box.children, view)
+        with self._lock:
+            self._show(view, self.order.first(view))
         sweep.on_change(lambda s: setattr(self.bar, "sweep_text", s.summary()))
+        sweep.on_change(lambda _s: self._changed())
         return sweep.start()
 
     def set_prompt(self, prompt: str) -> None:
         """Put a prompt into the box (e.g. "reuse prompt" from the history)."""
         self.bar.send({"type": "set_prompt", "prompt": prompt})
 
-    # ------------------------------------------------------------------ events
-    def _on_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
-        if content.get("type") == "imagine":
-            try:
-                self.imagine(str(content.get("prompt", "")))
-            except MJError:
-                pass  # already shown in the bar
-            except Exception as exc:  # the kernel's message loop must survive anything
-                log.exception("imagine failed")
-                self.bar.error = f"{type(exc).__name__}: {exc}"
+    def _ipython_display_(self) -> None:
+        """The live Studio, then its static snapshot for readers without a kernel."""
+        from IPython.display import display
 
-    def _on_child(self, _parent: TaskView, child: TaskView) -> None:
-        child.on_child(self._on_child)
-        self.cards[child.task.id] = child
-        self.cards_box.children = (*self.cards_box.children, child)
+        bundle = self._repr_mimebundle_()
+        bundle["text/plain"] = "mjwidgets Studio (live while its kernel runs)"
+        display(bundle, raw=True)
+        self._snapshot.display()
+
+    def close(self) -> None:
+        self._snapshot.close()
+        super().close()
+
+    # ------------------------------------------------------------------ placing cards
+    def _place(self, view: TaskView, after: Any) -> None:
+        view.on_child(self._on_child)
+        view.on_use_prompt(self.set_prompt)
+        view.card.observe(lambda _change: self._changed(), names=["status", "image"])
+        with self._lock:
+            self.cards[view.task.id] = view
+            keys = self.order.first(view) if after is None else self.order.after(view, after)
+            self._show(view, keys)
+        self._changed()
+
+    def _show(self, widget: ipywidgets.Widget, keys: dict[Any, int]) -> None:
+        """Append ``widget`` to the grid and give the moved widgets their new screen order."""
+        for moved, key in keys.items():
+            moved.layout.order = str(key)
+        self.cards_box.children = (*self.cards_box.children, widget)
+
+    def _on_child(self, parent: TaskView, child: TaskView) -> None:
+        anchor: Any = parent
+        if parent not in self.order:  # a sweep's card: its results go right after the sweep
+            anchor = next((s for s in self.sweeps if parent in s.views.values()), None)
+        self._place(child, after=anchor)
+
+    # ------------------------------------------------------------------ the saved snapshot
+    def _pictures(self) -> list:
+        views: list[TaskView] = []
+        for widget in self.order.in_screen_order():
+            if isinstance(widget, SweepView):
+                views.extend(widget.views.values())
+            elif isinstance(widget, TaskView):
+                views.append(widget)
+        return [view.picture() for view in views]
+
+    def _changed(self) -> None:
+        statuses = [view.card.status for view in list(self.cards.values())]
+        for sweep in self.sweeps:
+            statuses += [view.card.status for view in list(sweep.views.values())]
+        self.bar.counts = {
+            "cards": len(statuses),
+            "running": sum(s in ("NOT_START", "SUBMITTED", "IN_PROGRESS", "") for s in statuses),
+            "failed": sum(s == "FAILURE" for s in statuses),
+        }
+        self._snapshot.touch()
+
+    # ------------------------------------------------------------------ the box
+    def _submit_from_box(self, prompt: str) -> None:
+        self.imagine(prompt)
+
+    def _history_prompts(self) -> list[str]:
+        store = self.tracker.store
+        return [task.prompt for task in store.history(action="IMAGINE", limit=400) if task.prompt]
+
+    def _on_message(self, widget: Any, content: dict, buffers: Any) -> None:
+        """The bar's messages (Enter, drafts, controls, recall): see PromptBar."""
+        self.prompt_bar._on_message(widget, content, buffers)

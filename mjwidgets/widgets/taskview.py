@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import anywidget
@@ -22,10 +24,12 @@ from .. import renditions
 from ..client import Client
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
-from ..prompt import Prompt
+from ..prompt import Prompt, numbered_prompts
 from ..tracking import Tracker
+from . import lightbox
 from .maskeditor import MaskEditor
-from .plumbing import IMAGER, STATIC, SUBMITTER, tracker_for
+from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
+from .snapshot import SNAPSHOT_QUALITY, SNAPSHOT_SIDE, CardPicture, Snapshot, snapshot_html
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -36,11 +40,49 @@ def _seconds(later, earlier) -> float | None:
     return max(0.0, (later - earlier).total_seconds())
 
 
-class _Card(anywidget.AnyWidget):
-    """The front-end half of a TaskView (js/taskview.js)."""
+# How a button's result is shaped compared with its parent's image (None: as the prompt says).
+_SAME_SHAPE = frozenset(
+    {
+        ButtonKind.UPSAMPLE,
+        ButtonKind.UPSCALE_HD,
+        ButtonKind.VARIATION,
+        ButtonKind.REROLL,
+        ButtonKind.LOW_VARIATION,
+        ButtonKind.HIGH_VARIATION,
+        ButtonKind.INPAINT,
+        ButtonKind.OUTPAINT,
+        ButtonKind.ANIMATE,
+    }
+)
 
-    _esm = STATIC / "taskview.js"
-    _css = STATIC / "mjwidgets.css"
+
+def expected_aspect(task: Task) -> tuple[int, int]:
+    """The (width, height) ratio the task's image will have, before it has one: the server's
+    size, else the parent's shape (U, V, 🔄, zoom keep it; a pan widens or heightens it by half),
+    else the prompt's ``--ar``, else square. A placeholder of this shape keeps the page still."""
+    size = task.image_size
+    if size:
+        return size
+    parent, button = task.parent_image_size, task.origin_button
+    if parent and button is not None and button.kind is not ButtonKind.CUSTOM_ZOOM:
+        if button.kind in _SAME_SHAPE:
+            return parent
+        if button.kind is ButtonKind.PAN:
+            w, h = parent
+            return (w * 3, h * 2) if button.direction in ("left", "right") else (w * 2, h * 3)
+    ar = Prompt(task.prompt or "").params.get("ar")
+    if isinstance(ar, str):
+        width, _, height = ar.strip().partition(":")
+        if width.isdigit() and height.isdigit() and int(width) and int(height):
+            return (int(width), int(height))
+    return parent or (1, 1)
+
+
+class _Card(anywidget.AnyWidget):
+    """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
+
+    _esm = front_end("common.js", "lightbox.js", "taskview.js")
+    _css = front_end("mjwidgets.css", "lightbox.css")
 
     task_id = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
@@ -63,6 +105,15 @@ class _Card(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     retrying = traitlets.Unicode("").tag(sync=True)
     compact = traitlets.Bool(False).tag(sync=True)
+    aspect = traitlets.List[Any]([1, 1]).tag(sync=True)  # the image's shape, known before it
+    grid = traitlets.Bool(False).tag(sync=True)  # the image is a 2×2 grid of candidates
+    tile_buttons = traitlets.List[Any]().tag(
+        sync=True
+    )  # U/V buttons by candidate, for the lightbox
+    prompts = traitlets.List[Any]().tag(sync=True)  # a describe's or shorten's proposed prompts
+    can_use_prompt = traitlets.Bool(False).tag(sync=True)  # a prompt box can take a prompt
+    notice = traitlets.Unicode("").tag(sync=True)  # a short confirmation ("❤️ done")
+    uid = traitlets.Unicode("").tag(sync=True)  # names this card's saved snapshot
 
 
 class TaskView(ipywidgets.VBox):
@@ -75,7 +126,7 @@ class TaskView(ipywidgets.VBox):
     def __init__(
         self, task: Task | str, client: Client | None = None, *, tracker: Tracker | None = None
     ) -> None:
-        self.card = _Card()
+        self.card = _Card(uid=uuid.uuid4().hex)
         super().__init__([self.card])
         self.add_class("mjw-taskview")
         if tracker is None:
@@ -86,6 +137,10 @@ class TaskView(ipywidgets.VBox):
             task = tracker.reload(Task(id=task))
         self.task = task
         self._child_handlers: list[Callable[[TaskView, TaskView], None]] = []
+        self._prompt_handlers: list[Callable[[str], None]] = []
+        self._waited_from: datetime | None = None  # when a dialog's prompt was sent
+        self.snapshot_jpeg = b""  # the final image, small, for the notebook's saved snapshot
+        self._snapshot: Snapshot | None = None
         self._child_views: dict[str, TaskView] = {}
         self._lock = threading.Lock()
         self._shown_image: tuple[str | None, bool] = (None, False)
@@ -110,6 +165,43 @@ class TaskView(ipywidgets.VBox):
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
         """Call `callback(parent_view, child_view)` when a button creates a task."""
         self._child_handlers.append(callback)
+
+    def on_use_prompt(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(prompt)` when the person asks to edit one of the card's prompts
+        (a describe's or shorten's proposals, or the card's own) in a prompt box."""
+        self._prompt_handlers.append(callback)
+        self.card.can_use_prompt = True
+
+    def picture(self) -> CardPicture:
+        """The card as a saved notebook's snapshot shows it."""
+        card = self.card
+        return CardPicture(
+            task_id=card.task_id,
+            status=card.status,
+            prompt=card.prompt,
+            action=card.action,
+            lineage=card.lineage,
+            progress=card.progress,
+            fail_reason=card.fail_reason,
+            jpeg=self.snapshot_jpeg,
+        )
+
+    def _ipython_display_(self) -> None:
+        """The live card, then its static snapshot for readers without a kernel."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        bundle["text/plain"] = f"mjwidgets card {self.task.id} (live while its kernel runs)"
+        display(bundle, raw=True)
+        snapshot = self._snapshot
+        if snapshot is None:
+            uid = self.card.uid
+            snapshot = self._snapshot = Snapshot(
+                lambda: snapshot_html(uid, "mjwidgets card", [self.picture()]),
+                label=f"mjwidgets card {self.task.id}",
+            )
+            self.card.observe(lambda _change: snapshot.touch(), names=["status", "image"])
+        snapshot.display()
 
     def press(self, button: Button | str) -> TaskView | None:
         """Press a button from code, as a click would; returns the child card (None for modals)."""
@@ -145,6 +237,8 @@ class TaskView(ipywidgets.VBox):
         self._closed = True
         self._unsubscribe()
         self._untrouble()
+        if self._snapshot is not None:
+            self._snapshot.close()
         super().close()
 
     def _on_trouble(self, message: str) -> None:
@@ -172,12 +266,31 @@ class TaskView(ipywidgets.VBox):
             card.progress = int(task.progress or 0)
             card.prompt = task.prompt or task.prompt_en or ""
             card.fail_reason = task.fail_reason or "" if task.status is Status.FAILURE else ""
+            submitted = task.submit_time
+            if self._waited_from is not None and (
+                submitted is None or submitted < self._waited_from
+            ):
+                submitted = self._waited_from  # a dialog's typing time is not queueing
             card.timings = {
-                "queued": _seconds(task.start_time, task.submit_time),
+                "queued": _seconds(task.start_time, submitted),
                 "running": _seconds(task.finish_time, task.start_time),
-                "total": _seconds(task.finish_time, task.submit_time),
+                "total": _seconds(task.finish_time, submitted),
             }
             card.buttons = [_button_json(b) for b in task.buttons]
+            card.tile_buttons = [
+                {
+                    "index": b.index,
+                    "custom_id": b.custom_id,
+                    "kind": b.kind.value,
+                    "label": b.display,
+                }
+                for b in task.buttons
+                if b.index and b.kind in (ButtonKind.UPSAMPLE, ButtonKind.VARIATION)
+            ]
+            card.grid = task.is_grid
+            if not card.image_size:
+                card.aspect = list(expected_aspect(task))
+            card.prompts = _proposed_prompts(task)
             if task.parent_id and not card.lineage:
                 label = task.origin_button.display if task.origin_button else task.action
                 card.lineage = f"{label} of {task.parent_id}"
@@ -219,10 +332,15 @@ class TaskView(ipywidgets.VBox):
         except MJError as exc:
             self.card.retrying = f"image not available yet: {exc.description or exc}"
             return
+        if final:
+            self.snapshot_jpeg = renditions.display_jpeg(
+                image, max_side=SNAPSHOT_SIDE, quality=SNAPSHOT_QUALITY
+            )
         with self.card.hold_sync():
             self.card.image = data
             self.card.image_format = "jpeg"
             self.card.image_size = list(image.size)
+            self.card.aspect = list(image.size)
             self.card.is_preview = not final
             self.card.retrying = ""
         self._shown_image = key
@@ -243,6 +361,16 @@ class TaskView(ipywidgets.VBox):
             self._close_modal()
         elif kind == "full_image":
             self._send_full_image(content.get("mode", "open"))
+        elif kind == "tile":
+            IMAGER.submit(self._send_tile, _int(content.get("index"), 1), content.get("mode"))
+        elif kind == "seed":
+            SUBMITTER.submit(self._send_seed)
+        elif kind == "imagine_prompt":
+            SUBMITTER.submit(self._imagine_proposal, _int(content.get("index"), 0))
+        elif kind == "use_prompt":
+            text = str(content.get("prompt", ""))
+            for handler in self._prompt_handlers:
+                handler(text)
 
     def _press(self, button: Button) -> TaskView | None:
         card = self.card
@@ -260,7 +388,8 @@ class TaskView(ipywidgets.VBox):
         finally:
             card.pending_buttons = [c for c in card.pending_buttons if c != button.custom_id]
         card.used_buttons = sorted({*card.used_buttons, button.custom_id})
-        if child.id == self.task.id:  # ❤️ and friends: no new task
+        if child.id == self.task.id:  # ❤️ and friends: no new task, so say it worked
+            card.notice = f"{button.display} — done"
             return None
         if child.status is Status.MODAL:
             self._open_modal(child, button)
@@ -284,11 +413,19 @@ class TaskView(ipywidgets.VBox):
 
         unsubscribe = self.tracker.subscribe(child, watch)
 
-    def _adopt(self, child: Task, button: Button) -> TaskView:
+    def _adopt(
+        self, child: Task, button: Button, *, waited_from: datetime | None = None
+    ) -> TaskView:
         known = self._child_views.get(child.id)
         if known is not None:  # a late MODAL's card already shows this task
+            if waited_from is not None:
+                known._waited_from = waited_from
+                known._apply(known.task)
             return known
         view = TaskView(child, tracker=self.tracker)  # the tracker's submit already tracks it
+        if waited_from is not None:
+            view._waited_from = waited_from
+            view._apply(view.task)
         self._child_views[child.id] = view
         self.card.children = [
             *self.card.children,
@@ -345,6 +482,7 @@ class TaskView(ipywidgets.VBox):
         return self._submit_modal(modal_task, prompt=prompt)
 
     def _submit_modal(self, modal_task: Task, *, prompt: str, mask=None) -> TaskView | None:
+        sent_at = datetime.now(timezone.utc)
         try:
             child = self.tracker.modal(modal_task, prompt=prompt, mask=mask)
         except MJError as exc:
@@ -358,7 +496,7 @@ class TaskView(ipywidgets.VBox):
             return None
         button = modal_task.origin_button or Button(custom_id="", label="Modal")
         self._close_modal()
-        return self._adopt(child, button)
+        return self._adopt(child, button, waited_from=sent_at)
 
     def _close_modal(self) -> None:
         self._modal_task = None
@@ -397,6 +535,87 @@ class TaskView(ipywidgets.VBox):
             },
             [data],
         )
+
+    # ------------------------------------------------------------------ the lightbox
+    def _send_tile(self, index: int, mode: Any) -> None:
+        """Candidate ``index`` at full size, to look at or to download (one message buffer)."""
+        mode = "download" if mode == "download" else "view"
+        try:
+            content, data = lightbox.tile_payload(self.tracker, self.task, index, mode)
+        except (MJError, OSError) as exc:
+            self.card.send({"type": "tile", "index": index, "mode": mode, "error": str(exc)})
+            return
+        except Exception as exc:  # a worker must report, not die silently
+            log.exception("tile %s of %s failed", index, self.task.id)
+            self.card.send({"type": "tile", "index": index, "mode": mode, "error": repr(exc)})
+            return
+        self.card.send(content, [data])
+
+    def _send_seed(self) -> None:
+        self.card.send(lightbox.seed_payload(self.tracker, self.task))
+
+    # ------------------------------------------------------------------ describe and shorten
+    def _imagine_proposal(self, index: int) -> TaskView | None:
+        """Imagine proposal ``index`` of a describe or shorten: through the server's own pick
+        button (1️⃣–4️⃣) when it has one that can be pressed, else as a plain imagine."""
+        proposal = next((p for p in self.card.prompts if p.get("index") == index), None)
+        if proposal is None:
+            self.card.error = f"no prompt number {index} on this card"
+            return None
+        text = str(proposal["text"])
+        card = self.card
+        card.error = ""
+        pick = next((b for b in self.task.buttons if b.custom_id == proposal.get("pick")), None)
+        try:
+            if pick is not None and proposal.get("pick_enabled", True):
+                child = self.tracker.action(self.task, pick)
+                card.used_buttons = sorted({*card.used_buttons, pick.custom_id})
+                if child.status is Status.MODAL:  # the picks open a prompt dialog: send it as is
+                    child = self.tracker.modal(child, prompt=text)
+                return self._adopt(child, pick)
+            child = self.tracker.imagine(text)
+        except MJError as exc:
+            card.error = str(exc)
+            return None
+        label = Button(custom_id="", label=f"Imagine {index}")
+        return self._adopt(child, label)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _proposed_prompts(task: Task) -> list[dict]:
+    """The prompts a DESCRIBE or SHORTEN task proposes, each with its pick button (if any)."""
+    if task.action.upper() not in ("DESCRIBE", "SHORTEN") or task.status is not Status.SUCCESS:
+        return []
+    sources = (
+        str((task.properties or {}).get("finalPrompt") or ""),
+        task.prompt_en,
+        task.prompt,
+        task.description,
+    )
+    texts = next((found for found in map(numbered_prompts, sources) if found), [])
+    picks = {
+        b.index: b
+        for b in task.buttons
+        if b.kind in (ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK) and b.index
+    }
+    proposals = []
+    for number, text in enumerate(texts, 1):
+        pick = picks.get(number)
+        proposals.append(
+            {
+                "index": number,
+                "text": text,
+                "pick": pick.custom_id if pick else "",
+                "pick_enabled": pick is not None and _button_json(pick).get("enabled", True),
+            }
+        )
+    return proposals
 
 
 def _button_json(button: Button) -> dict:

@@ -1,0 +1,131 @@
+// mjwidgets: helpers every front end shares. This file is joined in front of a widget's own
+// module (widgets/plumbing.py: front_end), so it defines plain functions and exports nothing.
+// Text always goes in with textContent: prompts and server strings are never parsed as HTML.
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+// Copy text to the clipboard: the async API where the page may use it, else a hidden textarea
+// and execCommand (plain http pages, older browsers). Resolves to true when it worked.
+async function copyText(text) {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch (_) { /* fall back below */ }
+  const area = el("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.cssText = "position:fixed;left:-9999px;top:0;opacity:0";
+  document.body.appendChild(area);
+  area.select();
+  let done = false;
+  try {
+    done = document.execCommand("copy");
+  } catch (_) {
+    done = false;
+  }
+  area.remove();
+  return done;
+}
+
+// A short-lived note next to a control ("Copied", "❤️ saved"): one at a time per anchor.
+function flashNote(anchor, text, ms = 1600) {
+  const note = el("span", "mjw-note", text);
+  note.setAttribute("role", "status");
+  const old = anchor.querySelector(":scope > .mjw-note");
+  if (old) old.remove();
+  anchor.appendChild(note);
+  setTimeout(() => note.remove(), ms);
+}
+
+// Is this view still connected to a kernel? ipywidgets marks a view whose model has no live
+// comm with the class "jupyter-widgets-disconnected": from the start when the notebook was
+// reopened from its saved widget state, and later when the kernel restarts or shuts down.
+// onState("live" | "snapshot" | "lost") is called now and on every change.
+function watchKernel(host, signal, onState) {
+  const DEAD = "jupyter-widgets-disconnected";
+  const startedDead = host.classList.contains(DEAD);
+  let state = startedDead ? "snapshot" : "live";
+  onState(state);
+  const observer = new MutationObserver(() => {
+    const dead = host.classList.contains(DEAD);
+    const next = dead ? (startedDead ? "snapshot" : "lost") : "live";
+    if (next !== state) {
+      state = next;
+      onState(state);
+    }
+  });
+  observer.observe(host, { attributes: true, attributeFilter: ["class"] });
+  signal.addEventListener("abort", () => observer.disconnect());
+  return () => state;
+}
+
+// What a dead view says, and how to bring it back.
+function offlineText(state, what) {
+  if (state === "snapshot") {
+    return `Saved snapshot of this ${what}: nothing here reaches a kernel. `
+      + "Run the cell again to bring it back to life.";
+  }
+  if (state === "lost") {
+    return `The kernel of this ${what} restarted or stopped: it no longer answers. `
+      + "Run the cell again to bring it back to life.";
+  }
+  return "";
+}
+
+// Waits for the kernel's answer to something sent: when none comes within `ms`, onSilent()
+// says so (the kernel handles widget messages only between cells; a restarted kernel never
+// answers); the next answer calls onAnswer().
+function answerWatch(signal, onSilent, onAnswer, ms = 6000) {
+  let timer = null;
+  let silent = false;
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  return {
+    expect() {
+      if (timer === null) {
+        timer = setTimeout(() => {
+          timer = null;
+          silent = true;
+          onSilent();
+        }, ms);
+      }
+    },
+    answered() {
+      clearTimeout(timer);
+      timer = null;
+      if (silent) {
+        silent = false;
+        onAnswer();
+      }
+    },
+  };
+}
+
+const SILENT_TEXT = "No answer from the kernel yet: it may be busy running a cell "
+  + "(the answer comes when it is done), or it restarted (then run this cell again).";
+
+// While this view is alive, hide the static snapshot saved beside it (widgets/snapshot.py):
+// the snapshot is for readers without a kernel. Keyed by the widget's uid, so the snapshot of
+// another widget (one whose kernel is gone) stays visible.
+function hideSnapshotOf(uid, signal) {
+  if (!uid) return;
+  const id = `mjw-live-${uid}`;
+  if (document.getElementById(id)) return;
+  const style = el("style");
+  style.id = id;
+  style.textContent = `[data-mjw-of="${uid}"] { display: none !important; }\n`
+    + `.jp-OutputArea-child:has([data-mjw-of="${uid}"]) { display: none !important; }`;
+  document.head.appendChild(style);
+  signal.addEventListener("abort", () => {
+    // another view of the same widget may still be on the page
+    setTimeout(() => {
+      if (!document.querySelector(`[data-mjw-live="${uid}"]`)) style.remove();
+    }, 0);
+  });
+}

@@ -1,0 +1,176 @@
+"""What a notebook keeps of a Studio or a card where no kernel runs: a static HTML picture.
+
+A widget's live view needs its kernel (or the widget state JupyterLab saves only when asked to).
+Notebooks saved with JupyterLab's defaults keep no widget state; JupyterLab then shows "Error
+displaying widget: model not found", and GitHub, nbviewer and ``jupyter nbconvert --to html``
+render nothing of the widget (nbconvert skips a widget view without saved state and falls back
+to the output's next representation). So a Studio or a card is displayed as two outputs: the
+widget, then this snapshot — a ``text/html`` output (each card's picture, prompt and status)
+published with a display id and replaced as the tasks change. The live view hides it
+(``hideSnapshotOf`` in js/common.js); where no live view exists it is what people see, and when
+the notebook is trusted its style also hides the "model not found" line above it.
+
+The pictures are small JPEGs (``SNAPSHOT_SIDE`` px on the long side) so a notebook of a hundred
+cards stays a few MB; updates are coalesced to one every ``min_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("mjwidgets.widgets")
+
+SNAPSHOT_SIDE = 512  # px: the long side of a card's picture in the snapshot
+SNAPSHOT_QUALITY = 72
+
+_CARD_STYLE = (
+    "box-sizing:border-box;width:min(100%,300px);margin:0;padding:8px;border:1px solid #8884;"
+    "border-radius:8px;font:12px/1.4 system-ui,sans-serif;overflow:hidden"
+)
+_GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start"
+
+
+@dataclass(frozen=True)
+class CardPicture:
+    """One card as the snapshot shows it."""
+
+    task_id: str
+    status: str
+    prompt: str
+    action: str = ""
+    lineage: str = ""
+    progress: int = 0
+    fail_reason: str = ""
+    jpeg: bytes = b""  # the final image, small; empty while there is none
+
+
+def _status_text(card: CardPicture) -> str:
+    status = card.status.replace("_", " ").lower() or "unknown"
+    if card.status == "IN_PROGRESS":
+        status += f" {card.progress}%"
+    return status
+
+
+def card_html(card: CardPicture) -> str:
+    """A card as static HTML (every text escaped; the picture inline as a data URL)."""
+    parts = [
+        f'<figure class="mjw-snapshot-card" data-task-id="{html.escape(card.task_id)}" '
+        f'style="{_CARD_STYLE}">'
+    ]
+    if card.jpeg:
+        data = base64.b64encode(card.jpeg).decode("ascii")
+        parts.append(
+            f'<img src="data:image/jpeg;base64,{data}" alt="{html.escape(card.prompt)}" '
+            'style="display:block;width:100%;height:auto;border-radius:6px">'
+        )
+    head = [_status_text(card), card.action.lower(), card.lineage, f"#{card.task_id}"]
+    parts.append('<figcaption style="margin-top:6px">')
+    parts.append(
+        '<div style="opacity:.75;font-size:11px">'
+        + html.escape(" · ".join(piece for piece in head if piece))
+        + "</div>"
+    )
+    if card.prompt:
+        parts.append(
+            f'<div style="white-space:pre-wrap;word-break:break-word">{html.escape(card.prompt)}'
+            "</div>"
+        )
+    if card.fail_reason:
+        parts.append(f'<div style="color:#d32f2f">Failed: {html.escape(card.fail_reason)}</div>')
+    parts.append("</figcaption></figure>")
+    return "".join(parts)
+
+
+def snapshot_html(uid: str, title: str, cards: list[CardPicture], note: str = "") -> str:
+    """The whole snapshot: a heading that says what it is, then the cards in screen order."""
+    escaped_uid = html.escape(uid)
+    # Trusted notebooks only (JupyterLab renders the style of trusted HTML): hide the "model not
+    # found" / "Loading widget..." line the widget output above shows when its model is gone.
+    style = (
+        "<style>.jp-OutputArea-child:has(+ .jp-OutputArea-child "
+        f'[data-mjw-of="{escaped_uid}"]) > .jp-OutputArea-output:not(:has(*))'
+        "{display:none}</style>"
+    )
+    count = f"{len(cards)} card{'s' if len(cards) != 1 else ''}"
+    heading = (
+        f'<div style="font:600 13px system-ui,sans-serif;margin-bottom:2px">{html.escape(title)}'
+        f' <span style="font-weight:400;opacity:.75">· snapshot · {count}</span></div>'
+        '<div style="font:12px system-ui,sans-serif;opacity:.75;margin-bottom:8px">'
+        "A picture saved with the notebook: run the cell again to bring it back to life."
+        f"{(' ' + html.escape(note)) if note else ''}</div>"
+    )
+    body = "".join(card_html(card) for card in cards)
+    return (
+        f'{style}<div class="mjw-snapshot" data-mjw-of="{escaped_uid}">{heading}'
+        f'<div style="{_GRID_STYLE}">{body}</div></div>'
+    )
+
+
+class Snapshot:
+    """A widget's static picture, displayed once and replaced (coalesced) as it changes.
+
+    ``build()`` returns the snapshot's HTML; it runs on a timer thread, so it must only read.
+    """
+
+    def __init__(self, build: Callable[[], str], *, label: str, min_interval: float = 2.0) -> None:
+        self._build = build
+        self._label = label
+        self.min_interval = min_interval
+        self.display_id = f"mjw-snapshot-{uuid.uuid4().hex}"
+        self._shown = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._last = 0.0
+        self._closed = False
+
+    def _bundle(self) -> dict[str, str]:
+        return {
+            "text/html": self._build(),
+            "text/plain": f"{self._label} (a snapshot: run the cell again to bring it to life)",
+        }
+
+    def display(self) -> None:
+        """Publish the snapshot as an output of the running cell."""
+        from IPython.display import display
+
+        display(self._bundle(), raw=True, display_id=self.display_id)
+        with self._lock:
+            self._shown = True
+            self._last = time.monotonic()
+
+    def touch(self) -> None:
+        """Something shown changed: refresh the snapshot soon (at most every min_interval s)."""
+        with self._lock:
+            if not self._shown or self._closed or self._timer is not None:
+                return
+            delay = max(0.0, self._last + self.min_interval - time.monotonic())
+            self._timer = threading.Timer(delay, self._refresh)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _refresh(self) -> None:
+        from IPython.display import update_display
+
+        with self._lock:
+            self._timer = None
+            if self._closed:
+                return
+            self._last = time.monotonic()
+        try:
+            update_display(self._bundle(), raw=True, display_id=self.display_id)
+        except Exception:  # a snapshot must never break the live widget
+            log.exception("updating the snapshot %s failed", self.display_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
