@@ -44,25 +44,51 @@ function flashNote(anchor, text, ms = 1600) {
   setTimeout(() => note.remove(), ms);
 }
 
-// Is this view still connected to a kernel? ipywidgets marks a view whose model has no live
-// comm with the class "jupyter-widgets-disconnected": from the start when the notebook was
-// reopened from its saved widget state, and later when the kernel restarts or shuts down.
+// Is this view still connected to a kernel? ipywidgets flips a model's `comm_live` when its
+// kernel restarts or shuts down (and says so with a "comm_live_update" event, whose `this` is
+// our view), and marks the containers around the view "jupyter-widgets-disconnected" — from the
+// start when the notebook was reopened from its saved widget state.
 // onState("live" | "snapshot" | "lost") is called now and on every change.
-function watchKernel(host, signal, onState) {
+function watchKernel(host, model, signal, onState) {
   const DEAD = "jupyter-widgets-disconnected";
-  const startedDead = host.classList.contains(DEAD);
-  let state = startedDead ? "snapshot" : "live";
+  let state = "live";
+  let settled = false; // known whether it started dead
   onState(state);
-  const observer = new MutationObserver(() => {
-    const dead = host.classList.contains(DEAD);
-    const next = dead ? (startedDead ? "snapshot" : "lost") : "live";
+  const set = (next) => {
     if (next !== state) {
       state = next;
       onState(state);
     }
+  };
+  model.on("comm_live_update", function onCommLive() {
+    const live = this && this.model ? Boolean(this.model.comm_live) : true;
+    set(live ? "live" : "lost");
   });
-  observer.observe(host, { attributes: true, attributeFilter: ["class"] });
-  signal.addEventListener("abort", () => observer.disconnect());
+  let observer = null;
+  signal.addEventListener("abort", () => observer && observer.disconnect());
+  let frames = 0;
+  const attach = () => {
+    if (signal.aborted) return;
+    const container = host.isConnected && host.parentElement
+      ? host.parentElement.closest(".jupyter-widgets") : null;
+    if (!container) {
+      if (frames++ < 600) requestAnimationFrame(attach);
+      return;
+    }
+    if (!settled) {
+      settled = true;
+      if (container.classList.contains(DEAD)) set("snapshot");
+    }
+    observer = new MutationObserver(() => {
+      if (container.classList.contains(DEAD)) {
+        if (state === "live") set("lost");
+      } else if (state === "lost") {
+        set("live");
+      }
+    });
+    observer.observe(container, { attributes: true, attributeFilter: ["class"] });
+  };
+  attach();
   return () => state;
 }
 

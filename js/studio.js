@@ -410,7 +410,7 @@ function render({ model, el: host, signal }) {
     offline.hidden = kernelState === "live";
     root.classList.toggle("mjw-dead", kernelState !== "live");
   }
-  watchKernel(host, signal, (state) => {
+  watchKernel(host, model, signal, (state) => {
     kernelState = state;
     showOffline();
   });

@@ -138,7 +138,7 @@ function render({ model, el: host, signal }) {
     offline.hidden = kernelState === "live";
     root.classList.toggle("mjw-dead", kernelState !== "live");
   }
-  watchKernel(host, signal, (state) => {
+  watchKernel(host, model, signal, (state) => {
     kernelState = state;
     showOffline();
   });
@@ -315,7 +315,9 @@ function render({ model, el: host, signal }) {
     status.textContent = s.replace("_", " ").toLowerCase() || "…";
     status.className = `mjw-status mjw-status-${s.toLowerCase()}`;
     action.textContent = (model.get("action") || "").toLowerCase();
-    idLabel.textContent = model.get("task_id") ? `#${model.get("task_id")}` : "";
+    const taskId = model.get("task_id") || "";
+    idLabel.textContent = taskId.length > 8 ? `#…${taskId.slice(-6)}` : taskId && `#${taskId}`;
+    idLabel.title = taskId ? `Task ${taskId}` : "";
     const parent = model.get("parent_id");
     lineage.textContent = model.get("lineage") || "";
     lineage.hidden = !model.get("lineage");

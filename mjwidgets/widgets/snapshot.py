@@ -129,6 +129,8 @@ class Snapshot:
         self._timer: threading.Timer | None = None
         self._last = 0.0
         self._closed = False
+        # one build-and-send at a time: a slow older picture must never land after a newer one
+        self._sending = threading.Lock()
 
     def _bundle(self) -> dict[str, str]:
         return {
@@ -158,15 +160,16 @@ class Snapshot:
     def _refresh(self) -> None:
         from IPython.display import update_display
 
-        with self._lock:
-            self._timer = None
-            if self._closed:
-                return
-            self._last = time.monotonic()
-        try:
-            update_display(self._bundle(), raw=True, display_id=self.display_id)
-        except Exception:  # a snapshot must never break the live widget
-            log.exception("updating the snapshot %s failed", self.display_id)
+        with self._sending:
+            with self._lock:
+                self._timer = None
+                if self._closed:
+                    return
+                self._last = time.monotonic()
+            try:
+                update_display(self._bundle(), raw=True, display_id=self.display_id)
+            except Exception:  # a snapshot must never break the live widget
+                log.exception("updating the snapshot %s failed", self.display_id)
 
     def close(self) -> None:
         with self._lock:

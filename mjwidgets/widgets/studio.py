@@ -134,7 +134,9 @@ class Studio(ipywidgets.VBox):
         self._snapshot.display()
 
     def close(self) -> None:
-        self._snapshot.close()
+        snapshot = getattr(self, "_snapshot", None)  # absent when __init__ failed
+        if snapshot is not None:
+            snapshot.close()
         super().close()
 
     # ------------------------------------------------------------------ placing cards
