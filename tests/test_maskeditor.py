@@ -41,18 +41,20 @@ def drag(editor, *points, via_frontend=False):
     up(*points[-1])
 
 
-def test_canvas_has_an_explicit_pixel_layout_fitted_to_max_display(editor):
+def test_canvas_buffer_fits_max_display_and_its_box_fits_the_cell(editor):
     assert editor.image_size == (W, H)
     assert editor.display_size == (768, 384)
     assert (editor.canvas.width, editor.canvas.height) == (768, 384)
-    assert (editor.canvas.layout.width, editor.canvas.layout.height) == ("768px", "384px")
+    layout = editor.canvas.layout  # CSS scales the buffer down to the cell, keeping its shape
+    assert (layout.width, layout.height, layout.max_width) == ("auto", "auto", "100%")
+    assert layout.max_height == "72vh" and layout.align_self == "center"
     assert len(editor.canvas._canvases) == 3
 
 
 def test_small_images_are_not_enlarged():
     ed = MaskEditor(np.zeros((200, 300, 3), np.uint8))
     assert ed.display_size == (300, 200)
-    assert ed.canvas.layout.width == "300px"
+    assert (ed.canvas.width, ed.canvas.layout.width) == (300, "auto")  # its own size at most
 
 
 def test_rectangle_drag_is_recorded_in_native_pixels(editor):
@@ -126,7 +128,7 @@ def test_undo_redo_one_step_per_stroke(editor):
     editor.undo()
     assert editor.ops == [first]
     editor.undo()
-    assert editor.ops == [] and editor._undo_button.disabled
+    assert editor.ops == [] and not editor.bar.can_undo
     editor.undo()  # nothing left: no-op
     editor.redo()
     assert editor.ops == [first]
@@ -138,7 +140,7 @@ def test_undo_redo_one_step_per_stroke(editor):
     editor.add_op(Rect(0, 0, 10, 10))  # a new op drops the redo stack
     editor.redo()
     assert editor.ops == [first, Rect(0, 0, 10, 10)]
-    assert editor._redo_button.disabled
+    assert not editor.bar.can_redo and editor.bar.can_undo
 
 
 def test_clear_and_invert_are_undoable_steps(editor):
@@ -212,14 +214,18 @@ def test_keyboard_shortcuts(editor):
     assert editor.ops == [Rect(0, 0, 10, 10)]
 
 
+def press(editor, button):
+    """A click on the editor bar's button, as the browser sends it."""
+    editor._on_bar_message(editor.bar, {"type": button}, [])
+
+
 def test_submit_with_an_empty_mask_shows_the_error_and_does_not_call_back(editor):
     calls = []
     editor.on_submit(calls.append)
-    editor._submit_button.click()
+    press(editor, "submit")
     assert calls == []
-    assert editor.error == EMPTY_MESSAGE
-    assert EMPTY_MESSAGE in editor._error.value and editor._error.layout.display != "none"
-    assert "mjw-mask-error" in editor._error._dom_classes
+    assert editor.error == EMPTY_MESSAGE and editor.bar.error == EMPTY_MESSAGE
+    assert editor.bar.state == "", "nothing is being sent"
     editor.add_op(Rect(0, 0, 10, 10))
     editor.clear()  # ops exist but select nothing
     assert editor.submit() is False and calls == []
@@ -228,13 +234,15 @@ def test_submit_with_an_empty_mask_shows_the_error_and_does_not_call_back(editor
 def test_submit_with_a_mask_calls_back_with_the_editor(editor):
     calls = []
     editor.on_submit(calls.append)
-    editor._submit_button.click()
+    press(editor, "submit")
     drag(editor, (30, 30), (240, 150))
     assert editor.error == ""  # drawing hides the error
-    editor._submit_button.click()
+    press(editor, "submit")
     assert calls == [editor]
-    assert editor.error == "" and editor._error.layout.display == "none"
+    assert editor.error == "" and editor.bar.state == "sending", "it says it is sending"
     assert editor.prompt == "a red balloon"
+    editor.show_error("the server said no")  # the owner's answer: try again
+    assert editor.bar.state == "" and editor.error == "the server said no"
 
 
 def test_a_failing_submit_callback_is_shown(editor):
@@ -250,21 +258,25 @@ def test_a_failing_submit_callback_is_shown(editor):
 def test_cancel_calls_back(editor):
     calls = []
     editor.on_cancel(calls.append)
-    editor._cancel_button.click()
+    press(editor, "cancel")
     assert calls == [editor]
     editor.on_cancel(calls.append, remove=True)
     editor.cancel()
     assert calls == [editor]
 
 
-def test_prompt_and_css_classes(editor):
+def test_prompt_tools_and_css_classes(editor):
     assert editor.prompt == "a red balloon"
     editor.prompt = "a blue kite"
-    assert editor._prompt.value == "a blue kite"
-    assert "mjw-mask-prompt" in editor._prompt._dom_classes
-    assert "mjw-mask-submit" in editor._submit_button._dom_classes
-    assert "mjw-mask-cancel" in editor._cancel_button._dom_classes
+    assert editor.bar.prompt == "a blue kite"
     assert "mjw-mask-editor" in editor._dom_classes
+    assert editor.children == (editor.bar, editor.canvas), "the bar above the canvas"
+    with pytest.raises(ValueError):
+        editor.tool = "spray"
+    press(editor, "invert")  # the bar's other buttons
+    assert editor.ops == [Invert()]
+    press(editor, "undo")
+    assert editor.ops == []
 
 
 def test_mask_data_url_decodes_to_the_mask(editor):
@@ -304,6 +316,18 @@ def test_overlay_tracks_the_ops_through_undo_and_redo(editor):
 def test_opacity_repaints_without_changing_the_mask(editor):
     editor.add_op(Rect(0, 0, 100, 100))
     before = editor.ops
-    editor._opacity.value = 0.0
-    editor._opacity.value = 0.8
-    assert editor.ops == before
+    editor.opacity = 0.0
+    editor.opacity = 0.8
+    assert editor.ops == before and editor.bar.opacity == 0.8
+
+
+def test_the_selection_shows_as_a_hatch_with_a_two_tone_outline(editor):
+    """White and black stripes inside, a white edge and a black edge: visible on any image."""
+    editor.add_op(Rect(0, 0, 1024, 512))  # display (0, 0)–(384, 192)
+    rgba = editor._overlay_rgba(128)
+    inside = rgba[20:170, 20:360]
+    assert {tuple(p) for p in inside[..., :3].reshape(-1, 3)} == {(0, 0, 0), (255, 255, 255)}
+    assert (inside[..., 3] == 128).all()
+    assert tuple(rgba[100, 383]) == (255, 255, 255, 255), "the edge just inside is white"
+    assert tuple(rgba[100, 384]) == (0, 0, 0, 255), "the edge just outside is black"
+    assert (rgba[250:, 400:, 3] == 0).all(), "nothing drawn outside the selection"

@@ -6,6 +6,11 @@ the cheap preview of the drag in progress. Mouse positions arrive in display pix
 to the image's native pixels, so ``editor.ops`` and ``editor.mask`` are at native resolution
 (see :mod:`mjwidgets.masks` for the coordinate conventions and polarity).
 
+The canvas is scaled by CSS to fit its cell (ipycanvas maps mouse positions back to its pixel
+buffer), so the editor covers the whole image in a narrow pane too. The selection shows as a
+black-and-white hatch with a white-and-black outline: visible on any image, light or dark. The
+tools, the prompt and Submit are one small anywidget (js/maskeditor.js) styled like the cards.
+
 ipycanvas sends every DOM mousemove to the kernel; the handlers drop moves closer than
 ``MIN_MOVE_PX`` display pixels to the last used point and do only a few arithmetic operations and
 one held draw command per used move. ``editor.stats`` counts moves received and used.
@@ -13,27 +18,47 @@ one held draw command per used move. ``editor.stats`` counts moves received and 
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable
 from typing import Any
 
+import anywidget
 import ipywidgets as W
 import numpy as np
+import traitlets
 from ipycanvas import MultiCanvas, hold_canvas
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .. import masks
 from ..masks import Clear, Invert, Op, Polygon, Rect, Stroke
+from .plumbing import front_end
 
-BRAND_RGB = (25, 118, 210)  # JupyterLab's --jp-brand-color1 (#1976d2)
-BRAND = "#1976d2"
+BRAND = "#1976d2"  # JupyterLab's --jp-brand-color1: the drag preview
 ERASER = "#ffffff"
 TOOLS = [("Rectangle", "rect"), ("Lasso", "lasso"), ("Brush", "brush"), ("Eraser", "eraser")]
 EMPTY_MESSAGE = "the mask is empty: draw the region to repaint"
+HATCH_PX = 6  # width of the overlay's diagonal stripes, in display pixels
 _OP_CLASSES = (Rect, Polygon, Stroke, Invert, Clear)
 
 Callback = Callable[["MaskEditor"], Any]
+
+
+class _EditorBar(anywidget.AnyWidget):
+    """The editor's instructions, tools, prompt and Submit (js/maskeditor.js)."""
+
+    _esm = front_end("common.js", "maskeditor.js")
+    _css = front_end("mjwidgets.css")
+
+    tool = traitlets.Unicode("rect").tag(sync=True)
+    brush_size = traitlets.Int(16).tag(sync=True)
+    brush_max = traitlets.Int(256).tag(sync=True)
+    opacity = traitlets.Float(0.5).tag(sync=True)
+    prompt = traitlets.Unicode("").tag(sync=True)
+    can_undo = traitlets.Bool(False).tag(sync=True)
+    can_redo = traitlets.Bool(False).tag(sync=True)
+    state = traitlets.Unicode("").tag(sync=True)  # "" | "sending"
+    error = traitlets.Unicode("").tag(sync=True)
+    image_size = traitlets.List[Any]().tag(sync=True)
 
 
 def _dedupe(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -68,21 +93,31 @@ class MaskEditor(W.VBox):
         self._redo: list[Op] = []
         self._mask_cache: tuple[tuple[Op, ...], Image.Image] | None = None
         self._shown = Image.new("L", (dw, dh), 0)  # the mask at display size, for the overlay
-        self._overlay_rgb = [Image.new("L", (dw, dh), c) for c in BRAND_RGB]
+        yy, xx = np.mgrid[0:dh, 0:dw]
+        self._hatch = ((xx + yy) // HATCH_PX) % 2 == 0  # diagonal stripes, black and white
         self._drag_tool: str | None = None
         self._drag_points: list[tuple[float, float]] | None = None
         self._min_move2 = self.MIN_MOVE_PX**2
         self._submit_callbacks: list[Callback] = []
         self._cancel_callbacks: list[Callback] = []
-        self._error_text = ""
         self._background = np.asarray(img.convert("RGB").resize((dw, dh), Image.Resampling.LANCZOS))
 
+        # The pixel buffer is display-sized; CSS scales it down to the cell (never up), keeping
+        # its shape, and no taller than most of the window so the whole image is in view.
         self.canvas = MultiCanvas(
             3,
             width=dw,
             height=dh,
-            layout=W.Layout(width=f"{dw}px", height=f"{dh}px", flex="0 0 auto"),
+            layout=W.Layout(
+                width="auto",
+                height="auto",
+                max_width="100%",
+                max_height="72vh",
+                align_self="center",
+                flex="0 0 auto",
+            ),
         )
+        self.canvas.add_class("mjw-mask-canvas")
         self.canvas.on_mouse_down(self._on_mouse_down)
         self.canvas.on_mouse_move(self._on_mouse_move)
         self.canvas.on_mouse_up(self._on_mouse_up)
@@ -90,50 +125,16 @@ class MaskEditor(W.VBox):
         self.canvas.on_key_down(self._on_key_down)
         self.canvas.on_client_ready(self._redraw_all)
 
-        self._tool = W.ToggleButtons(options=TOOLS, value="rect", style={"button_width": "96px"})
-        self._size = W.IntSlider(
-            value=max(1, round(min(w, h) / 32)),
-            min=1,
-            max=max(16, round(max(w, h) / 4)),
-            description="Brush px",
-            tooltip="brush/eraser size in image pixels ([ and ])",
+        self.bar = _EditorBar(
+            prompt=prompt,
+            brush_size=max(1, round(min(w, h) / 32)),
+            brush_max=max(16, round(max(w, h) / 4)),
+            image_size=[w, h],
         )
-        self._opacity = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="Overlay")
-        self._opacity.observe(lambda _change: self._paint_overlay(), names="value")
-        self._undo_button = W.Button(description="Undo", icon="undo", tooltip="Ctrl+Z")
-        self._redo_button = W.Button(description="Redo", icon="repeat", tooltip="Ctrl+Shift+Z")
-        clear_button = W.Button(description="Clear", icon="eraser")
-        invert_button = W.Button(description="Invert", icon="adjust")
-        self._undo_button.on_click(lambda _b: self.undo())
-        self._redo_button.on_click(lambda _b: self.redo())
-        clear_button.on_click(lambda _b: self.clear())
-        invert_button.on_click(lambda _b: self.invert())
-        self._prompt = W.Textarea(
-            value=prompt,
-            placeholder="What to put in the selected region (Remix prompt; empty keeps the prompt)",
-            layout=W.Layout(width=f"{max(dw, 420)}px"),
-        )
-        self._prompt.add_class("mjw-mask-prompt")
-        self._submit_button = W.Button(description="Submit", button_style="primary", icon="check")
-        self._submit_button.add_class("mjw-mask-submit")
-        self._cancel_button = W.Button(description="Cancel", icon="times")
-        self._cancel_button.add_class("mjw-mask-cancel")
-        self._submit_button.on_click(lambda _b: self.submit())
-        self._cancel_button.on_click(lambda _b: self.cancel())
-        self._error = W.HTML(layout=W.Layout(display="none"))
-        self._error.add_class("mjw-mask-error")
+        self.bar.observe(lambda _change: self._paint_overlay(), names="opacity")
+        self.bar.on_msg(self._on_bar_message)
 
-        super().__init__(
-            children=[
-                self.canvas,
-                W.HBox([self._tool, self._size]),
-                W.HBox([self._undo_button, self._redo_button, clear_button, invert_button]),
-                self._opacity,
-                self._prompt,
-                W.HBox([self._submit_button, self._cancel_button]),
-                self._error,
-            ]
-        )
+        super().__init__(children=[self.bar, self.canvas])
         self.add_class("mjw-mask-editor")
         self._update_buttons()
         self._redraw_all()
@@ -155,32 +156,47 @@ class MaskEditor(W.VBox):
 
     @property
     def prompt(self) -> str:
-        return self._prompt.value
+        return self.bar.prompt
 
     @prompt.setter
     def prompt(self, value: str) -> None:
-        self._prompt.value = value
+        self.bar.prompt = value
 
     @property
     def tool(self) -> str:
-        return self._tool.value
+        return self.bar.tool
 
     @tool.setter
     def tool(self, value: str) -> None:
-        self._tool.value = value
+        if value not in dict((v, k) for k, v in TOOLS):
+            raise ValueError(f"unknown tool {value!r}: use {', '.join(v for _, v in TOOLS)}")
+        self.bar.tool = value
 
     @property
     def brush_size(self) -> int:
-        return self._size.value
+        return self.bar.brush_size
 
     @brush_size.setter
     def brush_size(self, value: int) -> None:
-        self._size.value = min(max(int(value), self._size.min), self._size.max)
+        self.bar.brush_size = min(max(int(value), 1), self.bar.brush_max)
+
+    @property
+    def opacity(self) -> float:
+        """How strongly the selection's hatch covers the image (0–1)."""
+        return self.bar.opacity
+
+    @opacity.setter
+    def opacity(self, value: float) -> None:
+        self.bar.opacity = min(max(float(value), 0.0), 1.0)
 
     @property
     def error(self) -> str:
-        """The error message shown under the buttons ("" when none)."""
-        return self._error_text if self._error.layout.display != "none" else ""
+        """The error message shown in the editor ("" when none)."""
+        return self.bar.error
+
+    def show_error(self, message: str) -> None:
+        """Show why a submit did not go through, and let the person try again."""
+        self._show_error(message)
 
     def on_submit(self, callback: Callback, remove: bool = False) -> None:
         """Call ``callback(editor)`` when Submit is pressed with a non-empty mask."""
@@ -220,11 +236,15 @@ class MaskEditor(W.VBox):
         self.add_op(Invert())
 
     def submit(self) -> bool:
-        """What the Submit button does: refuse an empty mask, else call the submit callbacks."""
+        """What the Submit button does: refuse an empty mask, else call the submit callbacks.
+
+        The editor then says "Sending…" until its owner closes it or calls ``show_error``."""
         if masks.is_empty(self._native_mask()):
             self._show_error(EMPTY_MESSAGE)
             return False
         self._show_error("")
+        if self._submit_callbacks:
+            self.bar.state = "sending"
         for callback in list(self._submit_callbacks):
             try:
                 callback(self)
@@ -242,18 +262,32 @@ class MaskEditor(W.VBox):
             except Exception as exc:
                 self._show_error(f"cancel failed: {exc}")
 
+    # ----------------------------------------------------------------- the bar's buttons
+    def _on_bar_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
+        actions: dict[str, Callable[[], Any]] = {
+            "undo": self.undo,
+            "redo": self.redo,
+            "clear": self.clear,
+            "invert": self.invert,
+            "submit": self.submit,
+            "cancel": self.cancel,
+        }
+        action = actions.get(str(content.get("type")))
+        if action is not None:
+            action()
+
     # ----------------------------------------------------------------- mouse and keys
     def _on_mouse_down(self, x: float, y: float) -> None:
         if self._drag_points is not None:  # the last drag lost its mouse-up
             self._on_mouse_up(*self._drag_points[-1])
-        tool = self._tool.value
+        tool = self.bar.tool
         self._drag_tool, self._drag_points = tool, [(x, y)]
         layer = self.canvas[2]
         with hold_canvas():
             layer.clear()
             if tool in ("brush", "eraser"):
                 color = ERASER if tool == "eraser" else BRAND
-                width = max(1.0, self._size.value * self.display_size[0] / self.image_size[0])
+                width = max(1.0, self.bar.brush_size * self.display_size[0] / self.image_size[0])
                 layer.stroke_style = color
                 layer.fill_style = color
                 layer.line_width = width
@@ -309,7 +343,7 @@ class MaskEditor(W.VBox):
             elif k == "y" or (k == "z" and shift):
                 self.redo()
         elif key in ("[", "]"):
-            size = self._size.value
+            size = self.bar.brush_size
             step = max(1, round(size * 0.2))
             self.brush_size = size + step if key == "]" else size - step
         elif key == "Escape" and self._drag_points is not None:
@@ -338,7 +372,7 @@ class MaskEditor(W.VBox):
         if tool == "lasso":
             return Polygon(tuple(native)) if len(set(native)) >= 3 else None
         if tool in ("brush", "eraser"):
-            return Stroke(tuple(native), self._size.value, erase=tool == "eraser")
+            return Stroke(tuple(native), self.bar.brush_size, erase=tool == "eraser")
         return None
 
     def _native_mask(self) -> Image.Image:
@@ -359,16 +393,27 @@ class MaskEditor(W.VBox):
         self._paint_overlay()
 
     def _paint_overlay(self) -> None:
-        alpha = round(self._opacity.value * 255)
+        """The selection as a black-and-white diagonal hatch (at the chosen opacity) inside a
+        white line with a black line outside it: it shows on any image, light or dark."""
+        alpha = round(self.bar.opacity * 255)
         layer = self.canvas[1]
         with hold_canvas():
             layer.clear()
             self.canvas[2].clear()
-            if alpha and self._shown.getbbox() is not None:
-                rgba = Image.merge(
-                    "RGBA", [*self._overlay_rgb, self._shown.point([0] + [alpha] * 255)]
-                )
-                layer.put_image_data(np.asarray(rgba), 0, 0)
+            if self._shown.getbbox() is not None:
+                layer.put_image_data(self._overlay_rgba(alpha), 0, 0)
+
+    def _overlay_rgba(self, alpha: int) -> np.ndarray:
+        inside = np.asarray(self._shown) > 0
+        shrunk = np.asarray(self._shown.filter(ImageFilter.MinFilter(3))) > 0
+        grown = np.asarray(self._shown.filter(ImageFilter.MaxFilter(3))) > 0
+        rgba = np.zeros((*inside.shape, 4), np.uint8)
+        stripes = inside & self._hatch
+        rgba[stripes, :3] = 255
+        rgba[inside, 3] = alpha
+        rgba[inside & ~shrunk] = (255, 255, 255, 255)  # the edge, just inside
+        rgba[grown & ~inside] = (0, 0, 0, 255)  # and just outside it
+        return rgba
 
     def _redraw_all(self) -> None:
         with hold_canvas():
@@ -376,15 +421,15 @@ class MaskEditor(W.VBox):
         self._paint_overlay()
 
     def _update_buttons(self) -> None:
-        self._undo_button.disabled = not self._ops
-        self._redo_button.disabled = not self._redo
+        with self.bar.hold_sync():
+            self.bar.can_undo = bool(self._ops)
+            self.bar.can_redo = bool(self._redo)
 
     def _show_error(self, message: str) -> None:
-        self._error_text = message
-        self._error.value = (
-            f'<span style="color: var(--jp-error-color1, #d32f2f)">{html.escape(message)}</span>'
-        )
-        self._error.layout.display = None if message else "none"
+        with self.bar.hold_sync():
+            self.bar.error = message
+            if message:
+                self.bar.state = ""
 
 
 def _register(callbacks: list[Callback], callback: Callback, remove: bool) -> None:

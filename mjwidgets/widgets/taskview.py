@@ -486,12 +486,15 @@ class TaskView(ipywidgets.VBox):
         try:
             child = self.tracker.modal(modal_task, prompt=prompt, mask=mask)
         except MJError as exc:
-            self.card.modal = {
-                **self.card.modal,
-                "sending": False,
-                "invalid": True,
-                "hint": str(exc),
-            }
+            if self._editor is not None:  # the editor stays open with the reason
+                self._editor.show_error(str(exc))
+            else:
+                self.card.modal = {
+                    **self.card.modal,
+                    "sending": False,
+                    "invalid": True,
+                    "hint": str(exc),
+                }
             self.card.error = str(exc)
             return None
         button = modal_task.origin_button or Button(custom_id="", label="Modal")
@@ -505,6 +508,8 @@ class TaskView(ipywidgets.VBox):
             self.children = tuple(c for c in self.children if c is not self._editor)
             self._editor.close()
             self._editor = None
+            self.remove_class("mjw-editing")
+            self.layout.grid_column = None
 
     def _open_mask_editor(self, modal_task: Task, button: Button) -> None:
 
@@ -517,6 +522,8 @@ class TaskView(ipywidgets.VBox):
         )
         editor.on_cancel(lambda _ed: self._close_modal())
         self._editor = editor
+        self.add_class("mjw-editing")  # the card and, beside it, the editor: one grid row
+        self.layout.grid_column = "1 / -1"
         self.children = (self.children[0], editor, *self.children[1:])
 
     def _send_full_image(self, mode: str) -> None:

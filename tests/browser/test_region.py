@@ -93,3 +93,51 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     assert nb.eval(f"studio.cards[{result_id!r}].task.prompt") == "a dragon circling the lamp"
     nb.screenshot("region-result")
     assert not nb.page_errors(), nb.console
+
+
+def test_the_editor_fits_an_800_pixel_window_and_covers_the_whole_image(jupyter_lab, browser):
+    nb = open_notebook(
+        jupyter_lab,
+        browser,
+        "region_narrow",
+        [SETUP, "grid = studio.imagine('a desert road --ar 3:2')\ngrid.wait(120)"],
+    )
+    page = nb.page
+    page.set_viewport_size({"width": 800, "height": 900})
+    grid_id = nb.eval("grid.task.id")
+    _painted(page, grid_id)
+    page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U1").click()
+    single = page.locator(f".mjw-task:has(.mjw-lineage:text('U1 of {grid_id}'))")
+    single.wait_for(timeout=30_000)
+    single_id = single.get_attribute("data-task-id")
+    _painted(page, single_id)
+    single.locator("button.mjw-button", has_text="Vary (Region)").click()
+    canvas = page.locator(".mjw-mask-editor canvas").first
+    canvas.wait_for(timeout=30_000)
+    page.wait_for_function(  # the image is drawn (the canvas reports ready, then gets it)
+        """() => { const c = document.querySelector('.mjw-mask-editor canvas');
+                   const d = c && c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1);
+                   return d && d.data[3] > 0; }""",
+        timeout=30_000,
+    )
+    canvas.evaluate("c => c.scrollIntoView({block: 'center'})")
+    box = canvas.bounding_box()
+    editor = page.locator(".mjw-mask-editor").first.bounding_box()
+    width, height = nb.eval(f"list(studio.cards[{single_id!r}].editor.image_size)")
+    assert (
+        box["x"] >= editor["x"] - 1 and box["x"] + box["width"] <= editor["x"] + editor["width"] + 1
+    )
+    assert abs(box["width"] / box["height"] - width / height) < 0.02, "the image's own shape"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"]
+    mouse = page.mouse
+    mouse.move(box["x"] + 1, box["y"] + 1)
+    mouse.down()
+    mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] - 1, steps=10)
+    mouse.up()
+    nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 1", timeout=20)
+    covered = nb.eval(
+        f"float((__import__('numpy').asarray(studio.cards[{single_id!r}].editor.mask) > 0).mean())"
+    )
+    assert covered > 0.97, f"the drag from corner to corner selected only {covered:.1%}"
+    nb.screenshot("region-editor-800")
+    assert not nb.page_errors(), nb.console

@@ -131,9 +131,7 @@ def test_a_reopened_studio_with_widget_state_says_it_is_a_snapshot(jupyter_lab, 
     again = open_notebook(jupyter_lab, browser, "saved_state", None, run=False, timeout=120)
     page = again.page
     for task_id in ids:
-        page.locator(f".mjw-task[data-task-id='{task_id}'] img.mjw-image").wait_for(
-            timeout=60_000
-        )
+        page.locator(f".mjw-task[data-task-id='{task_id}'] img.mjw-image").wait_for(timeout=60_000)
     banner = page.locator(".mjw-studio-bar .mjw-offline")
     banner.wait_for(timeout=30_000)
     assert "Saved snapshot" in banner.inner_text() and "Run the cell again" in banner.inner_text()

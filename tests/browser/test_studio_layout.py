@@ -87,8 +87,7 @@ def test_a_result_appears_next_to_its_parent_and_the_clicked_card_stays(jupyter_
 def test_placeholders_hold_the_shape_of_the_image_to_come(jupyter_lab, browser):
     cells = [
         CELLS[0],
-        "mjw.sim.embedded().configure(speed=2)\n"
-        "tall = studio.imagine('a tall tower --ar 2:3')",
+        "mjw.sim.embedded().configure(speed=2)\ntall = studio.imagine('a tall tower --ar 2:3')",
     ]
     nb = open_notebook(jupyter_lab, browser, "studio_placeholder", cells)
     page = nb.page
