@@ -42,6 +42,7 @@ function render({ model, el: host, signal }) {
     const items = model.get("items") || [];
     const width = model.get("image_width") || 440;
     root.style.setProperty("--mjw-compare-width", `${width}px`);
+    root.style.setProperty("--mjw-compare-count", String(Math.max(1, items.length)));
     root.dataset.count = String(items.length);
 
     const titleText = model.get("title");
@@ -56,7 +57,6 @@ function render({ model, el: host, signal }) {
       head.appendChild(el("span", "mjw-compare-label", item.label || `image ${index + 1}`));
       if (index === 0) head.appendChild(el("span", "mjw-compare-ref", "reference"));
       const img = el("img", "mjw-compare-img");
-      img.style.width = `${width}px`;
       img.alt = item.prompt ? `image ${index + 1}: ${item.prompt}` : `image ${index + 1}`;
       const size = item.size || [];
       if (size.length === 2) {

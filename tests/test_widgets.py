@@ -78,6 +78,34 @@ def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
     assert zoomed.card.lineage == f"Custom Zoom of {single.task.id}"
 
 
+def test_a_dialogs_typing_time_is_not_counted_as_queued(studio):
+    grid = studio.imagine("a desert road")
+    _until(lambda: grid.card.status == "SUCCESS")
+    single = grid.press("U1")
+    _until(lambda: single.card.status == "SUCCESS")
+    assert single.press("Custom Zoom") is None
+    time.sleep(1.5)  # the person types in the dialog
+    zoomed = single._send_modal("a desert road --zoom 1.2")
+    _until(lambda: zoomed.card.status == "SUCCESS")
+    task = zoomed.task
+    waited = (task.start_time - task.submit_time).total_seconds()
+    assert waited >= 1.4, f"the server counts from the press ({waited:.2f} s)"
+    assert zoomed.card.timings["queued"] < 1.0, zoomed.card.timings
+    assert zoomed.card.timings["total"] < waited + 1.0
+
+
+def test_a_prompt_is_checked_before_it_is_sent(studio):
+    for bad, reason in (
+        ("tea --v 9", "--v 9 is not a Midjourney version"),
+        ("--ar 3:2", "the prompt is empty"),
+        ("a fox --niji 7 --v 7", "cannot be used together"),
+    ):
+        with pytest.raises(ValidationError, match=reason):
+            studio.imagine(bad)
+        assert reason in studio.bar.error
+    assert studio.cards == {} and studio.tracker.store.history() == [], "nothing was sent"
+
+
 def test_errors_show_in_the_studio_and_the_kernel_carries_on(studio):
     with pytest.raises(ValidationError):  # from code it raises, as studio.sweep does …
         studio.imagine("   ")

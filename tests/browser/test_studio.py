@@ -103,6 +103,10 @@ def test_studio_workflow(server_fixture, request, browser):
     upscaled.locator("button.mjw-button", has_text="Custom Zoom").click()
     modal_prompt = upscaled.locator("textarea.mjw-modal-prompt")
     modal_prompt.wait_for(timeout=30_000)
+    modal_prompt.press("Escape")  # Escape closes the box
+    upscaled.locator(".mjw-modal").wait_for(state="hidden", timeout=30_000)
+    upscaled.locator("button.mjw-button", has_text="Custom Zoom").click()
+    modal_prompt.wait_for(timeout=30_000)
     assert modal_prompt.input_value().endswith("--zoom 1.5")
     modal_prompt.fill("a red fox in snow, golden hour --zoom 3")
     upscaled.locator("button.mjw-modal-send").click()
@@ -141,6 +145,8 @@ server.configure(fail_rate=1.0, fail_at=31,
     assert reason == 'Failed: <img src=x onerror="window.__xssReason=1">moderated'
     assert failed.locator("img[src='x']").count() == 0
     assert page.evaluate("[window.__xssPrompt, window.__xssReason]") == [None, None]
+    assert "waiting for the first preview" not in failed.inner_text(), "a failure is no wait"
+    assert failed.locator(".mjw-placeholder:visible").count() == 0
     nb.screenshot("studio-failure")
 
 

@@ -1,0 +1,98 @@
+"""Card details in a real browser: ❤️ says it worked, Escape closes the Custom Zoom box, every
+card copies its prompt, and Compare of three fits the cell without scrolling sideways."""
+
+from __future__ import annotations
+
+from harness import open_notebook
+
+CELLS = [
+    """
+import os
+os.environ["MJ_SIM_SPEED"] = "40"
+import mjwidgets as mjw
+studio = mjw.Studio()
+studio
+""",
+    """
+grid = studio.imagine("a paper boat on a pond")
+grid.wait(120)
+single = grid.press("U3")
+single.wait(120)
+""",
+]
+
+
+def _painted(page, task_id: str) -> None:
+    page.wait_for_function(
+        "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
+        arg=task_id,
+        timeout=60_000,
+    )
+
+
+def test_heart_feedback_escape_and_copy_prompt(jupyter_lab, browser):
+    nb = open_notebook(jupyter_lab, browser, "card_details", CELLS, timeout=180)
+    page = nb.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=jupyter_lab.url)
+    single_id = nb.eval("single.task.id")
+    _painted(page, single_id)
+    card = page.locator(f".mjw-task[data-task-id='{single_id}']")
+    heart = card.locator("button.mjw-button", has_text="❤️")
+    heart.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    before = card.bounding_box()
+
+    heart.click()
+    notice = card.locator(".mjw-notice")
+    notice.wait_for(timeout=30_000)
+    assert "done" in notice.inner_text()
+    assert card.bounding_box() == before, "the confirmation moves nothing"
+
+    card.locator("button.mjw-button", has_text="Custom Zoom").click()
+    box = card.locator("textarea.mjw-modal-prompt")
+    box.wait_for(timeout=30_000)
+    box.press("Escape")
+    card.locator(".mjw-modal").wait_for(state="hidden", timeout=30_000)
+    nb.wait_until(f"studio.cards[{single_id!r}].card.modal == {{}}", timeout=30)
+
+    card.locator(".mjw-copy-prompt").click()
+    page.wait_for_function(
+        "text => navigator.clipboard.readText().then(t => t === text)",
+        arg="a paper boat on a pond",
+        timeout=30_000,
+    )
+    copies = page.locator(".mjw-task .mjw-copy-prompt")
+    assert copies.count() == page.locator(".mjw-task").count() == 2, "every card copies"
+    assert not nb.page_errors(), nb.console
+
+
+def test_compare_of_three_fits_the_cell(jupyter_lab, browser):
+    cells = [
+        CELLS[0],
+        """
+tasks = [studio.tracker.imagine(p) for p in
+         ("a red fox --ar 3:2", "a grey wolf --ar 3:2", "a white hare --ar 3:2")]
+tasks = [studio.tracker.wait(t, timeout=120) for t in tasks]
+mjw.Compare(tasks)
+""",
+    ]
+    nb = open_notebook(jupyter_lab, browser, "compare_three", cells, timeout=180)
+    page = nb.page
+    view = page.locator(".mjw-compare-view")
+    view.wait_for(timeout=30_000)
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.mjw-compare-view img.mjw-compare-img')]
+                  .filter(i => i.naturalWidth > 0).length === 3""",
+            timeout=30_000,
+        )
+        sizes = view.evaluate("v => [v.scrollWidth, v.clientWidth]")
+        assert sizes[0] <= sizes[1], f"scrolls sideways at {width} px: {sizes}"
+        widths = {
+            round(img.bounding_box()["width"])
+            for img in view.locator("img.mjw-compare-img").all()
+        }
+        assert len(widths) == 1, f"not the same scale at {width} px: {widths}"
+        nb.screenshot(f"compare-three-{width}", selector=".mjw-compare-view")
+    assert not nb.page_errors(), nb.console
