@@ -111,8 +111,13 @@ def test_errors_show_in_the_studio_and_the_kernel_carries_on(studio):
         studio.imagine("   ")
     assert "prompt" in studio.bar.error  # … and the bar shows it
     studio.bar.error = ""
-    studio._on_message(studio.bar, {"type": "imagine", "prompt": "   "}, [])  # Enter: shown only
-    assert "prompt" in studio.bar.error
+    sent: list[dict] = []
+    studio.bar.send = sent.append  # what the box hears back
+    enter = {"type": "imagine", "seq": 7, "prompt": "   "}
+    studio._on_message(studio.bar, enter, [])  # Enter: shown under the box, nothing raised
+    (reply,) = sent
+    assert reply["type"] == "refused" and reply["prompt"] == "   " and reply["seq"] == 7
+    assert "blank" in reply["problems"][0]
     assert studio.imagine("fine again") is not None and studio.bar.error == ""
 
 
