@@ -65,7 +65,7 @@ function render({ model, el: host, signal }) {
   const form = el("div", "mjw-studio-form");
   const prompt = el("textarea", "mjw-prompt");
   prompt.rows = 1;
-  prompt.placeholder = "Describe an image, e.g. a red fox in snow --ar 3:2";
+  prompt.placeholder = "What will you imagine?";
   prompt.setAttribute("aria-label", "Prompt");
   prompt.spellcheck = true;
   const settingsToggle = el("button", "mjw-settings-toggle", "⚙ Settings");
@@ -79,7 +79,8 @@ function render({ model, el: host, signal }) {
   const problems = el("ul", "mjw-prompt-problems");
   problems.setAttribute("aria-live", "polite");
   const hint = el("div", "mjw-prompt-hint",
-    "Enter imagines · Shift+Enter new line · ↑ ↓ earlier prompts");
+    "e.g. a red fox in snow --ar 3:2 · Enter imagines · Shift+Enter new line · "
+    + "↑ ↓ earlier prompts");
 
   // ---- the settings panel: each control writes the prompt through Python and reads it back
   const settings = el("div", "mjw-settings");

@@ -318,10 +318,13 @@ function render({ model, el: host, signal }) {
     const taskId = model.get("task_id") || "";
     idLabel.textContent = taskId.length > 8 ? `#…${taskId.slice(-6)}` : taskId && `#${taskId}`;
     idLabel.title = taskId ? `Task ${taskId}` : "";
-    const parent = model.get("parent_id");
-    lineage.textContent = model.get("lineage") || "";
-    lineage.hidden = !model.get("lineage");
-    lineage.title = parent ? `Show task ${parent}` : "";
+    const parent = model.get("parent_id") || "";
+    const made = model.get("lineage") || ""; // "U2 of <parent id>"
+    lineage.dataset.lineage = made;
+    lineage.textContent = parent && made.endsWith(parent) && parent.length > 8
+      ? `${made.slice(0, -parent.length)}#…${parent.slice(-6)}` : made;
+    lineage.hidden = !made;
+    lineage.title = parent ? `Made by ${made}: show task ${parent}` : "";
     const p = Math.max(0, Math.min(100, model.get("progress") || 0));
     progress.dataset.progress = String(p);
     progress.setAttribute("aria-valuenow", String(p));

@@ -91,7 +91,9 @@ class Studio(ipywidgets.VBox):
         finally:
             bar.busy = False
         view = self.add(task)
-        bar.status_text = f"submitted {task.id}"
+        shown = " ".join(prompt.split())
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        bar.status_text = f"Submitted “{shown}” (task {task.id})"
         return view
 
     def add(self, task: Task) -> TaskView:

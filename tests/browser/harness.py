@@ -40,6 +40,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = Path(os.environ.get("MJW_TEST_ARTIFACTS") or REPO_ROOT / "test-artifacts")
+# MJW_UPDATE_DOCS=1: screenshots taken with docs=True also replace the README's pictures
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("MJW_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -539,15 +541,21 @@ class NotebookSession:
             time.sleep(0.1)
 
     def screenshot(
-        self, name: str, *, selector: str | None = None, full_page: bool = False
+        self, name: str, *, selector: str | None = None, full_page: bool = False, docs: bool = False
     ) -> Path:
-        """Save ``test-artifacts/screens/<name>.png`` (the page, or one element) and return it."""
+        """Save ``test-artifacts/screens/<name>.png`` (the page, or one element) and return it.
+
+        ``docs=True`` marks a picture the README shows: with ``MJW_UPDATE_DOCS=1`` it is also
+        copied to ``docs/screenshots/<name>.png``."""
         path = ARTIFACTS_DIR / "screens" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         if selector:
             self.page.locator(selector).first.screenshot(path=str(path), timeout=15_000)
         else:
             self.page.screenshot(path=str(path), full_page=full_page, timeout=15_000)
+        if docs and os.environ.get("MJW_UPDATE_DOCS", "").strip() in ("1", "true"):
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
         return path
 
     # -- kernel side -------------------------------------------------------------------------

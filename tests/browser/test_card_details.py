@@ -90,8 +90,7 @@ mjw.Compare(tasks)
         sizes = view.evaluate("v => [v.scrollWidth, v.clientWidth]")
         assert sizes[0] <= sizes[1], f"scrolls sideways at {width} px: {sizes}"
         widths = {
-            round(img.bounding_box()["width"])
-            for img in view.locator("img.mjw-compare-img").all()
+            round(img.bounding_box()["width"]) for img in view.locator("img.mjw-compare-img").all()
         }
         assert len(widths) == 1, f"not the same scale at {width} px: {widths}"
         nb.screenshot(f"compare-three-{width}", selector=".mjw-compare-view")

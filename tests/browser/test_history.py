@@ -138,7 +138,7 @@ def test_history_finds_a_task_after_a_kernel_restart(jupyter_lab, browser):
     assert _thumb(page, ids["grid"]).get_attribute("class").count("mjw-thumb-current") == 1
     nb.screenshot("history-after-restart", selector=".mjw-history")
     _scroll_to_top(page, ".mjw-history")
-    nb.screenshot("history-card")
+    nb.screenshot("history-card", docs=True)
 
     child.click()  # the lineage tree navigates
     page.locator(f".mjw-historyview .mjw-task[data-task-id='{ids['single']}']").wait_for(
@@ -233,5 +233,5 @@ def test_compare_two_ticked_images(jupyter_lab, browser):
     nb.screenshot("history-ticked", selector=".mjw-history")
     nb.set_theme("dark")
     page.wait_for_timeout(1000)  # let the theme transition finish before the picture
-    nb.screenshot("compare-dark", selector=".mjw-compare-view")
+    nb.screenshot("compare-dark", selector=".mjw-compare-view", docs=True)
     assert not nb.page_errors(), nb.console

@@ -58,7 +58,7 @@ def test_lightbox_shows_and_downloads_the_real_tile(jupyter_lab, browser):
     overlay = page.locator(LIGHTBOX)
     size = overlay.evaluate("o => [o.dataset.naturalWidth, o.dataset.naturalHeight]")
     assert size == ["1024", "1024"], f"not the full-size tile of a 2048² grid: {size}"
-    nb.screenshot("lightbox")
+    nb.screenshot("lightbox", docs=True)
 
     with page.expect_download(timeout=60_000) as download:
         overlay.locator(".mjw-lb-download").click()

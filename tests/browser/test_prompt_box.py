@@ -58,7 +58,7 @@ def test_bad_prompts_are_refused_in_place_and_keep_their_text(jupyter_lab, brows
     box.press("Enter")
     _wait_problem(page, "cannot be used together")
     assert box.input_value() == "a fox --niji 7 --v 7"
-    nb.screenshot("prompt-refused")
+    nb.screenshot("prompt-refused", docs=True)
 
     assert page.locator(".mjw-task").count() == 0, "nothing was sent"
     assert nb.eval("len(mjw.sim.embedded().tasks())") == 1, "only the history's own task"
@@ -104,7 +104,7 @@ def test_controls_write_the_parameters_and_read_them_back(jupyter_lab, browser):
     assert page.locator(".mjw-aspect[data-ar='3:2'].mjw-on").count() == 0
     page.locator(".mjw-aspect[data-ar='1:1']").click()  # square is the default: no --ar
     _wait_value(page, "a red fox in snow --s 600 --style raw --turbo")
-    nb.screenshot("prompt-settings")
+    nb.screenshot("prompt-settings", docs=True)
     assert not nb.page_errors(), nb.console
 
 

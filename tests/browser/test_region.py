@@ -49,7 +49,7 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     grid_id = nb.eval("grid.task.id")
     _painted(page, grid_id)
     page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U2").click()
-    upscaled = page.locator(f".mjw-task:has(.mjw-lineage:text('U2 of {grid_id}'))")
+    upscaled = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='U2 of {grid_id}'])")
     upscaled.wait_for(timeout=30_000)
     single_id = upscaled.get_attribute("data-task-id")
     _painted(page, single_id)
@@ -78,10 +78,10 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 2", timeout=20)
     prompt = page.locator(".mjw-mask-prompt textarea")
     prompt.fill("a dragon circling the lamp")
-    nb.screenshot("region-editor")
+    nb.screenshot("region-editor", docs=True)
     page.locator(".mjw-mask-submit").click()
 
-    result = page.locator(f".mjw-task:has(.mjw-lineage:text('Vary (Region) of {single_id}'))")
+    result = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='Vary (Region) of {single_id}'])")
     result.wait_for(timeout=30_000)
     result_id = result.get_attribute("data-task-id")
     _painted(page, result_id)
@@ -107,7 +107,7 @@ def test_the_editor_fits_an_800_pixel_window_and_covers_the_whole_image(jupyter_
     grid_id = nb.eval("grid.task.id")
     _painted(page, grid_id)
     page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U1").click()
-    single = page.locator(f".mjw-task:has(.mjw-lineage:text('U1 of {grid_id}'))")
+    single = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='U1 of {grid_id}'])")
     single.wait_for(timeout=30_000)
     single_id = single.get_attribute("data-task-id")
     _painted(page, single_id)
@@ -139,5 +139,5 @@ def test_the_editor_fits_an_800_pixel_window_and_covers_the_whole_image(jupyter_
         f"float((__import__('numpy').asarray(studio.cards[{single_id!r}].editor.mask) > 0).mean())"
     )
     assert covered > 0.97, f"the drag from corner to corner selected only {covered:.1%}"
-    nb.screenshot("region-editor-800")
+    nb.screenshot("region-editor-800", docs=True)
     assert not nb.page_errors(), nb.console

@@ -117,7 +117,7 @@ def test_a_notebook_saved_without_widget_state_keeps_its_pictures(lab_defaults, 
     error_line = page.get_by_text("Error displaying widget")
     assert error_line.count() == 0 or not error_line.first.is_visible(), "a dead widget's error"
     shown.scroll_into_view_if_needed()
-    again.screenshot("notebook-reopened-without-widget-state")
+    again.screenshot("notebook-reopened-without-widget-state", docs=True)
     assert not again.page_errors(), again.console
 
 
@@ -140,7 +140,7 @@ def test_a_reopened_studio_with_widget_state_says_it_is_a_snapshot(jupyter_lab, 
     page.locator("textarea.mjw-prompt").fill("a fox")
     page.locator("textarea.mjw-prompt").press("Enter")
     assert page.locator(".mjw-imagine").inner_text() == "Imagine", "nothing waits for a kernel"
-    again.screenshot("studio-saved-snapshot")
+    again.screenshot("studio-saved-snapshot", docs=True)
     assert not again.page_errors(), again.console
 
 
@@ -164,5 +164,5 @@ def test_cards_of_a_restarted_kernel_say_so(jupyter_lab, browser):
         "n => n.classList.contains('mjw-taskview')"
     ), "the grid's first cell is a card (no icon taking a cell)"
     card.scroll_into_view_if_needed()
-    nb.screenshot("studio-kernel-restarted")
+    nb.screenshot("studio-kernel-restarted", docs=True)
     assert not nb.page_errors(), nb.console

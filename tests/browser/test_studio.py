@@ -84,10 +84,10 @@ def test_studio_workflow(server_fixture, request, browser):
     _wait_painted(page, task_id)
     labels = grid.locator("button.mjw-button").all_inner_texts()
     assert labels[:4] == ["U1", "U2", "U3", "U4"] and "🔄" in labels and "V4" in labels
-    nb.screenshot(f"studio-grid{suffix}")
+    nb.screenshot(f"studio-grid{suffix}", docs=not suffix)
 
     grid.locator("button.mjw-button", has_text="U2").click()
-    child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {task_id}'))")
+    child = page.locator(f"{TASK}:has(.mjw-lineage[data-lineage='U2 of {task_id}'])")
     child.wait_for(timeout=30_000)
     child_id = child.get_attribute("data-task-id")
     _wait_painted(page, child_id)
@@ -97,7 +97,7 @@ def test_studio_workflow(server_fixture, request, browser):
         page.locator(f"{TASK}[data-task-id='{child_id}'] button.mjw-download").click()
     full = download.value.path()
     assert Image.open(full).size == (1024, 1024), "Download gives the full-resolution image"
-    nb.screenshot(f"studio-upscaled{suffix}")
+    nb.screenshot(f"studio-upscaled{suffix}", docs=not suffix)
 
     upscaled = page.locator(f"{TASK}[data-task-id='{child_id}']")
     upscaled.locator("button.mjw-button", has_text="Custom Zoom").click()
@@ -111,10 +111,10 @@ def test_studio_workflow(server_fixture, request, browser):
     modal_prompt.fill("a red fox in snow, golden hour --zoom 3")
     upscaled.locator("button.mjw-modal-send").click()
     upscaled.locator(".mjw-modal-hint.mjw-modal-invalid").wait_for(timeout=15_000)
-    nb.screenshot(f"studio-custom-zoom-invalid{suffix}")
+    nb.screenshot(f"studio-custom-zoom-invalid{suffix}", docs=not suffix)
     modal_prompt.fill("a red fox in snow, golden hour --zoom 1.8")
     upscaled.locator("button.mjw-modal-send").click()
-    zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
+    zoomed = page.locator(f"{TASK}:has(.mjw-lineage[data-lineage='Custom Zoom of {child_id}'])")
     zoomed.wait_for(timeout=30_000)
     zoomed_id = zoomed.get_attribute("data-task-id")
     _wait_painted(page, zoomed_id)

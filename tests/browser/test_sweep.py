@@ -37,10 +37,10 @@ def test_sweep_of_six_prompts_in_light_and_dark(jupyter_lab, browser):
     prompts = sorted(nb.eval("[t.prompt for t in sweep.tasks]"))
     assert prompts[0] == "a red fox in snow --ar 1:1 --stylize 250"
     page.locator(".mjw-sweep").first.scroll_into_view_if_needed()
-    nb.screenshot("sweep-light", selector=".mjw-sweep")
+    nb.screenshot("sweep-light", selector=".mjw-sweep", docs=True)
     nb.set_theme("dark")
     page.wait_for_timeout(1500)  # let the theme transition finish before the picture
-    nb.screenshot("sweep-dark", selector=".mjw-sweep")
+    nb.screenshot("sweep-dark", selector=".mjw-sweep", docs=True)
     page.locator(".mjw-studio-bar").scroll_into_view_if_needed()
-    nb.screenshot("studio-dark")
+    nb.screenshot("studio-dark", docs=True)
     assert not nb.page_errors(), nb.console
