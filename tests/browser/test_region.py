@@ -81,7 +81,8 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     nb.screenshot("region-editor", docs=True)
     page.locator(".mjw-mask-submit").click()
 
-    result = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='Vary (Region) of {single_id}'])")
+    made = f"Vary (Region) of {single_id}"
+    result = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='{made}'])")
     result.wait_for(timeout=30_000)
     result_id = result.get_attribute("data-task-id")
     _painted(page, result_id)

@@ -42,7 +42,7 @@ deadline = time.monotonic() + 120
 while failed.task.status.value != "FAILURE" and time.monotonic() < deadline:
     time.sleep(0.2)
 server.configure(fail_rate=0.0, speed=0.5)
-running = [studio.imagine("a slow sunrise over the sea --ar 3:2"), studio.imagine("a quiet harbour")]
+running = [studio.imagine(p) for p in ("a slow sunrise over the sea --ar 3:2", "a quiet harbour")]
 """,
 ]
 
