@@ -33,6 +33,9 @@ log = logging.getLogger("mjwidgets.widgets")
 
 # Columns of at least this width; one column when the pane is narrower.
 GRID_COLUMNS = "repeat(auto-fill, minmax(min(100%, 300px), 1fr))"
+# Span every column. (grid-area, not grid-column: ipywidgets applies the layout's traits in
+# order and clearing the unset grid-area shorthand afterwards would erase a grid-column.)
+FULL_ROW = "auto / 1 / auto / -1"
 
 
 class Studio(ipywidgets.VBox):
@@ -113,8 +116,8 @@ class Studio(ipywidgets.VBox):
         except MJError as exc:
             self.bar.error = f"sweep refused: {exc}"
             raise
-        view = SweepView(sweep, on_child=self._on_child)
-        view.layout.grid_column = "1 / -1"  # a sweep's own grid spans the Studio's width
+        view = SweepView(sweep, on_child=self._on_child, on_card=self._watch)
+        view.layout.grid_area = FULL_ROW  # a sweep's own grid spans the Studio's width
         self.sweeps.append(view)
         with self._lock:
             self._show(view, self.order.first(view))
@@ -142,10 +145,14 @@ class Studio(ipywidgets.VBox):
         super().close()
 
     # ------------------------------------------------------------------ placing cards
+    def _watch(self, view: TaskView) -> None:
+        """Count the card and keep the snapshot current as it changes."""
+        view.card.observe(lambda _change: self._changed(), names=["status", "image"])
+
     def _place(self, view: TaskView, after: Any) -> None:
         view.on_child(self._on_child)
         view.on_use_prompt(self.set_prompt)
-        view.card.observe(lambda _change: self._changed(), names=["status", "image"])
+        self._watch(view)
         with self._lock:
             self.cards[view.task.id] = view
             keys = self.order.first(view) if after is None else self.order.after(view, after)

@@ -26,9 +26,10 @@ def _format(values: dict) -> str:
 class SweepView(ipywidgets.VBox):
     """Rows: the first parameter's values; columns: the other parameters' combinations."""
 
-    def __init__(self, sweep: Sweep, *, on_child=None) -> None:
+    def __init__(self, sweep: Sweep, *, on_child=None, on_card=None) -> None:
         self.sweep = sweep
         self._on_child = on_child
+        self._on_card = on_card  # called with each card as it is made (the Studio counts them)
         self._lock = threading.Lock()
         names = list(sweep.params)
         self.row_param, self.column_params = names[0], names[1:]
@@ -109,6 +110,8 @@ class SweepView(ipywidgets.VBox):
                 view.card.compact = True
                 if self._on_child is not None:
                     view.on_child(self._on_child)
+                if self._on_card is not None:
+                    self._on_card(view)
                 self.views[item.task.id] = view
                 position = children.index(self.cells[index])
                 children[position] = view

@@ -509,7 +509,7 @@ class TaskView(ipywidgets.VBox):
             self._editor.close()
             self._editor = None
             self.remove_class("mjw-editing")
-            self.layout.grid_column = None
+            self.layout.grid_area = None
 
     def _open_mask_editor(self, modal_task: Task, button: Button) -> None:
 
@@ -523,7 +523,7 @@ class TaskView(ipywidgets.VBox):
         editor.on_cancel(lambda _ed: self._close_modal())
         self._editor = editor
         self.add_class("mjw-editing")  # the card and, beside it, the editor: one grid row
-        self.layout.grid_column = "1 / -1"
+        self.layout.grid_area = "auto / 1 / auto / -1"  # the whole row of a Studio's grid
         self.children = (self.children[0], editor, *self.children[1:])
 
     def _send_full_image(self, mode: str) -> None:
