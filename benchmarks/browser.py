@@ -122,17 +122,64 @@ def _hundred_cards_rows(nb, options: Options) -> list[Row]:
         "() => document.querySelectorAll('.mjw-task[data-painted]').length >= 120", timeout=180_000
     )
     seconds = time.monotonic() - began
+    # A button's result goes right after its card, near the top of 120 cards: the grid's
+    # widget list only grows, so no other card's view may be re-created.
+    parent = nb.eval("studio.order.in_screen_order()[3].task.id")
+    page.evaluate("() => document.querySelectorAll('.mjw-task').forEach(t => { t.__mjwOld = 1; })")
+    clicked = time.monotonic()
+    page.locator(f".mjw-task[data-task-id='{parent}'] button.mjw-button", has_text="U2").click()
+    page.wait_for_function(
+        "id => [...document.querySelectorAll('.mjw-task')].some(t => !t.__mjwOld"
+        " && t.dataset.painted && t.querySelector(`.mjw-lineage[data-lineage='U2 of ${id}']`))",
+        arg=parent,
+        timeout=120_000,
+    )
+    result_s = time.monotonic() - clicked
+    recreated = page.evaluate(
+        "() => [...document.querySelectorAll('.mjw-task')].filter(t => !t.__mjwOld).length - 1"
+    )
+    nb.wait_until("studio._snapshot._timer is None", timeout=60)
     path = nb.save(timeout=120)
     size_mb = path.stat().st_size / 1e6
-    log(options, f"100 more cards painted in {seconds:.1f} s; saved notebook {size_mb:.1f} MB")
+    snapshot_mb = _snapshot_mb(path)
+    log(
+        options,
+        f"100 more cards painted in {seconds:.1f} s; a result among them in {result_s:.1f} s "
+        f"({recreated} other views re-created); saved notebook {size_mb:.1f} MB "
+        f"(snapshot {snapshot_mb:.1f} MB)",
+    )
     return [
         Row(
             "paint_latency",
             {"case": "Studio with 120 cards"},
-            {"render s (100 cards)": round(seconds, 1), "saved notebook MB": round(size_mb, 1)},
-            [Goal("saved notebook", size_mb, 25, unit="MB")],
+            {
+                "render s (100 cards)": round(seconds, 1),
+                "U2 click → result painted s": round(result_s, 1),
+                "other cards re-rendered": recreated,
+                "saved notebook MB": round(size_mb, 1),
+                "of it the snapshot MB": round(snapshot_mb, 1),
+            },
+            [
+                Goal("saved notebook", size_mb, 25, unit="MB"),
+                Goal("cards re-rendered by a result", recreated, 0),
+            ],
         )
     ]
+
+
+def _snapshot_mb(path: Path) -> float:
+    """Size of the notebook's snapshot outputs (the pictures kept for readers without a kernel)."""
+    import json
+
+    notebook = json.loads(path.read_text())
+    total = 0
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html", "")
+            text = "".join(html) if isinstance(html, list) else html
+            if 'class="mjw-snapshot"' in text:
+                total += len(text)
+    return total / 1e6
 
 
 def _stroke_rows(nb, options: Options) -> list[Row]:

@@ -24,9 +24,10 @@ from .. import renditions
 from ..client import Client
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
-from ..prompt import Prompt, numbered_prompts
+from ..prompt import Prompt
 from ..tracking import Tracker
 from . import lightbox
+from .cardinfo import expected_aspect, proposed_prompts
 from .maskeditor import MaskEditor
 from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
 from .snapshot import SNAPSHOT_QUALITY, SNAPSHOT_SIDE, CardPicture, Snapshot, snapshot_html
@@ -38,44 +39,6 @@ def _seconds(later, earlier) -> float | None:
     if later is None or earlier is None:
         return None
     return max(0.0, (later - earlier).total_seconds())
-
-
-# How a button's result is shaped compared with its parent's image (None: as the prompt says).
-_SAME_SHAPE = frozenset(
-    {
-        ButtonKind.UPSAMPLE,
-        ButtonKind.UPSCALE_HD,
-        ButtonKind.VARIATION,
-        ButtonKind.REROLL,
-        ButtonKind.LOW_VARIATION,
-        ButtonKind.HIGH_VARIATION,
-        ButtonKind.INPAINT,
-        ButtonKind.OUTPAINT,
-        ButtonKind.ANIMATE,
-    }
-)
-
-
-def expected_aspect(task: Task) -> tuple[int, int]:
-    """The (width, height) ratio the task's image will have, before it has one: the server's
-    size, else the parent's shape (U, V, 🔄, zoom keep it; a pan widens or heightens it by half),
-    else the prompt's ``--ar``, else square. A placeholder of this shape keeps the page still."""
-    size = task.image_size
-    if size:
-        return size
-    parent, button = task.parent_image_size, task.origin_button
-    if parent and button is not None and button.kind is not ButtonKind.CUSTOM_ZOOM:
-        if button.kind in _SAME_SHAPE:
-            return parent
-        if button.kind is ButtonKind.PAN:
-            w, h = parent
-            return (w * 3, h * 2) if button.direction in ("left", "right") else (w * 2, h * 3)
-    ar = Prompt(task.prompt or "").params.get("ar")
-    if isinstance(ar, str):
-        width, _, height = ar.strip().partition(":")
-        if width.isdigit() and height.isdigit() and int(width) and int(height):
-            return (int(width), int(height))
-    return parent or (1, 1)
 
 
 class _Card(anywidget.AnyWidget):
@@ -290,7 +253,7 @@ class TaskView(ipywidgets.VBox):
             card.grid = task.is_grid
             if not card.image_size:
                 card.aspect = list(expected_aspect(task))
-            card.prompts = _proposed_prompts(task)
+            card.prompts = proposed_prompts(task, lambda b: _button_json(b).get("enabled", True))
             if task.parent_id and not card.lineage:
                 label = task.origin_button.display if task.origin_button else task.action
                 card.lineage = f"{label} of {task.parent_id}"
@@ -593,36 +556,6 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
-
-
-def _proposed_prompts(task: Task) -> list[dict]:
-    """The prompts a DESCRIBE or SHORTEN task proposes, each with its pick button (if any)."""
-    if task.action.upper() not in ("DESCRIBE", "SHORTEN") or task.status is not Status.SUCCESS:
-        return []
-    sources = (
-        str((task.properties or {}).get("finalPrompt") or ""),
-        task.prompt_en,
-        task.prompt,
-        task.description,
-    )
-    texts = next((found for found in map(numbered_prompts, sources) if found), [])
-    picks = {
-        b.index: b
-        for b in task.buttons
-        if b.kind in (ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK) and b.index
-    }
-    proposals = []
-    for number, text in enumerate(texts, 1):
-        pick = picks.get(number)
-        proposals.append(
-            {
-                "index": number,
-                "text": text,
-                "pick": pick.custom_id if pick else "",
-                "pick_enabled": pick is not None and _button_json(pick).get("enabled", True),
-            }
-        )
-    return proposals
 
 
 def _button_json(button: Button) -> dict:

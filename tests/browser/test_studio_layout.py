@@ -56,6 +56,8 @@ def test_a_result_appears_next_to_its_parent_and_the_clicked_card_stays(jupyter_
     parent.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     before = _box(page, parent_id)
+    # mark every card's DOM: a result placed mid-grid must not re-create the others' views
+    page.evaluate("() => document.querySelectorAll('.mjw-task').forEach(t => { t.__mjwOld = 1; })")
     parent.locator("button.mjw-button", has_text="U2").click()
     child = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='U2 of {parent_id}'])")
     child.wait_for(timeout=30_000)
@@ -63,6 +65,11 @@ def test_a_result_appears_next_to_its_parent_and_the_clicked_card_stays(jupyter_
     _painted(page, child_id)
     after = _box(page, parent_id)
     assert after == before, f"the clicked card moved: {before} → {after}"
+    fresh = page.evaluate(
+        "() => [...document.querySelectorAll('.mjw-task')].filter(t => !t.__mjwOld)"
+        ".map(t => t.dataset.taskId)"
+    )
+    assert fresh == [child_id], f"views re-created besides the new card: {fresh}"
     shown = nb.eval("[v.task.id for v in studio.order.in_screen_order()]")
     assert shown.index(child_id) == shown.index(parent_id) + 1, "right after its parent"
     child_box = _box(page, child_id)

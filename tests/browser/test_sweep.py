@@ -26,6 +26,9 @@ def test_sweep_of_six_prompts_in_light_and_dark(jupyter_lab, browser):
         timeout=60_000,
     )
     assert cards.count() == 6
+    grid = page.locator(".mjw-cards").bounding_box()
+    sweep_box = page.locator(".mjw-sweep").first.bounding_box()
+    assert sweep_box["width"] > 0.95 * grid["width"], "the sweep spans the Studio's width"
     assert page.locator(".mjw-sweep-col").all_inner_texts() == [
         "--stylize 50",
         "--stylize 250",
