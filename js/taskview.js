@@ -40,9 +40,14 @@ const DONE = new Set(["SUCCESS", "FAILURE", "CANCEL", "MODAL"]);
 
 function render({ model, el: host, signal }) {
   const root = el("div", "mjw-task");
-  root.dataset.mjwLive = model.get("uid") || "";
   host.appendChild(root);
-  hideSnapshotOf(model.get("uid"), signal);
+  // a card shown on its own has a saved snapshot beside it (a uid): hide it while alive
+  const liveUid = () => {
+    root.dataset.mjwLive = model.get("uid") || "";
+    hideSnapshotOf(model.get("uid"), signal);
+  };
+  liveUid();
+  model.on("change:uid", liveUid);
 
   const offline = el("div", "mjw-offline");
   offline.setAttribute("role", "alert");

@@ -11,7 +11,8 @@ published with a display id and replaced as the tasks change. The live view hide
 the notebook is trusted its style also hides the "model not found" line above it.
 
 The pictures are small JPEGs (``SNAPSHOT_SIDE`` px on the long side) so a notebook of a hundred
-cards stays a few MB; updates are coalesced to one every ``min_interval`` seconds.
+cards stays a few MB; updates are coalesced to one every ``min_interval`` seconds, or longer for
+a big snapshot (``SECONDS_PER_MB``), and only status changes and final images cause one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ log = logging.getLogger("mjwidgets.widgets")
 
 SNAPSHOT_SIDE = 512  # px: the long side of a card's picture in the snapshot
 SNAPSHOT_QUALITY = 72
+# A big snapshot is refreshed less often: about 3 s per MB (a hundred cards: one every ~10 s),
+# so keeping it current never costs more than a small share of the connection and the browser.
+SECONDS_PER_MB = 3.0
 
 _CARD_STYLE = (
     "box-sizing:border-box;width:min(100%,300px);margin:0;padding:8px;border:1px solid #8884;"
@@ -128,6 +132,7 @@ class Snapshot:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._last = 0.0
+        self._interval = min_interval  # grows with the snapshot: sending it is not free
         self._closed = False
         # one build-and-send at a time: a slow older picture must never land after a newer one
         self._sending = threading.Lock()
@@ -152,7 +157,7 @@ class Snapshot:
         with self._lock:
             if not self._shown or self._closed or self._timer is not None:
                 return
-            delay = max(0.0, self._last + self.min_interval - time.monotonic())
+            delay = max(0.0, self._last + self._interval - time.monotonic())
             self._timer = threading.Timer(delay, self._refresh)
             self._timer.daemon = True
             self._timer.start()
@@ -167,7 +172,10 @@ class Snapshot:
                     return
                 self._last = time.monotonic()
             try:
-                update_display(self._bundle(), raw=True, display_id=self.display_id)
+                bundle = self._bundle()
+                megabytes = len(bundle["text/html"]) / 1e6
+                self._interval = max(self.min_interval, SECONDS_PER_MB * megabytes)
+                update_display(bundle, raw=True, display_id=self.display_id)
             except Exception:  # a snapshot must never break the live widget
                 log.exception("updating the snapshot %s failed", self.display_id)
 

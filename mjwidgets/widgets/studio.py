@@ -146,8 +146,11 @@ class Studio(ipywidgets.VBox):
 
     # ------------------------------------------------------------------ placing cards
     def _watch(self, view: TaskView) -> None:
-        """Count the card and keep the snapshot current as it changes."""
-        view.card.observe(lambda _change: self._changed(), names=["status", "image"])
+        """Count the card and keep the snapshot current as it changes: its status and its final
+        image (a preview changes nothing the snapshot shows)."""
+        card = view.card
+        card.observe(lambda _change: self._changed(), names="status")
+        card.observe(lambda _change: card.is_preview or self._changed(), names="image")
 
     def _place(self, view: TaskView, after: Any) -> None:
         view.on_child(self._on_child)

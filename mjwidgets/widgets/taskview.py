@@ -89,7 +89,7 @@ class TaskView(ipywidgets.VBox):
     def __init__(
         self, task: Task | str, client: Client | None = None, *, tracker: Tracker | None = None
     ) -> None:
-        self.card = _Card(uid=uuid.uuid4().hex)
+        self.card = _Card()
         super().__init__([self.card])
         self.add_class("mjw-taskview")
         if tracker is None:
@@ -158,7 +158,8 @@ class TaskView(ipywidgets.VBox):
         display(bundle, raw=True)
         snapshot = self._snapshot
         if snapshot is None:
-            uid = self.card.uid
+            # only a card shown on its own has a snapshot (a Studio keeps one for all its cards)
+            uid = self.card.uid = uuid.uuid4().hex
             snapshot = self._snapshot = Snapshot(
                 lambda: snapshot_html(uid, "mjwidgets card", [self.picture()]),
                 label=f"mjwidgets card {self.task.id}",
