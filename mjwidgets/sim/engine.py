@@ -457,7 +457,11 @@ class Engine:
             self.created_by_action[task.action] -= 1
             code = self.flavor.queue_full_code
             desc = "提交失败，队列已满，请稍后重试" if code == 9 else "队列已满，请稍后尝试"
-            raise SimError(code, desc)
+            # both name the account (DiscordInstanceImpl.java:118-121, DiscordService.cs:1628)
+            props = {"discordInstanceId": wire.INSTANCE_ID}
+            if self.flavor.name in ("trueai", "newapi"):
+                props["discordChannelId"] = wire.INSTANCE_ID
+            raise SimError(code, desc, properties=props)
         self._changed(task)
         return code, desc, props
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # --------------------------------------------------------------------------------- JSON dialects
 _SEPARATORS = (",", ":")
 _DOTNET_RE = re.compile(r"\\u([0-9a-f]{4})|\\(.)|([<>&'+`])")
+_HEX_RE = re.compile(r"\\u([0-9a-f]{4})")
+_HTML = tuple((c, f"\\u{ord(c):04X}") for c in "<>&'+`")
 
 
 def _dotnet_escape(match: re.Match) -> str:
@@ -31,6 +33,10 @@ def _dotnet_escape(match: re.Match) -> str:
     return f"\\u{ord(html):04X}"
 
 
+def _upper_hex(match: re.Match) -> str:
+    return "\\u" + match.group(1).upper()
+
+
 def dumps(data, style: str) -> bytes:
     """Serialise like the server family does: always compact.
 
@@ -40,7 +46,15 @@ def dumps(data, style: str) -> bytes:
     """
     if style == "dotnet":
         text = json.dumps(data, ensure_ascii=True, separators=_SEPARATORS)
-        return _DOTNET_RE.sub(_dotnet_escape, text).encode()
+        if "\\\\" in text:  # an escaped backslash: tokenise, so no escape is misread
+            return _DOTNET_RE.sub(_dotnet_escape, text).encode()
+        if "\\u" in text:
+            text = _HEX_RE.sub(_upper_hex, text)
+        text = text.replace('\\"', "\\u0022")
+        for char, escaped in _HTML:
+            if char in text:
+                text = text.replace(char, escaped)
+        return text.encode()
     text = json.dumps(data, ensure_ascii=False, separators=_SEPARATORS)
     if style == "go":
         text = (
@@ -122,6 +136,8 @@ def oss_task(engine: Engine, task: SimTask, view: dict) -> dict:
 def plus_task(engine: Engine, task: SimTask, view: dict) -> dict:
     """The fields Plus documents for a task (docs/api.md §1) plus `state`."""
     status = _status(engine, view)
+    properties = _properties(engine, task, view, status)
+    properties.pop("discordChannelId", None)  # trueai's duplicate of discordInstanceId
     data = {
         "id": task.id,
         "action": view["action"],
@@ -136,7 +152,7 @@ def plus_task(engine: Engine, task: SimTask, view: dict) -> dict:
         "progress": _progress(engine, task, view),
         "imageUrl": engine.image_url(task, view),
         "failReason": view["fail_reason"],
-        "properties": _properties(engine, task, view, status),
+        "properties": properties,
         "buttons": view["buttons"],
     }
     if task.op == "animate" and status == "SUCCESS":
