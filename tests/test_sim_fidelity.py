@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import io
+import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -491,3 +494,38 @@ def test_fetches_stay_fast():
         for _ in range(200):
             assert api.http.get(url, timeout=5).status_code == 200
         assert 200 / (time.perf_counter() - began) > 100, "a fetch must stay cheap"
+
+
+def test_dotnet_json_escapes_like_system_text_json():
+    from mjwidgets.sim import wire
+
+    data = {"a": "<b>&'+`\"é😀", "b": "back\\slash \\u00e9", "n": None}
+    assert wire.dumps(data, "dotnet") == (
+        b'{"a":"\\u003Cb\\u003E\\u0026\\u0027\\u002B\\u0060\\u0022\\u00E9\\uD83D\\uDE00",'
+        b'"b":"back\\\\slash \\\\u00e9","n":null}'
+    )
+    assert wire.dumps({"a": "<&>é"}, "go") == '{"a":"\\u003c\\u0026\\u003eé"}'.encode()
+    assert wire.dumps({"a": "<&>é"}, "java") == '{"a":"<&>é"}'.encode()
+
+
+def test_command_line_flags_for_the_new_options():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mjwidgets", "sim", "--port", "0", "--flavor", "trueai"]
+        + ["--strict", "--image-urls", "--seed", "3", "--auth", "any", "--secret", KEY],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline()).group(0)
+        config = requests.get(f"{url}/sim/config", timeout=5).json()
+        assert (config["strict"], config["image_urls"], config["auth"]) == (True, True, "any")
+        headers = {"Authorization": f"Bearer {KEY}"}
+        assert (
+            requests.post(
+                f"{url}/mj/submit/imagine", json={"prompt": "x"}, headers=headers, timeout=5
+            ).json()["code"]
+            == 1
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
