@@ -529,3 +529,105 @@ def test_command_line_flags_for_the_new_options():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------- more per-server details
+def test_trueai_modal_answers_and_missing_parents():
+    with start("trueai") as s:
+        api = Api(s.url)
+        single = upscale_of(api)
+        region = api.press(single, "Vary (Region)")
+        assert region == {
+            "code": 21,
+            "description": "Waiting for window confirm",
+            "result": region["result"],
+            "properties": {"finalPrompt": "", "remix": True},
+        }
+        zoom = api.press(single, "Custom Zoom")
+        assert api.fetch(zoom["result"])["description"] == "Waiting for window confirm"
+        missing = api.post(
+            "/submit/action",
+            {"taskId": "1234567890123456", "customId": button(single, "Vary (Subtle)")},
+        )
+        assert missing.status_code == 404 and missing.json()["code"] == 3
+
+
+def test_routes_each_server_has():
+    with start("newapi") as s:
+        api = Api(s.url)
+        for path in ("/task/1234567890123456/cancel", "/task/list-by-ids"):
+            gone = api.post(path, {})
+            assert (gone.status_code, gone.text) == (404, "404 page not found"), path
+        assert api.get("/task/list").status_code == 404
+    with start("trueai") as s:
+        gone = Api(s.url).post("/submit/change", {"taskId": "1", "action": "UPSCALE", "index": 1})
+        assert (gone.status_code, gone.content) == (404, b"")
+    with start("oss") as s:
+        gone = Api(s.url).get("/task/1234567890123456/image-seed")
+        assert gone.status_code == 404 and gone.json()["error"] == "Not Found"
+
+
+def test_newapi_forwards_no_notify_hook_and_answers_its_own_seed_errors():
+    from simhelpers import HookReceiver
+
+    hooks = HookReceiver()
+    try:
+        with start("newapi") as s:
+            api = Api(s.url)
+            grid = wait(api, api.imagine("a cat --v 7", notifyHook=hooks.url))
+            time.sleep(0.2)
+            assert hooks.for_task(grid["id"]) == []
+            unknown = api.get("/task/1234567890123456/image-seed")
+            assert unknown.status_code == 400
+            assert unknown.json()["description"] == "task_no_found "
+            seed = api.get(f"/task/{grid['id']}/image-seed")
+            assert seed.content.startswith(b'{"code":1,"description":"')
+            assert list(seed.json()) == ["code", "description", "properties", "result"]
+    finally:
+        hooks.close()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_describe_description_per_server(flavor):
+    with start(flavor) as s:
+        api = Api(s.url)
+        task = wait(api, api.submit("describe", {"base64": data_url(PICTURE)})["result"])
+        expected = {
+            "oss": f"/describe {task['id']}.png",  # OSS SubmitController.java:167-168
+            "plus": f"/describe {task['id']}.png",  # Plus docs/api.md:146
+            "trueai": "/describe",  # trueai SubmitController.cs:332
+            "newapi": "提交成功",  # new-api keeps the submit answer's text
+        }[flavor]
+        assert task["description"] == expected
+
+
+def test_trueai_finished_tasks_have_empty_state_and_fail_reason():
+    with start("trueai") as s:
+        api = Api(s.url)
+        running = api.fetch(api.imagine("a lamp --v 7"))
+        assert running["state"] is None and running["failReason"] is None
+        done = wait(api, running["id"])
+        assert done["state"] == "" and done["failReason"] == ""
+
+
+def test_trueai_action_names():
+    with start("trueai") as s:
+        api = Api(s.url)
+        single = upscale_of(api)
+        expected = {"Upscale (Subtle)": "UPSCALE_HD", "Zoom Out 2x": "ZOOM"}
+        for label, action in expected.items():
+            child = api.fetch(api.press(single, label)["result"])
+            assert child["action"] == action, label
+        upscale_hash = button(single, "Vary (Subtle)").split("::")[-2]
+        reroll = f"MJ::JOB::reroll::0::{upscale_hash}::SOLO"  # on trueai's own upscale sets
+        again = api.submit("action", {"taskId": single["id"], "customId": reroll})
+        assert api.fetch(again["result"])["action"] == "IMAGINE"  # 🔄 of an UPSCALE re-imagines
+        region = api.fetch(api.press(single, "Vary (Region)")["result"])
+        assert region["action"] == "VARIATION" and region["status"] == "MODAL"
+
+
+def test_newapi_rate_limit_is_code_30_with_429():
+    with start("newapi", faults={"rate_limit_rate": 1.0}) as s:
+        limited = Api(s.url).post("/submit/imagine", {"prompt": "x"})
+        assert limited.status_code == 429
+        assert limited.json()["code"] == 30 and limited.json()["type"] == "upstream_error"
