@@ -256,7 +256,7 @@ def test_trueai_refuses_bookmark_and_prompt_analyzer_presses():
 
 
 # ------------------------------------------------------ §4.8 trueai: 提交成功 then Submit success
-def test_trueai_submit_says_提交成功_and_a_finished_action_says_submit_success():
+def test_trueai_submit_and_finished_action_descriptions():
     with start("trueai") as s:
         api = Api(s.url)
         answer = api.submit("imagine", {"prompt": "a paper boat --v 7"})
