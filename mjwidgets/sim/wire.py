@@ -134,7 +134,7 @@ def oss_task(engine: Engine, task: SimTask, view: dict) -> dict:
 
 
 def plus_task(engine: Engine, task: SimTask, view: dict) -> dict:
-    """The fields Plus documents for a task (docs/api.md §1) plus `state`."""
+    """The fields Plus documents for a task (docs/api.md §1), `state`, and the image size."""
     status = _status(engine, view)
     properties = _properties(engine, task, view, status)
     properties.pop("discordChannelId", None)  # trueai's duplicate of discordInstanceId
@@ -155,6 +155,10 @@ def plus_task(engine: Engine, task: SimTask, view: dict) -> dict:
         "properties": properties,
         "buttons": view["buttons"],
     }
+    if status == "SUCCESS" and task.size[0]:
+        # Not in Plus's docs table (a supplement to its own /mj API docs), but answered by the
+        # resellers in front of it (F newapi__deerapi_fetch_success.json) and by trueai
+        data["imageWidth"], data["imageHeight"] = task.size
     if task.op == "animate" and status == "SUCCESS":
         data["videoUrl"] = data["imageUrl"]
     return data
