@@ -168,6 +168,7 @@ class SimTask:
     fail_reason_planned: str | None = None
     finished_at: float | None = None  # wall clock, for detection-lag measurements
     updates: int = 0
+    hook_post: object = None  # the Future of the task's last notifyHook post
     history: list = field(default_factory=list)  # (monotonic, view) for lagging flavours
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -325,10 +326,19 @@ class Engine:
         task.history.append((time.monotonic(), task.view()))
         if task.notify_hook and self.flavor.delivers_hooks:
             payload = wire.dumps(self.task_json(task, live=True), self.flavor.json_style)
-            self._notifier.submit(self._post_hook, task.notify_hook, payload)
+            task.hook_post = self._notifier.submit(
+                self._post_hook, task.notify_hook, payload, task.hook_post
+            )
 
     @staticmethod
-    def _post_hook(url: str, payload: bytes) -> None:
+    def _post_hook(url: str, payload: bytes, previous=None) -> None:
+        """POST one change, after the task's previous change (the servers never let a
+        callback go back in time: OSS NotifyServiceImpl.java:37-70, trueai NotifyService.cs)."""
+        if previous is not None:
+            try:
+                previous.result(timeout=10)
+            except Exception:  # a failed or slow earlier post does not hold this one back
+                pass
         request = urllib.request.Request(
             url, data=payload, headers={"Content-Type": "application/json"}, method="POST"
         )
