@@ -17,7 +17,7 @@ KEY = "sk-widget-SECRET-777"
 @pytest.fixture
 def studio(tmp_path):
     with sim.start(speed=200, secret=KEY) as server:
-        client = Client(server.url, api_key=KEY)
+        client = Client(server.url, api_key=KEY, auth="mj-api-secret")  # Plus reads this header
         store = HistoryStore(tmp_path / "history.sqlite3")
         tracker = Tracker(client, store=store)
         yield Studio(client, tracker=tracker)
