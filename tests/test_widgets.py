@@ -79,13 +79,13 @@ def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
 
 
 def test_a_dialogs_typing_time_is_not_counted_as_queued(studio):
-    grid = studio.imagine("a desert road")
+    grid = studio.imagine("a desert road --v 7")  # V7 has Custom Zoom
     _until(lambda: grid.card.status == "SUCCESS")
     single = grid.press("U1")
     _until(lambda: single.card.status == "SUCCESS")
     assert single.press("Custom Zoom") is None
     time.sleep(1.5)  # the person types in the dialog
-    zoomed = single._send_modal("a desert road --zoom 1.2")
+    zoomed = single._send_modal("a desert road --v 7 --zoom 1.2")
     _until(lambda: zoomed.card.status == "SUCCESS")
     task = zoomed.task
     waited = (task.start_time - task.submit_time).total_seconds()

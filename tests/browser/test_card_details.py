@@ -14,7 +14,7 @@ studio = mjw.Studio()
 studio
 """,
     """
-grid = studio.imagine("a paper boat on a pond")
+grid = studio.imagine("a paper boat on a pond --v 7")  # V7: Custom Zoom and ❤️
 grid.wait(120)
 single = grid.press("U3")
 single.wait(120)
@@ -58,7 +58,7 @@ def test_heart_feedback_escape_and_copy_prompt(jupyter_lab, browser):
     card.locator(".mjw-copy-prompt").click()
     page.wait_for_function(
         "text => navigator.clipboard.readText().then(t => t === text)",
-        arg="a paper boat on a pond",
+        arg="a paper boat on a pond --v 7",
         timeout=30_000,
     )
     copies = page.locator(".mjw-task .mjw-copy-prompt")
