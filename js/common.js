@@ -140,7 +140,7 @@ const SILENT_TEXT = "No answer from the kernel yet: it may be busy running a cel
 // the snapshot is for readers without a kernel. Keyed by the widget's uid, so the snapshot of
 // another widget (one whose kernel is gone) stays visible.
 function hideSnapshotOf(uid, signal) {
-  if (!uid) return;
+  if (!/^[0-9a-f]{8,64}$/.test(uid || "")) return; // ours are hex; anything else is not ours
   const id = `mjw-live-${uid}`;
   if (document.getElementById(id)) return;
   const style = el("style");

@@ -21,8 +21,8 @@ ImageDraw.Draw(picture).ellipse((200, 100, 440, 340), fill=(250, 200, 60))
 described = studio.add(studio.client.describe(picture))
 described.wait(120)
 proposals = numbered_prompts(described.task.properties["finalPrompt"])
-shortened = studio.add(studio.client.shorten(
-    "a very detailed oil painting of an old lighthouse on a basalt cliff at dusk, stormy sea"))
+shortened = studio.add(studio.client.shorten(  # (no "basalt": the history test searches it)
+    "a very detailed oil painting of an old windmill on a chalk hill at dusk, stormy sky"))
 shortened.wait(120)
 """,
 ]

@@ -4,7 +4,6 @@ download (compared pixel for pixel with the grid's quadrant), copy prompt, the s
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from harness import open_notebook
 from PIL import Image
 
@@ -102,20 +101,15 @@ def test_lightbox_shows_and_downloads_the_real_tile(jupyter_lab, browser):
 def test_a_tile_from_the_servers_own_image_urls(jupyter_lab, browser):
     """trueai can list each tile's own full-size file (imageUrls): the lightbox uses that one."""
     cells = [
-        CELLS[0],
         """
-server = mjw.sim.embedded()
-try:
-    server.configure(image_urls=True)
-    OWN_URLS = True
-except Exception:  # a simulator without trueai's imageUrls
-    OWN_URLS = False
+import mjwidgets as mjw
+server = mjw.sim.start(speed=40, flavor="trueai", image_urls=True)  # its official-CDN option
+studio = mjw.Studio(mjw.Client(server.url))
+studio
 """,
+        "card = studio.imagine('a kite over dunes')\ncard.wait(120)",
     ]
     nb = open_notebook(jupyter_lab, browser, "lightbox_image_urls", cells, timeout=180)
-    if not nb.eval("OWN_URLS"):
-        pytest.skip("this simulator cannot send trueai's imageUrls")
-    nb.execute("card = studio.imagine('a kite over dunes')\ncard.wait(120)")
     page = nb.page
     task_id = nb.eval("card.task.id")
     assert nb.eval("len(card.task.raw.get('imageUrls') or [])") == 4
@@ -134,4 +128,5 @@ except Exception:  # a simulator without trueai's imageUrls
     )
     expected = np.load(jupyter_lab.root / "own3.npy")
     assert np.array_equal(got, expected), "not the server's own file of tile 3"
+    assert download.value.suggested_filename == f"mj-{task_id}-3.png"
     assert not nb.page_errors(), nb.console
