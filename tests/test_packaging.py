@@ -50,7 +50,7 @@ def test_wheel_carries_front_end_and_notebooks(tmp_path):
     )
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import mjwidgets.widgets.taskview as t, mjwidgets.demo as d;"
+        "import mjwidgets.widgets.plumbing as t, mjwidgets.widgets.taskview, mjwidgets.demo as d;"
         "assert t.STATIC.name == 'static' and (t.STATIC / 'taskview.js').exists(), t.STATIC;"
         "assert d.notebooks_source().parent.name == 'mjwidgets';"
         "print(t.STATIC)"

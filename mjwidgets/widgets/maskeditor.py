@@ -47,7 +47,7 @@ class _EditorBar(anywidget.AnyWidget):
     """The editor's instructions, tools, prompt and Submit (js/maskeditor.js)."""
 
     _esm = front_end("common.js", "maskeditor.js")
-    _css = front_end("mjwidgets.css")
+    _css = front_end("mjwidgets.css", "maskeditor.css")
 
     tool = traitlets.Unicode("rect").tag(sync=True)
     brush_size = traitlets.Int(16).tag(sync=True)

@@ -7,6 +7,7 @@ twenty results arriving together must not hold up polling or each other's cards.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,8 +26,19 @@ STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.par
 def front_end(*names: str) -> str:
     """Files of ``js/`` joined in order: one widget's module (or style sheet) built from shared
     parts without a bundler. Only the last part of a module may ``export``; the others define
-    plain functions it uses (``common.js``: ``el``, copying, the connection watch)."""
-    return "\n".join((STATIC / name).read_text(encoding="utf-8") for name in names)
+    plain functions it uses (``common.js``: ``el``, copying, the connection watch).
+
+    Comments and indentation are left out: every widget's state carries its module and style
+    sheet, so a saved notebook holds them once per card."""
+    return "\n".join(_compact((STATIC / name).read_text(encoding="utf-8")) for name in names)
+
+
+def _compact(source: str) -> str:
+    """Source without comment lines, block comments and indentation (our files never break a
+    string or a template literal across lines, so no line's meaning changes)."""
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
 SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")

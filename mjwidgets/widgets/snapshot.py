@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger("mjwidgets.widgets")
 
-SNAPSHOT_SIDE = 512  # px: the long side of a card's picture in the snapshot
-SNAPSHOT_QUALITY = 72
+SNAPSHOT_SIDE = 400  # px: the long side of a card's picture in the snapshot (shown ≤ 300 px)
+SNAPSHOT_QUALITY = 70
 # A big snapshot is refreshed less often: about 3 s per MB (a hundred cards: one every ~10 s),
 # so keeping it current never costs more than a small share of the connection and the browser.
 SECONDS_PER_MB = 3.0
