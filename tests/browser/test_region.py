@@ -78,8 +78,16 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 2", timeout=20)
     prompt = page.locator(".mjw-mask-prompt textarea")
     prompt.fill("a dragon circling the lamp")
+    page.locator(".mjw-mask-editor").evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(300)
     nb.screenshot("region-editor", docs=True)
+    nb.set_theme("dark")
+    page.wait_for_timeout(1000)  # the theme's transition
+    nb.screenshot("region-editor-dark", docs=True)
     page.locator(".mjw-mask-submit").click()
+    page.locator(".mjw-mask-submit", has_text="Sending").or_(
+        page.locator(f".mjw-task .mjw-lineage[data-lineage='Vary (Region) of {single_id}']")
+    ).first.wait_for(timeout=30_000)  # Submit says it is sending, until the result's card shows
 
     made = f"Vary (Region) of {single_id}"
     result = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='{made}'])")
