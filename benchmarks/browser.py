@@ -187,6 +187,7 @@ def _stroke_rows(nb, options: Options) -> list[Row]:
     nb.execute(
         "from PIL import Image\neditor = mjw.MaskEditor(Image.new('RGB', (2048, 2048), "
         "(40, 60, 80)))\neditor.tool = 'brush'\n"
+        "editor.layout.grid_area = 'auto / 1 / auto / -1'\n"  # a row of its own, as when editing
         "studio.cards_box.children = (*studio.cards_box.children, editor)"
     )
     selector = ".mjw-mask-editor canvas"
