@@ -98,6 +98,8 @@ _MODAL_KINDS = frozenset(
 )
 # Outpaint percentages in "MJ::Outpaint::<pct>::1::<hash>::SOLO" → zoom-out factor.
 _OUTPAINT_ZOOM = {50: 2.0, 75: 1.5, 100: 1.0}
+# The parts of a customId that say what a press does (the rest is the job's hash).
+_MEANING_FIELDS = ("index", "direction", "zoom", "factor", "variant", "motion", "extends")
 _HD_UPSCALE = re.compile(r"^upsample_v[0-9a-z]+?_(\d)x(?:_(subtle|creative))?$")
 
 
@@ -109,6 +111,8 @@ class _ParsedId:
     zoom: float | None = None
     factor: int | None = None
     variant: str | None = None
+    motion: str | None = None
+    extends: bool = False
 
 
 def _int_or_none(text: str) -> int | None:
@@ -131,8 +135,13 @@ def _parse_job(parts: list[str]) -> _ParsedId:
         return _ParsedId(ButtonKind.HIGH_VARIATION)
     if name.startswith("pan_"):
         return _ParsedId(ButtonKind.PAN, direction=name[len("pan_") :])
-    if name.startswith("animate_"):
-        return _ParsedId(ButtonKind.ANIMATE)
+    if name.startswith("animate_"):  # animate_high, animate_low_extend (trueai)
+        words = name.split("_")
+        return _ParsedId(
+            ButtonKind.ANIMATE,
+            motion=words[1] if len(words) > 1 and words[1] in ("high", "low") else None,
+            extends=words[-1] == "extend",
+        )
     hd = _HD_UPSCALE.match(name)
     if hd:
         return _ParsedId(ButtonKind.UPSCALE_HD, factor=int(hd.group(1)), variant=hd.group(2))
@@ -243,6 +252,31 @@ class Button:
     def variant(self) -> str | None:
         """ "subtle" | "creative" for v6+ HD upscales."""
         return self._parsed.variant
+
+    @property
+    def motion(self) -> str | None:
+        """ "high" | "low" for Animate and Extend buttons."""
+        return self._parsed.motion
+
+    @property
+    def extends(self) -> bool:
+        """True for a video's Extend buttons (``animate_*_extend``), False for Animate."""
+        return self._parsed.extends
+
+    @property
+    def meaning(self) -> dict[str, Any]:
+        """What pressing it does, without the job hash that makes its customId stale:
+        ``{"kind": "upsample", "index": 2}``. The same meaning finds the same button on another
+        task, server or model version (``task.button_for(**meaning)``)."""
+        parsed = self._parsed
+        found: dict[str, Any] = {"kind": parsed.kind.value}
+        for name in _MEANING_FIELDS:
+            value = getattr(parsed, name)
+            if value not in (None, False):
+                found[name] = value
+        if parsed.kind is ButtonKind.OTHER:  # nothing else tells it apart
+            found["label"] = self.display
+        return found
 
     @property
     def needs_modal(self) -> bool:
@@ -452,6 +486,56 @@ class Task:
             for candidate in self.buttons:
                 if matches(candidate):
                     return candidate
+        raise ValidationError(
+            f"task {self.id} has no button {wanted!r}; {self._buttons_note()}",
+            task_id=self.id,
+            advice="pick one of the available buttons",
+        )
+
+    def button_for(self, kind: ButtonKind | str, **meaning: Any) -> Button:
+        """Find a button by what it does, not by its customId (which names one job and goes
+        stale): ``task.button_for(ButtonKind.UPSAMPLE, index=2)`` is U2 on any grid, any
+        server, any model version. ``meaning`` holds the fields of ``Button.meaning``
+        (``index``, ``direction``, ``zoom``, ``factor``, ``variant``, ``motion``, ``extends``;
+        ``label`` for buttons of no known kind); None or a missing field matches anything."""
+        try:
+            wanted = ButtonKind(kind.value if isinstance(kind, ButtonKind) else str(kind))
+        except ValueError:
+            raise ValidationError(
+                f"unknown button kind {kind!r}",
+                advice=f"use a ButtonKind: {', '.join(k.value for k in ButtonKind)}",
+            ) from None
+        unknown = set(meaning) - set(_MEANING_FIELDS) - {"kind", "label"}
+        if unknown:
+            raise ValidationError(
+                f"button_for() got unknown fields {sorted(unknown)}",
+                advice=f"use {', '.join(_MEANING_FIELDS)} or label",
+            )
+        meaning.pop("kind", None)
+        label = meaning.pop("label", None)
+        for candidate in self.buttons:
+            if candidate.kind is not wanted:
+                continue
+            if (
+                label is not None
+                and candidate.display.strip().casefold() != str(label).strip().casefold()
+            ):
+                continue
+            if all(
+                value is None or getattr(candidate, name) == value
+                for name, value in meaning.items()
+            ):
+                return candidate
+        said = ", ".join(f"{k}={v!r}" for k, v in meaning.items() if v is not None)
+        what = f"{wanted.value}{f' ({said})' if said else ''}{f' {label!r}' if label else ''}"
+        raise ValidationError(
+            f"task {self.id} has no {what} button; {self._buttons_note()}",
+            task_id=self.id,
+            advice="pick one of the available buttons (model versions and servers differ)",
+        )
+
+    def _buttons_note(self) -> str:
+        """The buttons a task has, or why it has none: for messages about a missing button."""
         available = ", ".join(b.display for b in self.buttons) or "none"
         if self.buttons:
             status_note = ""
@@ -462,11 +546,7 @@ class Task:
             )
         else:
             status_note = f" (buttons appear only at SUCCESS; the task is {self.status.value})"
-        raise ValidationError(
-            f"task {self.id} has no button {wanted!r}; available: {available}{status_note}",
-            task_id=self.id,
-            advice="pick one of the available buttons",
-        )
+        return f"available: {available}{status_note}"
 
     @property
     def modal_kind(self) -> ButtonKind | None:
