@@ -14,6 +14,8 @@ given back at once; one whose answer was lost stays counted (it may have run).
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +28,14 @@ from .models import Status
 if TYPE_CHECKING:
     from .models import Task
 
-__all__ = ["Budget", "Reservation", "set_kernel_budget", "kernel_budget", "reserve"]
+__all__ = [
+    "Budget",
+    "Reservation",
+    "estimate",
+    "set_kernel_budget",
+    "kernel_budget",
+    "reserve",
+]
 
 _FREE = frozenset({Status.FAILURE, Status.CANCEL})
 
@@ -223,3 +232,30 @@ def as_budgets(value: Any) -> list[Budget]:
                 advice="e.g. budget=mjw.Budget(minutes=30)",
             )
     return budgets
+
+
+def estimate(what: Any, *, mode: str | None = None) -> Estimate:
+    """What ``what`` would cost before it runs (``costs``' table): a prompt, a list of prompts,
+    a Sweep (every prompt), or a lineage to replay — a Task, a task id, a saved file or its
+    record. ``mode`` is the client's speed prefix ("relax", "fast", "turbo")."""
+    from . import costs, recipes, steps  # recipes and steps reach up to the store
+
+    if hasattr(what, "estimate") and callable(what.estimate):  # a Sweep, a Replay
+        return what.estimate()
+    if isinstance(what, str) and not _is_stored(what):
+        return costs.imagine_cost(what, mode)
+    if isinstance(what, (list, tuple)) and all(isinstance(item, str) for item in what):
+        total = Estimate()
+        for prompt in what:
+            total += costs.imagine_cost(prompt, mode)
+        return total
+    found, _ = recipes.load_steps(what)
+    return steps.cost_of(found, mode)
+
+
+def _is_stored(text: str) -> bool:
+    """A task id (digits, a UUID) or a saved file, to price its lineage, rather than a prompt."""
+    return os.path.isfile(text) or bool(_TASK_ID.fullmatch(text.strip()))
+
+
+_TASK_ID = re.compile(r"[0-9]{6,}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")

@@ -27,8 +27,10 @@ __all__ = [
     "MODE_FACTORS",
     "CostRow",
     "Estimate",
+    "EstimateLine",
     "SOURCES",
     "job_cost",
+    "line",
     "imagine_cost",
     "press_cost",
     "modal_cost",
@@ -178,14 +180,25 @@ def mode_of(prompt: str | Prompt | None, client_mode: str | None = None) -> str:
     return client_mode if client_mode in MODE_FACTORS else "fast"
 
 
-def row_for(button: Button | None = None, *, job: str | None = None) -> CostRow:
-    """The table row of a job named ``job``, or of the job ``button`` makes."""
+def row_for(
+    button: Button | None = None,
+    *,
+    job: str | None = None,
+    kind: ButtonKind | str | None = None,
+    factor: int | None = None,
+    extends: bool = False,
+) -> CostRow:
+    """The table row of a job named ``job``, of the job ``button`` makes, or of a button's
+    meaning (``kind``, ``factor``, ``extends``: see ``Button.meaning``)."""
     if button is not None:
-        job = _BUTTON_JOBS.get(button.kind, "other")
-        if button.kind is ButtonKind.UPSCALE_HD:
-            job = "upscale_4x" if (button.factor or 2) >= 4 else "upscale_2x"
-        elif button.kind is ButtonKind.ANIMATE:
-            job = "video_extend" if button.extends else "video"
+        kind, factor, extends = button.kind, button.factor, button.extends
+    if kind is not None:
+        kind = ButtonKind(kind)
+        job = _BUTTON_JOBS.get(kind, "other")
+        if kind is ButtonKind.UPSCALE_HD:
+            job = "upscale_4x" if (factor or 2) >= 4 else "upscale_2x"
+        elif kind is ButtonKind.ANIMATE:
+            job = "video_extend" if extends else "video"
     return COST_TABLE.get(job or "other", COST_TABLE["other"])
 
 
@@ -210,9 +223,10 @@ DIALOG_KINDS = frozenset(
 )
 
 
-def _line(
+def line(
     row: CostRow, mode: str, factor: float = 1.0, jobs: int = 1, notes: Iterable[str] = ()
 ) -> Estimate:
+    """``jobs`` jobs of ``row``'s kind in ``mode``, their minutes scaled by ``factor``."""
     minutes = row.gpu_minutes * factor * MODE_FACTORS.get(mode, 1.0) * jobs
     said = [n for n in notes if n] + ([MODE_NOTES[mode]] if mode in MODE_NOTES else [])
     return Estimate([EstimateLine(row.job, jobs, round(minutes, 4), "; ".join(said))])
@@ -246,7 +260,7 @@ def imagine_cost(
     ``--draft``, ``--oref`` and ``--repeat`` (N jobs) applied, in the prompt's mode."""
     params = Prompt(prompt).params
     factor, notes = _grid_factor(params) if job in _GRID_JOBS else (1.0, [])
-    return _line(COST_TABLE[job], mode_of(prompt, mode), factor, _repeats(params), notes)
+    return line(COST_TABLE[job], mode_of(prompt, mode), factor, _repeats(params), notes)
 
 
 def video_cost(
@@ -263,15 +277,25 @@ def video_cost(
     factor = size / 4 * (HD_VIDEO_FACTOR if hd else 1.0)
     notes = [f"--bs {size}" if size != 4 else "", "HD 720p" if hd else ""]
     row = COST_TABLE["video_extend" if extend else "video"]
-    return _line(row, mode_of(prompt, mode), factor, 1, notes)
+    return line(row, mode_of(prompt, mode), factor, 1, notes)
 
 
 def job_cost(
-    button: Button, parent_prompt: str | Prompt = "", mode: str | None = None, **video: Any
+    button: Button | dict[str, Any],
+    parent_prompt: str | Prompt = "",
+    mode: str | None = None,
+    **video: Any,
 ) -> Estimate:
-    """The job ``button`` makes, whenever it is paid for (the ledger's price of a task).
-    ``video`` takes ``batch_size``/``hd`` for Animate and Extend."""
-    row = row_for(button)
+    """The job ``button`` (a Button or its meaning) makes, whenever it is paid for: the ledger's
+    price of a task. ``video`` takes ``batch_size``/``hd`` for Animate and Extend."""
+    if isinstance(button, Button):
+        row = row_for(button)
+    else:
+        row = row_for(
+            kind=button.get("kind", "other"),
+            factor=button.get("factor"),
+            extends=bool(button.get("extends")),
+        )
     if row.job in ("video", "video_extend"):
         return video_cost(
             extend=row.job == "video_extend", mode=mode, prompt=parent_prompt, **video
@@ -280,7 +304,7 @@ def job_cost(
         return imagine_cost(parent_prompt, mode, job="reroll")
     if row.job == "imagine":  # a describe/shorten pick starts an /imagine of that prompt
         return imagine_cost(parent_prompt, mode)
-    return _line(row, mode_of(parent_prompt, mode))
+    return line(row, mode_of(parent_prompt, mode))
 
 
 def press_cost(

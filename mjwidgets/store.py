@@ -32,7 +32,15 @@ from .library import Library
 from .lineage import LineageNode
 from .models import Button, Status, Task, TaskBackend
 
-__all__ = ["HistoryStore", "Intent", "LineageNode", "default_home", "history", "lineage"]
+__all__ = [
+    "HistoryStore",
+    "Intent",
+    "LineageNode",
+    "default_home",
+    "history",
+    "library",
+    "lineage",
+]
 
 log = logging.getLogger("mjwidgets.store")
 
@@ -614,6 +622,11 @@ def history(*args: Any, client: TaskBackend | None = None, **filters: Any) -> li
     """Search the default history (``$MJ_HOME/history.sqlite3``): the arguments of
     HistoryStore.history (text, status, action, since, until, limit and the library's filters)."""
     return _default().history(*args, client=client, **filters)
+
+
+def library() -> Library:
+    """The default history's library (favourites, ratings, tags, Compare choices)."""
+    return _default().library
 
 
 def lineage(task_id: str) -> LineageNode | None:
