@@ -532,10 +532,10 @@ def export_zip(
     """The chosen tasks (Tasks, TaskViews or stored task ids: a gallery's selection) as one zip
     at ``path``: what ``export_tasks`` writes — images carrying their records, manifest.json,
     manifest.csv, contact-sheet.html — under one folder named after ``name``. Returns the zip's
-    path (a folder ``path`` gets ``<name>.zip`` inside it)."""
+    path (a folder, or a path without a suffix, gets ``<name>.zip`` inside it)."""
     target = Path(path).expanduser()
     folder_name = records.safe_id(name.replace(" ", "-")) or "selection"
-    if target.is_dir():
+    if target.is_dir() or not target.suffix:
         target = target / f"{folder_name}.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mjw-zip-") as scratch:

@@ -196,14 +196,17 @@ def preferences(
         pick.favourite = pick.favourite or mark.favourite
         if mark.rating is not None:
             pick.ratings.append(mark.rating)
+    duels: list[tuple[Pick, Pick]] = []  # (chosen, rejected) between two of these results
     for choice in history.library.choices():
-        if choice.chosen in owner:
-            picks[owner[choice.chosen]].wins += 1
+        winner = picks.get(owner.get(choice.chosen, ""))
         for rejected in choice.rejected:
-            if rejected in owner and owner.get(choice.chosen) != owner[rejected]:
-                picks[owner[rejected]].losses += 1
+            loser = picks.get(owner.get(rejected, ""))
+            if winner is not None and loser is not None and winner is not loser:
+                winner.wins += 1
+                loser.losses += 1
+                duels.append((winner, loser))
     ranked = sorted(picks.values(), key=lambda p: (-p.score, -p.images_kept, p.task.id))
-    return Preferences(ranked, _value_stats(ranked))
+    return Preferences(ranked, _value_stats(ranked, duels))
 
 
 def _iter_tasks(source: Any) -> Iterable[Task]:
@@ -214,7 +217,7 @@ def _iter_tasks(source: Any) -> Iterable[Task]:
             yield task
 
 
-def _value_stats(picks: list[Pick]) -> dict[str, list[ValueStat]]:
+def _value_stats(picks: list[Pick], duels: list[tuple[Pick, Pick]]) -> dict[str, list[ValueStat]]:
     stats: dict[str, dict[str, ValueStat]] = defaultdict(dict)
     for pick in picks:
         if pick.task.status is not Status.SUCCESS:
@@ -225,8 +228,13 @@ def _value_stats(picks: list[Pick]) -> dict[str, list[ValueStat]]:
             stat.kept += pick.kept
             stat.images_kept += pick.images_kept
             stat.ratings += pick.ratings
-            stat.wins += pick.wins
-            stat.losses += pick.losses
+    for winner, loser in duels:  # a choice speaks for a value only against another value
+        for param, value in winner.values.items():
+            other = loser.values.get(param)
+            if other is not None and str(other) != str(value) and param in stats:
+                if str(value) in stats[param] and str(other) in stats[param]:
+                    stats[param][str(value)].wins += 1
+                    stats[param][str(other)].losses += 1
     return {
         param: sorted(
             values.values(),

@@ -429,7 +429,8 @@ class Tracker(Poller):
         cost, what = None, "this press"
         if parent.status is Status.SUCCESS:  # else the client says why nothing can be pressed
             chosen = parent.button(button)
-            cost, what = costs.press_cost(chosen, parent.prompt, client.mode), chosen.display
+            cost = costs.press_cost(chosen, parent.prompt, client.mode)
+            what = f"pressing {chosen.display}"
         return self._paid(cost, what, budget, lambda: client.action(parent, button, **options))
 
     def modal(
