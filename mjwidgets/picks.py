@@ -100,11 +100,15 @@ class Preferences:
         """``you kept 7 of 9 at --stylize 250 (2 of 9 at --stylize 50)`` — one per parameter
         with a preference, then ratings and Compare choices where they say something."""
         said = []
-        for stats in self.values.values():
+        for param, stats in self.values.items():
             if not any(s.kept for s in stats):
                 continue
             top, others = stats[0], stats[1:]
             rest = ", ".join(f"{s.kept} of {s.results} at {s.label}" for s in others)
+            if others and others[0].keep_rate == top.keep_rate:
+                every = ", ".join(f"{s.kept} of {s.results} at {s.label}" for s in stats)
+                said.append(f"no preference for --{param} yet: you kept {every}")
+                continue
             said.append(top.sentence() + (f" ({rest})" if rest else ""))
         for stats in self.values.values():
             rated = [s for s in stats if s.ratings]
@@ -123,6 +127,9 @@ class Preferences:
 
     def __str__(self) -> str:
         return "\n".join(self.sentences())
+
+    def __repr__(self) -> str:
+        return f"<Preferences of {len(self.picks)} results: {'; '.join(self.sentences())}>"
 
     def _repr_markdown_(self) -> str:
         rows = "\n".join(
@@ -238,7 +245,12 @@ def _value_stats(picks: list[Pick], duels: list[tuple[Pick, Pick]]) -> dict[str,
     return {
         param: sorted(
             values.values(),
-            key=lambda s: (-s.keep_rate, -(s.rating or 0), -(s.wins - s.losses), str(s.value)),
+            key=lambda s: (
+                -s.keep_rate,
+                -(s.wins - s.losses),
+                -((s.rating - 3) if s.rating is not None else 0.0),  # unrated is neutral
+                str(s.value),
+            ),
         )
         for param, values in stats.items()
     }

@@ -55,7 +55,7 @@ def test_a_sweep_over_its_budget_stops_before_the_first_over_budget_submit(studi
 
 def test_the_estimate_and_the_ledger_agree_with_the_table(studio):
     server, tracker, store = studio
-    prompts = ["a fox --q .5", "a fox --q 1", "a fox --q 2", "an owl --turbo"]
+    prompts = ["a fox --q .5", "a fox --q 1", "a fox --q 2", "an owl --v 7 --turbo"]
     table = costs.COST_TABLE["imagine"].gpu_minutes
     by_hand = table * 0.5 + table * 1 + table * 2 + table * costs.MODE_FACTORS["turbo"]
     estimate = mjw.estimate(prompts)
