@@ -11,12 +11,15 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import media
+from . import inputs, media
 from .models import Task
 
-__all__ = ["SubmitJournal", "journal_body", "tell_accepted"]
+if TYPE_CHECKING:
+    from .store import HistoryStore
+
+__all__ = ["SubmitJournal", "SubmitRecorder", "journal_body", "tell_accepted"]
 
 log = logging.getLogger("mjwidgets.journal")
 
@@ -73,3 +76,30 @@ def tell_accepted(journal: SubmitJournal, state: str, task: Task) -> None:
         submitted(state, task)
     else:
         journal.after_submit(state, task.id, "ok", None)
+
+
+class SubmitRecorder:
+    """The journal a tracker installs on its client: the history store, told which server the
+    client talks to (``store.journal_for(base_url)``)."""
+
+    def __init__(self, store: HistoryStore, base_url: str) -> None:
+        self.store = store
+        self.base_url = base_url
+
+    def before_submit(self, endpoint: str, body: dict, state: str) -> None:
+        self.store.before_submit(endpoint, body, state, server=self.base_url)
+
+    def after_submit(
+        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
+    ) -> None:
+        self.store.after_submit(state, task_id, outcome, error, server=self.base_url)
+
+    def submitted(self, state: str, task: Task) -> None:
+        self.store.submitted(state, task, server=self.base_url)
+
+    def keep_input(self, payload: bytes) -> None:
+        """Keep an image the submit carries (a mask, a reference) for recipes, by content."""
+        inputs.keep(self.store.folder / inputs.FOLDER_NAME, payload)
+
+    def __repr__(self) -> str:
+        return f"<SubmitRecorder {self.store.path}>"

@@ -25,9 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import inputs, schema
 from . import library as library_of
 from . import lineage as lineage_of
+from . import schema
+from .journal import SubmitRecorder
 from .library import Library
 from .lineage import LineageNode
 from .models import Button, Status, Task, TaskBackend
@@ -139,8 +140,7 @@ class HistoryStore:
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
-    # The store's companions (library, ledger, lineage steps) query the same file through the
-    # same connection and lock: one autocommit statement each.
+    # for the store's companions (library, ledger, steps): same connection, same lock
     write = _write
     read = _rows
 
@@ -577,32 +577,6 @@ class HistoryStore:
             (base_url, limit),
         )
         return [self._task(row) for row in rows]
-
-
-class SubmitRecorder:
-    """The client-journal adapter that knows which server the client talks to."""
-
-    def __init__(self, store: HistoryStore, base_url: str) -> None:
-        self.store = store
-        self.base_url = base_url
-
-    def before_submit(self, endpoint: str, body: dict, state: str) -> None:
-        self.store.before_submit(endpoint, body, state, server=self.base_url)
-
-    def after_submit(
-        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
-    ) -> None:
-        self.store.after_submit(state, task_id, outcome, error, server=self.base_url)
-
-    def submitted(self, state: str, task: Task) -> None:
-        self.store.submitted(state, task, server=self.base_url)
-
-    def keep_input(self, payload: bytes) -> None:
-        """Keep an image the submit carries (a mask, a reference) for recipes, by content."""
-        inputs.keep(self.store.folder / inputs.FOLDER_NAME, payload)
-
-    def __repr__(self) -> str:
-        return f"<SubmitRecorder {self.store.path}>"
 
 
 _default_store: HistoryStore | None = None
