@@ -36,7 +36,7 @@ from .picks import preferences
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
 from .provenance import provenance
 from .recipes import recipe
-from .replay import Replay, replay
+from .replay import Replay, continue_from, replay
 from .store import HistoryStore, history, library, lineage
 from .tracking import Tracker
 
@@ -81,6 +81,7 @@ __all__ = [
     "Studio",
     "TaskView",
     "Tracker",
+    "continue_from",
     "estimate",
     "export_zip",
     "history",

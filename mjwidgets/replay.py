@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import inputs, steps
 from .costs import Estimate
-from .errors import MJError, ValidationError
+from .errors import MJError, NotFoundError, ValidationError
 from .models import Task
 from .prompt import Prompt
 from .recipes import load_steps
@@ -33,7 +33,7 @@ from .tracking import Tracker
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["Replay", "ReplayStep", "replay", "with_version"]
+__all__ = ["Replay", "ReplayStep", "continue_from", "replay", "with_version"]
 
 
 def with_version(prompt: str, version: str | None) -> str:
@@ -274,3 +274,34 @@ def replay(
         timeout=timeout,
     )
     return run.start() if background else run.run()
+
+
+def continue_from(
+    source: Task | str | os.PathLike[str] | dict[str, Any], *, tracker: Tracker | None = None
+) -> Task:
+    """The task a saved picture (or its record, or a task id) came from, tracked again so its
+    buttons can be pressed — what dropping a file into the Studio offers. Works while the
+    tracker talks to the task's server and the server still knows the task; otherwise
+    NotFoundError says to replay it instead."""
+    tracker = tracker if tracker is not None else Tracker.default()
+    if isinstance(source, Task):
+        record: dict[str, Any] = {"id": source.id, "server": source.server}
+    elif isinstance(source, dict):
+        record = source
+    elif os.path.isfile(source):
+        from .provenance import provenance
+
+        record = provenance(source)
+    else:
+        record = {"id": str(source), "server": tracker.base_url}
+    task_id, server = str(record.get("id") or ""), str(record.get("server") or "")
+    client = tracker.client
+    if not task_id or client is None or (server and server != tracker.base_url):
+        raise NotFoundError(
+            f"task {task_id or '?'} was made on {server or 'an unknown server'}, not on "
+            f"{tracker.base_url}",
+            task_id=task_id or None,
+            advice="mjw.replay(path, client=…) makes it again here",
+        )
+    live = tracker.get(task_id)
+    return live if live is not None else tracker.track(client.fetch(task_id))

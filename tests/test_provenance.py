@@ -80,6 +80,19 @@ def test_a_recipe_from_a_dropped_picture_is_the_recipe_of_its_task(studio, tmp_p
     assert from_file == from_task  # same steps, same buttons, the same mask inline
 
 
+def test_a_dropped_picture_continues_from_its_task_where_the_server_still_knows_it(
+    studio, tmp_path
+):
+    _, tracker, store = studio
+    varied = _varied(tracker)
+    picture = varied.save(tmp_path / "saved")
+    again = mjw.continue_from(picture, tracker=tracker)
+    assert again is tracker.get(varied.id) and again.button_for(ButtonKind.UPSAMPLE, index=1)
+    with sim.start(speed=200) as elsewhere, Tracker(Client(elsewhere.url), store) as there:
+        with pytest.raises(NotFoundError, match=r"mjw.replay\(path, client=…\)"):
+            mjw.continue_from(picture, tracker=there)
+
+
 def test_jpeg_and_mp4_carry_the_record_without_being_reencoded(studio, tmp_path):
     _, tracker, _ = studio
     grid = tracker.imagine("a lighthouse at dusk --v 7").wait(timeout=60)
