@@ -193,6 +193,8 @@ def _step_code(step: Step, var: str, previous: str, name_of: Any) -> list[str]:
             f"{var} = tracker.modal({var}_dialog, prompt={step.dialog_prompt!r}{mask}).wait()"
         )
         return lines
+    if step.submit == "video" and step.video is not None:
+        return [f"{var} = {_video_call(step, previous, name_of)}.wait()"]
     if step.submit in ("describe", "shorten") and (step.images or step.prompt):
         what = (
             f"tracker.client.describe({name_of(step.images[0], 'IMAGE')})"
@@ -207,3 +209,32 @@ def _step_code(step: Step, var: str, previous: str, name_of: Any) -> list[str]:
         "# this starts from the original (it must still exist on the server)",
         f"{var} = tracker.track(tracker.client.fetch({step.task_id!r})).wait()",
     ]
+
+
+def _video_call(step: Step, previous: str, name_of: Any) -> str:
+    """``tracker.video(…)`` or ``tracker.extend(…)`` with the fields the job was sent with."""
+    body = step.video or {}
+    args: list[str] = []
+    for key, name in (("motion", "motion"), ("batchSize", "batch_size")):
+        if body.get(key) is not None:
+            args.append(f"{name}={body[key]!r}")
+    if str(body.get("action") or "").lower() == "extend" and previous:
+        if body.get("index") not in (None, 0):
+            args.insert(0, f"index={body['index']!r}")
+        return (
+            f"tracker.extend({previous}, prompt={step.prompt!r}{''.join(', ' + a for a in args)})"
+        )
+    frames = []
+    for key, name in (("image", "image"), ("endImage", "end_image")):
+        value = body.get(key)
+        if isinstance(value, str) and value.startswith("sha256:"):
+            frames.append(f"{name}={name_of(value, 'IMAGE')}")
+        elif key == "image" and previous:  # the start frame was the previous step's image
+            frames.append(f"image={previous}")
+        elif isinstance(value, str) and value:
+            frames.append(f"{name}={value!r}")
+    if body.get("loop"):
+        args.append("loop=True")
+    if str(body.get("videoType") or "").endswith("720"):
+        args.append("hd=True")
+    return f"tracker.video({step.prompt!r}{''.join(', ' + a for a in frames + args)})"

@@ -207,6 +207,8 @@ class Replay:
             return tracker.modal(task, prompt=said, mask=mask, budget=self.budget).wait(
                 timeout=wait
             )
+        if step.submit == "video" and step.video is not None and hasattr(tracker, "video"):
+            return self._video(step, previous).wait(timeout=wait)
         if step.submit == "unknown" and previous is None:
             client = tracker.client
             if client is None or not _same_server(step, self.items, tracker):
@@ -220,6 +222,35 @@ class Replay:
             f"replays cannot make a {step.submit} step yet",
             advice="make this step by hand, then replay from the task it made",
         )
+
+    def _video(self, step: Step, previous: Task | None) -> Task:
+        """A /submit/video step: a new video from the previous step's image (or the frames it
+        was sent with), or an Extend of the previous step's video."""
+        body, tracker = step.video or {}, self.tracker
+        options: dict[str, Any] = {
+            name: body[key]
+            for key, name in (("motion", "motion"), ("batchSize", "batch_size"))
+            if body.get(key) is not None
+        }
+        if str(body.get("action") or "").lower() == "extend" and previous is not None:
+            return tracker.extend(  # type: ignore[attr-defined]
+                previous, index=body.get("index"), prompt=step.prompt, budget=self.budget,
+                **options,
+            )  # fmt: skip
+        frames: dict[str, Any] = {}
+        for key, name in (("image", "image"), ("endImage", "end_image")):
+            value = body.get(key)
+            if isinstance(value, str) and value.startswith("sha256:"):
+                frames[name] = self._image(value)
+            elif key == "image" and previous is not None:
+                frames[name] = previous
+            elif isinstance(value, str) and value:
+                frames[name] = value
+        hd = str(body.get("videoType") or "").endswith("720")
+        return tracker.video(  # type: ignore[attr-defined]
+            step.prompt, loop=bool(body.get("loop")), hd=hd, budget=self.budget,
+            **frames, **options,
+        )  # fmt: skip
 
     def _mask(self, digest: str, size: tuple[int, int] | None) -> bytes:
         """The step's mask, scaled to the new image's size when that differs (another model
