@@ -268,8 +268,13 @@ def embed(data: bytes, record: dict[str, Any]) -> bytes:
     _check_no_key(text)
     if kind == "png":
         return _embed_png(data, record, text)
-    if kind == "jpeg":
-        return _embed_jpeg(data, record, text)
+    if kind == "jpeg":  # a segment holds 64 KB: a very long lineage drops its inline masks
+        for drop in ((), ("images",), ("images", "steps", "lineage", "buttons")):
+            smaller = {key: value for key, value in record.items() if key not in drop}
+            text = json.dumps(smaller, ensure_ascii=False, separators=(",", ":"), default=str)
+            if len(_xmp(smaller, text).encode()) + len(_XMP_APP1) <= _JPEG_SEGMENT_MAX:
+                return _embed_jpeg(data, smaller, text)
+        return data
     return _embed_mp4(data, record, text)
 
 

@@ -164,3 +164,12 @@ def test_a_file_without_a_record_says_so(tmp_path):
     Image.new("RGB", (8, 8)).save(path)
     with pytest.raises(NotFoundError, match="carries no mjwidgets record"):
         mjw.provenance(path)
+
+
+def test_a_lineage_too_long_for_a_jpeg_segment_leaves_its_masks_out(tmp_path):
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG")
+    record = {"generator": "g", "prompt": "p", "images": {"sha256:x": "A" * 70_000}, "steps": []}
+    path = tmp_path / "long.jpg"
+    path.write_bytes(embed(buffer.getvalue(), record))  # a JPEG segment holds 64 KB
+    assert mjw.provenance(path) == {"generator": "g", "prompt": "p", "steps": []}
