@@ -265,14 +265,17 @@ def imagine_cost(
 
 def video_cost(
     *,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     hd: bool = False,
     extend: bool = False,
     mode: str | None = None,
     prompt: str | Prompt | None = None,
 ) -> Estimate:
-    """A video job (Animate, /submit/video, Extend): ``batch_size`` clips (1–4; the table's
-    figure is for 4), 480p or ``hd`` 720p."""
+    """A video job (Animate, /submit/video, Extend): ``batch_size`` clips (1–4, else the
+    prompt's ``--bs``, else 4: the table's figure is for 4), 480p or ``hd`` 720p."""
+    written = Prompt(prompt or "").params.get("bs")
+    if batch_size is None and isinstance(written, str) and written.strip().isdigit():
+        batch_size = int(written)  # --bs in the prompt
     size = max(1, min(4, int(batch_size or 4)))
     factor = size / 4 * (HD_VIDEO_FACTOR if hd else 1.0)
     notes = [f"--bs {size}" if size != 4 else "", "HD 720p" if hd else ""]

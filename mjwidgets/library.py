@@ -119,6 +119,8 @@ def kind_of(action: str | None, raw_text: str | None) -> str:
     raw = _raw(raw_text)
     if str(action or "").upper() in _VIDEO_ACTIONS or raw.get("videoUrl") or raw.get("videoUrls"):
         return "video"
+    if str(raw.get("contentType") or "").lower().startswith("video/"):
+        return "video"
     return "image"
 
 

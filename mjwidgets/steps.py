@@ -70,7 +70,9 @@ class Step:
             if self.dialog:
                 what += " + dialog" + (f" (mask {self.mask[7:19]}…)" if self.mask else "")
             return what
-        if self.submit in ("imagine", "shorten"):
+        if self.submit == "video" and str((self.video or {}).get("action")).lower() == "extend":
+            return f"extend {self.prompt!r}"
+        if self.submit in ("imagine", "shorten", "video"):
             return f"{self.submit} {self.prompt!r}"
         return self.submit
 
