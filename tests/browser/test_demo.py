@@ -3,8 +3,10 @@ the demo (SIGTERM, as a service manager or `kill` does) leaves no server or kern
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,20 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _save_artifacts(page, log_path) -> None:
+    """What the harness saves for notebook sessions: screenshot, page HTML, and the demo's log."""
+    out = harness.ARTIFACTS_DIR / "failures" / "test_demo_command"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        shutil.copy(log_path, out / "demo.log")
+    if page is not None:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(out / "screenshot.png"), timeout=30_000)
+        with contextlib.suppress(Exception):
+            (out / "page.html").write_text(page.content())
 
 
 def test_demo_command_opens_the_quickstart_and_reaches_a_grid(browser, tmp_path):
@@ -47,6 +63,7 @@ def test_demo_command_opens_the_quickstart_and_reaches_a_grid(browser, tmp_path)
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    page = None
     try:
         token = None
         deadline = time.monotonic() + harness.DEFAULT_TIMEOUT
@@ -77,10 +94,15 @@ def test_demo_command_opens_the_quickstart_and_reaches_a_grid(browser, tmp_path)
         screens = harness.ARTIFACTS_DIR / "screens"
         screens.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screens / "demo-quickstart.png"))
-        page.close()
         kernels = [p for p in harness.processes_with_env(MARKER, marker) if p[0] != proc.pid]
         assert any("ipykernel" in cmd for _, cmd in kernels), f"no kernel running: {kernels}"
+    except BaseException:
+        _save_artifacts(page, log_path)
+        raise
     finally:
+        if page is not None:
+            with contextlib.suppress(Exception):
+                page.close()
         proc.send_signal(signal.SIGTERM)  # how a service manager (or `kill`) stops the demo
         try:
             proc.wait(timeout=harness.DEFAULT_TIMEOUT)
