@@ -149,8 +149,13 @@ class Studio(ipywidgets.VBox):
         """Count the card and keep the snapshot current as it changes: its status and its final
         image (a preview changes nothing the snapshot shows)."""
         card = view.card
+
+        def final_image(_change: Any) -> None:
+            if not card.is_preview:
+                self._changed()
+
         card.observe(lambda _change: self._changed(), names="status")
-        card.observe(lambda _change: card.is_preview or self._changed(), names="image")
+        card.observe(final_image, names="image")
 
     def _place(self, view: TaskView, after: Any) -> None:
         view.on_child(self._on_child)
