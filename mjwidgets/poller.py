@@ -85,6 +85,7 @@ class _Tracked:
     timed_out: bool = False
     error: MJError | None = None
     missing: int = 0
+    overdue: bool = False  # silent for much longer than the server's rhythm predicts
     done: bool = False  # no longer polled
     settled: bool = False  # and its final state is recorded and announced: wait() returns
 
@@ -125,6 +126,9 @@ class Poller:
     _trouble: str
     _failures: int
     _stats: dict[str, int]
+    _health_listeners: list[Callable[[], None]]
+    _last_answer: float | None  # monotonic time the server last answered a poll or submit
+    _last_error: MJError | None  # what went wrong since, if anything
 
     @property
     def client(self) -> Client | None:
@@ -142,6 +146,28 @@ class Poller:
                 listener(message)
             except Exception:  # a broken card must not stop the poller
                 log.exception("trouble listener failed")
+
+    def _note_answer(self) -> None:
+        """The server answered: the backend is fine (tell listeners when that is news)."""
+        news = self._last_error is not None or self._last_answer is None
+        self._last_answer, self._last_error = time.monotonic(), None
+        if news:
+            self._tell_health()
+
+    def _note_error(self, exc: MJError) -> None:
+        news = type(exc) is not type(self._last_error)
+        self._last_error = exc
+        if news:
+            self._tell_health()
+
+    def _tell_health(self) -> None:
+        with self._lock:
+            listeners = list(self._health_listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # a broken badge must not stop the poller
+                log.exception("health listener failed")
 
     def _relaxed(self, task: Task) -> bool:
         client = self.client
@@ -265,6 +291,7 @@ class Poller:
         self._failures = 0
         self._not_before = 0.0
         self._tell_trouble("")
+        self._note_answer()
         self._apply(fresh, batch, observed_at)
 
     def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:
@@ -326,6 +353,7 @@ class Poller:
         self._not_before = time.monotonic() + delay
         if exc is not None:
             log.warning("polling %s failed (%s); retrying in %.1f s", self.base_url, exc, delay)
+            self._note_error(exc)
             self._tell_trouble(f"retrying in {delay:.1f} s: {type(exc).__name__}")
 
     # -- applying what was seen ----------------------------------------------------------------
@@ -341,7 +369,23 @@ class Poller:
                     if self._merge(tracked, update, observed_at, None):
                         changed.append(tracked)
             self._after_changes(changed)
+            self._check_overdue(batch, observed_at)
         self._settle(changed)
+
+    def _check_overdue(self, batch: list[_Tracked], now: float) -> None:
+        """Tell subscribers when a task starts (or stops) being overdue: nothing else changes
+        for a stuck task, so without this its card would never say so."""
+        flipped: list[_Tracked] = []
+        with self._lock:
+            for tracked in batch:
+                if tracked.done:
+                    continue
+                overdue = tracked.rhythm.overdue(now, self.rhythm) is not None
+                if overdue != tracked.overdue:
+                    tracked.overdue = overdue
+                    flipped.append(tracked)
+        if flipped:
+            self._emit([self._emission(tracked) for tracked in flipped])
 
     def _on_push(self, data: dict[str, Any]) -> None:
         update = Task.from_json(data)
@@ -377,6 +421,7 @@ class Poller:
         for copy in tracked.copies():
             copy.update_from(update)
         tracked.fingerprint = fingerprint
+        tracked.overdue = False  # it moved
         tracked.rhythm.observe(tracked.task, now, True, self.rhythm, seen_unchanged_at)
         self._stats["changes"] += 1
         if tracked.task.is_done or tracked.task.needs_modal:

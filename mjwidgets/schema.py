@@ -13,7 +13,7 @@ from .errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -76,8 +76,17 @@ CREATE TABLE IF NOT EXISTS images (
     PRIMARY KEY (server, task_id, kind)
 );
 """
+# Version 2: what each server can do (``capabilities.Capabilities.export()``), so a new kernel
+# knows which buttons its server refuses without a refusal of its own (``serverfacts``).
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS server_facts (
+    server     TEXT PRIMARY KEY,
+    facts      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
 # Migrations: index i upgrades user_version i → i+1. Version 0 is an empty file.
-_MIGRATIONS: list[str] = [_SCHEMA_V1]
+_MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

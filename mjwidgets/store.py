@@ -440,12 +440,15 @@ class HistoryStore:
         server: str | None = None,
         client: TaskBackend | None = None,
         bind: TaskBackend | None = None,
+        dialogs: bool = False,
     ) -> list[Task]:
         """Tasks newest first, filtered by prompt text (case-insensitive), status, action and
         submit time (``since``/``until``: datetimes or epoch seconds). With ``client`` the tasks
         are bound to it (and filtered to its server), so ``task.image()`` and buttons work;
-        ``bind`` binds the tasks of its server without filtering the others out."""
-        clauses: list[str] = []
+        ``bind`` binds the tasks of its server without filtering the others out. A dialog
+        opened by Vary (Region) or Custom Zoom and never sent (status MODAL) is no job: listed
+        only with ``dialogs=True`` or ``status="MODAL"``."""
+        clauses: list[str] = [] if dialogs or status is not None else ["status != 'MODAL'"]
         params: list[Any] = []
         if text:
             # the prompt's words only (as typed, as the bot echoed it, in English), never the

@@ -15,30 +15,52 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .cadence import ServerRhythm, TaskRhythm
 from .client import Client, tell_accepted
-from .errors import MJError, TaskFailed, TaskTimeout, ValidationError
+from .errors import (
+    AuthError,
+    MJError,
+    RateLimitError,
+    ServerError,
+    TaskFailed,
+    TaskTimeout,
+    TransportError,
+    ValidationError,
+)
 from .imagecache import FINAL, ImageCache
 from .keys import redact, redacting_logger
-from .models import Status, Task
+from .models import Button, ButtonKind, Status, Task
 from .notify import PushReceiver
 from .poller import Callback, Poller, _fingerprint, _rank, _Tracked
+from .serverfacts import ServerFacts
 from .store import HistoryStore, SubmitRecorder
+from .wording import backend_state, button_name
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Tracker", "ServerRhythm", "TaskRhythm"]
+__all__ = ["Tracker", "Overdue", "ServerRhythm", "TaskRhythm"]
 
 log = redacting_logger("mjwidgets.tracking")
 
 DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
 _PREFETCH_MODES = ("none", "final", "watched", "all")
+# Errors that say something about the backend itself (the badge), not about one request.
+_BACKEND_ERRORS = (AuthError, TransportError, ServerError, RateLimitError)
+_ENDED = (Status.FAILURE, Status.CANCEL)
+
+
+class Overdue(NamedTuple):
+    """A task silent for much longer than its server's rhythm predicts (it may be stuck)."""
+
+    quiet_s: float  # seconds since its last change
+    expected_s: float  # seconds its server usually takes between changes
 
 
 class _JournalTee:
@@ -125,6 +147,9 @@ class Tracker(Poller):
         self._last_tick = 0.0
         self._trouble_listeners: list[Callable[[str], None]] = []
         self._trouble = ""
+        self._health_listeners: list[Callable[[], None]] = []
+        self._last_answer: float | None = None
+        self._last_error: MJError | None = None
         self._failures = 0
         self._stats = {
             "ticks": 0,
@@ -145,6 +170,8 @@ class Tracker(Poller):
             _trackers[client] = self
         self._receiver = PushReceiver(self._on_push) if notify else None
         self._attach(client)
+        self._facts = ServerFacts(self.store.path)
+        self._remember_capabilities(client)
         if resume:
             self._resume(client)
 
@@ -177,6 +204,15 @@ class Tracker(Poller):
             client.journal = recorder
         else:
             client.journal = _JournalTee(current, recorder)
+
+    def _remember_capabilities(self, client: Client) -> None:
+        """What an earlier kernel learnt about this server is known at once; what this one
+        learns is kept for the next."""
+        capabilities = client.capabilities
+        capabilities.restore(self._facts.get(client.base_url))
+        self._forget_facts = capabilities.on_change(
+            lambda facts: self._facts.put(self.base_url, facts)
+        )
 
     def _resume(self, client: Client) -> None:
         for task in self.store.unfinished(client.base_url, client):
@@ -311,6 +347,52 @@ class Tracker(Poller):
 
         return unsubscribe
 
+    def overdue(self, task_id: str | Task) -> Overdue | None:
+        """How long a pending task has been silent, when that is much longer than its server's
+        rhythm predicts (``cadence.TaskRhythm.overdue``); None otherwise. Subscribers are called
+        when a task becomes overdue, so a card can say it may be stuck."""
+        key = task_id.id if isinstance(task_id, Task) else str(task_id)
+        with self._lock:
+            tracked = self._tracked.get(key)
+            if tracked is None or tracked.done or not tracked.task.is_pending:
+                return None
+            found = tracked.rhythm.overdue(time.monotonic(), self.rhythm)
+        return Overdue(*found) if found is not None else None
+
+    def health(self) -> dict[str, Any]:
+        """The backend badge: ``{ok, label, reason}`` — ok when the server answered (a poll or
+        a submit) and nothing failed since; False with the reason when the key was refused,
+        the server could not be reached or failed; None before anything was asked."""
+        answered = None if self._last_answer is None else time.monotonic() - self._last_answer
+        host = self.base_url.split("://", 1)[-1]
+        return backend_state(self._last_error, answered, host)
+
+    def on_health(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` when ``health()`` changes; returns an unsubscribe function."""
+        with self._lock:
+            self._health_listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._health_listeners:
+                    self._health_listeners.remove(callback)
+
+        return unsubscribe
+
+    @contextmanager
+    def _asking(self) -> Iterator[None]:
+        """Around a request a person made: its outcome tells the backend badge."""
+        try:
+            yield
+        except _BACKEND_ERRORS as exc:
+            self._note_error(exc)
+            raise
+        except MJError as exc:
+            if exc.http_status is not None:  # the server answered (it refused this request)
+                self._note_answer()
+            raise
+        self._note_answer()
+
     def wait(
         self, task_id: str | Task, timeout: float | None = None, interval: float | None = None
     ) -> Task:
@@ -364,8 +446,10 @@ class Tracker(Poller):
         return self.get(task) or fresh.bind(self)
 
     def cancel(self, task: Task) -> Task:
-        """Ask the server to cancel the task; the answer is applied like a poll."""
-        fresh = self._require_client().cancel(task)
+        """Ask the server to cancel the task; the answer is applied like a poll (Plus: CANCEL,
+        trueai: FAILURE "取消任务"). UnsupportedError where the server has no cancel."""
+        with self._asking():
+            fresh = self._require_client().cancel(task)
         self._apply_one(task, fresh)
         return self.get(task) or fresh.bind(self)
 
@@ -406,19 +490,74 @@ class Tracker(Poller):
     def imagine(self, prompt: str, **options: Any) -> Task:
         """``client.imagine`` with this tracker's notify hook; the task is tracked."""
         options.setdefault("notify_hook", self.notify_url)
-        return self._track_submitted(self._require_client().imagine(prompt, **options))
+        with self._asking():
+            task = self._require_client().imagine(prompt, **options)
+        return self._track_submitted(task)
 
-    def action(self, task: Task | str, button: Any, **options: Any) -> Task:
-        """``client.action`` (press a button) with the notify hook; the new task is tracked."""
+    def action(self, task: Task | str, button: Any, *, again: bool = False, **options: Any) -> Task:
+        """``client.action`` (press a button) with the notify hook; the new task is tracked.
+
+        An upscale (U1–U4) already made from this grid is returned instead of paying for it
+        again (Midjourney does not upscale a tile twice; the history knows the result); an
+        earlier press whose answer was lost is refused (it may exist on the server). Vary,
+        reroll and the others always submit. ``again=True`` submits a new press anyway.
+        """
+        parent = task if isinstance(task, Task) else self.get(task)
+        if parent is not None and not again:
+            chosen = parent.button(button)
+            existing = self.existing_result(parent, chosen)
+            if existing is not None:
+                return existing
+            if self.lost_press(parent, chosen):
+                raise ValidationError(
+                    f"an earlier press of {button_name(chosen)} on task {parent.id} may have "
+                    "reached the server (its answer was lost)",
+                    task_id=parent.id,
+                    advice="look for it in the server's task list, or press it again with "
+                    "again=True if it is not there",
+                )
         options.setdefault("notify_hook", self.notify_url)
-        return self._track_submitted(self._require_client().action(task, button, **options))
+        with self._asking():
+            child = self._require_client().action(task, button, **options)
+        return self._track_submitted(child)
 
     def modal(self, task: Task | str, *, prompt: str | None = None, mask: Any = None) -> Task:
         """``client.modal`` (finish a MODAL task); the task is tracked again."""
         client = self._require_client()
-        return self._track_submitted(
-            client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url)
-        )
+        with self._asking():
+            done = client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url)
+        return self._track_submitted(done)
+
+    def existing_result(self, parent: Task, button: Button) -> Task | None:
+        """The task an earlier press of this upscale button made, when it did not fail; None for
+        other buttons (vary, reroll, … may be pressed as often as one likes)."""
+        if button.kind is not ButtonKind.UPSAMPLE:
+            return None
+        return self.upscale_results(parent).get(button.custom_id)
+
+    def upscale_results(self, parent: Task) -> dict[str, Task]:
+        """The results of the upscale buttons already pressed on ``parent`` (by customId; failed
+        and cancelled ones left out), as the history knows them."""
+        found: dict[str, Task] = {}
+        for child in self.store.children(parent, self.base_url):
+            origin = child.origin_button
+            if origin is None or origin.kind is not ButtonKind.UPSAMPLE or child.status in _ENDED:
+                continue
+            found.setdefault(origin.custom_id, self.get(child) or child.bind(self))
+        return found
+
+    def lost_press(self, parent: Task, button: Button) -> bool:
+        """True when an earlier press of this upscale button may have reached the server but
+        its answer was lost (journaled "outcome unknown"): pressing again could pay twice."""
+        return button.kind is ButtonKind.UPSAMPLE and button.custom_id in self.lost_presses(parent)
+
+    def lost_presses(self, parent: Task) -> set[str]:
+        """customIds pressed on ``parent`` whose answer was lost (they may exist)."""
+        return {
+            str(intent.body.get("customId"))
+            for intent in self.store.intents("unknown", server=self.base_url)
+            if intent.body.get("taskId") == parent.id
+        }
 
     def _track_submitted(self, task: Task) -> Task:
         """Track what a submit returned. This tracker's store journaled it (the row was written
@@ -440,6 +579,8 @@ class Tracker(Poller):
         if self._receiver is not None:
             self._receiver.close()
             self._receiver = None
+        self._forget_facts()
+        self._facts.close()
         self.cache.close()
         with _trackers_lock:
             client = self.client
