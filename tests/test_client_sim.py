@@ -15,11 +15,11 @@ from mjwidgets.errors import (
     BannedPromptError,
     MJError,
     NotFoundError,
-    UnsupportedError,
     QueueFullError,
     ServerError,
     TaskFailed,
     TransportError,
+    UnsupportedError,
     ValidationError,
 )
 from mjwidgets.models import Button, ButtonKind, Status
