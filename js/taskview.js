@@ -150,6 +150,10 @@ function render({ model, el: host, signal }) {
     error.hidden = !err;
     const shown = model.get("image");
     tools.hidden = s !== "SUCCESS" || !shown || !(shown.byteLength || shown.length);
+    // an ended job without an image (failed, cancelled) waits for no preview
+    if (!shown || !(shown.byteLength || shown.length)) {
+      placeholder.hidden = ["SUCCESS", "FAILURE", "CANCEL"].includes(s);
+    }
   }
 
   // ---- buttons and the card's controls --------------------------------------------------
@@ -178,7 +182,7 @@ function render({ model, el: host, signal }) {
         button.classList.add("mjw-unavailable");
         button.dataset.reason = reason;
         for (const type of ["mouseenter", "focus"]) {
-          button.addEventListener(type, () => explain(`${text}: ${reason}`), { signal });
+          button.addEventListener(type, () => explain(reason), { signal });
         }
         for (const type of ["mouseleave", "blur"]) {
           button.addEventListener(type, () => explain(""), { signal });
@@ -216,7 +220,7 @@ function render({ model, el: host, signal }) {
       }
       button.addEventListener("click", () => {
         if (!enabled) {
-          explain(`${text}: ${reason}`);
+          explain(reason);
           return;
         }
         const shown = existing
@@ -248,7 +252,7 @@ function render({ model, el: host, signal }) {
         }
         button.addEventListener("click", () => {
           if (!enabled) {
-            if (reason) explain(`${c.label}: ${reason}`);
+            if (reason) explain(reason);
             return;
           }
           button.disabled = true;

@@ -299,6 +299,8 @@ class Capabilities:
             self._learn_flavor("newapi", "the fields of its task JSON (maskBase64)")
         elif "status" in data and "buttons" not in data:  # OSS support/Task.java
             self._learn_flavor("oss", "its task JSON has no buttons field")
+        elif "buttons" in data:  # Plus docs/api.md §1: the proxy fields and buttons, no more
+            self._learn_flavor("plus", "its task JSON (buttons; no trueai or new-api fields)")
 
     def learn_refusal(self, button: Button, error: MJError) -> None:
         """A server refused ``button`` (UnsupportedError): it refuses its family from now on."""

@@ -166,6 +166,8 @@ def controls(
         return []
     capabilities = _capabilities(tracker)
     why = capabilities.why_not("cancel") if capabilities is not None else ""
+    if capabilities is not None and capabilities.flavor is None and not stuck:
+        return []  # until the first answer tells which server this is, promise no Cancel
     found = []
     if not why or stuck:
         label, title = wording.control_words("cancel")

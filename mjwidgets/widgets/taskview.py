@@ -115,6 +115,11 @@ class TaskView(ipywidgets.VBox):
         if not self.foreign:
             self._unsubscribe = tracker.subscribe(task, self._on_update)
         self._untrouble = tracker.on_trouble(self._on_trouble)
+        self._uncapabilities: Callable[[], None] = lambda: None
+        if tracker.client is not None:  # something learnt (a refusal, the flavour): re-show
+            self._uncapabilities = tracker.client.capabilities.on_change(
+                lambda _facts: self._on_update(self.task)
+            )
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
@@ -197,6 +202,7 @@ class TaskView(ipywidgets.VBox):
         self._closed = True
         self._unsubscribe()
         self._untrouble()
+        self._uncapabilities()
         super().close()
 
     def _on_trouble(self, message: str) -> None:
