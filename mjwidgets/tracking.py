@@ -295,11 +295,15 @@ class Tracker(Poller):
             self._prefetch(tracked, FINAL)
         return canonical
 
-    def subscribe(self, task_id: str | Task, callback: Callback) -> Callable[[], None]:
+    def subscribe(
+        self, task_id: str | Task, callback: Callback, *, replay: bool = False
+    ) -> Callable[[], None]:
         """Call ``callback(task)`` on every change of the task; returns an unsubscribe function.
 
         Callbacks run on the poller's thread, one at a time, in order; one that raises is logged
-        and the others still run. Keep them short and never block in them.
+        and the others still run. Keep them short and never block in them. ``replay=True`` also
+        calls it at once with the task as it is, in order with the changes: no change can fall
+        between a first look and the subscription, nor be half-applied when it is read.
         """
         key = task_id.id if isinstance(task_id, Task) else str(task_id)
         with self._lock:
@@ -310,9 +314,12 @@ class Tracker(Poller):
                     f"task {key} is not tracked", advice="call tracker.track(task) first"
                 )
             self.track(task_id)
-        with self._lock:
-            tracked = self._tracked[key]
-            tracked.subscribers.append(callback)
+        with self._dispatch_lock:  # no merge runs meanwhile: the task is read whole
+            with self._lock:
+                tracked = self._tracked[key]
+                tracked.subscribers.append(callback)
+            if replay:
+                callback(tracked.task)
 
         def unsubscribe() -> None:
             with self._lock:

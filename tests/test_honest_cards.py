@@ -52,6 +52,7 @@ def studio_on(flavor, tmp_path, *, speed=200.0, **options):
 
 def _done(view):
     _until(lambda: view.card.status == "SUCCESS", what=f"{view.task.id} SUCCESS")
+    assert view.card.error == "", view.card.error
     return view
 
 

@@ -110,10 +110,11 @@ class TaskView(ipywidgets.VBox):
         if not self.foreign:  # a card takes the tracked task; it tracks only one it is given
             task = tracker.get(task) or tracker.track(task, record=task.is_pending)
         self.task = task
-        self._apply(task)
         self._unsubscribe: Callable[[], None] = lambda: None
-        if not self.foreign:
-            self._unsubscribe = tracker.subscribe(task, self._on_update)
+        if self.foreign:
+            self._apply(task)
+        else:  # the first look in order with the changes: none lost, none read half-applied
+            self._unsubscribe = tracker.subscribe(task, self._on_update, replay=True)
         self._untrouble = tracker.on_trouble(self._on_trouble)
         self._uncapabilities: Callable[[], None] = lambda: None
         if tracker.client is not None:  # something learnt (a refusal, the flavour): re-show
@@ -227,10 +228,6 @@ class TaskView(ipywidgets.VBox):
         stuck = wording.stuck_words(*overdue) if overdue is not None else ""
         with card.hold_sync():
             card.task_id = task.id
-            # new-api shows status "" before its first refresh: the job is queued
-            unknown_pending = task.status is Status.UNKNOWN and task.is_pending
-            card.status = "NOT_START" if unknown_pending else task.status_raw or task.status.value
-            card.status_text = wording.status_words(task, stuck=bool(stuck))
             card.stuck = stuck if task.is_pending else ""
             card.action = task.action or ""
             card.progress = int(task.progress or 0)
@@ -251,6 +248,11 @@ class TaskView(ipywidgets.VBox):
                     task.origin_button, task.action, prompt, task.parent_id
                 )
                 card.parent_id = task.parent_id
+            # the status last: whoever sees it change (code, a test) sees the rest already set
+            card.status_text = wording.status_words(task, stuck=bool(stuck))
+            # new-api shows status "" before its first refresh: the job is queued
+            unknown_pending = task.status is Status.UNKNOWN and task.is_pending
+            card.status = "NOT_START" if unknown_pending else task.status_raw or task.status.value
         if task.image_url and (task.image_url, task.status is Status.SUCCESS) != self._shown_image:
             self._request_image()
 
