@@ -21,6 +21,7 @@ from .errors import (
     TaskFailed,
     TaskTimeout,
     TransportError,
+    UnsupportedError,
     ValidationError,
 )
 from .export import export_lineage, export_sweep, export_tasks
@@ -87,6 +88,7 @@ __all__ = [
     "TaskFailed",
     "TaskTimeout",
     "TransportError",
+    "UnsupportedError",
     "ValidationError",
     "decode_image",
     "diff_params",
