@@ -161,7 +161,7 @@ from mjwidgets import sim, Client
 import mjwidgets as mjw
 key = pathlib.Path({str(key_file)!r}).read_text()
 server = sim.start(speed=20, secret=key)
-client = Client(server.url, api_key=key)
+client = Client(server.url, api_key=key, auth="raw")  # Plus reads the raw header
 studio = mjw.Studio(client)
 studio
 """,
