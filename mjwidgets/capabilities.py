@@ -47,6 +47,9 @@ FLAVOR_NAMES = {
     "oss": "the open-source midjourney-proxy",
 }
 _ALL = frozenset(ROUTES)
+# Every /mj server has these: a 404 there means a wrong MJ_BASE_URL (or a proxy in front that is
+# down), not a missing feature, so it is never learnt (nor remembered) as one.
+_CORE_ROUTES = frozenset({"imagine", "fetch"})
 # The routes each family serves (mj-proxy-api §1.2; mj-2026 §2: trueai SubmitController.cs,
 # TaskController.cs; new-api router/relay-router.go; OSS SubmitController.java). Plus is closed:
 # its docs list every route; what they leave open is assumed present until a 404 says otherwise.
@@ -145,7 +148,9 @@ class Capabilities:
         self.server = server
         self._declared = _declared_flavor(flavor)
         self._lock = threading.RLock()
-        self._learnt: tuple[str, str] | None = None  # (flavour, what showed it)
+        # (flavour, what showed it, strong): weak evidence (what a relay may pass through from
+        # its upstream, or the absence of other families' marks) gives way to strong evidence
+        self._learnt: tuple[str, str, bool] | None = None
         self._java = False  # a Spring reply was seen: OSS or Plus
         self._routes: dict[str, tuple[bool, str]] = {}  # learnt: route → (present, source)
         self._refused: dict[str, tuple[str, str]] = {}  # button family → (name, source)
@@ -275,11 +280,15 @@ class Capabilities:
             for item in data if isinstance(data, list) else [data]:
                 self.observe_task(item)
         if family in ("trueai", "newapi"):
-            self._learn_flavor(family, f"the dialect of its reply to {method} {path}")
+            # new-api relays pass their upstream's bodies through: a trueai dialect outside the
+            # server's own 401 may be the upstream's, and gives way to the relay's own marks
+            strong = family == "newapi" or reply.status in (401, 403)
+            source = f"the dialect of its reply to {method} {path}"
+            self._learn_flavor(family, source, strong=strong)
         elif family == "spring":
             with self._lock:
                 self._java = True
-        if route is None or route == "fetch":
+        if route is None or route in _CORE_ROUTES:
             return
         enveloped = isinstance(reply.json, dict) and "code" in reply.json
         if reply.status in (404, 405) and not enveloped:
@@ -290,8 +299,11 @@ class Capabilities:
             self._learn_route(route, True, f"HTTP {reply.status} from {method} {path}")
 
     def observe_task(self, data: dict[str, Any]) -> None:
-        """Learn the family from the fields of a task's JSON (cheap: a few key lookups)."""
-        if self.flavor is not None or not isinstance(data, dict) or "id" not in data:
+        """Learn the family from the fields of a task's JSON (cheap: a few key lookups): the
+        server's own task object, so its marks are strong evidence."""
+        with self._lock:
+            settled = self._declared is not None or (self._learnt is not None and self._learnt[2])
+        if settled or not isinstance(data, dict) or "id" not in data:
             return
         if "isCompleted" in data and "displays" in data:  # trueai Models/TaskInfo.cs
             self._learn_flavor("trueai", "the fields of its task JSON (isCompleted, displays)")
@@ -299,8 +311,9 @@ class Capabilities:
             self._learn_flavor("newapi", "the fields of its task JSON (maskBase64)")
         elif "status" in data and "buttons" not in data:  # OSS support/Task.java
             self._learn_flavor("oss", "its task JSON has no buttons field")
-        elif "buttons" in data:  # Plus docs/api.md §1: the proxy fields and buttons, no more
-            self._learn_flavor("plus", "its task JSON (buttons; no trueai or new-api fields)")
+        elif "buttons" in data and self.flavor is None:  # Plus docs/api.md §1, and no more
+            source = "its task JSON (buttons; no trueai or new-api fields)"
+            self._learn_flavor("plus", source, strong=False)
 
     def learn_refusal(self, button: Button, error: MJError) -> None:
         """A server refused ``button`` (UnsupportedError): it refuses its family from now on."""
@@ -311,11 +324,15 @@ class Capabilities:
             self._refused[family] = (button_name(button), source)
         self._changed()
 
-    def _learn_flavor(self, flavor: str, source: str) -> None:
+    def _learn_flavor(self, flavor: str, source: str, *, strong: bool = True) -> None:
         with self._lock:
-            if self._learnt is not None and self._learnt[0] == flavor:
-                return
-            self._learnt = (flavor, source)
+            known = self._learnt
+            if known is not None:
+                if known[2] and not strong:
+                    return  # weak evidence never overrides strong
+                if known[0] == flavor and (known[2] or not strong):
+                    return  # nothing new
+            self._learnt = (flavor, source, strong)
         self._changed()
 
     def _learn_route(self, route: str, present: bool, source: str) -> None:
@@ -354,7 +371,7 @@ class Capabilities:
         """What was learnt (not what was declared), as JSON-able data."""
         with self._lock:
             return {
-                "flavor": list(self._learnt) if self._learnt else None,
+                "flavor": list(self._learnt) if self._learnt else None,  # [name, source, strong]
                 "routes": {route: list(fact) for route, fact in self._routes.items()},
                 "refused": {family: list(fact) for family, fact in self._refused.items()},
                 "at": time.time(),
@@ -366,9 +383,10 @@ class Capabilities:
             return
         with self._lock:
             flavor = facts.get("flavor")
-            if self._learnt is None and isinstance(flavor, list) and len(flavor) == 2:
+            if self._learnt is None and isinstance(flavor, list) and len(flavor) >= 2:
                 if flavor[0] in FLAVORS:
-                    self._learnt = (str(flavor[0]), f"{flavor[1]} (remembered)")
+                    strong = bool(flavor[2]) if len(flavor) > 2 else True
+                    self._learnt = (str(flavor[0]), f"{flavor[1]} (remembered)", strong)
             for route, fact in (facts.get("routes") or {}).items():
                 if route in _ALL and route not in self._routes and len(fact) == 2:
                     self._routes[route] = (bool(fact[0]), str(fact[1]))

@@ -300,7 +300,7 @@ def error_for_reply(
 
 # A \\uXXXX escape with an upper-case hex letter: System.Text.Json writes them (trueai); Go writes
 # lower-case ones for <>& only, Jackson none at all.
-_DOTNET_ESCAPE = re.compile(r"\\u(?=[0-9A-F]{4})[0-9]{0,3}[A-F]")
+_DOTNET_ESCAPE = re.compile(r"(?<!\\)\\u(?=[0-9A-F]{4})[0-9]{0,3}[A-F]")
 
 
 def server_family(reply: Reply) -> str | None:

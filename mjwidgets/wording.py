@@ -304,8 +304,14 @@ LOST_PRESS_REASON = (
 
 
 def _server_said(exc: MJError) -> str:
+    """What the server answered, kept for reference: its HTTP status, code and words."""
     text = getattr(exc, "server_text", "") or exc.description
-    return f" (server: “{text}”)" if text else ""
+    parts = [f"HTTP {exc.http_status}"] if exc.http_status is not None else []
+    if exc.code is not None:
+        parts.append(f"code {exc.code}")
+    if text:
+        parts.append(f"“{text}”")
+    return f" (server: {', '.join(parts)})" if parts else ""
 
 
 def error_words(exc: BaseException) -> str:

@@ -5,13 +5,14 @@ style to use, and what a new kernel remembers."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from mjwidgets import sim
 from mjwidgets.capabilities import ROUTES, Capabilities, button_family
 from mjwidgets.client import Client
 from mjwidgets.errors import AuthError, UnsupportedError
 from mjwidgets.models import Button, Status
-from mjwidgets.replies import route_of
+from mjwidgets.replies import Reply, route_of
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 
@@ -215,3 +216,45 @@ def test_routes_and_button_families_are_read_from_text():
     assert caps.flavor == "newapi"
     assert caps.accepts(Button("MJ::JOB::upsample::1::h", "U1")).ok
     assert not caps.accepts(Button("MJ::Job::PicReader::1", "", "1️⃣")).ok
+
+
+def _reply(status: int, body: str, headers: dict | None = None) -> Reply:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update({"Content-Type": "application/json", **(headers or {})})
+    return Reply(response, body.encode())
+
+
+def test_a_relay_passing_its_upstreams_body_through_is_still_a_relay():
+    caps = Capabilities("http://relay.example")
+    # new-api relays a trueai upstream's submit answer as it is: trueai's escapes …
+    submit = '{"code":1,"description":"\\u63D0\\u4EA4\\u6210\\u529F","result":"17"}'
+    caps.observe_reply("POST", "/mj/submit/imagine", _reply(200, submit))
+    assert caps.flavor == "trueai"  # a first, weak guess
+    # … but its own task objects are new-api's
+    task = '{"id":"17","status":"","maskBase64":"","buttons":null}'
+    caps.observe_reply("GET", "/mj/task/17/fetch", _reply(200, task))
+    assert caps.flavor == "newapi" and "maskBase64" in caps.flavor_source
+    caps.observe_reply("POST", "/mj/submit/imagine", _reply(200, submit))
+    assert caps.flavor == "newapi"  # weak evidence never overrides strong
+    # a prompt that contains a backslash-u is no dialect
+    plain = Capabilities("http://plus.example")
+    escaped = '{"code":1,"description":"ok","result":"1","prompt":"a \\\\u00E9 b"}'
+    plain.observe_reply("POST", "/mj/submit/imagine", _reply(200, escaped))
+    assert plain.flavor is None
+    # the relay's own refusal of a key is strong evidence, and names no auth style
+    gate = Capabilities("http://gate.example")
+    refused = '{"error":{"message":"无效的令牌","type":"new_api_error"}}'
+    gate.observe_reply("POST", "/mj/submit/imagine", _reply(401, refused))
+    assert gate.flavor == "newapi"
+
+
+def test_a_404_on_imagine_is_a_wrong_url_not_a_missing_feature():
+    caps = Capabilities("http://wrong.example")
+    caps.observe_reply(
+        "POST", "/mj/submit/imagine", _reply(404, "", {"Content-Type": "text/plain"})
+    )
+    caps.observe_reply(
+        "POST", "/mj/submit/shorten", _reply(404, "", {"Content-Type": "text/plain"})
+    )
+    assert caps.can("imagine") and not caps.can("shorten")
