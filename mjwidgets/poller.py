@@ -17,16 +17,25 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cadence import ServerRhythm, TaskRhythm
-from .errors import AuthError, MJError, NotFoundError, RateLimitError
+from .errors import (
+    AuthError,
+    MJError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
 from .imagecache import FINAL, PREVIEW, ImageCache
 from .keys import redacting_logger
 from .models import Status, Task
 from .store import HistoryStore
+from .wording import backend_state
 
 if TYPE_CHECKING:
     from .client import Client
@@ -42,6 +51,8 @@ _IDLE_EXIT_S = 60.0  # an idle poller thread ends after this; the next track() s
 _MIN_TICK_GAP_S = 0.03
 _BATCH_SIZE = 200  # some resellers cap list-by-condition at 500 ids
 _MAX_BACKOFF_S = 30.0
+# Errors that say something about the backend itself (the badge), not about one request.
+_BACKEND_ERRORS = (AuthError, TransportError, ServerError, RateLimitError)
 
 
 def _rank(task: Task) -> float:
@@ -146,6 +157,40 @@ class Poller:
                 listener(message)
             except Exception:  # a broken card must not stop the poller
                 log.exception("trouble listener failed")
+
+    def health(self) -> dict[str, Any]:
+        """The backend badge: ``{ok, label, reason}`` — ok when the server answered (a poll or
+        a submit) and nothing failed since; False with the reason when the key was refused,
+        the server could not be reached or failed; None before anything was asked."""
+        answered = None if self._last_answer is None else time.monotonic() - self._last_answer
+        host = self.base_url.split("://", 1)[-1]
+        return backend_state(self._last_error, answered, host)
+
+    def on_health(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` when ``health()`` changes; returns an unsubscribe function."""
+        with self._lock:
+            self._health_listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._health_listeners:
+                    self._health_listeners.remove(callback)
+
+        return unsubscribe
+
+    @contextmanager
+    def _asking(self) -> Iterator[None]:
+        """Around a request a person made: its outcome tells the backend badge."""
+        try:
+            yield
+        except _BACKEND_ERRORS as exc:
+            self._note_error(exc)
+            raise
+        except MJError as exc:
+            if exc.http_status is not None:  # the server answered (it refused this request)
+                self._note_answer()
+            raise
+        self._note_answer()
 
     def _note_answer(self) -> None:
         """The server answered: the backend is fine (tell listeners when that is news)."""

@@ -15,21 +15,16 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .cadence import ServerRhythm, TaskRhythm
 from .client import Client, tell_accepted
 from .errors import (
-    AuthError,
     MJError,
-    RateLimitError,
-    ServerError,
     TaskFailed,
     TaskTimeout,
-    TransportError,
     ValidationError,
 )
 from .imagecache import FINAL, ImageCache
@@ -39,7 +34,7 @@ from .notify import PushReceiver
 from .poller import Callback, Poller, _fingerprint, _rank, _Tracked
 from .serverfacts import ServerFacts
 from .store import HistoryStore, SubmitRecorder
-from .wording import backend_state, button_name
+from .wording import button_name
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -51,8 +46,6 @@ log = redacting_logger("mjwidgets.tracking")
 DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
 _PREFETCH_MODES = ("none", "final", "watched", "all")
-# Errors that say something about the backend itself (the badge), not about one request.
-_BACKEND_ERRORS = (AuthError, TransportError, ServerError, RateLimitError)
 _ENDED = (Status.FAILURE, Status.CANCEL)
 
 
@@ -365,40 +358,6 @@ class Tracker(Poller):
                 return None
             found = tracked.rhythm.overdue(time.monotonic(), self.rhythm)
         return Overdue(*found) if found is not None else None
-
-    def health(self) -> dict[str, Any]:
-        """The backend badge: ``{ok, label, reason}`` — ok when the server answered (a poll or
-        a submit) and nothing failed since; False with the reason when the key was refused,
-        the server could not be reached or failed; None before anything was asked."""
-        answered = None if self._last_answer is None else time.monotonic() - self._last_answer
-        host = self.base_url.split("://", 1)[-1]
-        return backend_state(self._last_error, answered, host)
-
-    def on_health(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback()`` when ``health()`` changes; returns an unsubscribe function."""
-        with self._lock:
-            self._health_listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._health_listeners:
-                    self._health_listeners.remove(callback)
-
-        return unsubscribe
-
-    @contextmanager
-    def _asking(self) -> Iterator[None]:
-        """Around a request a person made: its outcome tells the backend badge."""
-        try:
-            yield
-        except _BACKEND_ERRORS as exc:
-            self._note_error(exc)
-            raise
-        except MJError as exc:
-            if exc.http_status is not None:  # the server answered (it refused this request)
-                self._note_answer()
-            raise
-        self._note_answer()
 
     def wait(
         self, task_id: str | Task, timeout: float | None = None, interval: float | None = None
