@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from . import media, records, renditions
+from . import media, records, renditions, steps
 from .errors import MJError, NotFoundError
 from .models import Status, Task
 from .store import HistoryStore
@@ -267,6 +267,7 @@ class ImageCache:
             opened.load()
             image = opened.copy()
             image.format = opened.format
+        lineage, masks = steps.story(self.store, task)
         return records.save(
             task,
             source.read_bytes(),
@@ -274,4 +275,6 @@ class ImageCache:
             folder,
             ancestors=self.store.ancestors(task.id, task.server),
             sha256=source.stem,
+            steps=lineage,
+            inputs=masks,
         )

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .cadence import ServerRhythm, TaskRhythm
 from .errors import (
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .notify import PushReceiver
 
-__all__ = ["Poller", "Callback"]
+__all__ = ["Poller", "Callback", "Overdue"]
 
 log = redacting_logger("mjwidgets.tracking")
 
@@ -77,6 +77,13 @@ def _fingerprint(task: Task) -> tuple:
         tuple(button.custom_id for button in task.buttons),
         task.fail_reason,
     )
+
+
+class Overdue(NamedTuple):
+    """A task silent for much longer than its server's rhythm predicts (it may be stuck)."""
+
+    quiet_s: float  # seconds since its last change
+    expected_s: float  # seconds its server usually takes between changes
 
 
 # ------------------------------------------------------------------------------------------
@@ -157,6 +164,18 @@ class Poller:
                 listener(message)
             except Exception:  # a broken card must not stop the poller
                 log.exception("trouble listener failed")
+
+    def overdue(self, task_id: str | Task) -> Overdue | None:
+        """How long a pending task has been silent, when that is much longer than its server's
+        rhythm predicts (``cadence.TaskRhythm.overdue``); None otherwise. Subscribers are called
+        when a task becomes overdue, so a card can say it may be stuck."""
+        key = task_id.id if isinstance(task_id, Task) else str(task_id)
+        with self._lock:
+            tracked = self._tracked.get(key)
+            if tracked is None or tracked.done or not tracked.task.is_pending:
+                return None
+            found = tracked.rhythm.overdue(time.monotonic(), self.rhythm)
+        return Overdue(*found) if found is not None else None
 
     def health(self) -> dict[str, Any]:
         """The backend badge: ``{ok, label, reason}`` — ok when the server answered (a poll or

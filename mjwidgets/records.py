@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import provenance
 from .errors import ValidationError
 from .media import file_extension
 from .models import Status, Task
@@ -93,10 +94,14 @@ def task_record(
     button: str | None = None,
     depth: int = 0,
     labels: dict[str, Any] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The record of ``task``: ``ancestors`` (oldest first) give its lineage, ``image`` the file
     written beside the record (relative path), ``button`` how it was made when the caller knows
-    better than the task (an export's lineage tree), ``labels`` a sweep's parameter labels."""
+    better than the task (an export's lineage tree), ``labels`` a sweep's parameter labels,
+    ``steps`` the lineage by meaning (``steps.Step.to_json``: what ``mjw.recipe`` and
+    ``mjw.replay`` make again) and ``inputs`` small masks it needs (digest → base64)."""
     prompt = task.prompt or task.prompt_en or ""
     final = str((task.properties or {}).get("finalPrompt") or prompt)
     if button is None and task.origin_button is not None:
@@ -127,12 +132,32 @@ def task_record(
         "fail_reason": task.fail_reason or "",
         "image_error": image_error,
         "server": without_query(task.server),
+        "seed": _seed(task),
+        "generator": _generator(),
     }
     if final != prompt:
         record["final_prompt"] = final
     if labels:
         record["labels"] = dict(labels)
+    if steps:
+        record["steps"] = steps
+    if inputs:
+        record["images"] = dict(inputs)
     return record
+
+
+def _seed(task: Task) -> str | None:
+    """The job's seed when the server or the prompt says (trueai sends ``seed``)."""
+    for value in (task.raw.get("seed"), Prompt(task.prompt or "").params.get("seed")):
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _generator() -> str:
+    from . import __version__  # the package is imported by the time a record is written
+
+    return f"mjwidgets {__version__}"
 
 
 def require_saveable(task: Task) -> None:
@@ -153,21 +178,26 @@ def save(
     *,
     ancestors: list[Task] | None = None,
     sha256: str | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> Path:
     """Write ``data`` (the task's image file) and its record as ``mj-<id>.<ext>`` + ``.json`` in
-    ``folder``; returns the image's path."""
+    ``folder``; returns the image's path. The image carries the record too (``provenance``:
+    PNG text chunks and XMP, JPEG XMP and comment), so it tells its story without the JSON."""
     require_saveable(task)
     out = Path(folder).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(task.id)
     target = out / f"{stem}.{file_extension(image)}"
-    target.write_bytes(data)
     record = task_record(
         task,
         ancestors=ancestors,
         image=target.name,
         image_size=image.size,
         image_sha256=sha256,
+        steps=steps,
+        inputs=inputs,
     )
+    target.write_bytes(provenance.embed(data, record))
     (out / f"{stem}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), "utf-8")
     return target

@@ -17,8 +17,10 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from . import budget as budgets
+from . import costs
 from .cadence import ServerRhythm, TaskRhythm
 from .client import Client, tell_accepted
 from .errors import (
@@ -29,9 +31,10 @@ from .errors import (
 )
 from .imagecache import FINAL, ImageCache
 from .keys import redact, redacting_logger
+from .lineage import lost_presses
 from .models import Button, ButtonKind, Status, Task
 from .notify import PushReceiver
-from .poller import Callback, Poller, _fingerprint, _rank, _Tracked
+from .poller import Callback, Overdue, Poller, _fingerprint, _rank, _Tracked
 from .serverfacts import ServerFacts
 from .store import HistoryStore, SubmitRecorder
 from .wording import button_name
@@ -47,13 +50,6 @@ DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
 _PREFETCH_MODES = ("none", "final", "watched", "all")
 _ENDED = (Status.FAILURE, Status.CANCEL)
-
-
-class Overdue(NamedTuple):
-    """A task silent for much longer than its server's rhythm predicts (it may be stuck)."""
-
-    quiet_s: float  # seconds since its last change
-    expected_s: float  # seconds its server usually takes between changes
 
 
 class _JournalTee:
@@ -74,6 +70,12 @@ class _JournalTee:
                 journal.after_submit(state, task_id, outcome, error)
             except Exception:  # one journal's failure must not hide the others
                 log.exception("journal %r failed after a submit", journal)
+
+    def keep_input(self, payload: bytes) -> None:
+        for journal in self.journals:
+            keeper = getattr(journal, "keep_input", None)
+            if callable(keeper):
+                keeper(payload)
 
     def submitted(self, state: str, task: Task) -> None:
         for journal in self.journals:
@@ -124,6 +126,7 @@ class Tracker(Poller):
         self.store = store if store is not None else HistoryStore()
         self.cache = cache if cache is not None else ImageCache(store=self.store)
         self.prefetch = prefetch
+        self.budgets: list[budgets.Budget] = []  # limits for every submit of this tracker
         self.deadline = deadline
         self.relax_deadline = relax_deadline
         self.rhythm = ServerRhythm()
@@ -347,18 +350,6 @@ class Tracker(Poller):
 
         return unsubscribe
 
-    def overdue(self, task_id: str | Task) -> Overdue | None:
-        """How long a pending task has been silent, when that is much longer than its server's
-        rhythm predicts (``cadence.TaskRhythm.overdue``); None otherwise. Subscribers are called
-        when a task becomes overdue, so a card can say it may be stuck."""
-        key = task_id.id if isinstance(task_id, Task) else str(task_id)
-        with self._lock:
-            tracked = self._tracked.get(key)
-            if tracked is None or tracked.done or not tracked.task.is_pending:
-                return None
-            found = tracked.rhythm.overdue(time.monotonic(), self.rhythm)
-        return Overdue(*found) if found is not None else None
-
     def wait(
         self, task_id: str | Task, timeout: float | None = None, interval: float | None = None
     ) -> Task:
@@ -453,28 +444,41 @@ class Tracker(Poller):
             raise MJError("the tracker's client is gone", advice="create a new Client")
         return client
 
-    def imagine(self, prompt: str, **options: Any) -> Task:
-        """``client.imagine`` with this tracker's notify hook; the task is tracked."""
+    def imagine(self, prompt: str, *, budget: Any = None, **options: Any) -> Task:
+        """``client.imagine`` with this tracker's notify hook; the task is tracked. ``budget``
+        (a Budget or several) is checked with the kernel's and the tracker's own first."""
+        client = self._require_client()
         options.setdefault("notify_hook", self.notify_url)
-        with self._asking():
-            task = self._require_client().imagine(prompt, **options)
-        return self._track_submitted(task)
+        cost = costs.imagine_cost(prompt, client.mode) if isinstance(prompt, str) else None
+        return self._paid(cost, "this /imagine", budget, lambda: client.imagine(prompt, **options))
 
-    def action(self, task: Task | str, button: Any, *, again: bool = False, **options: Any) -> Task:
+    def action(
+        self,
+        task: Task | str,
+        button: Any,
+        *,
+        budget: Any = None,
+        again: bool = False,
+        **options: Any,
+    ) -> Task:
         """``client.action`` (press a button) with the notify hook; the new task is tracked.
+        Budgets are checked first (a dialog's job is priced when the dialog is sent).
 
         An upscale (U1–U4) already made from this grid is returned instead of paying for it
         again (Midjourney does not upscale a tile twice; the history knows the result); an
         earlier press whose answer was lost is refused (it may exist on the server). Vary,
         reroll and the others always submit. ``again=True`` submits a new press anyway.
         """
-        parent = task if isinstance(task, Task) else self.get(task)
-        if parent is not None and not again:
+        client = self._require_client()
+        options.setdefault("notify_hook", self.notify_url)
+        parent = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
+        cost, what = None, "this press"
+        if parent.status is Status.SUCCESS:  # else the client says why nothing can be pressed
             chosen = parent.button(button)
-            existing = self.existing_result(parent, chosen)
+            existing = None if again else self.existing_result(parent, chosen)
             if existing is not None:
                 return existing
-            if self.lost_press(parent, chosen):
+            if not again and self.lost_press(parent, chosen):
                 raise ValidationError(
                     f"an earlier press of {button_name(chosen)} on task {parent.id} may have "
                     "reached the server (its answer was lost)",
@@ -482,17 +486,24 @@ class Tracker(Poller):
                     advice="look for it in the server's task list, or press it again with "
                     "again=True if it is not there",
                 )
-        options.setdefault("notify_hook", self.notify_url)
-        with self._asking():
-            child = self._require_client().action(task, button, **options)
-        return self._track_submitted(child)
+            cost = costs.press_cost(chosen, parent.prompt, client.mode)
+            what = f"pressing {chosen.display}"
+        return self._paid(cost, what, budget, lambda: client.action(parent, button, **options))
 
-    def modal(self, task: Task | str, *, prompt: str | None = None, mask: Any = None) -> Task:
-        """``client.modal`` (finish a MODAL task); the task is tracked again."""
+    def modal(
+        self, task: Task | str, *, prompt: str | None = None, mask: Any = None, budget: Any = None
+    ) -> Task:
+        """``client.modal`` (finish a MODAL task); the task is tracked again. Budgets are checked
+        first: sending Vary (Region) or Custom Zoom starts the job."""
         client = self._require_client()
-        with self._asking():
-            done = client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url)
-        return self._track_submitted(done)
+        pending = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
+        cost = costs.modal_cost(pending.modal_kind, prompt or pending.prompt, client.mode)
+        return self._paid(
+            cost,
+            "this dialog",
+            budget,
+            lambda: client.modal(pending, prompt=prompt, mask=mask, notify_hook=self.notify_url),
+        )
 
     def existing_result(self, parent: Task, button: Button) -> Task | None:
         """The task an earlier press of this upscale button made, when it did not fail; None for
@@ -519,11 +530,33 @@ class Tracker(Poller):
 
     def lost_presses(self, parent: Task) -> set[str]:
         """customIds pressed on ``parent`` whose answer was lost (they may exist)."""
-        return {
-            str(intent.body.get("customId"))
-            for intent in self.store.intents("unknown", server=self.base_url)
-            if intent.body.get("taskId") == parent.id
-        }
+        return lost_presses(self.store, parent, self.base_url)
+
+    def blend(self, images: Any, *, dimensions: str = "SQUARE", budget: Any = None) -> Task:
+        """``client.blend`` (2–5 images → one grid); the task is tracked, budgets checked."""
+        client = self._require_client()
+        cost = costs.imagine_cost("", client.mode, job="blend")
+        return self._paid(
+            cost, "this /blend", budget, lambda: client.blend(images, dimensions=dimensions)
+        )
+
+    def _paid(
+        self, cost: costs.Estimate | None, what: str, budget: Any, submit: Callable[[], Task]
+    ) -> Task:
+        """Every paid submit of the tracker: the budgets that apply (the kernel's, this
+        tracker's, the caller's) are asked first and nothing is sent if one refuses; a submit
+        the server refused is given back to them; the task is tracked."""
+        wanted = [budgets.kernel_budget(), *self.budgets, *budgets.as_budgets(budget)]
+        claim = budgets.reserve(wanted, cost or costs.Estimate(), what)
+        try:
+            with self._asking():  # its outcome tells the backend badge
+                task = submit()
+        except MJError as exc:
+            if not exc.maybe_submitted:  # refused before anything was made: costs nothing
+                claim.release()
+            raise
+        claim.bind(task)
+        return self._track_submitted(task)
 
     def _track_submitted(self, task: Task) -> Task:
         """Track what a submit returned. This tracker's store journaled it (the row was written
