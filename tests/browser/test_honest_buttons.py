@@ -34,7 +34,7 @@ def _pictures(nb, name: str, selector: str, hover: str | None = None) -> None:
         nb.set_theme(theme)
         for width in (1400, 800):
             page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
-            page.wait_for_timeout(800)  # layout and theme transitions settle
+            page.wait_for_timeout(800)  # only for the picture: let transitions settle
             page.locator(selector).first.scroll_into_view_if_needed()
             if hover:
                 page.locator(selector).first.locator(hover).first.hover(force=True)
@@ -48,12 +48,12 @@ def test_refused_button_says_why_and_cancel_stops_a_running_card(jupyter_lab, br
     page = nb.page
     grid_id = nb.eval("grid.task.id")
     grid = page.locator(f"{TASK}[data-task-id='{grid_id}'][data-status='SUCCESS']")
-    grid.wait_for(timeout=60_000)
+    grid.wait_for()
     grid.locator("button.mjw-button", has_text="U1").click()
     child_id = nb.wait_until("grid.card.children and grid.card.children[0]['task_id']")
     card = page.locator(f"{TASK}[data-task-id='{child_id}'][data-status='SUCCESS']")
-    card.wait_for(timeout=60_000)
-    card.locator("img.mjw-image").wait_for(timeout=30_000)
+    card.wait_for()
+    card.locator("img.mjw-image").wait_for()
     assert page.locator(f"{TASK}[data-task-id='{child_id}'] .mjw-lineage").inner_text() == (
         "U1 of “a red fox in snow”"
     )
@@ -66,10 +66,14 @@ def test_refused_button_says_why_and_cancel_stops_a_running_card(jupyter_lab, br
     presses = _actions(nb)
     animate.hover()
     shown = card.locator(".mjw-reason")
-    shown.wait_for(state="visible", timeout=10_000)
+    shown.wait_for(state="visible")
     assert "/mj/submit/video" in shown.inner_text()
-    animate.click(force=True)  # aria-disabled, still clickable: says why again, sends nothing
-    page.wait_for_timeout(500)
+    card.locator(".mjw-prompt-text").hover()  # away: the reason goes …
+    shown.wait_for(state="hidden")
+    # … and a click (aria-disabled, still clickable) brings it back in the same handler that
+    # would have sent the press: seeing it means nothing was sent
+    animate.click(force=True)
+    shown.wait_for(state="visible")
     assert _actions(nb) == presses
     assert card.locator("button.mjw-button[aria-disabled='true']").count() == 3  # 2× Animate, ❤️
     vary = card.locator("button.mjw-button", has_text="Vary (Subtle)")
@@ -83,22 +87,22 @@ def test_refused_button_says_why_and_cancel_stops_a_running_card(jupyter_lab, br
     )
 
     used = grid.locator("button.mjw-button.mjw-open-result")
-    used.wait_for(timeout=10_000)
+    used.wait_for()
     assert used.inner_text() == "U1 ↗" and used.get_attribute("data-existing-task-id") == child_id
-    used.click()  # the result is on the page: it scrolls there, nothing is submitted
-    page.wait_for_timeout(500)
+    used.click()  # the result is on the page: it scrolls there and flashes, nothing is submitted
+    page.locator(f"{TASK}.mjw-flash[data-task-id='{child_id}']").wait_for()
     assert _actions(nb) == presses
 
     nb.execute('slow = shop_studio.imagine("a slow lighthouse")')
     slow_id = nb.eval("slow.task.id")
     running = page.locator(f"{TASK}[data-task-id='{slow_id}']")
     cancel = running.locator("button.mjw-control[data-control='cancel']")
-    cancel.wait_for(timeout=60_000)
+    cancel.wait_for()
     assert cancel.get_attribute("aria-disabled") is None
     assert running.get_attribute("data-status") in ("NOT_START", "SUBMITTED", "IN_PROGRESS")
     _pictures(nb, "honest-cancel-running", f"{TASK}[data-task-id='{slow_id}']")
     cancel.click()
-    page.locator(f"{TASK}[data-task-id='{slow_id}'][data-status='CANCEL']").wait_for(timeout=30_000)
+    page.locator(f"{TASK}[data-task-id='{slow_id}'][data-status='CANCEL']").wait_for()
     assert running.locator("button.mjw-control").count() == 0
     assert running.locator(".mjw-status").inner_text().lower() == "cancelled"
     _pictures(nb, "honest-cancelled", f"{TASK}[data-task-id='{slow_id}']")
