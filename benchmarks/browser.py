@@ -130,7 +130,7 @@ def _hundred_cards_rows(nb, options: Options) -> list[Row]:
     page.locator(f".mjw-task[data-task-id='{parent}'] button.mjw-button", has_text="U2").click()
     page.wait_for_function(
         "id => [...document.querySelectorAll('.mjw-task')].some(t => !t.__mjwOld"
-        " && t.dataset.painted && t.querySelector(`.mjw-lineage[data-lineage='U2 of ${id}']`))",
+        " && t.dataset.painted && t.querySelector(`.mjw-lineage[data-parent-id='${id}']`))",
         arg=parent,
         timeout=120_000,
     )

@@ -416,14 +416,23 @@ function render({ model, el: host, signal }) {
     showOffline();
   });
 
+  // The badge: which server, and whether it answers ({ok, label, reason} from the kernel:
+  // green when it answered, red with the reason when the key is refused or it is down).
   function showBadge() {
     const sim = model.get("simulator");
-    badge.textContent = sim ? "simulator" : model.get("backend_label") || "service";
-    badge.className = sim ? "mjw-badge" : "mjw-badge mjw-badge-real";
-    badge.title = sim
+    const state = model.get("backend_state") || {};
+    const where = sim ? "simulator" : model.get("backend_label") || "service";
+    badge.textContent = state.ok === false ? `${where} · ${state.label}` : where;
+    badge.className = "mjw-badge";
+    if (!sim) badge.classList.add("mjw-badge-real");
+    badge.classList.toggle("mjw-badge-ok", state.ok === true);
+    badge.classList.toggle("mjw-badge-down", state.ok === false);
+    badge.dataset.ok = state.ok === true ? "yes" : state.ok === false ? "no" : "unknown";
+    const intro = sim
       ? "Running on the embedded simulator: set MJ_BASE_URL and MJ_API_KEY (and MJ_AUTH) "
         + "before creating the Studio to use a real Midjourney-proxy service"
-      : `Connected to ${model.get("backend_label")}`;
+      : `Server: ${model.get("backend_label")}`;
+    badge.title = state.reason ? `${intro}\n${state.label}: ${state.reason}` : intro;
   }
 
   function update() {
@@ -447,8 +456,8 @@ function render({ model, el: host, signal }) {
     counts.textContent = parts.join(" · ");
   }
 
-  for (const name of ["simulator", "backend_label", "status_text", "sweep_text", "error", "busy",
-    "client_mode", "counts"]) {
+  for (const name of ["simulator", "backend_label", "backend_state", "status_text", "sweep_text",
+    "error", "busy", "client_mode", "counts"]) {
     model.on(`change:${name}`, update);
   }
   update();

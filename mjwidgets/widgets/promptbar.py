@@ -23,6 +23,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from .. import wording
 from ..errors import MJError
 from ..prompt import Prompt, PromptError, checked_text
 from .plumbing import front_end
@@ -57,6 +58,9 @@ class _PromptBarModel(anywidget.AnyWidget):
 
     simulator = traitlets.Bool(False).tag(sync=True)
     backend_label = traitlets.Unicode("").tag(sync=True)
+    # The backend badge: {ok: true | false | null, label, reason} — green when the server
+    # answered, red with the reason when the key is refused or the server is down or failing.
+    backend_state = traitlets.Dict().tag(sync=True)
     client_mode = traitlets.Unicode("").tag(sync=True)
     status_text = traitlets.Unicode("").tag(sync=True)
     sweep_text = traitlets.Unicode("").tag(sync=True)
@@ -123,7 +127,8 @@ class PromptBar:
                 self._imagine(seq, str(content.get("prompt", "")))
         except Exception as exc:  # the kernel's message loop must survive anything
             log.exception("prompt bar message %r failed", kind)
-            self.model.error = f"{type(exc).__name__}: {exc}"
+            self.model.error = wording.error_words(exc)
+            self.model.status_text = ""
             self._reply({"type": "failed", "seq": seq})
 
     def _set_params(self, seq: Any, text: str, changes: dict[str, Any]) -> None:
@@ -132,7 +137,7 @@ class PromptBar:
             rewritten = str(Prompt(text).with_params(**wanted))
         except MJError as exc:
             self._reply({"type": "draft", "seq": seq, "prompt": text, **describe_prompt(text)})
-            self.model.error = str(exc)
+            self.model.error = wording.error_words(exc)
             return
         self._reply(
             {"type": "rewritten", "seq": seq, "prompt": rewritten, **describe_prompt(rewritten)}

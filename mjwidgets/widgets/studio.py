@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import ipywidgets
 
+from .. import wording
 from ..client import Client
 from ..errors import MJError
 from ..models import Task
@@ -72,6 +73,11 @@ class Studio(ipywidgets.VBox):
             lambda: snapshot_html(uid, "mjwidgets Studio", self._pictures()),
             label="mjwidgets Studio",
         )
+        self._show_health()
+        self._unhealth = tracker.on_health(self._show_health)
+
+    def _show_health(self) -> None:
+        self.bar.backend_state = self.tracker.health()
 
     # ------------------------------------------------------------------ public
     def imagine(self, prompt: str, **options: Any) -> TaskView:
@@ -89,14 +95,13 @@ class Studio(ipywidgets.VBox):
             self.prompt_bar.check(prompt)
             task = self.tracker.imagine(prompt, **options)
         except MJError as exc:
-            bar.error = f"Not sent: {exc}"
+            bar.error = f"Not sent: {wording.error_words(exc)}"
+            bar.status_text = ""  # no earlier task's words next to this error
             raise
         finally:
             bar.busy = False
         view = self.add(task)
-        shown = " ".join(prompt.split())
-        shown = shown if len(shown) <= 60 else shown[:59] + "…"
-        bar.status_text = f"Submitted “{shown}” (task {task.id})"
+        bar.status_text = f"submitted “{wording.short_prompt(task.prompt)}”"
         return view
 
     def add(self, task: Task) -> TaskView:
@@ -114,7 +119,8 @@ class Studio(ipywidgets.VBox):
         try:
             sweep = Sweep(prompt, dict(params), self.tracker, max_in_flight=max_in_flight)
         except MJError as exc:
-            self.bar.error = f"sweep refused: {exc}"
+            self.bar.error = f"sweep refused: {wording.error_words(exc)}"
+            self.bar.status_text = ""
             raise
         view = SweepView(sweep, on_child=self._on_child, on_card=self._watch)
         view.layout.grid_area = FULL_ROW  # a sweep's own grid spans the Studio's width
@@ -142,6 +148,7 @@ class Studio(ipywidgets.VBox):
         snapshot = getattr(self, "_snapshot", None)  # absent when __init__ failed
         if snapshot is not None:
             snapshot.close()
+            self._unhealth()
         super().close()
 
     # ------------------------------------------------------------------ placing cards

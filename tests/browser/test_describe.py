@@ -47,7 +47,7 @@ def test_describe_and_shorten_cards_offer_their_prompts(jupyter_lab, browser):
         timeout=30_000,
     )
     card.locator(".mjw-proposal[data-index='2'] .mjw-proposal-imagine").click()
-    child = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage$='of {described_id}'])")
+    child = page.locator(f".mjw-task:has(.mjw-lineage[data-parent-id='{described_id}'])")
     child.wait_for(timeout=60_000)
     child_id = child.get_attribute("data-task-id")
     nb.wait_until(f"studio.cards[{child_id!r}].task.status.value == 'SUCCESS'", timeout=120)

@@ -49,7 +49,10 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     grid_id = nb.eval("grid.task.id")
     _painted(page, grid_id)
     page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U2").click()
-    upscaled = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='U2 of {grid_id}'])")
+    upscaled = page.locator(
+        f".mjw-task:has(.mjw-lineage[title='Show task {grid_id}']"
+        ":text-is('U2 of “a lighthouse at dusk”'))"
+    )
     upscaled.wait_for()
     single_id = upscaled.get_attribute("data-task-id")
     _painted(page, single_id)
@@ -96,11 +99,13 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     nb.screenshot("region-editor-dark", docs=True)
     page.locator(".mjw-mask-submit").click()
     page.locator(".mjw-mask-submit", has_text="Sending").or_(
-        page.locator(f".mjw-task .mjw-lineage[data-lineage='Vary (Region) of {single_id}']")
+        page.locator(f".mjw-task .mjw-lineage[data-parent-id='{single_id}']")
     ).first.wait_for()  # Submit says it is sending, until the result's card shows
 
-    made = f"Vary (Region) of {single_id}"
-    result = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='{made}'])")
+    result = page.locator(
+        f".mjw-task:has(.mjw-lineage[title='Show task {single_id}']"
+        ":text-is('Vary (Region) of “a lighthouse at dusk”'))"
+    )
     result.wait_for()
     result_id = result.get_attribute("data-task-id")
     _painted(page, result_id)
@@ -126,7 +131,7 @@ def test_the_editor_fits_an_800_pixel_window_and_covers_the_whole_image(jupyter_
     grid_id = nb.eval("grid.task.id")
     _painted(page, grid_id)
     page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U1").click()
-    single = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='U1 of {grid_id}'])")
+    single = page.locator(f".mjw-task:has(.mjw-lineage[data-parent-id='{grid_id}'])")
     single.wait_for(timeout=30_000)
     single_id = single.get_attribute("data-task-id")
     _painted(page, single_id)

@@ -59,7 +59,7 @@ def test_a_result_appears_next_to_its_parent_and_the_clicked_card_stays(jupyter_
     # mark every card's DOM: a result placed mid-grid must not re-create the others' views
     page.evaluate("() => document.querySelectorAll('.mjw-task').forEach(t => { t.__mjwOld = 1; })")
     parent.locator("button.mjw-button", has_text="U2").click()
-    child = page.locator(f".mjw-task:has(.mjw-lineage[data-lineage='U2 of {parent_id}'])")
+    child = page.locator(f".mjw-task:has(.mjw-lineage[data-parent-id='{parent_id}'])")
     child.wait_for(timeout=30_000)
     child_id = child.get_attribute("data-task-id")
     _painted(page, child_id)
