@@ -203,6 +203,7 @@ function render({ model, el: host, signal }) {
   signal.addEventListener("abort", () => clearTimeout(draftTimer));
 
   function change(changes) {
+    clearTimeout(draftTimer); // the change's answer checks the text too
     seq += 1;
     pendingChange = { seq, text: prompt.value, changes, tries: 0 };
     latestDraft = seq;
@@ -283,22 +284,25 @@ function render({ model, el: host, signal }) {
 
   model.on("msg:custom", (msg) => {
     watch.answered();
+    if (msg.type === "rewritten" && pendingChange && pendingChange.seq === msg.seq) {
+      const change0 = pendingChange;
+      pendingChange = null;
+      if (prompt.value !== change0.text && change0.tries < 3) {
+        // typed meanwhile: apply the same change to the new text
+        seq += 1;
+        latestDraft = seq;
+        pendingChange = { ...change0, seq, text: prompt.value, tries: change0.tries + 1 };
+        send({ type: "set_params", seq, prompt: prompt.value, changes: change0.changes });
+        return;
+      }
+      if (prompt.value === change0.text) {
+        prompt.value = msg.prompt;
+        autoGrow();
+        latestDraft = msg.seq;
+      }
+    }
     if (msg.type === "draft" || msg.type === "rewritten") {
       if (msg.seq !== latestDraft) return; // an older answer: the text moved on
-      if (msg.type === "rewritten" && pendingChange && pendingChange.seq === msg.seq) {
-        const change0 = pendingChange;
-        pendingChange = null;
-        if (prompt.value === change0.text) {
-          prompt.value = msg.prompt;
-          autoGrow();
-        } else if (change0.tries < 3) { // typed meanwhile: apply the change to the new text
-          seq += 1;
-          latestDraft = seq;
-          pendingChange = { ...change0, seq, text: prompt.value, tries: change0.tries + 1 };
-          send({ type: "set_params", seq, prompt: prompt.value, changes: change0.changes });
-          return;
-        }
-      }
       if (prompt.value === msg.prompt) {
         showProblems(msg.problems, false);
         showParams(msg.params);
@@ -436,7 +440,6 @@ function render({ model, el: host, signal }) {
   }
 
   function update() {
-    watch.answered();
     showBadge();
     status.textContent = model.get("status_text") || "";
     sweep.textContent = model.get("sweep_text") || "";

@@ -623,7 +623,8 @@ function render({ model, el: host, signal }) {
   model.on("change:prompts", showProposals);
   model.on("change:can_use_prompt", showProposals);
   model.on("change:notice", showNotice);
-  for (const name of ["pending_buttons", "used_buttons", "error", "modal", "children", "notice"]) {
+  for (const name of ["pending_buttons", "used_buttons", "error", "modal", "children", "notice",
+    "controls"]) {
     model.on(`change:${name}`, answered);
   }
   showAspect();

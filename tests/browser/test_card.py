@@ -44,7 +44,7 @@ def test_task_card_renders_answers_a_click_and_opens_the_mask_editor(jupyter_lab
     assert labels[:4] == ["U1", "U2", "U3", "U4"], labels
 
     card.locator("button.mjw-button", has_text="U2").click()  # a message to the kernel
-    child = page.locator(f".mjw-task:has(.mjw-lineage:text('U2 of {grid_id}'))")
+    child = page.locator(f".mjw-task:has(.mjw-lineage[title='Show task {grid_id}'])")
     child.wait_for()
     child_id = child.get_attribute("data-task-id")
     _painted(page, child_id)
