@@ -1,5 +1,6 @@
-"""Export tasks, a lineage or a sweep to a folder: the images, a JSON and a CSV manifest (prompts,
-parameters, lineage, timings) and a self-contained HTML contact sheet.
+"""Export tasks, a lineage or a sweep to a folder: the images (a video's mp4s in ``videos/`` and
+their first frames in ``images/``), a JSON and a CSV manifest (prompts, parameters, lineage,
+timings) and a self-contained HTML contact sheet.
 
 Images come from the image cache (they outlive their URLs). Every server string (prompt, id,
 fail reason, button label) is written into the contact sheet escaped, as text; file names come
@@ -27,7 +28,7 @@ from typing import Any
 
 from PIL import Image
 
-from . import records, renditions
+from . import clips, records, renditions
 from .errors import InputTypeError, MJError, NotFoundError
 from .imagecache import FINAL, Downloader, ImageCache
 from .models import Status, Task
@@ -60,6 +61,8 @@ CSV_COLUMNS = [
     "grid",
     "fail_reason",
     "image_error",
+    "video",
+    "video_duration",
 ]
 
 
@@ -78,6 +81,10 @@ class _Entry:
     image_error: str | None = None
     sha256: str | None = None
     thumb: str | None = None  # data URL
+    video: list[str] | None = None  # relative mp4 paths
+    video_sha256: list[str] | None = None
+    posters: list[str] | None = None
+    video_duration: float | None = None
 
 
 def _cache_of(task: Task, fallback: ImageCache | None) -> ImageCache | None:
@@ -162,6 +169,9 @@ def _copy_image(
     if task.status is not Status.SUCCESS:
         entry.image_error = f"no image: the task is {task.status.value}"
         return
+    if task.is_video and task.video_urls:
+        _copy_clips(entry, cache, images, live)
+        return
     try:
         source = cache.fetch(task, FINAL, client=live)
     except MJError as exc:
@@ -180,6 +190,39 @@ def _copy_image(
         entry.image_error = f"unreadable image: {exc}"
 
 
+def _copy_clips(
+    entry: _Entry, cache: ImageCache, images: Path, live: Downloader | None = None
+) -> None:
+    """A video: its clips to ``videos/``, their first frames to ``images/`` (the first poster is
+    the entry's image, so the sheet and the manifest show it like any other)."""
+    task = entry.task
+    try:
+        sources = cache.videos.fetch_all(task, client=live)
+        posters = [cache.videos.poster(task, i, client=live) for i in range(len(sources))]
+    except MJError as exc:
+        entry.image_error = str(exc)
+        return
+    videos = images.parent / "videos"
+    videos.mkdir(exist_ok=True)
+    stem = records.file_stem(task.id)
+    entry.video, entry.posters, entry.video_sha256 = [], [], []
+    for number, (clip, poster) in enumerate(zip(sources, posters, strict=True), 1):
+        clip_target = videos / f"{stem}-{number}{clip.suffix}"
+        clip_target.write_bytes(clip.read_bytes())
+        poster_target = images / f"{stem}-{number}{poster.suffix}"
+        poster_target.write_bytes(poster.read_bytes())
+        entry.video.append(f"videos/{clip_target.name}")
+        entry.posters.append(f"images/{poster_target.name}")
+        entry.video_sha256.append(clip.stem)
+    entry.image = entry.posters[0]
+    entry.image_path = images / Path(entry.posters[0]).name
+    entry.sha256 = posters[0].stem
+    entry.video_duration = task.video_duration or clips.probe(sources[0]).duration
+    with Image.open(entry.image_path) as opened:
+        entry.image_size = opened.size
+    entry.thumb = _thumb_data_url(entry.image_path)
+
+
 def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
     return records.task_record(
         entry.task,
@@ -191,6 +234,10 @@ def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
         button=entry.via,
         depth=entry.depth,
         labels=entry.labels,
+        video=entry.video,
+        video_sha256=entry.video_sha256,
+        video_duration=entry.video_duration,
+        posters=entry.posters,
     )
 
 
@@ -256,7 +303,12 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
     anchor = f"task-{records.safe_id(task.id)}"
     indent = f' style="margin-left:{entry.depth * 28}px"' if tag == "li" else ""
     parts = [f'<{tag} class="card" id="{e(anchor)}"{indent}>']
-    if entry.thumb:
+    if entry.thumb and entry.video:
+        parts.append(
+            f'<a href="{e(entry.video[0])}"><img src="{entry.thumb}" '
+            f'alt="{e("first frame of the video of task " + task.id)}"></a>'
+        )
+    elif entry.thumb:
         parts.append(
             f'<a href="{e(entry.image or "")}"><img src="{entry.thumb}" '
             f'alt="{e("image of task " + task.id)}"></a>'
@@ -291,6 +343,12 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
     if entry.image_size:
         meta.append(f"{entry.image_size[0]}×{entry.image_size[1]}")
     parts.append(f'<div class="meta">{e(" · ".join(m for m in meta if m))}</div>')
+    if entry.video:
+        seconds = f" · {entry.video_duration:g} s" if entry.video_duration else ""
+        links = " ".join(
+            f'<a href="{e(path)}">▶ clip {number}</a>' for number, path in enumerate(entry.video, 1)
+        )
+        parts.append(f'<div class="meta">video{e(seconds)} · {links}</div>')
     if task.fail_reason:
         parts.append(f'<div class="fail">{e(task.fail_reason)}</div>')
     parts.append(f"</div></{tag}>")
@@ -348,7 +406,8 @@ def _write_sheet(path: Path, name: str, entries: list[_Entry], exported_at: str)
         f"<title>{esc(name)}</title><style>{_SHEET_CSS}</style></head><body>"
         f"<h1>{esc(name)}</h1>"
         f'<div class="meta">{len(entries)} task{"s" if len(entries) != 1 else ""} · exported '
-        f"{esc(exported_at)} by mjwidgets · manifest.json, manifest.csv, images/</div>"
+        f"{esc(exported_at)} by mjwidgets · manifest.json, manifest.csv, images/"
+        f"{', videos/' if any(e.video for e in entries) else ''}</div>"
         f"{table}"
         f'<ol class="sheet">{cards}</ol></body></html>\n'
     )

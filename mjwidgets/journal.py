@@ -9,12 +9,13 @@ reduced to digests; the key is never in a body.
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any, Protocol
 
 from . import media
 from .models import Task
 
-__all__ = ["SubmitJournal", "journal_body", "tell_accepted"]
+__all__ = ["SubmitJournal", "journal_body", "new_state", "tell_accepted"]
 
 
 class SubmitJournal(Protocol):
@@ -32,6 +33,11 @@ class SubmitJournal(Protocol):
     def after_submit(
         self, state: str, task_id: str | None, outcome: str, error: BaseException | None
     ) -> None: ...
+
+
+def new_state() -> str:
+    """A fresh ``state``: the token that ties a journaled intent to the task the server made."""
+    return f"mjw-{uuid.uuid4().hex}"
 
 
 def journal_body(body: dict[str, Any]) -> dict[str, Any]:

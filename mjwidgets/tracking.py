@@ -1,12 +1,12 @@
 """Tracker: one per Client, the one place that starts tracking a task, and what a tracked task
 answers to.
 
-``tracker.imagine/action/modal`` submit through the client and track the result; a card takes
-the tracked task (``tracker.get``) and subscribes to its changes; ``task.wait()`` of a tracked
-task waits on the poller (no requests of its own), ``task.image()`` reads the image cache. The
-background loop itself is ``poller.Poller`` (the base class), its timing model ``cadence``.
-Everything observed goes to the history store (so a crash loses nothing) and finished images to
-the image cache (so they outlive their URLs).
+``tracker.imagine/action/modal/video/extend`` submit through the client and track the result; a
+card takes the tracked task (``tracker.get``) and subscribes to its changes; ``task.wait()`` of a
+tracked task waits on the poller (no requests of its own), ``task.image()`` reads the image cache.
+The background loop itself is ``poller.Poller`` (the base class), its timing model ``cadence``.
+Everything observed goes to the history store (so a crash loses nothing) and finished images and
+clips to the image cache (so they outlive their URLs).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Tracker(Poller):
 
     ``store`` (default: the history file under ``$MJ_HOME``) journals submits and records every
     change; ``cache`` (default: ``images/`` beside the store) keeps images. ``notify=True`` starts
-    a local receiver for ``notifyHook`` pushes (use ``tracker.imagine/action/modal``).
+    a local receiver for ``notifyHook`` pushes (use ``tracker.imagine/action/modal/video``).
     ``prefetch``: which images to download as soon as they exist — "final" (every result),
     "watched" (results, plus previews of tasks that have subscribers; the default), "all"
     (results and every preview) or "none". ``resume`` tracks the store's unfinished tasks of this
@@ -385,6 +385,11 @@ class Tracker(Poller):
     def tiles(self, task: Task) -> list[Image.Image]:
         return self.cache.tiles(task)
 
+    def clip(self, task: Task, index: int = 0) -> bytes:
+        """Clip ``index`` of a video task from the cache (downloaded once, served after its URL
+        expires)."""
+        return self.cache.videos.clip(task, index).read_bytes()
+
     def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
         return self.cache.save(task, folder)
 
@@ -412,6 +417,17 @@ class Tracker(Poller):
         """``client.action`` (press a button) with the notify hook; the new task is tracked."""
         options.setdefault("notify_hook", self.notify_url)
         return self._track_submitted(self._require_client().action(task, button, **options))
+
+    def video(self, prompt: str, **options: Any) -> Task:
+        """``client.video`` (a new video job) with the notify hook; the task is tracked, and its
+        clips and posters are cached the moment it succeeds."""
+        options.setdefault("notify_hook", self.notify_url)
+        return self._track_submitted(self._require_client().video(prompt, **options))
+
+    def extend(self, task: Task | str, **options: Any) -> Task:
+        """``client.extend`` (4 s more of a finished video) with the notify hook; tracked."""
+        options.setdefault("notify_hook", self.notify_url)
+        return self._track_submitted(self._require_client().extend(task, **options))
 
     def modal(self, task: Task | str, *, prompt: str | None = None, mask: Any = None) -> Task:
         """``client.modal`` (finish a MODAL task); the task is tracked again."""
