@@ -20,7 +20,28 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
         default=sim.DEMO_SPEED,
         help="time scale: a ~55 s fast job takes 55/speed seconds",
     )
-    p.add_argument("--secret", default=None, help="require this API key (any auth style)")
+    p.add_argument(
+        "--secret", default=None, help="require this API key, read the way the flavour reads it"
+    )
+    p.add_argument(
+        "--auth",
+        default="flavor",
+        choices=("flavor", "any"),
+        help="'flavor': the server's own header rule (default); 'any': every style",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="checks no real server makes: mask size/format, modal status, --zoom, customIds",
+    )
+    p.add_argument(
+        "--image-urls",
+        action="store_true",
+        help="trueai's per-tile imageUrls (its EnableFillOfficialCdn), served under /cdn/",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="fix task ids and job hashes (fresh by default)"
+    )
     p.add_argument("--remix", action="store_true", help="variations, reroll and pan ask a modal")
     p.add_argument("--concurrency", type=int, default=3)
     p.add_argument("--queue-size", type=int, default=10)
@@ -85,6 +106,10 @@ def _run_sim(args: argparse.Namespace) -> int:
             image_host=args.image_host,
             faults=faults,
             account=args.account,
+            auth=args.auth,
+            strict=args.strict,
+            image_urls=args.image_urls,
+            seed=args.seed,
         )
     except (ValueError, OSError) as exc:
         print(f"mjwidgets sim: {exc}", file=sys.stderr)

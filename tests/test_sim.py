@@ -108,8 +108,7 @@ UPSCALED = {
     "--v 7": ["upsample_v7_2x_subtle", "upsample_v7_2x_creative", "animate_high", "animate_low"],
     "--niji 6": ["upsample_v6_2x_subtle"],
     "--niji 7": ["upsample_v7_2x_subtle"],
-    "": ["upsample_v7_2x_subtle", "animate_high"],
-}
+}  # no version: V8.1, whose upscales have no Upscale/Zoom/Pan (test_sim_fidelity)
 
 
 @pytest.mark.parametrize("version", list(UPSCALED))
@@ -212,7 +211,7 @@ def test_every_button_does_what_it_says(api):
 
 
 def test_zoom_out_keeps_the_parent_in_the_middle(api):
-    single = upscaled(api)
+    single = upscaled(api, "a lighthouse at dusk --v 7")
     parent = api.image(single["imageUrl"]).convert("RGB")
     zoomed = api.image(api.wait(api.press(single, "Zoom Out 2x")["result"])["imageUrl"])
     tile = np.asarray(zoomed.convert("RGB").crop((0, 0, 1024, 1024))).astype(int)
@@ -229,8 +228,16 @@ def test_v5_upscale_4x_quadruples(api):
 
 def test_action_refusals(api):
     grid = api.wait(api.imagine("a kite"))
-    bad = api.submit("action", {"taskId": grid["id"], "customId": "MJ::JOB::upsample::1::nope"})
-    assert bad["code"] == 4
+    with sim.start(speed=FAST, strict=True) as strict:  # no real server checks the customId
+        picky = Api(strict.url)
+        strict_grid = picky.wait(picky.imagine("a kite"))
+        bad = picky.submit(
+            "action", {"taskId": strict_grid["id"], "customId": "MJ::JOB::upsample::1::nope"}
+        )
+        assert bad["code"] == 4
+    foreign = api.submit("action", {"taskId": grid["id"], "customId": "MJ::JOB::upsample::1::no"})
+    assert foreign["code"] == 1, "by default a foreign customId fails later, like on Discord"
+    assert api.wait(foreign["result"])["status"] == "FAILURE"
     assert api.submit("action", {"taskId": "1234567890123456", "customId": "x"})["code"] == 3
     pending = api.imagine("another kite")
     refused = api.submit("action", {"taskId": pending, "customId": grid["buttons"][0]["customId"]})
@@ -238,11 +245,18 @@ def test_action_refusals(api):
 
 
 # ---------------------------------------------------------------------------- modals
-def test_vary_region_repaints_exactly_the_white_region(api):
+@pytest.fixture
+def strict_api():
+    with sim.start(speed=FAST, strict=True) as s:  # checks no real server makes
+        yield Api(s.url)
+
+
+def test_vary_region_repaints_exactly_the_white_region(strict_api):
+    api = strict_api
     single = upscaled(api)
     parent = np.asarray(api.image(single["imageUrl"]).convert("RGB"))
     answer = api.press(single, "Vary (Region)")
-    assert answer["code"] == 21 and answer["description"] == "Waiting for window confirm"
+    assert answer["code"] == 21 and answer["description"] == "窗口等待"  # Plus docs/api.md
     assert answer["properties"]["finalPrompt"] == ""
     modal_task = api.fetch(answer["result"])
     assert modal_task["status"] == "MODAL"
@@ -284,19 +298,23 @@ def test_vary_region_repaints_exactly_the_white_region(api):
         assert (tile[inside] != parent[inside]).any(axis=1).all(), "masked pixels not repainted"
 
 
-def test_custom_zoom_needs_a_zoom_between_1_and_2(api):
-    single = upscaled(api, "a desert road")
+def test_custom_zoom_needs_a_zoom_between_1_and_2(strict_api):
+    api = strict_api
+    single = upscaled(api, "a desert road --v 7")
     answer = api.press(single, "Custom Zoom")
     assert answer["code"] == 21
     for prompt in ("a desert road", "a desert road --zoom 3", "a desert road --zoom 0.5"):
         refused = api.submit("modal", {"taskId": answer["result"], "prompt": prompt})
         assert refused["code"] == 4 and "--zoom" in refused["description"]
-    sent = api.submit("modal", {"taskId": answer["result"], "prompt": "a desert road --zoom 1.5"})
+    sent = api.submit(
+        "modal", {"taskId": answer["result"], "prompt": "a desert road --v 7 --zoom 1.5"}
+    )
     result = api.wait(sent["result"])
     assert result["status"] == "SUCCESS" and result["prompt"].endswith("--zoom 1.5")
 
 
-def test_modal_refuses_a_task_that_is_not_modal(api):
+def test_modal_refuses_a_task_that_is_not_modal(strict_api):
+    api = strict_api
     grid = api.wait(api.imagine("a pond"))
     assert api.submit("modal", {"taskId": grid["id"], "prompt": "x"})["code"] == 4
 
@@ -366,11 +384,12 @@ def test_speed_prefixes_set_the_mode():
 
 
 def test_concurrency_and_queue():
-    with sim.start(speed=5.0, concurrency=2, queue_size=1) as s:
+    with sim.start(speed=5.0, concurrency=2, queue_size=2) as s:
         api = Api(s.url)
-        codes = [api.submit("imagine", {"prompt": f"job {i}"}) for i in range(4)]
-        assert [c["code"] for c in codes] == [1, 1, 22, 23]
-        assert codes[2]["properties"]["numberOfQueues"] == 0
+        codes = [api.submit("imagine", {"prompt": f"job {i}"}) for i in range(5)]
+        # the first task that waits has nobody ahead of it: code 1, like OSS and trueai
+        assert [c["code"] for c in codes] == [1, 1, 1, 22, 23]
+        assert codes[3]["properties"]["numberOfQueues"] == 1
         assert api.fetch(codes[2]["result"])["status"] == "NOT_START"
 
 
@@ -382,7 +401,8 @@ def test_banned_words_plus_code_24():
 
 # ---------------------------------------------------------------------------- auth
 def test_auth_accepts_three_styles_and_refuses_others():
-    with sim.start(speed=FAST, secret="s3cret") as s:
+    # auth="any": every style; each flavour's own rule is in test_sim_fidelity
+    with sim.start(speed=FAST, secret="s3cret", auth="any") as s:
         for headers in (
             {"mj-api-secret": "s3cret"},
             {"Authorization": "Bearer s3cret"},
@@ -412,7 +432,7 @@ def test_newapi_rewrites_codes_lags_and_strips():
         api = Api(s.url)
         unknown = api.get("/task/1234567890123456/fetch")
         assert unknown.status_code == 400 and unknown.json() == {
-            "description": "task_no_found",
+            "description": "task_no_found ",
             "type": "upstream_error",
             "code": 4,
         }
@@ -430,7 +450,7 @@ def test_newapi_rewrites_codes_lags_and_strips():
         s.configure(speed=400.0)
         answer = api.press(task, "V1")
         assert answer["code"] == 1, "new-api rewrites 21 to 1 for remix modals"
-        assert api.fetch(answer["result"])["status"] == "MODAL"
+        assert api.wait(answer["result"])["status"] == "MODAL"  # after new-api's next refresh
 
 
 def test_newapi_vary_region_keeps_21_and_failure_progress_is_100():
@@ -439,7 +459,7 @@ def test_newapi_vary_region_keeps_21_and_failure_progress_is_100():
         failed = api.wait(api.imagine("a bridge"), timeout=30)
         assert failed["status"] == "FAILURE" and failed["progress"] == "100%"
         s.configure(fail_rate=0.0)
-        single = upscaled(api)
+        single = upscaled(api, "a lighthouse at dusk --v 7")
         assert single["action"] == "UPSCALE"
         assert api.press(single, "Vary (Region)")["code"] == 21
         assert api.press(single, "Upscale (Subtle)")["code"] == 1
@@ -477,7 +497,9 @@ def test_trueai_quirks():
         cancelled = api.fetch(first)
         assert (cancelled["status"], cancelled["failReason"]) == ("FAILURE", "取消任务")
         long_state = api.submit("imagine", {"prompt": "x", "state": "s" * 300})
-        assert long_state["success"] is False and long_state["code"] == -1
+        assert long_state["code"] == 4 and "255" in long_state["description"]
+        long_elsewhere = api.submit("shorten", {"prompt": "x", "state": "s" * 300})
+        assert long_elsewhere["success"] is False and long_elsewhere["code"] == -1
         refused = Api(s.url).post("/submit/imagine", {"prompt": "x"})
         assert refused.status_code == 401 and "Authorization" in refused.text
 
@@ -596,7 +618,7 @@ def test_command_line_runs_a_simulator_for_other_clients():
         url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
         api = Api(url)
         task = api.wait(api.imagine("from another process"))
-        assert task["status"] == "SUCCESS" and task["version"] == "v 7"
+        assert task["status"] == "SUCCESS" and task["version"] == "v 8.1"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -53,7 +53,7 @@ def test_edit_repaints_exactly_the_erased_region(trueai):
     ImageDraw.Draw(erased).rectangle((60, 40, 200, 150), fill=255)
     upload.putalpha(Image.eval(erased, lambda v: 255 - v))  # erased = transparent
     sent = api.submit("edits", {"prompt": "a red balloon", "image": data_url(upload)})
-    assert sent["code"] == 1 and sent["description"] == "Submit success"
+    assert sent["code"] == 1 and sent["description"] == "提交成功"  # trueai DiscordService.cs:1657
     task = api.wait(sent["result"])
     assert task["status"] == "SUCCESS" and task["action"] == "EDIT"
     assert task["description"] == "/edit a red balloon" and task["prompt"] == "a red balloon"

@@ -67,7 +67,9 @@ def test_submit_video_makes_h264_clips_with_posters(trueai):
                 "notifyHook": hooks.url,
             },
         )
-        assert sent["code"] == 1 and sent["description"] == "Submit success"
+        assert (
+            sent["code"] == 1 and sent["description"] == "提交成功"
+        )  # trueai DiscordService.cs:1657
         task = api.wait(sent["result"], timeout=60)
         deadline = time.monotonic() + 20
         while len(hooks.for_task(task["id"])) < 9 and time.monotonic() < deadline:

@@ -143,7 +143,7 @@ def test_lost_submit_reply_is_kept_as_outcome_unknown_and_never_resent(store):
 def test_the_api_key_never_reaches_the_store(tmp_path):
     secret = "sk-SECRET-123"
     with sim.start(speed=200.0, secret=secret) as server:
-        client = Client(server.url, api_key=secret)
+        client = Client(server.url, api_key=secret, auth="mj-api-secret")  # Plus reads this header
         store = HistoryStore(tmp_path / "history.sqlite3")
         with Tracker(client, store) as tracker:
             grid = tracker.wait(tracker.imagine("a fox in the snow"), timeout=30)

@@ -17,7 +17,7 @@ KEY = "sk-widget-SECRET-777"
 @pytest.fixture
 def studio(tmp_path):
     with sim.start(speed=200, secret=KEY) as server:
-        client = Client(server.url, api_key=KEY)
+        client = Client(server.url, api_key=KEY, auth="mj-api-secret")  # Plus reads this header
         store = HistoryStore(tmp_path / "history.sqlite3")
         tracker = Tracker(client, store=store)
         yield Studio(client, tracker=tracker)
@@ -59,16 +59,16 @@ def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
 
 
 def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
-    grid = studio.imagine("a desert road")
+    grid = studio.imagine("a desert road --v 7")  # V8.1 (the default) has no zoom buttons
     _until(lambda: grid.card.status == "SUCCESS")
     single = grid.press("U1")
     _until(lambda: single.card.status == "SUCCESS")
     assert single.press("Custom Zoom") is None
     modal = single.card.modal
-    assert modal["kind"] == "custom_zoom" and modal["prompt"] == "a desert road --zoom 1.5"
-    assert single._send_modal("a desert road --zoom 5") is None
+    assert modal["kind"] == "custom_zoom" and modal["prompt"] == "a desert road --v 7 --zoom 1.5"
+    assert single._send_modal("a desert road --v 7 --zoom 5") is None
     assert single.card.modal["invalid"] is True
-    zoomed = single._send_modal("a desert road --zoom 1.2")
+    zoomed = single._send_modal("a desert road --v 7 --zoom 1.2")
     assert zoomed is not None and single.card.modal == {}
     _until(lambda: zoomed.card.status == "SUCCESS")
     assert zoomed.card.lineage == f"Custom Zoom of {single.task.id}"

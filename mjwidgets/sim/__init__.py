@@ -116,14 +116,19 @@ def create(
     banned_words: tuple[str, ...] | list[str] = ("blood", "gore"),
     faults: dict | None = None,
     image_host: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     task_timeout: float | None = 300.0,
     account: str = "official",
+    strict: bool = False,
+    image_urls: bool = False,
+    auth: str = "flavor",
 ) -> SimServer:
     """Build a simulator bound to its port(s) without serving yet (the CLI serves it itself)."""
     config = FaultConfig()
     config.update(faults or {})
-    dice = FaultDice(config, seed)
+    # Fault draws stay repeatable (seed 0 unless given); ids and job hashes are fresh every
+    # process unless a seed is given, like a real server's.
+    dice = FaultDice(config, 0 if seed is None else seed)
     engine = Engine(
         flavor=get_flavor(flavor),
         speed=speed,
@@ -134,9 +139,11 @@ def create(
         dice=dice,
         seed=seed,
         task_timeout=task_timeout,
+        strict=strict,
+        image_urls=image_urls,
     )
     engine.media.set_account(account)
-    app = SimApp(engine, dice, secret)
+    app = SimApp(engine, dice, secret, auth=auth)
     server = serve(app, host, port)
     image_server = None
     if image_host:
@@ -151,9 +158,13 @@ def start(**options) -> SimServer:
     Options: host, port, speed (time scale: 200 makes a ~55 s job take ~0.3 s), flavor
     ("plus", "trueai", "newapi", "oss"), secret (required API key), remix, concurrency,
     queue_size, banned_words, faults (see FaultConfig), image_host (serve images from a second
-    port, to check that no key is sent there), seed, task_timeout (unscaled seconds), account
-    ("official", the default, so edits and retexture run; "youchuan"; or "discord", which
-    refuses them and needs remix on for /submit/video).
+    port, to check that no key is sent there), seed (fixes task ids and job hashes; fault draws
+    use it too), task_timeout (unscaled seconds), strict (checks no real server makes: mask
+    size and format, /submit/modal only for MODAL tasks, --zoom range, customIds that are not
+    buttons of the task), image_urls (trueai's per-tile `imageUrls`, like its
+    EnableFillOfficialCdn), auth ("flavor": each server's own header rule; "any": every style),
+    account ("official", the default, so edits and retexture run; "youchuan"; or "discord",
+    which refuses them and needs remix on for /submit/video).
     """
     return create(**options).serve_in_background()
 

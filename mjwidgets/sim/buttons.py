@@ -25,23 +25,31 @@ class MJVersion:
         try:
             return float(self.number)
         except ValueError:
-            return 7.0
+            return float(DEFAULT_MJ_VERSION)
 
     def __str__(self) -> str:
         return f"niji {self.number}" if self.niji else f"v {self.number}"
 
 
+# Midjourney's defaults since 2026-04-30 (V8.1) and 2026-01 (niji 7), as trueai names them
+# (Utils/MjPromptParser.cs:61-66 DEFALUT_MJ_VERSION, DEFALUT_NIJI_VERSION).
+DEFAULT_MJ_VERSION = "8.1"
+DEFAULT_NIJI_VERSION = "7"
+
+
 def parse_version(prompt: str, bot_type: str = "MID_JOURNEY") -> MJVersion:
-    """The MJ version a prompt selects; no version means v7 (niji 7 on the niji bot)."""
+    """The MJ version a prompt selects; no version means V8.1 (niji 7 on the niji bot)."""
     found = None
     for match in _VERSION_RE.finditer(prompt or ""):
         found = match
     if found is None:
-        return MJVersion("7", niji=bot_type == "NIJI_JOURNEY")
+        if bot_type == "NIJI_JOURNEY":
+            return MJVersion(DEFAULT_NIJI_VERSION, niji=True)
+        return MJVersion(DEFAULT_MJ_VERSION)
     flag, number = found.group(1), found.group(2)
     if flag == "niji":
-        return MJVersion(number or "7", niji=True)
-    return MJVersion(number or "7")
+        return MJVersion(number or DEFAULT_NIJI_VERSION, niji=True)
+    return MJVersion(number or DEFAULT_MJ_VERSION)
 
 
 def _button(custom_id: str, label: str = "", emoji: str | None = None, style: int = 2) -> dict:

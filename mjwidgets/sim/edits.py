@@ -87,8 +87,7 @@ def submit(engine, body: dict, mode: str | None, kind: str) -> tuple[int, str, s
             op=kind,
             prompt=full,
             description=f"/{kind} {prompt}",
-            state=body.get("state"),
-            notify_hook=body.get("notifyHook"),
+            body=body,
             bot_type="MID_JOURNEY",
             mode=mode,
         )
@@ -103,6 +102,8 @@ def submit(engine, body: dict, mode: str | None, kind: str) -> tuple[int, str, s
             task.fail_at = 0
             task.fail_reason_planned = f"[Invalid image] could not load {url}"
         code, desc, props = engine._admit(task)
+        # new-api's own row, written at submit (relay-mj.go:529-547)
+        task.newapi = {"action": task.action, "prompt": prompt, "description": desc}
         return code, desc, task.id, props
 
 

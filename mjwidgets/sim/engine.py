@@ -3,6 +3,9 @@
 Time is scaled by `speed`: a ~55 s fast job takes 55/speed seconds. A scheduler thread moves every
 task through NOT_START → SUBMITTED "0%" → IN_PROGRESS 15…93% → SUCCESS "100%" (or FAILURE) and posts
 each change to the task's notifyHook. Images are rendered lazily, when first asked for, and cached.
+
+What differs between server families (codes, refusals, descriptions, checks) is decided here from
+the `Flavor`; how a task looks on the wire is `wire.py`'s business.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import binascii
 import hashlib
 import heapq
 import io
-import json
 import logging
 import random
 import re
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from . import render
+from . import render, wire
 from .buttons import (
     MJVersion,
     Press,
@@ -38,7 +40,7 @@ from .buttons import (
     upscaled_buttons,
 )
 from .faults import FaultDice
-from .flavors import Flavor
+from .flavors import TRUEAI_REROLLABLE, Flavor, newapi_action, trueai_accepts
 from .media import VIDEO_OPS, MediaStore
 
 log = logging.getLogger("mjwidgets.sim")
@@ -58,6 +60,7 @@ _ACTION_FACTOR = {"upsample": 0.3, "upscale_hd": 0.6, "animate": 1.5}
 _ACTION_FACTOR.update(video=1.5, video_extend=1.5, video_upsample=0.3)  # media jobs
 _ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
 _AR_RE = re.compile(r"--(?:ar|aspect)\s+(\S+)")
+_BS_RE = re.compile(r"--bs\s+(\d+)", re.IGNORECASE)
 _DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
 _MODAL_ALWAYS = ("inpaint", "custom_zoom", "describe_pick", "shorten_pick")
 _MODAL_WITH_REMIX = ("variation", "reroll", "low_variation", "high_variation", "pan", "animate")
@@ -77,6 +80,13 @@ _GRID_OPS = (
     "retexture",
 )
 _STRENGTH = {"variation": 0.5, "low_variation": 0.25, "high_variation": 0.8}
+_TRUEAI_STATE_TOO_LONG = "State参数过长，最大255字符"
+_TRUEAI_HOOK_TOO_LONG = "NotifyHook参数过长，最大2000字符"
+# The simulator's own wording where the real server's text is unknown (Midjourney answers these
+# cases on Discord; the proxies only copy the message). Marked as such in the docs.
+_FAIL_BAD_MASK = "[Invalid mask] the Vary (Region) mask could not be read"
+_FAIL_BAD_ZOOM = "[Invalid parameter] --zoom must be between 1 and 2"
+_FAIL_NOT_A_BUTTON = "[Interaction failed] the customId is not a component of the parent message"
 
 
 class SimError(Exception):
@@ -92,6 +102,31 @@ class SimError(Exception):
         self.properties = properties or {}
 
 
+class LogicError(SimError):
+    """trueai's business-rule exceptions raised outside a controller's try/catch, answered by
+    its exception filter as `{"success":false,"code":-1,...}` (CustomLogicExceptionFilterAttribute
+    .cs:39-51, Models/Result.cs:71-74)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(-1, message)
+
+
+class RelayError(SimError):
+    """new-api's own relay errors: HTTP 400 `{"code","description","type":"upstream_error"}`
+    with a space after the description (controller/relay.go:313-323)."""
+
+    def __init__(self, description: str, code: int = 4) -> None:
+        super().__init__(code, description, 400)
+
+
+class GatewayError(SimError):
+    """new-api's middleware refusals: HTTP 400 `{"error":{"message","type":"new_api_error"}}`
+    (middleware/distributor.go:36-40, middleware/utils.go:9-19)."""
+
+    def __init__(self, message: str, http_status: int = 400) -> None:
+        super().__init__(0, message, http_status)
+
+
 @dataclass
 class SimTask:
     """One task as the server keeps it; the wire JSON is rendered from it per flavour."""
@@ -99,15 +134,17 @@ class SimTask:
     id: str
     op: str  # imagine, upsample, variation, …, describe, shorten, blend
     action: str
-    prompt: str
-    description: str
+    prompt: str | None
+    description: str | None
     state: str | None
     notify_hook: str | None
     bot_type: str
     mode: str
+    requested_mode: str | None
     submit_time: int
     job_hash: str
     message_id: str
+    nonce: str
     version: MJVersion
     size: tuple[int, int] = (0, 0)
     status: str = "NOT_START"
@@ -119,8 +156,14 @@ class SimTask:
     parent_id: str | None = None
     press: Press | None = None
     modal_kind: str | None = None  # while MODAL: the press that needs input
+    modal_submitted: bool = False
+    run: int = 0  # bumped when a finished task runs again, so stale steps are ignored
+    prompt_en: str | None = None
     final_prompt: str = ""
+    result_text: str = ""  # what a DESCRIBE or SHORTEN answers, shown when it finishes
+    seed_shown: str | None = None  # trueai shows a seed once /image-seed asked for it
     extra_properties: dict = field(default_factory=dict)
+    newapi: dict = field(default_factory=dict)  # new-api's own row: action, prompt, description
     mask_png: bytes | None = None
     image_inputs: list[str] = field(default_factory=list)  # attachment names
     seed: int = 0
@@ -129,11 +172,13 @@ class SimTask:
     fail_reason_planned: str | None = None
     finished_at: float | None = None  # wall clock, for detection-lag measurements
     updates: int = 0
+    hook_post: object = None  # the Future of the task's last notifyHook post
     history: list = field(default_factory=list)  # (monotonic, view) for lagging flavours
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def view(self) -> dict:
         """The fields that change over a task's life, frozen for history and rendering."""
+        success = self.status == "SUCCESS"
         return {
             "status": self.status,
             "progress": self.progress,
@@ -143,6 +188,13 @@ class SimTask:
             "buttons": [dict(b) for b in self.buttons],
             "action": self.action,
             "prompt": self.prompt,
+            "prompt_en": self.prompt_en,
+            "description": self.description,
+            "state": self.state,
+            "final_prompt": self.final_prompt,
+            "seed": self.seed_shown,
+            "size": self.size if success and self.size[0] else (None, None),
+            "version": str(self.version) if success else None,
         }
 
 
@@ -150,15 +202,22 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def decode_base64_image(data: str) -> bytes:
-    """Bytes of a data URL or raw base64 string; SimError(4) when it is neither."""
+def decode_base64_image(data: str, *, data_url_only: bool = False) -> bytes:
+    """Bytes of a data URL or raw base64 string; SimError(4) when it is neither.
+
+    `data_url_only`: refuse raw base64, as OSS's DataUrlSerializer does."""
     if not isinstance(data, str) or not data.strip():
-        raise SimError(4, "base64格式错误: empty image")
-    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+        raise SimError(4, "base64格式错误")
+    if data.startswith("data:"):
+        payload = data.split(",", 1)[1] if "," in data else ""
+    elif data_url_only:
+        raise SimError(4, "base64格式错误")
+    else:
+        payload = data
     try:
         return base64.b64decode(payload, validate=False)
     except (binascii.Error, ValueError):
-        raise SimError(4, "base64格式错误: not base64") from None
+        raise SimError(4, "base64格式错误") from None
 
 
 def _open_image(raw: bytes) -> Image.Image:
@@ -183,9 +242,11 @@ class Engine:
         banned_words: tuple[str, ...],
         remix: bool,
         dice: FaultDice,
-        seed: int,
+        seed: int | None,
         task_timeout: float | None,
         image_base: str = "",
+        strict: bool = False,
+        image_urls: bool = False,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
@@ -198,13 +259,17 @@ class Engine:
         self.dice = dice
         self.task_timeout = task_timeout
         self.image_base = image_base
+        self.strict = strict
+        self.image_urls = image_urls
         self.tasks: dict[str, SimTask] = {}
+        self.by_job: dict[str, str] = {}  # job hash → task id, for the CDN-style tile URLs
         self.running: set[str] = set()
         self.waiting: deque[str] = deque()
         self.attachments: dict[str, tuple[bytes, str]] = {}
         self.created_by_action: dict[str, int] = {}
         self.total_updates = 0
         self.started_monotonic = time.monotonic()
+        # Ids and job hashes: fresh every process (seeded from the OS) unless a seed is asked for.
         self._random = random.Random(seed)
         self._lock = threading.RLock()
         self._heap: list = []
@@ -264,12 +329,21 @@ class Engine:
         task.updates += 1
         self.total_updates += 1
         task.history.append((time.monotonic(), task.view()))
-        if task.notify_hook:
-            payload = json.dumps(self.task_json(task, live=True)).encode()
-            self._notifier.submit(self._post_hook, task.notify_hook, payload)
+        if task.notify_hook and self.flavor.delivers_hooks:
+            payload = wire.dumps(self.task_json(task, live=True), self.flavor.json_style)
+            task.hook_post = self._notifier.submit(
+                self._post_hook, task.notify_hook, payload, task.hook_post
+            )
 
     @staticmethod
-    def _post_hook(url: str, payload: bytes) -> None:
+    def _post_hook(url: str, payload: bytes, previous=None) -> None:
+        """POST one change, after the task's previous change (the servers never let a
+        callback go back in time: OSS NotifyServiceImpl.java:37-70, trueai NotifyService.cs)."""
+        if previous is not None:
+            try:
+                previous.result(timeout=10)
+            except Exception:  # a failed or slow earlier post does not hold this one back
+                pass
         request = urllib.request.Request(
             url, data=payload, headers={"Content-Type": "application/json"}, method="POST"
         )
@@ -284,10 +358,9 @@ class Engine:
         self,
         *,
         op: str,
-        prompt: str,
-        description: str,
-        state: str | None,
-        notify_hook: str | None,
+        prompt: str | None,
+        description: str | None,
+        body: dict,
         bot_type: str,
         mode: str | None,
         parent: SimTask | None = None,
@@ -295,7 +368,8 @@ class Engine:
     ) -> SimTask:
         task_id = self._new_id()
         job_hash = self._new_hash()
-        version = parent.version if parent else parse_version(prompt, bot_type)
+        version = parent.version if parent else parse_version(prompt or "", bot_type)
+        requested = mode
         if mode is None:
             mode = next(
                 (m.upper() for m in ("relax", "turbo", "fast") if f"--{m}" in (prompt or "")),
@@ -312,18 +386,24 @@ class Engine:
             action=action,
             prompt=prompt,
             description=description,
-            state=state,
-            notify_hook=notify_hook or None,
+            state=body.get("state"),
+            notify_hook=body.get("notifyHook") or None,
             bot_type=bot_type,
             mode=mode,
+            requested_mode=requested,
             submit_time=_now_ms(),
             job_hash=job_hash,
             message_id=str(1_100_000_000_000_000_000 + self._random.getrandbits(56)),
+            nonce=str(1_300_000_000_000_000_000 + self._random.getrandbits(56)),
             version=version,
             parent_id=parent.id if parent else None,
             press=press,
-            final_prompt=prompt,
+            prompt_en=prompt,
+            final_prompt=prompt or "",
         )
+        if self.flavor.name == "newapi":
+            # new-api never forwards notifyHook unless MjNotifyEnabled (service/midjourney.go:174)
+            task.notify_hook = None
         task.seed = int(hashlib.sha256(job_hash.encode()).hexdigest()[:8], 16)
         if self.dice.roll(self.dice.config.stuck_rate):
             task.stuck = True
@@ -332,8 +412,13 @@ class Engine:
             reason = str(self.dice.config.fail_reason)
             task.fail_reason_planned = reason.replace("{pct}", str(task.fail_at))
         self.tasks[task_id] = task
+        self.by_job[job_hash] = task_id
         self.created_by_action[action] = self.created_by_action.get(action, 0) + 1
         return task
+
+    def _plan_failure(self, task: SimTask, reason: str) -> None:
+        task.fail_at = 0
+        task.fail_reason_planned = reason
 
     def _check_banned(self, prompt: str, task: SimTask | None = None) -> None:
         lowered = (prompt or "").lower()
@@ -344,28 +429,55 @@ class Engine:
                         24, "可能包含敏感词", properties={"promptEn": prompt, "bannedWord": word}
                     )
                 if task is not None:
-                    task.fail_at = 0
-                    task.fail_reason_planned = "可能包含敏感词"
+                    self._plan_failure(task, "可能包含敏感词")
                 return
 
+    def _check_base(self, body: dict, *, in_imagine: bool) -> None:
+        """trueai's NewTask limits (SubmitController.cs:1039-1048): inside imagine's try/catch
+        they become a code-4 envelope, elsewhere its exception filter answers them."""
+        if self.flavor.name != "trueai":
+            return
+        state, hook = body.get("state"), body.get("notifyHook")
+        for value, limit, message in (
+            (state, 255, _TRUEAI_STATE_TOO_LONG),
+            (hook, 2000, _TRUEAI_HOOK_TOO_LONG),
+        ):
+            if value is not None and len(str(value)) > limit:
+                if in_imagine:
+                    raise SimError(4, message)
+                raise LogicError(message)
+
+    def _decode(self, data: str) -> bytes:
+        return decode_base64_image(data, data_url_only=not self.flavor.raw_base64)
+
     def _admit(self, task: SimTask) -> tuple[int, str, dict]:
-        """Put a task in a slot or in the queue; the envelope code says which."""
+        """Put a task in a slot or in the queue; the envelope code says which.
+
+        Like OSS (DiscordInstanceImpl.java:110-134) and trueai (DiscordService.cs:1626-1665) the
+        code is 22 only when other tasks already wait: the first task that waits gets code 1."""
+        props: dict = {}
         if len(self.running) < self.concurrency:
             self._start(task)
-            code, desc, props = 1, self.flavor.submit_description, {}
+            code, desc = 1, self.flavor.submit_description
         elif len(self.waiting) < self.queue_size:
             ahead = len(self.waiting)
             self.waiting.append(task.id)
-            code, desc, props = 22, f"排队中，前面还有{ahead}个任务", {"numberOfQueues": ahead}
+            if ahead:
+                code, desc = 22, f"排队中，前面还有{ahead}个任务"
+                props = {"numberOfQueues": ahead}
+            else:
+                code, desc = 1, self.flavor.submit_description
         else:
             del self.tasks[task.id]
             self.created_by_action[task.action] -= 1
             code = self.flavor.queue_full_code
             desc = "提交失败，队列已满，请稍后重试" if code == 9 else "队列已满，请稍后尝试"
-            raise SimError(code, desc)
+            # both name the account (DiscordInstanceImpl.java:118-121, DiscordService.cs:1628)
+            props = {"discordInstanceId": wire.INSTANCE_ID}
+            if self.flavor.name in ("trueai", "newapi"):
+                props["discordChannelId"] = wire.INSTANCE_ID
+            raise SimError(code, desc, properties=props)
         self._changed(task)
-        if self.flavor.rewrite_codes and code == 22:
-            code = 1
         return code, desc, props
 
     def _start(self, task: SimTask) -> None:
@@ -380,10 +492,13 @@ class Engine:
             * jitter
             / self.speed
         )
+        run = task.run
         for offset, status, pct in steps:
-            self._schedule(offset * factor, task.id, lambda t, s=status, p=pct: self._step(t, s, p))
+            self._schedule(
+                offset * factor, task.id, lambda t, s=status, p=pct: self._step(t, s, p, run)
+            )
         if self.task_timeout is not None:
-            self._schedule(self.task_timeout / self.speed, task.id, lambda t: self._timeout(t))
+            self._schedule(self.task_timeout / self.speed, task.id, lambda t: self._timeout(t, run))
 
     def _release(self, task: SimTask) -> None:
         self.running.discard(task.id)
@@ -394,8 +509,10 @@ class Engine:
             if nxt is not None and nxt.status == "NOT_START":
                 self._start(nxt)
 
-    def _step(self, task: SimTask, status: str, pct: int) -> None:
-        if task.status in TERMINAL or (task.stuck and task.status == "IN_PROGRESS"):
+    def _step(self, task: SimTask, status: str, pct: int, run: int) -> None:
+        if run != task.run or task.status in TERMINAL:
+            return
+        if task.stuck and task.status == "IN_PROGRESS":
             return
         if task.fail_at is not None and pct >= task.fail_at and status != "SUBMITTED":
             self._finish(task, "FAILURE", task.fail_reason_planned)
@@ -410,17 +527,30 @@ class Engine:
             self._renderer.submit(self._prerender, task)
         self._changed(task)
 
-    def _timeout(self, task: SimTask) -> None:
-        if task.status in PENDING:
+    def _timeout(self, task: SimTask, run: int) -> None:
+        if run == task.run and task.status in PENDING:
             self._finish(task, "FAILURE", "任务超时")
 
     def _finish(self, task: SimTask, status: str, reason: str | None = None) -> None:
         task.status = status
         task.finish_time = _now_ms()
         task.finished_at = time.time()
+        flavor = self.flavor
         if status == "SUCCESS":
             task.progress = 100
-            task.buttons = self._buttons_for(task) if self.flavor.buttons else []
+            task.buttons = self._buttons_for(task) if flavor.buttons else []
+            if task.op in ("describe", "shorten"):
+                task.final_prompt = task.result_text
+                task.prompt_en = task.result_text
+                if task.op == "describe" and flavor.describe_in_prompt:
+                    task.prompt = task.result_text
+            if flavor.name == "trueai":
+                # FinishTask (DiscordWebSocketService.cs:2558-2571) and HandleShorten (:2705-2714)
+                if task.op == "shorten":
+                    task.description = task.result_text
+                task.description = task.description or "Submit success"
+                task.fail_reason = task.fail_reason or ""
+                task.state = task.state or ""
         else:
             task.fail_reason = reason
         self._release(task)
@@ -447,13 +577,16 @@ class Engine:
     def imagine(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
         prompt = str(body.get("prompt") or "").strip()
         if not prompt:
+            if self.flavor.name == "newapi":
+                raise RelayError("prompt_is_required")  # relay-mj.go:379-382
             raise SimError(4, "prompt不能为空")
+        self._check_base(body, in_imagine=True)
         images = list(body.get("base64Array") or [])
         if body.get("base64"):
             images.append(body["base64"])
         bot = _bot_type(body.get("botType"))
         with self._lock:
-            names = [self._store_attachment(decode_base64_image(img)) for img in images]
+            names = [self._store_attachment(self._decode(img)) for img in images]
             urls = [self._attachment_url(n) for n in names]
             full_prompt = " ".join(urls + [prompt])
             self._check_banned(prompt)
@@ -461,8 +594,7 @@ class Engine:
                 op="imagine",
                 prompt=full_prompt,
                 description=f"/imagine {full_prompt}",
-                state=body.get("state"),
-                notify_hook=body.get("notifyHook"),
+                body=body,
                 bot_type=bot,
                 mode=mode,
             )
@@ -470,6 +602,7 @@ class Engine:
             task.size = self._grid_size(task, prompt)
             self._check_banned(prompt, task)
             code, desc, props = self._admit(task)
+            task.newapi = {"action": "IMAGINE", "prompt": prompt, "description": desc}
             return code, desc, task.id, props
 
     def _grid_size(self, task: SimTask, prompt: str) -> tuple[int, int]:
@@ -477,54 +610,94 @@ class Engine:
         try:
             w, h = render.tile_size(ratios[-1] if ratios else None)
         except ValueError as exc:
-            task.fail_at = 0
-            task.fail_reason_planned = f"[Invalid parameter] {exc}"
+            self._plan_failure(task, f"[Invalid parameter] {exc}")
             w, h = render.tile_size(None)
         return (2 * w, 2 * h)
+
+    def _parent_for_action(self, task_id: str) -> SimTask:
+        """The pressed task, with each flavour's answer when it is missing or not finished."""
+        parent = self.tasks.get(task_id)
+        if self.flavor.name == "newapi":
+            # relay-mj.go:422-430: new-api looks in its own table, and at its own (lagging) status
+            if parent is None or not parent.newapi:
+                raise RelayError("task_not_found")
+            seen = self.visible_view(parent)
+            if seen is None or seen["status"] != "SUCCESS":
+                raise RelayError("task_status_not_success")
+            return parent
+        if parent is None:
+            raise SimError(3, "关联任务不存在或已失效", self.flavor.missing_parent_http)
+        if parent.status != "SUCCESS":
+            raise SimError(4, "关联任务状态错误")
+        return parent
 
     def action(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
         task_id = str(body.get("taskId") or "")
         custom_id = str(body.get("customId") or "")
-        if not task_id:
-            raise SimError(4, "taskId不能为空")
-        if not custom_id:
-            raise SimError(4, "customId不能为空")
+        flavor = self.flavor
+        newapi_name = None
+        if flavor.name == "newapi":  # the distributor maps the customId before anything else
+            if not custom_id:
+                raise GatewayError("Invalid request: custom_id_is_required")
+            newapi_name = newapi_action(custom_id)
+            if newapi_name is None:
+                raise GatewayError(f"Invalid request: unknown_action:{custom_id}")
+        if not task_id or not custom_id:
+            if flavor.name == "trueai":
+                raise SimError(4, "参数错误")
+            raise SimError(4, "taskId不能为空" if not task_id else "customId不能为空")
         with self._lock:
-            parent = self.tasks.get(task_id)
-            if parent is None:
-                raise SimError(3, "关联任务不存在或已失效", self.flavor.missing_parent_http)
-            if parent.status != "SUCCESS":
-                raise SimError(4, "关联任务状态错误")
-            if custom_id not in {b["customId"] for b in parent.buttons}:
+            parent = self._parent_for_action(task_id)
+            if flavor.name == "trueai" and not trueai_accepts(custom_id):
+                raise SimError(4, "未知的 Action 类型")
+            self._check_base(body, in_imagine=False)
+            press = parse_press(custom_id)
+            if press.kind == "unknown":
+                raise SimError(4, "未知的 Action 类型")
+            if (
+                flavor.name == "trueai"
+                and press.kind == "reroll"
+                and parent.action not in TRUEAI_REROLLABLE
+            ):
+                raise SimError(4, "该任务不支持重新生成")
+            is_button = custom_id in {b["customId"] for b in parent.buttons}
+            if not is_button and self.strict:
                 raise SimError(
                     4,
                     f"未知的 Action 类型: customId {custom_id!r} is not a button "
                     f"of task {parent.id}",
                 )
-            press = parse_press(custom_id)
             if press.kind == "bookmark":
-                return 1, self.flavor.submit_description, parent.id, {}
-            if press.kind == "unknown":
-                raise SimError(4, f"未知的 Action 类型: {custom_id}")
+                return 1, "成功", parent.id, {}
             needs_modal = press.kind in _MODAL_ALWAYS or (
                 press.kind in _MODAL_WITH_REMIX and (self.remix or body.get("enableRemix"))
             )
             task = self._child(parent, press, body, mode)
-            if press.kind == "upsample":
-                for button in parent.buttons:
-                    if button["customId"] == custom_id:
-                        button["style"] = 1  # Discord marks a used U button
+            if not is_button:
+                self._plan_failure(task, _FAIL_NOT_A_BUTTON)
+            if press.kind == "upsample" and is_button:
+                for b in parent.buttons:
+                    if b["customId"] == custom_id:
+                        b["style"] = 1  # Discord marks a used U button
+            newapi_row = {
+                "action": newapi_name or task.action,
+                "prompt": parent.newapi.get("prompt", ""),
+            }
             if needs_modal:
                 task.status = "MODAL"
                 task.modal_kind = press.kind
                 prompt = "" if press.kind == "inpaint" else task.prompt
+                if press.kind == "inpaint":
+                    task.prompt = task.prompt_en = ""
                 task.final_prompt = prompt
+                if flavor.name == "trueai" and press.kind == "custom_zoom":
+                    task.description = flavor.modal_description  # SubmitController.cs:654-658
                 self._changed(task)
+                task.newapi = {**newapi_row, "description": flavor.modal_description}
                 props = {"finalPrompt": prompt, "remix": True}
-                if self.flavor.rewrite_codes and press.kind not in ("inpaint", "custom_zoom"):
-                    return 1, self.flavor.submit_description, task.id, props
-                return 21, "Waiting for window confirm", task.id, props
+                return 21, flavor.modal_description, task.id, props
             code, desc, props = self._admit(task)
+            task.newapi = {**newapi_row, "description": desc}
             return code, desc, task.id, props
 
     def _child(self, parent: SimTask, press: Press, body: dict, mode: str | None) -> SimTask:
@@ -534,20 +707,21 @@ class Engine:
             "describe_retry": "describe",
             "shorten_details": "shorten",
         }.get(press.kind, press.kind)
-        prompt = parent.prompt
+        prompt = parent.prompt or ""
         if press.kind == "describe_pick":
-            prompt = _numbered(parent.final_prompt)[press.index - 1 : press.index] or [prompt]
-            prompt = prompt[0]
+            picks = _numbered(parent.result_text)
+            prompt = (picks[press.index - 1 : press.index] or [prompt])[0]
         elif press.kind == "shorten_pick":
-            picks = _numbered(parent.final_prompt.split("## Shortened prompts", 1)[-1])
-            prompt = (picks[press.index - 1 : press.index] or [parent.prompt])[0]
+            picks = _numbered(parent.result_text.split("## Shortened prompts", 1)[-1])
+            prompt = (picks[press.index - 1 : press.index] or [prompt])[0]
         label = _press_label(press)
+        # trueai leaves an action's description empty until it finishes ("Submit success")
+        description = None if self.flavor.name == "trueai" else f"/up {parent.id} {label}"
         task = self._make_task(
             op=op,
             prompt=prompt,
-            description=f"/up {parent.id} {label}",
-            state=body.get("state"),
-            notify_hook=body.get("notifyHook"),
+            description=description,
+            body=body,
             bot_type=parent.bot_type,
             mode=mode or parent.mode,
             parent=parent,
@@ -556,51 +730,102 @@ class Engine:
         task.image_inputs = list(parent.image_inputs)
         task.size = _child_size(parent, press, op)
         if op == "shorten":
-            task.final_prompt = _shorten_text(prompt, details=True)
+            task.result_text = _shorten_text(prompt, details=True)
         if op == "describe":
-            task.final_prompt = parent.final_prompt
+            task.result_text = parent.result_text
+            task.final_prompt = ""
         self.media.setup_child(task, parent, press)
         return task
 
     def modal(self, body: dict) -> tuple[int, str, str, dict]:
         task_id = str(body.get("taskId") or "")
+        flavor = self.flavor
         if not task_id:
-            raise SimError(4, "taskId不能为空")
+            raise SimError(4, "参数错误" if flavor.name == "trueai" else "taskId不能为空")
         with self._lock:
             task = self.tasks.get(task_id)
+            if flavor.name == "newapi" and (task is None or not task.newapi):
+                raise RelayError("task_not_found")  # relay-mj.go:414-424
             if task is None:
-                raise SimError(3, "关联任务不存在或已失效", self.flavor.missing_parent_http)
+                raise SimError(3, "关联任务不存在或已失效", flavor.missing_parent_http)
             if task.status != "MODAL":
-                raise SimError(4, f"任务状态错误: task {task_id} is {task.status}, not MODAL")
-            parent = self.tasks[task.parent_id] if task.parent_id else None
+                if self.strict:
+                    raise SimError(4, f"任务状态错误: task {task_id} is {task.status}, not MODAL")
+                if task.status in PENDING:  # already queued or running: nothing to resubmit
+                    return 1, flavor.submit_description, task.id, {}
+            parent = self.tasks.get(task.parent_id) if task.parent_id else None
+            kind = task.modal_kind or (task.press.kind if task.press else None)
             prompt = str(body.get("prompt") or "").strip() or (
-                parent.prompt
-                if parent and task.modal_kind not in _MODAL_ALWAYS[2:]
-                else task.prompt
+                (parent.prompt or parent.final_prompt)
+                if parent and kind not in _MODAL_ALWAYS[2:]
+                else (task.prompt or "")
             )
-            if task.modal_kind == "inpaint":
-                task.mask_png = self._checked_mask(body.get("maskBase64"), parent)
-            elif task.modal_kind == "custom_zoom":
+            if not prompt and flavor.name == "trueai":
+                raise SimError(4, "prompt不能为空")  # SubmitController.cs:734-737
+            self._check_banned(prompt)
+            if task.status != "MODAL":
+                self._reset_for_rerun(task)
+            if kind == "inpaint":
+                task.mask_png = self._mask(body.get("maskBase64"), parent, task)
+            elif kind == "custom_zoom":
                 zoom = _zoom_of(prompt)
                 if zoom is None or not 1.0 <= zoom <= 2.0:
-                    raise SimError(
-                        4,
-                        "Custom Zoom needs --zoom between 1 and 2 in the prompt, "
-                        "e.g. 'a cat --zoom 1.5'",
-                    )
+                    if self.strict:
+                        raise SimError(
+                            4,
+                            "Custom Zoom needs --zoom between 1 and 2 in the prompt, "
+                            "e.g. 'a cat --zoom 1.5'",
+                        )
+                    self._plan_failure(task, _FAIL_BAD_ZOOM)
+                    zoom = 2.0
                 task.press = Press("custom_zoom", zoom=zoom)
-            self._check_banned(prompt)
-            task.prompt = prompt
+            task.prompt = task.prompt_en = prompt
             task.final_prompt = prompt
-            task.description = f"{task.description} (modal)"
+            if flavor.name != "trueai":
+                task.description = f"{task.description} (modal)"
             task.status = "NOT_START"
             task.modal_kind = None
+            task.modal_submitted = True
             if body.get("state"):
                 task.state = body.get("state")
-            if self.flavor.name == "newapi":
-                task.action = "MODAL"
             code, desc, props = self._admit(task)
+            if flavor.name == "newapi":
+                task.newapi = {**task.newapi, "action": "MODAL", "description": desc}
             return code, desc, task.id, props
+
+    def _reset_for_rerun(self, task: SimTask) -> None:
+        """A finished task sent to /submit/modal again runs again (trueai's SubmitModal
+        enqueues whatever task it is given: TaskService.cs:2052-2090)."""
+        self.by_job.pop(task.job_hash, None)
+        task.job_hash = self._new_hash()
+        task.seed = int(hashlib.sha256(task.job_hash.encode()).hexdigest()[:8], 16)
+        self.by_job[task.job_hash] = task.id
+        task.run += 1
+        task.progress = 0
+        task.start_time = task.finish_time = task.finished_at = None
+        task.fail_reason = None
+        task.buttons = []
+        with self._cache_lock:
+            self._images.pop(task.id, None)
+            for key in [k for k in self._encoded if k[0] == task.id]:
+                del self._encoded[key]
+
+    def _mask(self, mask_b64, parent: SimTask | None, task: SimTask) -> bytes | None:
+        if self.strict:
+            return self._checked_mask(mask_b64, parent)
+        # trueai does not parse maskBase64 at all (SubmitController.cs:751-756): whatever the
+        # client sends goes to Midjourney, which repaints what it can read.
+        try:
+            mask = _open_image(decode_base64_image(str(mask_b64 or "")))
+        except SimError:
+            self._plan_failure(task, _FAIL_BAD_MASK)
+            return None
+        mask = mask.convert("L")
+        if parent is not None and parent.size[0] and mask.size != parent.size:
+            mask = mask.resize(parent.size, Image.Resampling.NEAREST)
+        out = io.BytesIO()
+        mask.point(lambda v: 255 if v >= 128 else 0).save(out, "PNG")
+        return out.getvalue()
 
     def _checked_mask(self, mask_b64, parent: SimTask | None) -> bytes:
         if not mask_b64:
@@ -625,81 +850,100 @@ class Engine:
     def blend(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
         images = list(body.get("base64Array") or [])
         if not 2 <= len(images) <= 5:
-            raise SimError(4, "base64List参数错误: blend takes 2 to 5 images")
+            if self.flavor.name == "trueai":
+                raise SimError(4, "图片参数错误，2~5张图片")  # SubmitController.cs:386-390
+            raise SimError(4, "base64List参数错误")
         dimensions = str(body.get("dimensions") or "SQUARE").upper()
         if dimensions not in _DIMENSIONS:
-            raise SimError(4, "dimensions参数错误: PORTRAIT, SQUARE or LANDSCAPE")
+            raise SimError(4, "dimensions参数错误")
+        self._check_base(body, in_imagine=False)
         with self._lock:
-            names = [self._store_attachment(decode_base64_image(img)) for img in images]
+            names = [self._store_attachment(self._decode(img)) for img in images]
             task = self._make_task(
                 op="blend",
                 prompt="",
                 description="",
-                state=body.get("state"),
-                notify_hook=body.get("notifyHook"),
+                body=body,
                 bot_type=_bot_type(body.get("botType")),
                 mode=mode,
             )
             task.description = f"/blend {task.id} {len(names)}"
-            task.prompt = " ".join(self._attachment_url(n) for n in names)
+            task.prompt = task.prompt_en = " ".join(self._attachment_url(n) for n in names)
+            task.final_prompt = task.prompt
             task.image_inputs = names
             w, h = render.tile_size(_DIMENSIONS[dimensions])
             task.size = (2 * w, 2 * h)
             code, desc, props = self._admit(task)
+            task.newapi = {"action": "BLEND", "prompt": "", "description": desc}
             return code, desc, task.id, props
 
     def describe(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
+        flavor = self.flavor
         if body.get("base64"):
-            raw = decode_base64_image(body["base64"])
-        elif body.get("link"):
-            raw = self._attachment_from_url(str(body["link"]))
+            raw = self._decode(body["base64"])
+        elif body.get("link") and flavor.name != "oss":
+            link = str(body["link"])
+            if flavor.name == "trueai" and not re.match(r"^https?://.+", link):
+                raise SimError(4, "链接格式错误")
+            raw = self._attachment_from_url(link)
+        elif flavor.name == "trueai":
+            raise SimError(4, "base64或link不能为空")
         else:
             raise SimError(4, "base64不能为空")
+        self._check_base(body, in_imagine=False)
         with self._lock:
             name = self._store_attachment(raw)
             image = _open_image(raw)
             task = self._make_task(
                 op="describe",
-                prompt="",
-                description=f"/describe {name}",
-                state=body.get("state"),
-                notify_hook=body.get("notifyHook"),
+                prompt=None,
+                description="/describe",
+                body=body,
                 bot_type=_bot_type(body.get("botType")),
                 mode=mode,
             )
+            if flavor.name != "trueai":  # OSS SubmitController.java:167-168
+                task.description = f"/describe {task.id}.{name.rsplit('.', 1)[-1]}"
+            task.prompt_en = None
+            task.final_prompt = ""
             task.image_inputs = [name]
             task.size = image.size
             prompts = render.describe_prompts(image.convert("RGB"), task.seed)
             digits = ["1️⃣", "2️⃣", "3️⃣", "4️⃣"]
-            numbered = zip(digits, prompts, strict=False)
-            task.final_prompt = "\n\n".join(f"{d} {p}" for d, p in numbered)
+            task.result_text = "\n\n".join(
+                f"{d} {p}" for d, p in zip(digits, prompts, strict=False)
+            )
             code, desc, props = self._admit(task)
+            task.newapi = {"action": "DESCRIBE", "prompt": "", "description": desc}
             return code, desc, task.id, props
 
     def shorten(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
         prompt = str(body.get("prompt") or "").strip()
         if not prompt:
             raise SimError(4, "prompt不能为空")
+        self._check_base(body, in_imagine=False)
         with self._lock:
             task = self._make_task(
                 op="shorten",
                 prompt=prompt,
                 description=f"/shorten {prompt}",
-                state=body.get("state"),
-                notify_hook=body.get("notifyHook"),
+                body=body,
                 bot_type=_bot_type(body.get("botType")),
                 mode=mode,
             )
-            task.final_prompt = _shorten_text(prompt)
+            task.result_text = _shorten_text(prompt)
             code, desc, props = self._admit(task)
+            task.newapi = {"action": "SHORTEN", "prompt": prompt, "description": desc}
             return code, desc, task.id, props
 
     def upload(self, body: dict) -> list[str]:
         images = list(body.get("base64Array") or [])
         if not images:
-            raise SimError(4, "base64Array不能为空")
+            raise SimError(
+                4, "base64 参数错误" if self.flavor.name == "trueai" else "base64Array不能为空"
+            )
         with self._lock:
-            raws = [decode_base64_image(img) for img in images]
+            raws = [self._decode(img) for img in images]
             for raw in raws:
                 _open_image(raw)
             return [self._attachment_url(self._store_attachment(raw)) for raw in raws]
@@ -707,13 +951,27 @@ class Engine:
     def change(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
         """Legacy `/submit/change`: U/V/R by index, mapped onto the parent's buttons."""
         action = str(body.get("action") or "").upper()
-        index = int(body.get("index") or 0)
+        try:
+            index = int(body.get("index") or 0)
+        except (TypeError, ValueError):
+            index = 0
+        task_id = str(body.get("taskId") or "")
+        if self.flavor.name == "newapi" and task_id:  # relay-mj.go:392-401
+            if not action:
+                raise RelayError("action_is_required")
+            if index == 0:
+                raise RelayError("index_is_required")
         with self._lock:
-            parent = self.tasks.get(str(body.get("taskId") or ""))
-            if parent is None:
-                raise SimError(3, "关联任务不存在或已失效")
-            if parent.status != "SUCCESS":
-                raise SimError(4, "关联任务状态错误")
+            if self.flavor.name == "newapi" and task_id:
+                parent = self._parent_for_action(task_id)
+            else:
+                parent = self.tasks.get(task_id)
+                if not task_id:
+                    raise SimError(4, "taskId不能为空")
+                if parent is None:
+                    raise SimError(3, "关联任务不存在或已失效")
+                if parent.status != "SUCCESS":
+                    raise SimError(4, "关联任务状态错误")
             if parent.op not in ("imagine", "variation", "reroll", "blend"):
                 raise SimError(4, "关联任务不允许执行变化")
             kinds = {"UPSCALE": "upsample", "VARIATION": "variation", "REROLL": "reroll"}
@@ -723,12 +981,22 @@ class Engine:
             task = self._child(parent, press, body, mode)
             task.description = f"/up {parent.id} {_press_label(press)}"
             code, desc, props = self._admit(task)
+            task.newapi = {
+                "action": action,
+                "prompt": parent.newapi.get("prompt", ""),
+                "description": desc,
+            }
             return code, desc, task.id, props
 
     # ------------------------------------------------------------------ queries
     def cancel(self, task_id: str) -> None:
         with self._lock:
             task = self.tasks.get(task_id)
+            if self.flavor.name == "trueai":
+                # TaskController.cs:86-125: 200 whatever the id; only a running task changes
+                if task is not None and task.status not in TERMINAL:
+                    self._finish(task, "FAILURE", "取消任务")
+                return
             if task is None:
                 raise SimError(3, "任务不存在", 404)
             if task.status in TERMINAL:
@@ -738,23 +1006,40 @@ class Engine:
     def image_seed(self, task_id: str) -> str:
         with self._lock:
             task = self.tasks.get(task_id)
+            flavor = self.flavor.name
+            if flavor == "newapi" and (task is None or not task.newapi):
+                raise RelayError("task_no_found")  # relay-mj.go:255-261
             if task is None:
+                if flavor == "trueai":  # TaskController.cs:132-160
+                    raise SimError(3, "关联任务不存在或已失效", 404)
                 raise SimError(3, "任务不存在", 404)
             if task.status != "SUCCESS":
+                if flavor == "trueai":
+                    raise SimError(4, "关联任务状态错误", 400)
                 raise SimError(4, "任务没有消息 hash", 400)
-            return str(task.seed % 4_294_967_295)
+            seed = str(task.seed % 4_294_967_295)
+            if task.seed_shown != seed:
+                task.seed_shown = seed  # trueai stores it on the task (TaskService.cs:2097-2150)
+                task.history.append((time.monotonic(), task.view()))
+            return seed
 
     def get(self, task_id: str) -> SimTask | None:
-        return self.tasks.get(task_id)
+        task = self.tasks.get(task_id)
+        if task is not None and self.flavor.name == "newapi" and not task.newapi:
+            return None  # a task new-api never recorded (its submit failed)
+        return task
 
-    def visible_view(self, task: SimTask) -> dict:
-        """What a client can see now: live, or as of the last refresh for lagging gateways."""
+    def visible_view(self, task: SimTask) -> dict | None:
+        """What a client can see now: live, or as of the last refresh for lagging gateways
+        (None: not refreshed yet)."""
         period = self.flavor.refresh_period / self.speed
-        if not period or not task.history:
+        if not period:
             return task.view()
+        if not task.history:
+            return None
         now = time.monotonic()
         tick = self.started_monotonic + ((now - self.started_monotonic) // period) * period
-        visible = task.history[0][1]
+        visible = None
         for stamp, view in task.history:
             if stamp <= tick:
                 visible = view
@@ -764,79 +1049,15 @@ class Engine:
 
     def task_json(self, task: SimTask, *, live: bool = False) -> dict:
         """The task as this flavour's fetch answers it."""
-        view = task.view() if live else self.visible_view(task)
-        flavor = self.flavor
-        status = view["status"]
-        progress = f"{view['progress']}%"
-        if status == "FAILURE":
-            progress = flavor.failure_progress
-        elif status in ("NOT_START", "MODAL"):
-            progress = "0%"
-        if status == "MODAL" and not flavor.has_modal_status:
-            status = "NOT_START"
-        properties = {
-            "finalPrompt": task.final_prompt,
-            "finalZhPrompt": "",
-            "discordInstanceId": "1200000000000000000",
-            "discordChannelId": "1200000000000000000",
-            "messageId": task.message_id,
-            "messageHash": task.job_hash if status in ("SUCCESS", "IN_PROGRESS") else None,
-            "nonce": str(task.seed),
-            "botType": task.bot_type,
-            "progressMessageId": task.message_id,
-            "flags": 0,
-            "messageContent": f"**{task.prompt}** - <@1> ({task.mode.lower()})",
-        }
-        if task.notify_hook:
-            properties["notifyHook"] = task.notify_hook
-        properties.update(task.extra_properties)
-        if flavor.properties_whitelist is not None:
-            properties = {k: properties.get(k, "") for k in flavor.properties_whitelist}
-        data = {
-            "id": task.id,
-            "action": view["action"],
-            "status": status,
-            "prompt": view["prompt"],
-            "promptEn": view["prompt"],
-            "description": task.description,
-            "state": task.state,
-            "submitTime": task.submit_time,
-            "startTime": view["start_time"],
-            "finishTime": view["finish_time"],
-            "imageUrl": self._image_url(task, view),
-            "progress": progress,
-            "failReason": view["fail_reason"],
-            "properties": properties,
-        }
-        if flavor.buttons:
-            data["buttons"] = view["buttons"]
-        if status == "SUCCESS" and task.size[0]:
-            data["imageWidth"], data["imageHeight"] = task.size
-        if flavor.name == "trueai":
-            data.update(
-                {
-                    "parentId": task.parent_id,
-                    "botType": task.bot_type,
-                    "mode": task.mode,
-                    "version": str(task.version),
-                    "jobId": task.job_hash if status == "SUCCESS" else None,
-                }
-            )
-        if flavor.name == "newapi":
-            data.update(
-                {
-                    "customId": "",
-                    "botType": "",
-                    "maskBase64": "",
-                    "mode": task.mode,
-                    "videoUrl": "",
-                    "videoUrls": [],
-                }
-            )
-        self.media.update_task_json(task, data, status)
+        if self.flavor.name == "newapi":
+            view = task.view() if live else self.visible_view(task)
+            data = wire.newapi_task(self, task, view)
+        else:
+            data = wire.BUILDERS[self.flavor.name](self, task, task.view())
+        self.media.update_task_json(task, data, str(data.get("status") or ""))
         return data
 
-    def _image_url(self, task: SimTask, view: dict) -> str | None:
+    def image_url(self, task: SimTask, view: dict) -> str | None:
         status = view["status"]
         if task.op == "shorten":
             return None
@@ -849,6 +1070,19 @@ class Engine:
         if status == "IN_PROGRESS" and view["progress"] > 0:
             return f"{self.image_base}/mj/image/{task.id}?progress={view['progress']}"
         return None
+
+    def tile_urls(self, task: SimTask) -> list[dict] | None:
+        """trueai's `imageUrls` with EnableFillOfficialCdn (TaskInfo.cs:748-777): one full-size
+        PNG and one 640-wide WebP thumbnail per tile of a finished grid."""
+        if not self.image_urls or task.op not in _GRID_OPS:
+            return None
+        found = _BS_RE.search(task.prompt or "")
+        count = int(found.group(1)) if found and 1 <= int(found.group(1)) <= 4 else 4
+        base = f"{self.image_base}/cdn/{task.job_hash}"
+        return [
+            {"url": f"{base}/0_{i}.png", "thumbnail": f"{base}/0_{i}_640_N.webp"}
+            for i in range(count)
+        ]
 
     def stats(self) -> dict:
         with self._lock:
@@ -912,8 +1146,38 @@ class Engine:
             self.dice.count("image_expired")
             return None
         if progress is None and task.status != "SUCCESS":
-            return None
+            if self.flavor.name != "newapi":
+                return None
+            # new-api's /mj/image/{id} streams whatever image the row holds now, the preview
+            # included (relay-mj.go:26-64)
+            seen = self.visible_view(task)
+            if seen is None or seen["status"] != "IN_PROGRESS" or not seen["progress"]:
+                return None
+            progress = seen["progress"]
         return self._encoded_image(task, progress)
+
+    def tile_image(self, job: str, name: str) -> tuple[bytes, str] | None:
+        """A CDN-style tile of a finished grid: `0_{i}.png` full size, `0_{i}_640_N.webp` a
+        640-pixel-wide thumbnail (the names trueai writes into `imageUrls`)."""
+        found = re.fullmatch(r"0_([0-3])(_640_N\.webp|\.png)", name)
+        task = self.tasks.get(self.by_job.get(job, ""))
+        if found is None or task is None or task.status != "SUCCESS" or task.op not in _GRID_OPS:
+            return None
+        index, thumb = int(found.group(1)), found.group(2) != ".png"
+        key = (task.id, "thumb" if thumb else "tile", index)
+        cached = self._cached_encoding(key)
+        if cached is not None:
+            return cached
+        tile = render.tile_of(self._final_image(task), index + 1)
+        if thumb:
+            w, h = tile.size
+            tile = tile.resize((640, max(1, round(h * 640 / w))), Image.Resampling.LANCZOS)
+            result = (render.encode(tile, "WEBP"), "image/webp")
+        else:
+            result = (render.encode(tile, "PNG"), "image/png")
+        with self._cache_lock:
+            self._encoded[key] = result
+        return result
 
     def _cached_encoding(self, key: tuple) -> tuple[bytes, str] | None:
         with self._cache_lock:

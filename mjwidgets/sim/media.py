@@ -10,9 +10,7 @@ was.
 
 from __future__ import annotations
 
-import random
 import re
-import string
 import threading
 import time
 from collections import OrderedDict
@@ -23,7 +21,7 @@ from . import edits, refs, video, videojobs
 from .buttons import Press
 from .videojobs import GRID_OPS, VIDEO_OPS, VideoJob
 
-__all__ = ["MediaStore", "VIDEO_OPS", "newapi_refusal"]
+__all__ = ["MediaStore", "VIDEO_OPS"]
 
 ACCOUNTS = ("official", "youchuan", "discord")
 _MOTION_RE = re.compile(r"--motion\s+(low|high)", re.IGNORECASE)
@@ -54,7 +52,7 @@ class MediaStore:
 
     # ------------------------------------------------------------------ submit endpoints
     def submit_video(self, body: dict, mode: str | None) -> tuple[int, str, str, dict]:
-        from .engine import SimError
+        from .engine import RelayError, SimError
 
         engine, flavor = self.engine, self.engine.flavor
         prompt = str(body.get("prompt") or "").strip()
@@ -65,9 +63,9 @@ class MediaStore:
             if parent_id and flavor.name == "newapi":  # new-api looks in its own records first
                 target = engine.tasks.get(parent_id)
                 if target is None:
-                    raise SimError(4, "task_not_found", 400)
+                    raise RelayError("task_not_found")
                 if target.status != "SUCCESS":
-                    raise SimError(4, "task_status_not_success", 400)
+                    raise RelayError("task_status_not_success")
             if not prompt:
                 raise SimError(4, "Prompt 不能为空")
             urls = {key: self._frame_url(body.get(key)) for key in ("image", "endImage")}
@@ -99,8 +97,7 @@ class MediaStore:
                 op="video_extend" if extend else "video",
                 prompt=final,
                 description=f"/video {final}",
-                state=body.get("state"),
-                notify_hook=body.get("notifyHook"),
+                body=body,
                 bot_type="MID_JOURNEY",
                 mode=mode,
                 parent=target if extend else None,
@@ -124,6 +121,9 @@ class MediaStore:
                 task.fail_reason_planned = failure
             self._register(task, job)
             code, desc, props = engine._admit(task)
+            # new-api's own row, written at submit (relay-mj.go:529-547): its action is VIDEO
+            task.newapi = {"action": "VIDEO", "prompt": str(body.get("prompt") or ""),
+                           "description": desc}  # fmt: skip
             return code, desc, task.id, props
 
     def _frame_url(self, value) -> str:
@@ -342,27 +342,3 @@ class MediaStore:
         if task_id is None or index >= self.videos[task_id].batch:
             return None
         return video.first_frame(videojobs.clip_recipe(self.engine, task_id, index))
-
-
-# ---------------------------------------------------------------------- per-flavour routing
-def newapi_refusal(custom_id: str) -> str | None:
-    """new-api's answer to a media customId at /submit/action, or None when it relays it.
-
-    `service/midjourney.go` `CoverPlusActionToNormalAction` knows upsample*, *variation*, pan*,
-    reroll, Outpaint, CustomZoom and Inpaint; for anything else the distributor answers HTTP 400
-    with `Invalid request: unknown_action:<customId>` (`middleware/distributor.go` Distribute,
-    i18n `distributor.invalid_request`, request id appended by `abortWithOpenAiMessage`).
-    Only the media buttons (Animate, Extend, video U) are refused here.
-    """
-    if not custom_id.startswith(_MEDIA_CUSTOM_IDS):
-        return None
-    parts = custom_id.split("::")
-    action = (
-        parts[2] if len(parts) > 2 and parts[1] == "JOB" else (parts[1] if len(parts) > 1 else "")
-    )
-    if any(k in action for k in ("upsample", "variation", "pan", "reroll")):
-        return None
-    request_id = time.strftime("%Y%m%d%H%M%S") + "".join(
-        random.choices(string.ascii_letters + string.digits, k=8)
-    )
-    return f"Invalid request: unknown_action:{custom_id} (request id: {request_id})"

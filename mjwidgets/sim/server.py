@@ -1,7 +1,7 @@
 """The simulator's HTTP layer: routing, auth, envelopes, faults and stats, on werkzeug.
 
-Keeps the wire format of each flavour (reference §1.4) and nothing else; the behaviour lives in
-`engine.Engine`.
+Keeps the wire format of each flavour (reference §1.4; mj-2026 §4) and nothing else; the behaviour
+lives in `engine.Engine`, the JSON dialects and task objects in `wire`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .engine import Engine, SimError
+from . import wire
+from .engine import Engine, GatewayError, LogicError, RelayError, SimError
 from .faults import FaultDice
-from .media import newapi_refusal
+from .flavors import newapi_action
 
 _PREFIX_RE = re.compile(r"^/(mj-fast|mj-relax|mj-turbo|fast|relax|turbo)(?=/mj/)")
 _ID_RE = re.compile(r"/\d{6,}(?=/|$)")
@@ -33,6 +34,7 @@ _MODES = {
     "mj-turbo": "TURBO",
     "turbo": "TURBO",
 }
+AUTH_RULES = ("flavor", "any")
 
 _RULES = Map(
     [
@@ -59,13 +61,14 @@ _RULES = Map(
         Rule("/mj/submit/edit", endpoint="edit", methods=["POST"]),
         Rule("/mj/submit/retexture", endpoint="retexture", methods=["POST"]),
         Rule("/video/<job>/<name>", endpoint="video_file", methods=["GET", "HEAD"]),
+        Rule("/cdn/<job>/<name>", endpoint="tile", methods=["GET"]),
         Rule("/sim/stats", endpoint="sim_stats", methods=["GET"]),
         Rule("/sim/tasks", endpoint="sim_tasks", methods=["GET"]),
         Rule("/sim/config", endpoint="sim_config", methods=["GET", "POST"]),
     ]
 )
-_UNAUTHENTICATED = ("image", "attachment", "sim_stats", "sim_tasks", "sim_config", "video_file")
-_FILES = ("image", "attachment", "video_file")  # what a CDN / image host serves
+_MEDIA = ("image", "attachment", "tile", "video_file")  # what a CDN / image host serves
+_UNAUTHENTICATED = (*_MEDIA, "sim_stats", "sim_tasks", "sim_config")
 _SUBMITS = (
     "imagine",
     "action",
@@ -100,12 +103,20 @@ class SimApp:
     """The WSGI application: one per simulator, over one engine."""
 
     def __init__(
-        self, engine: Engine, dice: FaultDice, secret: str | None, image_only: bool = False
+        self,
+        engine: Engine,
+        dice: FaultDice,
+        secret: str | None,
+        image_only: bool = False,
+        auth: str = "flavor",
     ) -> None:
+        if auth not in AUTH_RULES:
+            raise ValueError(f"auth must be one of {AUTH_RULES}, got {auth!r}")
         self.engine = engine
         self.dice = dice
         self.secret = secret
         self.image_only = image_only
+        self.auth = auth
         self.requests: Counter[str] = Counter()
         self.submits_by_state: Counter[str] = Counter()
         self.image_host_auth_seen = 0
@@ -117,6 +128,8 @@ class SimApp:
         request = Request(environ)
         try:
             response = self.dispatch(request)
+        except NotFound:
+            response = self._not_found(request.path)
         except HTTPException as exc:
             response = exc.get_response(environ)
         return response(environ, start_response)
@@ -131,13 +144,13 @@ class SimApp:
         adapter = _RULES.bind("sim", path_info=path)
         endpoint, args = adapter.match(path, method=request.method)
         self._count(request.method, path)
-        if self.image_only and endpoint not in _FILES:
+        if self.image_only and endpoint not in _MEDIA:
             raise NotFound()
-        if endpoint in _FILES and self._has_auth(request):
+        if endpoint in _MEDIA and self._has_auth(request):
             with self._lock:
                 self.image_host_auth_seen += 1
         if not endpoint.startswith("sim_") and self.dice.applies_to(path):
-            if endpoint not in _FILES:
+            if endpoint not in _MEDIA:
                 early = self._fault_before(request, endpoint)
                 if early is not None:
                     return early
@@ -145,30 +158,14 @@ class SimApp:
         if absent is not None:
             return absent
         if endpoint not in _UNAUTHENTICATED and not self._authorized(request):
-            return self._unauthorized()
-        flavor = self.engine.flavor
-        if endpoint in ("action", "modal") and not flavor.has_action_modal:
-            raise NotFound()
-        if endpoint == "shorten" and not flavor.has_shorten:
-            raise NotFound()
-        if endpoint == "cancel" and not flavor.has_cancel:
-            raise NotFound()
-        if endpoint == "list_by_ids" and not flavor.has_list_by_ids:
-            raise NotFound()
-        if endpoint == "image_seed" and flavor.name == "oss":
-            raise NotFound()
-        if endpoint in ("change", "simple_change") and flavor.name == "trueai":
+            return self._unauthorized(request)
+        if not self._routed(endpoint):
             raise NotFound()
         handler = getattr(self, f"do_{endpoint}")
         if endpoint in _SUBMITS:
             body = self._json_body(request)
             if isinstance(body, Response):
                 return body
-            if endpoint == "action" and self.engine.flavor.name == "newapi":
-                refusal = newapi_refusal(str(body.get("customId") or ""))
-                if refusal is not None:  # new-api's distributor, before any relaying
-                    error = {"message": refusal, "type": "new_api_error", "code": ""}
-                    return _json({"error": error}, 400)
             state = body.get("state")
             if state is not None:
                 with self._lock:
@@ -176,6 +173,21 @@ class SimApp:
             return self._submit(request, endpoint, handler, body, mode, path)
         response = handler(request, mode=mode, **args)
         return self._fault_after_query(request, endpoint, response, path)
+
+    def _routed(self, endpoint: str) -> bool:
+        """Whether this flavour's server has the route at all (reference §1.2)."""
+        flavor = self.engine.flavor
+        return {
+            "action": flavor.has_action_modal,
+            "modal": flavor.has_action_modal,
+            "shorten": flavor.has_shorten,
+            "cancel": flavor.has_cancel,
+            "list_by_ids": flavor.has_list_by_ids,
+            "list_all": flavor.has_list_all,
+            "image_seed": flavor.has_image_seed,
+            "change": flavor.has_change,
+            "simple_change": flavor.has_change,
+        }.get(endpoint, True)
 
     # ------------------------------------------------------------------ bookkeeping
     def _count(self, method: str, path: str) -> None:
@@ -190,36 +202,55 @@ class SimApp:
     def _authorized(self, request: Request) -> bool:
         if not self.secret:
             return True
-        secret_header = request.headers.get("mj-api-secret", "")
-        authorization = request.headers.get("Authorization", "")
-        accepted = {self.secret, f"Bearer {self.secret}"}
-        return secret_header in accepted or authorization in accepted
+        secret_header = request.headers.get("mj-api-secret")
+        authorization = request.headers.get("Authorization")
+        if self.auth == "any":
+            accepted = {self.secret, f"Bearer {self.secret}"}
+            return secret_header in accepted or authorization in accepted
+        rule = self.engine.flavor.auth
+        if rule == "mj-api-secret":  # OSS ApiAuthorizeInterceptor.java:21-29
+            return secret_header == self.secret
+        if rule == "raw":  # trueai WorkContext.cs:46-48: Authorization wins when it is sent
+            token = authorization if authorization is not None else (secret_header or "")
+            return token == self.secret
+        return _newapi_key(authorization, secret_header) == _newapi_key(self.secret, None)
 
-    def _unauthorized(self) -> Response:
+    def _unauthorized(self, request: Request) -> Response:
         flavor = self.engine.flavor.name
-        if flavor == "trueai":
-            return Response("Authorization header missing.", 401, mimetype="text/plain")
-        if flavor == "newapi":
-            body = {"error": {"message": "无效的令牌", "type": "new_api_error"}}
-            return _json(body, 401)
-        return Response(b"", 401)
+        if flavor == "trueai":  # SimpleAuthMiddleware.cs:116-120
+            return Response("Authorization header missing.", 401)
+        if flavor == "newapi":  # middleware/auth.go:199-208, model/token.go:73-115
+            key = _newapi_key(
+                request.headers.get("Authorization"), request.headers.get("mj-api-secret")
+            )
+            message = "未提供令牌" if not key else "无效的令牌"
+            return self._json(wire.newapi_openai_error(message), 401, style="go")
+        return Response(b"", 401)  # OSS ApiAuthorizeInterceptor.java:26-28
+
+    def _not_found(self, path: str) -> Response:
+        flavor = self.engine.flavor.name
+        if flavor == "newapi":  # gin's default 404
+            return Response("404 page not found", 404, mimetype="text/plain")
+        if flavor == "trueai":  # ASP.NET Core: no body
+            return Response(b"", 404)
+        return self._json(
+            {"timestamp": _iso_now(), "status": 404, "error": "Not Found", "path": path}, 404
+        )
+
+    def _json(
+        self, data, status: int = 200, headers: dict | None = None, style: str | None = None
+    ) -> Response:
+        body = wire.dumps(data, style or self.engine.flavor.json_style)
+        return Response(body, status, headers=headers, mimetype="application/json")
 
     def _json_body(self, request: Request):
         raw = request.get_data(cache=True)
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            return _json(
-                {
-                    "timestamp": _iso_now(),
-                    "status": 400,
-                    "error": "Bad Request",
-                    "path": request.path,
-                },
-                400,
-            )
+            body = None
         if not isinstance(body, dict):
-            return _json(
+            return self._json(
                 {
                     "timestamp": _iso_now(),
                     "status": 400,
@@ -271,7 +302,7 @@ class SimApp:
             self.dice.count(pick)
         if pick == "hang":
             time.sleep(c.hang_seconds)
-            return _json({"code": 9, "description": "提交失败，系统异常"}, 504)
+            return self._json({"code": 9, "description": "提交失败，系统异常"}, 504)
         if pick == "reset":
             _reset_connection(request)
         if pick == "malformed":
@@ -292,7 +323,7 @@ class SimApp:
             return Response(html, 502, mimetype="text/html")
         if status == 503:
             return Response("Service Unavailable", 503, mimetype="text/plain")
-        return _json(
+        return self._json(
             {"timestamp": _iso_now(), "status": 500, "error": "Internal Server Error", "path": "/"},
             500,
         )
@@ -302,12 +333,10 @@ class SimApp:
         headers = {"Retry-After": f"{retry:g}"}
         self.dice.count("rate_limit_429")
         if self.engine.flavor.name == "newapi":
-            body = {
-                "description": "当前分组负载已饱和，请稍后再试",
-                "type": "upstream_error",
-                "code": 30,
-            }
-            return _json(body, 429, headers)
+            body = wire.newapi_relay_error(
+                30, "", "当前分组负载已饱和，请稍后再试，或升级账户以提升服务质量。"
+            )
+            return self._json(body, 429, headers, style="go")
         return Response(b"", 429, headers=headers)
 
     def _fault_after_query(
@@ -315,7 +344,7 @@ class SimApp:
     ) -> Response:
         if endpoint.startswith("sim_") or not self.dice.applies_to(path):
             return response
-        if endpoint in _FILES:
+        if endpoint in _MEDIA:
             return response
         if self.dice.roll(self._submit_fault_rate()):
             return self._random_fault(request)
@@ -326,39 +355,55 @@ class SimApp:
         try:
             code, description, result, properties = handler(body, mode)
             response = self._envelope(code, description, result, properties)
+            if self.engine.flavor.rewrite_codes:
+                response = self._newapi_rewrite(response, code, body, endpoint)
         except SimError as exc:
             response = self._error_response(exc)
         if request.environ.get("mjsim.fault_after_commit"):
             return self._random_fault(request)
         return response
 
+    @staticmethod
+    def _newapi_rewrite(response: Response, code: int, body: dict, endpoint: str) -> Response:
+        """new-api edits the upstream's bytes: `"code":21` → `"code":1` unless the press is
+        Vary (Region) or Custom Zoom, `"code":22` → `"code":1` (relay-mj.go:564-603). Nothing
+        else in the body changes."""
+        if code == 21 and endpoint == "action":
+            if newapi_action(str(body.get("customId") or "")) in ("INPAINT", "CUSTOM_ZOOM"):
+                return response
+            response.set_data(response.get_data().replace(b'"code":21', b'"code":1'))
+        elif code == 22:
+            response.set_data(response.get_data().replace(b'"code":22', b'"code":1'))
+        return response
+
     def _envelope(self, code: int, description: str, result, properties: dict) -> Response:
-        props = {
-            "discordInstanceId": "1200000000000000000",
-            "discordChannelId": "1200000000000000000",
-            **properties,
-        }
-        if self.engine.flavor.name == "newapi":
-            props = {k: v for k, v in props.items() if k in ("finalPrompt", "numberOfQueues")}
-        return _json(
-            {"code": code, "description": description, "result": result, "properties": props}
-        )
+        """SubmitResultVO: OSS/Plus name the account as discordInstanceId, trueai (and the
+        upstream behind new-api) also as discordChannelId (SubmitResultVO.cs:74-85)."""
+        props = dict(properties)
+        if code in (1, 22) and isinstance(result, str) and "remix" not in props:
+            props["discordInstanceId"] = wire.INSTANCE_ID
+            if self.engine.flavor.name != "oss" and self.engine.flavor.name != "plus":
+                props["discordChannelId"] = wire.INSTANCE_ID
+        data = {"code": code, "description": description, "result": result, "properties": props}
+        # new-api passes the upstream's body through untouched: a Jackson-style Plus upstream
+        style = "java" if self.engine.flavor.name == "newapi" else None
+        return self._json(data, style=style)
 
     def _error_response(self, exc: SimError) -> Response:
-        if isinstance(exc, _TrueaiLogicError):
-            return _json(
-                {
-                    "success": False,
-                    "code": -1,
-                    "message": exc.description,
-                    "timestamp": str(int(time.time() * 1000)),
-                }
+        if isinstance(exc, LogicError):  # trueai Models/Result.cs: Timestamp = DateTime ticks
+            ticks = str(int(time.time() * 10_000_000) + 621_355_968_000_000_000)
+            body = {"success": False, "code": -1, "message": exc.description, "timestamp": ticks}
+            return self._json(body)
+        if isinstance(exc, RelayError):
+            return self._json(
+                wire.newapi_relay_error(exc.code, exc.description), exc.http_status, style="go"
             )
-        if self.engine.flavor.name == "newapi" and exc.code in (3, 4) and exc.http_status != 200:
-            return _json(
-                {"description": exc.description, "type": "upstream_error", "code": exc.code}, 400
+        if isinstance(exc, GatewayError):
+            return self._json(
+                wire.newapi_openai_error(exc.description), exc.http_status, style="go"
             )
-        return _json(
+        style = "java" if self.engine.flavor.name == "newapi" else None
+        return self._json(
             {
                 "code": exc.code,
                 "description": exc.description,
@@ -366,14 +411,10 @@ class SimApp:
                 "properties": exc.properties,
             },
             exc.http_status,
+            style=style,
         )
 
     def do_imagine(self, body, mode):
-        state = body.get("state")
-        if state is not None and len(str(state)) > 255:
-            if self.engine.flavor.name == "trueai":
-                raise _TrueaiLogicError("state 长度不能超过 255")
-            raise SimError(4, "state too long (max 255 characters)")
         return self.engine.imagine(body, mode)
 
     def do_action(self, body, mode):
@@ -392,7 +433,7 @@ class SimApp:
         return self.engine.shorten(body, mode)
 
     def do_upload(self, body, mode):
-        return 1, self.engine.flavor.submit_description, self.engine.upload(body), {}
+        return 1, "提交成功", self.engine.upload(body), {}
 
     def do_change(self, body, mode):
         return self.engine.change(body, mode)
@@ -413,6 +454,8 @@ class SimApp:
             }
         else:
             raise SimError(4, "content参数错误")
+        if self.engine.flavor.name == "newapi" and op == "R":
+            change["index"] = 1  # the simple-change branch checks no index (relay-mj.go:404-413)
         return self.engine.change({**body, **change}, mode)
 
     # ------------------------------------------------------------------ queries
@@ -420,40 +463,53 @@ class SimApp:
         task = self.engine.get(task_id)
         if task is None:
             unknown = self.engine.flavor.unknown_fetch
-            if unknown == "204":
+            if unknown == "204":  # trueai TaskController.cs:75-79: null → 204
                 return Response(b"", 204)
-            if unknown == "400json":
-                return _json(
-                    {"description": "task_no_found", "type": "upstream_error", "code": 4}, 400
-                )
-            return Response(b"", 200, mimetype="application/json")
-        return _json(self.engine.task_json(task))
+            if unknown == "400json":  # new-api relay-mj.go:296-304
+                return self._error_response(RelayError("task_no_found"))
+            return Response(b"", 200, mimetype="application/json")  # OSS: null → empty 200
+        return self._json(self.engine.task_json(task))
 
     def do_list(self, request: Request, mode=None) -> Response:
         body = self._json_body(request)
         if isinstance(body, Response):
             return body
         ids = body.get("ids") or []
+        flavor = self.engine.flavor.name
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            if flavor == "newapi":  # c.BindJSON into []string fails (relay-mj.go:313-323)
+                return self._error_response(RelayError("do_request_failed"))
+            if flavor == "trueai":  # model binding fails → Result.Fail (Program.cs:229-236)
+                return self._error_response(
+                    LogicError(
+                        "The JSON value could not be converted to "
+                        "System.Collections.Generic.List`1[System.String]. Path: $.ids[0]"
+                    )
+                )
+            ids = [str(i) for i in ids] if isinstance(ids, list) else []  # Jackson coerces
         found = []
-        for task_id in ids:
-            task = self.engine.get(str(task_id))
+        for task_id in dict.fromkeys(ids):
+            task = self.engine.get(str(task_id).strip())
             if task is not None:
                 found.append(self.engine.task_json(task))
-        return _json(found)
+        return self._json(found)
 
     def do_list_by_ids(self, request: Request, mode=None) -> Response:
         return self.do_list(request, mode)
 
     def do_list_all(self, request: Request, mode=None) -> Response:
         tasks = sorted(self.engine.tasks.values(), key=lambda t: t.submit_time, reverse=True)
-        return _json([self.engine.task_json(t) for t in tasks[:100]])
+        return self._json([self.engine.task_json(t) for t in tasks[:100]])
 
     def do_image_seed(self, request: Request, mode=None, task_id: str = "") -> Response:
         try:
             seed = self.engine.image_seed(task_id)
         except SimError as exc:
             return self._error_response(exc)
-        return self._envelope(1, "成功", seed, {})
+        if self.engine.flavor.name == "newapi":  # re-marshalled: dto.MidjourneyResponse order
+            body = {"code": 1, "description": "成功", "properties": {}, "result": seed}
+            return self._json(body, style="go")
+        return self._json({"code": 1, "description": "成功", "result": seed, "properties": {}})
 
     def do_cancel(self, request: Request, mode=None, task_id: str = "") -> Response:
         try:
@@ -483,9 +539,9 @@ class SimApp:
             return None
         if flavor == "oss":
             if not self._authorized(request):
-                return self._unauthorized()
+                return self._unauthorized(request)
             body = {"timestamp": _iso_now(), "status": 404, "error": "Not Found"}
-            return _json({**body, "path": request.path}, 404)
+            return self._json({**body, "path": request.path}, 404)
         if flavor == "newapi" and endpoint in ("edit", "retexture"):
             return Response(_NEWAPI_INDEX, 200, mimetype="text/html")
         return None
@@ -518,12 +574,20 @@ class SimApp:
             raise NotFound()
         return Response(found[0], 200, mimetype=found[1])
 
+    def do_tile(self, request: Request, mode=None, job: str = "", name: str = "") -> Response:
+        found = self.engine.tile_image(job, name)
+        if found is None:
+            raise NotFound()
+        return Response(
+            found[0], 200, mimetype=found[1], headers={"Cache-Control": "public, max-age=86400"}
+        )
+
     # ------------------------------------------------------------------ introspection
     def do_sim_stats(self, request: Request, mode=None) -> Response:
         data = self.stats()
         if self.image_app is not None:
             data["image_host_auth_seen"] += self.image_app.image_host_auth_seen
-        return _json(data)
+        return _plain_json(data)
 
     def stats(self) -> dict:
         with self._lock:
@@ -537,7 +601,7 @@ class SimApp:
         return data
 
     def do_sim_tasks(self, request: Request, mode=None) -> Response:
-        return _json(self.engine.timings())
+        return _plain_json(self.engine.timings())
 
     def do_sim_config(self, request: Request, mode=None) -> Response:
         if request.method == "POST":
@@ -547,8 +611,8 @@ class SimApp:
             try:
                 self.configure(body)
             except (ValueError, TypeError) as exc:
-                return _json({"error": str(exc)}, 400)
-        return _json(self.config())
+                return _plain_json({"error": str(exc)}, 400)
+        return _plain_json(self.config())
 
     def configure(self, values: dict) -> None:
         """Change faults and engine settings at run time."""
@@ -560,15 +624,24 @@ class SimApp:
             "queue_size",
             "banned_words",
             "task_timeout",
+            "strict",
+            "image_urls",
         }
         if "account" in values:  # media: "official" | "youchuan" | "discord"
             self.engine.media.set_account(values.pop("account"))
+        if "auth" in values:
+            auth = values.pop("auth")
+            if auth not in AUTH_RULES:
+                raise ValueError(f"auth must be one of {AUTH_RULES}, got {auth!r}")
+            self.auth = auth
         for key in engine_keys & set(values):
             value = values.pop(key)
             if key == "speed" and float(value) <= 0:
                 raise ValueError("speed must be > 0")
             if key == "banned_words":
                 value = tuple(str(w).lower() for w in value)
+            if key in ("strict", "image_urls", "remix"):
+                value = bool(value)
             setattr(self.engine, key, value)
         self.dice.config.update(values)
 
@@ -583,16 +656,21 @@ class SimApp:
             "banned_words": list(e.banned_words),
             "task_timeout": e.task_timeout,
             "account": e.media.account,
+            "strict": e.strict,
+            "image_urls": e.image_urls,
+            "auth": self.auth,
             "faults": self.dice.config.as_dict(),
         }
 
 
-class _TrueaiLogicError(SimError):
-    """trueai answers business-rule errors outside imagine's try/catch in its own shape."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(-1, message)
-        self.message = message
+def _newapi_key(authorization: str | None, secret_header: str | None) -> str:
+    """The token key new-api looks up (middleware/auth.go:185-198): `Bearer ` stripped, the
+    mj-api-secret header when Authorization is empty or "midjourney-proxy", then `sk-` stripped
+    and anything after a "-" (a channel id for admins) dropped."""
+    key = (authorization or "").removeprefix("Bearer ")
+    if key in ("", "midjourney-proxy"):
+        key = (secret_header or "").removeprefix("Bearer ")
+    return key.removeprefix("sk-").split("-")[0]
 
 
 _NEWAPI_INDEX = (
@@ -601,10 +679,9 @@ _NEWAPI_INDEX = (
 )
 
 
-def _json(data, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(
-        json.dumps(data, ensure_ascii=False), status, headers=headers, mimetype="application/json"
-    )
+def _plain_json(data, status: int = 200) -> Response:
+    """The simulator's own endpoints (/sim/...), not a server's wire format."""
+    return Response(json.dumps(data, ensure_ascii=False), status, mimetype="application/json")
 
 
 def _iso_now() -> str:

@@ -1,6 +1,6 @@
 """VIDEO tasks: `/submit/video`, the Animate / video U / Extend buttons, and their mp4s.
 
-What the servers do (trueai `ed32197`, new-api; sources in docs/simulator-fidelity-media-rows.md):
+What the servers do (trueai `ed32197`, new-api; sources in docs/simulator-fidelity.md):
 
 * `POST /mj/submit/video` takes `prompt`, `motion` (low|high, default low), `image` (start frame,
   URL or base64), `endImage`, `loop`, `videoType` (`vid_1.1_i2v_480` SD | `_720` HD),

@@ -67,7 +67,7 @@ def test_studio_workflow(server_fixture, request, browser):
     assert page.locator(".mjw-badge").inner_text() == "simulator"
     nb.screenshot(f"studio-empty{suffix}")
 
-    _type_prompt(page, "a red fox in snow, golden hour")
+    _type_prompt(page, "a red fox in snow, golden hour --v 7")  # V7: it has Custom Zoom
     first = _card(page)
     first.wait_for(timeout=30_000)
     task_id = first.get_attribute("data-task-id")
@@ -104,11 +104,11 @@ def test_studio_workflow(server_fixture, request, browser):
     modal_prompt = upscaled.locator("textarea.mjw-modal-prompt")
     modal_prompt.wait_for(timeout=30_000)
     assert modal_prompt.input_value().endswith("--zoom 1.5")
-    modal_prompt.fill("a red fox in snow, golden hour --zoom 3")
+    modal_prompt.fill("a red fox in snow, golden hour --v 7 --zoom 3")
     upscaled.locator("button.mjw-modal-send").click()
     upscaled.locator(".mjw-modal-hint.mjw-modal-invalid").wait_for(timeout=15_000)
     nb.screenshot(f"studio-custom-zoom-invalid{suffix}")
-    modal_prompt.fill("a red fox in snow, golden hour --zoom 1.8")
+    modal_prompt.fill("a red fox in snow, golden hour --v 7 --zoom 1.8")
     upscaled.locator("button.mjw-modal-send").click()
     zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
     zoomed.wait_for(timeout=30_000)
