@@ -289,6 +289,7 @@ h1 { font-size: 20px; margin: 0 0 4px; }
 .via a { color: inherit; }
 .params code { background: rgba(127,127,127,.15); padding: 0 4px; border-radius: 3px;
   margin-right: 4px; }
+.meta a { color: var(--accent); }
 .fail { color: #d32f2f; }
 table.sweep { border-collapse: collapse; margin: 16px 0; }
 table.sweep th { font: 12px monospace; padding: 6px; text-align: left; color: var(--muted); }

@@ -1,4 +1,5 @@
-"""What a video submit sends (``POST /mj/submit/video``), checked before it costs anything.
+"""The video API: what ``client.video`` / ``client.extend`` send (``POST /mj/submit/video``),
+checked before it costs anything, and the calls themselves (``VideoCalls``, a base of ``Client``).
 
 The body is trueai's ``SubmitVideoDTO`` (``src/Midjourney.Base/Dto/SubmitVideoDTO.cs``), which
 new-api relays unchanged: ``prompt``, ``motion`` low|high, ``image`` (the start frame: a URL or
@@ -180,6 +181,8 @@ def video_body(
         raise _conflict("bs", said_bs, f"batch_size={bs}")
     if "end" in written and (loop or end_image is not None):
         raise _conflict("end", written["end"], "loop=True" if loop else "end_image=…")
+    if "loop" in written and end_image is not None:
+        raise _conflict("loop", "(back to the start frame)", "end_image=…")
     return {
         "prompt": text,
         "image": _frame(image, "start frame"),
