@@ -142,6 +142,22 @@ def test_a_read_timeout_on_submit_video_is_never_resent(tmp_path):
         assert len(made) == 1  # it did reach the server: resending would have paid twice
 
 
+def test_hd_loop_and_an_end_frame_reach_the_server(tmp_path):
+    with sim.start(speed=FAST, flavor="trueai") as server:
+        client = Client(server.url, "k", auth="raw")
+        client.journal = HistoryStore(tmp_path / "h.sqlite3").journal_for(client.base_url)
+        hd = client.video("a meadow", image=start_frame(), hd=True, loop=True, batch_size=1)
+        ended = client.video("a meadow", image=start_frame(), end_image=start_frame((200, 0, 0)))
+        hd, ended = hd.wait(timeout=120), ended.wait(timeout=120)
+        assert hd.raw["videoType"] == "vid_1.1_i2v_720" and "--end loop" in hd.prompt
+        _, frames = frames_of(client.clip(hd))
+        assert frames[0].shape == (324, 576, 3)  # HD: 576 px on the long side in the simulator
+        assert "--bs 1" in hd.prompt and "--bs" not in ended.prompt and len(ended.video_urls) == 4
+        assert "--end http" in ended.prompt  # the end frame was uploaded and linked
+        _, last = frames_of(client.clip(ended, 3))
+        assert last[-1][:, :, 0].mean() > 2 * last[0][:, :, 0].mean()  # it ends on the red frame
+
+
 def _finished(**fields) -> Task:
     return Task.from_json({"id": "1", "status": "SUCCESS", "progress": "100%", **fields})
 
