@@ -192,7 +192,7 @@ def _size_row(label: str, sizes: list[int]) -> Row:
     total = sum(sizes)
     return Row(
         "video_delivery",
-        {"card": f"simulator clips: {label}", "what": "4 mp4s (a card's clips)"},
+        {"card": f"simulator clips: {label}", "what": f"{len(sizes)} mp4(s): a card's clips"},
         {
             "KB": round(total / 1000, 1),
             "clip KB": f"{min(sizes) / 1000:.0f}–{max(sizes) / 1000:.0f}",
