@@ -27,7 +27,7 @@ from .export import export_lineage, export_sweep, export_tasks
 from .imagecache import ImageCache
 from .journal import SubmitJournal
 from .media import decode_image, mask_data_url, to_data_url
-from .models import Button, ButtonKind, Status, Task, TaskBackend
+from .models import Button, ButtonKind, Status, Task, TaskBackend, VideoClip
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
 from .store import HistoryStore, history, lineage
 from .tracking import Tracker
@@ -69,6 +69,7 @@ __all__ = [
     "Studio",
     "TaskView",
     "Tracker",
+    "VideoClip",
     "history",
     "lineage",
     "sim",
