@@ -109,6 +109,11 @@ def submit(engine, body: dict, mode: str | None, kind: str) -> tuple[int, str, s
 
 def render_grid(engine, task) -> Image.Image:
     job: EditJob = engine.media.edits[task.id]
+    if job.image is None:
+        raise RuntimeError(
+            f"cannot draw {task.op} task {task.id}: {job.image_url} could not be loaded "
+            "(such a task fails before it is drawn)"
+        )
     base = job.image.convert("RGB")
     text = refs.parse(task.prompt).text
     if task.op == "retexture":

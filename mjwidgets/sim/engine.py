@@ -63,8 +63,15 @@ _AR_RE = re.compile(r"--(?:ar|aspect)\s+(\S+)")
 _BS_RE = re.compile(r"--bs\s+(\d+)", re.IGNORECASE)
 _DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
 _MODAL_ALWAYS = ("inpaint", "custom_zoom", "describe_pick", "shorten_pick")
-_MODAL_WITH_REMIX = ("variation", "reroll", "low_variation", "high_variation", "pan", "animate")
-_MODAL_WITH_REMIX += ("video_extend",)
+_MODAL_WITH_REMIX = (
+    "variation",
+    "reroll",
+    "low_variation",
+    "high_variation",
+    "pan",
+    "animate",
+    "video_extend",
+)
 _GRID_OPS = (
     "imagine",
     "variation",
@@ -80,6 +87,19 @@ _GRID_OPS = (
     "retexture",
 )
 _STRENGTH = {"variation": 0.5, "low_variation": 0.25, "high_variation": 0.8}
+# ops drawn from the parent's image and the press that made them (Engine._render_from_parent)
+_DRAWN_FROM_PARENT = (
+    "upsample",
+    "upscale_hd",
+    "variation",
+    "low_variation",
+    "high_variation",
+    "outpaint",
+    "custom_zoom",
+    "pan",
+    "inpaint",
+)
+_TILE_INDEXES = range(1, 5)  # a grid's tiles, as render numbers them
 _TRUEAI_STATE_TOO_LONG = "State参数过长，最大255字符"
 _TRUEAI_HOOK_TOO_LONG = "NotifyHook参数过长，最大2000字符"
 # The simulator's own wording where the real server's text is unknown (Midjourney answers these
@@ -686,7 +706,7 @@ class Engine:
             if needs_modal:
                 task.status = "MODAL"
                 task.modal_kind = press.kind
-                prompt = "" if press.kind == "inpaint" else task.prompt
+                prompt = "" if press.kind == "inpaint" else (task.prompt or "")
                 if press.kind == "inpaint":
                     task.prompt = task.prompt_en = ""
                 task.final_prompt = prompt
@@ -965,13 +985,14 @@ class Engine:
             if self.flavor.name == "newapi" and task_id:
                 parent = self._parent_for_action(task_id)
             else:
-                parent = self.tasks.get(task_id)
+                found = self.tasks.get(task_id)
                 if not task_id:
                     raise SimError(4, "taskId不能为空")
-                if parent is None:
+                if found is None:
                     raise SimError(3, "关联任务不存在或已失效")
-                if parent.status != "SUCCESS":
+                if found.status != "SUCCESS":
                     raise SimError(4, "关联任务状态错误")
+                parent = found
             if parent.op not in ("imagine", "variation", "reroll", "blend"):
                 raise SimError(4, "关联任务不允许执行变化")
             kinds = {"UPSCALE": "upsample", "VARIATION": "variation", "REROLL": "reroll"}
@@ -1231,49 +1252,74 @@ class Engine:
 
     def _render(self, task: SimTask) -> Image.Image:
         """Draw a task's final image from its recipe (and its parent's image)."""
-        op, seed, press = task.op, task.seed, task.press
+        op, seed = task.op, task.seed
         parent = self.tasks.get(task.parent_id) if task.parent_id else None
         media_image = self.media.render(task)
         if media_image is not None:
             return media_image
         parent_img = self._final_image(parent) if parent is not None and op != "imagine" else None
         caption = _caption(task, parent)
+        if op in _DRAWN_FROM_PARENT:
+            if parent_img is None or task.press is None:
+                raise RuntimeError(
+                    f"cannot draw {op} task {task.id}: it needs its parent's image and the "
+                    "button press that made it"
+                )
+            return self._render_from_parent(task, parent_img, _is_grid(parent), task.press, caption)
+        if op == "describe":
+            return _open_image(self.attachments[task.image_inputs[0]][0]).convert("RGB")
+        size = (task.size[0] // 2, task.size[1] // 2)
+        prompt = task.prompt or ""  # only a /describe task has no prompt
+        if op == "imagine" and task.image_inputs:
+            base = self._attachment_image(task.image_inputs[0], size)
+            tiles = [render.vary_tile(base, seed, j, 0.6, caption) for j in _TILE_INDEXES]
+        elif op == "reroll":
+            tiles = [render.reroll_tile(prompt, seed, j, size, caption) for j in _TILE_INDEXES]
+        elif op == "blend":
+            base = self._blend_base(task, size)
+            tiles = [render.vary_tile(base, seed, j, 0.4, caption) for j in _TILE_INDEXES]
+        else:  # imagine, and any other task drawn fresh from its prompt
+            tiles = [render.imagine_tile(prompt, seed, j, size, caption) for j in _TILE_INDEXES]
+        return render.grid(tiles)
+
+    def _render_from_parent(
+        self,
+        task: SimTask,
+        parent_img: Image.Image,
+        parent_is_grid: bool,
+        press: Press,
+        caption: str,
+    ) -> Image.Image:
+        """Draw a task a button press made, from its parent's image."""
+        op, seed = task.op, task.seed
         if op == "upsample":
             return render.tile_of(parent_img, press.index)
         if op == "upscale_hd":
             return render.upscale(parent_img, press.factor, press.variant, seed)
-        if op == "describe":
-            return _open_image(self.attachments[task.image_inputs[0]][0]).convert("RGB")
-        tile_w, tile_h = task.size[0] // 2, task.size[1] // 2
-        tiles = []
-        for j in range(1, 5):
-            if op == "imagine" and task.image_inputs:
-                base = self._attachment_image(task.image_inputs[0], (tile_w, tile_h))
-                tiles.append(render.vary_tile(base, seed, j, 0.6, caption))
-            elif op in ("imagine",):
-                tiles.append(render.imagine_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
-            elif op == "reroll":
-                tiles.append(render.reroll_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
-            elif op == "variation":
-                base = render.tile_of(parent_img, press.index) if _is_grid(parent) else parent_img
-                tiles.append(render.vary_tile(base, seed, j, _STRENGTH[op], caption))
-            elif op in ("low_variation", "high_variation"):
-                tiles.append(render.vary_tile(parent_img, seed, j, _STRENGTH[op], caption))
-            elif op in ("outpaint", "custom_zoom"):
-                tiles.append(render.zoom_tile(parent_img, press.zoom or 2.0, seed, j, caption))
-            elif op == "pan":
-                tiles.append(render.pan_tile(parent_img, press.direction, seed, j, caption))
-            elif op == "inpaint":
-                mask = Image.open(io.BytesIO(task.mask_png)).convert("L")
-                tiles.append(render.inpaint_tile(parent_img, mask, seed, j, task.prompt))
-            elif op == "blend":
-                tiles.append(
-                    render.vary_tile(
-                        self._blend_base(task, (tile_w, tile_h)), seed, j, 0.4, caption
-                    )
+        if op == "variation":
+            base = render.tile_of(parent_img, press.index) if parent_is_grid else parent_img
+            tiles = [render.vary_tile(base, seed, j, _STRENGTH[op], caption) for j in _TILE_INDEXES]
+        elif op in ("low_variation", "high_variation"):
+            tiles = [
+                render.vary_tile(parent_img, seed, j, _STRENGTH[op], caption) for j in _TILE_INDEXES
+            ]
+        elif op in ("outpaint", "custom_zoom"):
+            zoom = press.zoom or 2.0
+            tiles = [render.zoom_tile(parent_img, zoom, seed, j, caption) for j in _TILE_INDEXES]
+        elif op == "pan":
+            tiles = [
+                render.pan_tile(parent_img, press.direction, seed, j, caption)
+                for j in _TILE_INDEXES
+            ]
+        else:  # inpaint
+            if task.mask_png is None:
+                raise RuntimeError(
+                    f"cannot draw Vary (Region) task {task.id}: it has no mask (a task whose "
+                    "mask could not be read fails before it is drawn)"
                 )
-            else:
-                tiles.append(render.imagine_tile(task.prompt, seed, j, (tile_w, tile_h), caption))
+            mask = Image.open(io.BytesIO(task.mask_png)).convert("L")
+            prompt = task.prompt or ""
+            tiles = [render.inpaint_tile(parent_img, mask, seed, j, prompt) for j in _TILE_INDEXES]
         return render.grid(tiles)
 
     def _attachment_image(self, name: str, size: tuple[int, int]) -> Image.Image:

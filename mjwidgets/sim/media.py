@@ -201,16 +201,17 @@ class MediaStore:
             parent = self.engine.tasks.get(task.parent_id) if task.parent_id else None
             size = (task.size[0] // 2, task.size[1] // 2)
             tiles = refs.imagine_tiles(self.engine, task, size, _caption(task, parent))
-            from .render import grid
+            if tiles is not None:  # None only for a prompt without references
+                from .render import grid
 
-            return grid(tiles)
+                return grid(tiles)
         return None
 
     def buttons_for(self, task) -> list[dict] | None:
         if task.op in GRID_OPS:
             return videojobs.grid_buttons(task.job_hash, self.videos[task.id].batch)
         if task.op == "video_upsample":
-            grid = self.engine.tasks[self.videos[task.id].clip_of[0]]
+            grid = self.engine.tasks[self._clip_ref(task)[0]]  # the clip's VIDEO grid
             return videojobs.extend_buttons(grid.job_hash)
         if task.op == "upsample" and task.parent_id:
             parent = self.engine.tasks.get(task.parent_id)
@@ -323,8 +324,10 @@ class MediaStore:
         """`/video/{job}/0_{i}.mp4` and `…/0_{i}_640_N.webp` of a finished VIDEO task."""
         task_id = self.by_job.get(job_hash)
         found = _FILE_RE.match(name)
-        task = self.engine.tasks.get(task_id) if task_id else None
-        if task is None or found is None or task.status != "SUCCESS":
+        if not task_id or found is None:
+            return None
+        task = self.engine.tasks.get(task_id)
+        if task is None or task.status != "SUCCESS":
             return None
         index = int(found.group(1))
         if index >= self.videos[task_id].batch:

@@ -46,8 +46,8 @@ def parse(prompt: str) -> Refs:
     tokens = (prompt or "").split()
     refs = Refs()
     i = 0
-    while i < len(tokens) and _URL_RE.match(tokens[i]):  # image prompts come first
-        refs.image_prompts.append(_URL_RE.match(tokens[i]).group(1))
+    while i < len(tokens) and (url := _URL_RE.match(tokens[i])):  # image prompts come first
+        refs.image_prompts.append(url.group(1))
         i += 1
     kept: list[str] = []
     while i < len(tokens):

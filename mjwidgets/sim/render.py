@@ -83,9 +83,17 @@ def _text(
     outline: tuple[int, ...] | None = None,
 ) -> None:
     """Draw ``text`` anchored like Pillow's ``anchor``; emulated for the bitmap fallback font."""
-    stroke = {"stroke_width": 2, "stroke_fill": outline} if outline else {}
     if isinstance(font, ImageFont.FreeTypeFont):
-        draw.text(xy, text, font=font, fill=fill, anchor=anchor, **stroke)
+        stroke_width, stroke_fill = (2, outline) if outline else (0, None)  # 0: Pillow's default
+        draw.text(
+            xy,
+            text,
+            font=font,
+            fill=fill,
+            anchor=anchor,
+            stroke_width=stroke_width,
+            stroke_fill=stroke_fill,
+        )
         return
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     fx = {"l": 0.0, "m": 0.5, "r": 1.0}.get(anchor[0], 0.0)
@@ -314,12 +322,12 @@ def _compose(kind: int, size: tuple[int, int], rng: random.Random, hue: float) -
             base = h * (0.3 + 0.75 * k / n)
             amp, freq, ph = h * rng.uniform(0.02, 0.06), rng.uniform(1.0, 2.6), rng.uniform(0, 6.3)
             xs = np.linspace(0, w, 48)
-            ys = base + amp * np.sin(xs / w * freq * 2 * math.pi + ph)
-            pts = list(zip(xs.tolist(), ys.tolist(), strict=True)) + [(w, h), (0, h)]
+            wave = base + amp * np.sin(xs / w * freq * 2 * math.pi + ph)
+            pts = list(zip(xs.tolist(), wave.tolist(), strict=True)) + [(w, h), (0, h)]
             col = _shade(pal[k % 5], 1.25 - 0.12 * k)
             d.polygon(pts, fill=(*col, 200))
             d.line(
-                list(zip(xs.tolist(), ys.tolist(), strict=True)),
+                list(zip(xs.tolist(), wave.tolist(), strict=True)),
                 fill=(*_shade(col, 1.6), 160),
                 width=max(1, w // 400),
             )
@@ -328,14 +336,14 @@ def _compose(kind: int, size: tuple[int, int], rng: random.Random, hue: float) -
         for _ in range(11):
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
             r = rng.uniform(0.06, 0.22) * min(w, h)
-            col = (*rng.choice(pal), rng.randint(120, 210))
+            rgba = (*rng.choice(pal), rng.randint(120, 210))
             shape = rng.randrange(3)
             if shape == 0:
-                d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=col)
+                d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=rgba)
             elif shape == 1:
-                d.regular_polygon((cx, cy, r), 3, rotation=rng.uniform(0, 360), fill=col)
+                d.regular_polygon((cx, cy, r), 3, rotation=rng.uniform(0, 360), fill=rgba)
             else:
-                d.regular_polygon((cx, cy, r), 4, rotation=rng.uniform(0, 90), fill=col)
+                d.regular_polygon((cx, cy, r), 4, rotation=rng.uniform(0, 90), fill=rgba)
         for _ in range(4):
             y = rng.uniform(0, h)
             d.line(
@@ -840,7 +848,9 @@ def describe_prompts(image: Image.Image, seed: int) -> list[str]:
     thumb = src.resize((48, 48), Image.Resampling.BOX)
     q = thumb.quantize(colors=4, method=Image.Quantize.MEDIANCUT)
     pal = q.getpalette() or []
-    counts = sorted(q.getcolors() or [], reverse=True)
+    # (pixel count, palette index) of each colour used, commonest first; the histogram of a
+    # P image counts per palette index (getcolors does too, but its stub types the index loosely)
+    counts = sorted(((n, idx) for idx, n in enumerate(q.histogram()) if n), reverse=True)
     names: list[str] = []
     for _count, idx in counts:
         name = _colour_name(pal[idx * 3 : idx * 3 + 3])
