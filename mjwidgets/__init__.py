@@ -7,10 +7,13 @@ embedded simulator (`mjwidgets.sim`) used whenever no MJ_BASE_URL is set.
 
 from typing import TYPE_CHECKING, Any
 
+from . import recipes
+from .budget import Budget, estimate, kernel_budget, set_kernel_budget
 from .client import Client
 from .errors import (
     AuthError,
     BannedPromptError,
+    BudgetExceeded,
     InputTypeError,
     MJError,
     NotFoundError,
@@ -23,13 +26,18 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .export import export_lineage, export_sweep, export_tasks
+from .export import export_lineage, export_sweep, export_tasks, export_zip
 from .imagecache import ImageCache
 from .journal import SubmitJournal
+from .ledger import Ledger, ledger
 from .media import decode_image, mask_data_url, to_data_url
 from .models import Button, ButtonKind, Status, Task, TaskBackend, VideoClip
+from .picks import preferences
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
-from .store import HistoryStore, history, lineage
+from .provenance import provenance
+from .recipes import recipe
+from .replay import Replay, continue_from, replay
+from .store import HistoryStore, history, library, lineage
 from .tracking import Tracker
 
 if TYPE_CHECKING:
@@ -57,12 +65,16 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AuthError",
     "BannedPromptError",
+    "Budget",
+    "BudgetExceeded",
     "Button",
     "ButtonKind",
     "Client",
     "Compare",
     "HistoryStore",
     "HistoryView",
+    "Ledger",
+    "Replay",
     "ImageCache",
     "InputTypeError",
     "MaskEditor",
@@ -70,8 +82,20 @@ __all__ = [
     "TaskView",
     "Tracker",
     "VideoClip",
+    "continue_from",
+    "estimate",
+    "export_zip",
     "history",
+    "kernel_budget",
+    "ledger",
+    "library",
     "lineage",
+    "preferences",
+    "provenance",
+    "recipe",
+    "recipes",
+    "replay",
+    "set_kernel_budget",
     "sim",
     "MJError",
     "NotFoundError",

@@ -187,7 +187,8 @@ class Client(VideoCalls):
             body["state"] = state
         journal = self.journal if make_task is not None else None
         if journal is not None:
-            journal.before_submit(path, journal_body(body), state or "")
+            keeper = getattr(journal, "keep_input", None)  # masks and references, by content
+            journal.before_submit(path, journal_body(body, keeper), state or "")
         transport = self._transport
         task: Task | None = None
         try:

@@ -115,7 +115,14 @@ def run_lab_demo(
         f"  token {token} — JupyterLab prints the address below; Ctrl+C stops it",
         flush=True,
     )
-    try:
+    sys.stderr.flush()
+    if os.name == "posix":
+        # Hand this process over to JupyterLab (same pid): Ctrl+C, SIGTERM from a service
+        # manager or `kill <pid>` reach the server itself, which shuts its kernels down. Run
+        # as a child instead, it outlived a SIGTERM sent to the demo, kernels and all.
+        os.chdir(target)
+        os.execve(sys.executable, args, env)
+    try:  # no exec that keeps the process (Windows): JupyterLab as a child
         return subprocess.call(args, env=env, cwd=target)
     except KeyboardInterrupt:
         return 0

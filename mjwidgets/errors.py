@@ -22,6 +22,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "StoreError",
+    "BudgetExceeded",
     "TaskFailed",
     "TaskTimeout",
 ]
@@ -180,6 +181,19 @@ class StoreError(MJError):
     """The history file cannot be used (written by a newer mjwidgets, damaged, locked)."""
 
     advice = "check MJ_HOME and the history file's version"
+
+
+class BudgetExceeded(MJError):
+    """A new submit would spend more than a budget allows; nothing was sent, and nothing already
+    running was stopped. ``budget`` is the Budget that refused, ``cost`` the refused job's
+    estimate (GPU minutes)."""
+
+    advice = "raise the limit (budget.limit_minutes = …) or start a new Budget to go on"
+
+    def __init__(self, description: str = "", *, budget: Any = None, cost: float = 0.0, **kw: Any):
+        self.budget = budget
+        self.cost = cost
+        super().__init__(description, **kw)
 
 
 class TaskFailed(MJError):

@@ -20,6 +20,8 @@ import html
 import json
 import logging
 import os
+import tempfile
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,14 +30,14 @@ from typing import Any
 
 from PIL import Image
 
-from . import clips, records, renditions
+from . import clips, provenance, records, renditions, steps
 from .errors import InputTypeError, MJError, NotFoundError
 from .imagecache import FINAL, Downloader, ImageCache
 from .models import Status, Task
 from .store import HistoryStore, LineageNode
 from .tracking import Tracker
 
-__all__ = ["export_lineage", "export_sweep", "export_tasks"]
+__all__ = ["export_lineage", "export_sweep", "export_tasks", "export_zip"]
 
 log = logging.getLogger("mjwidgets.export")
 
@@ -224,9 +226,12 @@ def _copy_clips(
 
 
 def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
-    return records.task_record(
-        entry.task,
-        ancestors=store.ancestors(entry.task.id, entry.task.server) if entry.task.server else [],
+    """The task's record; its exported image gets the record embedded (``provenance``)."""
+    task = entry.task
+    lineage, masks = steps.story(store, task) if task.server else ([], {})
+    record = records.task_record(
+        task,
+        ancestors=store.ancestors(task.id, task.server) if task.server else [],
         image=entry.image,
         image_size=entry.image_size,
         image_sha256=entry.sha256,
@@ -234,11 +239,19 @@ def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
         button=entry.via,
         depth=entry.depth,
         labels=entry.labels,
+        steps=lineage,
+        inputs=masks,
         video=entry.video,
         video_sha256=entry.video_sha256,
         video_duration=entry.video_duration,
         posters=entry.posters,
     )
+    if entry.image_path is not None:
+        entry.image_path.write_bytes(provenance.embed(entry.image_path.read_bytes(), record))
+        root = entry.image_path.parent.parent  # a video's other files: its clips, its posters
+        for relative in (entry.video or []) + (entry.posters or [])[1:]:
+            (root / relative).write_bytes(provenance.embed((root / relative).read_bytes(), record))
+    return record
 
 
 def _csv_cell(value: Any) -> Any:
@@ -448,16 +461,24 @@ def _export(
     return out
 
 
-def _as_tasks(tasks: Task | Iterable[Task]) -> list[Task]:
-    if isinstance(tasks, Task):
-        return [tasks]
+def _as_tasks(
+    tasks: Task | str | Iterable[Task | str], store: HistoryStore | None = None
+) -> list[Task]:
+    """Tasks, TaskViews or (with a store) task ids, as Tasks."""
+    if isinstance(tasks, (Task, str)):
+        tasks = [tasks]
     result = []
     for item in tasks:
         task = getattr(item, "task", item)  # a TaskView
+        if isinstance(task, str) and store is not None:
+            found = store.get(task)
+            if found is None:
+                raise NotFoundError(f"task {task} is not in the history {store.path}", task_id=task)
+            task = found
         if not isinstance(task, Task):
             raise InputTypeError(
                 f"expected a Task, got {type(item).__name__}",
-                advice="pass Tasks or TaskViews (e.g. studio.cards.values())",
+                advice="pass Tasks, TaskViews (e.g. studio.cards.values()) or stored task ids",
             )
         result.append(task)
     return result
@@ -467,7 +488,7 @@ def _as_tasks(tasks: Task | Iterable[Task]) -> list[Task]:
 
 
 def export_tasks(
-    tasks: Task | Iterable[Task],
+    tasks: Task | str | Iterable[Task | str],
     folder: str | os.PathLike[str],
     *,
     name: str = "export",
@@ -484,8 +505,9 @@ def export_tasks(
     {parameter: value}) adds sweep labels. Unbound tasks are looked up in ``store`` (default:
     the history under ``$MJ_HOME``) to find their cached images.
     """
-    task_list = _as_tasks(tasks)
-    store, cache = _defaults(task_list, store, cache)
+    given = [tasks] if isinstance(tasks, (Task, str)) else list(tasks)
+    store, cache = _defaults([t for t in given if isinstance(t, Task)], store, cache)
+    task_list = _as_tasks(given, store)
     entries = []
     for task in task_list:
         task = _with_server(task, store)
@@ -557,3 +579,38 @@ def export_sweep(
     return export_tasks(
         tasks, folder, name=name or "sweep", labels=labels or {}, store=store, cache=cache
     )
+
+
+_STORED = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4")  # already compressed
+
+
+def export_zip(
+    tasks: Task | str | Iterable[Task | str],
+    path: str | os.PathLike[str],
+    *,
+    name: str = "selection",
+    store: HistoryStore | None = None,
+    cache: ImageCache | None = None,
+) -> Path:
+    """The chosen tasks (Tasks, TaskViews or stored task ids: a gallery's selection) as one zip
+    at ``path``: what ``export_tasks`` writes — images carrying their records, manifest.json,
+    manifest.csv, contact-sheet.html — under one folder named after ``name``. Returns the zip's
+    path (a folder, or a path without a suffix, gets ``<name>.zip`` inside it)."""
+    target = Path(path).expanduser()
+    folder_name = records.safe_id(name.replace(" ", "-")) or "selection"
+    if target.is_dir() or not target.suffix:
+        target = target / f"{folder_name}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mjw-zip-") as scratch:
+        export_tasks(tasks, scratch, name=name, store=store, cache=cache)
+        partial = target.with_name(f".{target.name}.part")
+        with zipfile.ZipFile(partial, "w") as archive:
+            for file in sorted(Path(scratch).rglob("*")):
+                if file.is_file():
+                    packed = zipfile.ZIP_STORED if file.suffix.lower() in _STORED else (
+                        zipfile.ZIP_DEFLATED
+                    )  # fmt: skip
+                    relative = file.relative_to(scratch).as_posix()
+                    archive.write(file, f"{folder_name}/{relative}", compress_type=packed)
+        os.replace(partial, target)
+    return target

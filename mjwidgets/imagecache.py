@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
-from . import media, records, renditions
+from . import media, records, renditions, steps
 from .errors import MJError, NotFoundError
 from .models import Status, Task
 from .store import HistoryStore
@@ -308,6 +308,7 @@ class ImageCache:
             opened.load()
             image = opened.copy()
             image.format = opened.format
+        lineage, masks = steps.story(self.store, task)
         return records.save(
             task,
             source.read_bytes(),
@@ -315,4 +316,6 @@ class ImageCache:
             folder,
             ancestors=self.store.ancestors(task.id, task.server),
             sha256=source.stem,
+            steps=lineage,
+            inputs=masks,
         )

@@ -32,6 +32,7 @@ __all__ = [
     "decode_image",
     "check_pixels",
     "data_url_digest",
+    "data_url_payload",
     "describe_bytes",
 ]
 
@@ -263,16 +264,20 @@ def mask_data_url(mask: ImageInput, size: tuple[int, int] | None = None) -> str:
     return _data_url("image/png", _encode_png(grey))
 
 
+def data_url_payload(url: str) -> bytes:
+    """The bytes a data URL carries (its text itself when it is not a base64 data URL)."""
+    match = _DATA_URL.match(url.strip())
+    if not match:
+        return url.encode()
+    try:
+        return base64.b64decode(re.sub(r"\s+", "", match.group("data")))
+    except (binascii.Error, ValueError):
+        return url.encode()
+
+
 def data_url_digest(url: str) -> str:
     """``sha256:<hex>:<nbytes>`` of a data URL's payload — a log-safe stand-in for the image."""
-    match = _DATA_URL.match(url.strip())
-    payload: bytes
-    try:
-        payload = base64.b64decode(re.sub(r"\s+", "", match.group("data"))) if match else b""
-    except (binascii.Error, ValueError):
-        payload = url.encode()
-    if not match:
-        payload = url.encode()
+    payload = data_url_payload(url)
     return f"sha256:{hashlib.sha256(payload).hexdigest()}:{len(payload)}"
 
 

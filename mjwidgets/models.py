@@ -16,12 +16,21 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .buttons import MEANING_FIELDS, RESULT_ACTIONS, Button, ButtonKind, int_field
 from .errors import MJError, ValidationError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Status", "ButtonKind", "Button", "Task", "TaskBackend", "VideoClip"]
+__all__ = [
+    "Status",
+    "ButtonKind",
+    "Button",
+    "RESULT_ACTIONS",
+    "Task",
+    "TaskBackend",
+    "VideoClip",
+]
 
 
 class Status(str, Enum):
@@ -54,205 +63,6 @@ _PENDING_LOOKING = frozenset({"", "PENDING", "QUEUED", "IN_QUEUE", "WAITING", "R
 _LINEAGE = frozenset(
     {"server", "backend", "parent_id", "origin_button", "parent_image_size", "modal_submitted"}
 )
-
-
-class ButtonKind(str, Enum):
-    """What pressing a button does, derived from its customId (reference §4.1)."""
-
-    UPSAMPLE = "upsample"
-    VARIATION = "variation"
-    REROLL = "reroll"
-    LOW_VARIATION = "low_variation"
-    HIGH_VARIATION = "high_variation"
-    UPSCALE_HD = "upscale_hd"
-    INPAINT = "inpaint"
-    OUTPAINT = "outpaint"
-    CUSTOM_ZOOM = "custom_zoom"
-    PAN = "pan"
-    ANIMATE = "animate"
-    BOOKMARK = "bookmark"
-    DESCRIBE_PICK = "describe_pick"
-    SHORTEN_PICK = "shorten_pick"
-    OTHER = "other"
-
-
-# What the proxies call the task a press makes (Plus/trueai names): a provisional action until
-# the server's own copy of the task arrives.
-RESULT_ACTIONS: dict[ButtonKind, str] = {
-    ButtonKind.UPSAMPLE: "UPSCALE",
-    ButtonKind.VARIATION: "VARIATION",
-    ButtonKind.REROLL: "REROLL",
-    ButtonKind.LOW_VARIATION: "VARIATION",
-    ButtonKind.HIGH_VARIATION: "VARIATION",
-    ButtonKind.UPSCALE_HD: "UPSCALE_HD",
-    ButtonKind.INPAINT: "INPAINT",
-    ButtonKind.OUTPAINT: "ZOOM",
-    ButtonKind.CUSTOM_ZOOM: "ZOOM",
-    ButtonKind.PAN: "PAN",
-    ButtonKind.ANIMATE: "VIDEO",
-    ButtonKind.DESCRIBE_PICK: "IMAGINE",
-    ButtonKind.SHORTEN_PICK: "IMAGINE",
-}
-
-_MODAL_KINDS = frozenset(
-    {ButtonKind.INPAINT, ButtonKind.CUSTOM_ZOOM, ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK}
-)
-# Outpaint percentages in "MJ::Outpaint::<pct>::1::<hash>::SOLO" → zoom-out factor.
-_OUTPAINT_ZOOM = {50: 2.0, 75: 1.5, 100: 1.0}
-_HD_UPSCALE = re.compile(r"^upsample_v[0-9a-z]+?_(\d)x(?:_(subtle|creative))?$")
-
-
-@dataclass(frozen=True)
-class _ParsedId:
-    kind: ButtonKind
-    index: int | None = None
-    direction: str | None = None
-    zoom: float | None = None
-    factor: int | None = None
-    variant: str | None = None
-
-
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
-
-
-def _parse_job(parts: list[str]) -> _ParsedId:
-    """Parse "MJ::JOB::<name>::<n>::<hash>[::SOLO]" (parts after "MJ", "JOB")."""
-    name = parts[0].lower() if parts else ""
-    number = _int_or_none(parts[1]) if len(parts) > 1 else None
-    if name == "upsample" or name == "video_virtual_upscale":
-        return _ParsedId(ButtonKind.UPSAMPLE, index=number)
-    if name == "variation":
-        return _ParsedId(ButtonKind.VARIATION, index=number)
-    if name == "reroll" or "remaster" in name:
-        return _ParsedId(ButtonKind.REROLL)
-    if name == "low_variation":
-        return _ParsedId(ButtonKind.LOW_VARIATION)
-    if name == "high_variation":
-        return _ParsedId(ButtonKind.HIGH_VARIATION)
-    if name.startswith("pan_"):
-        return _ParsedId(ButtonKind.PAN, direction=name[len("pan_") :])
-    if name.startswith("animate_"):
-        return _ParsedId(ButtonKind.ANIMATE)
-    hd = _HD_UPSCALE.match(name)
-    if hd:
-        return _ParsedId(ButtonKind.UPSCALE_HD, factor=int(hd.group(1)), variant=hd.group(2))
-    if name == "promptanalyzer":  # "MJ::Job::PromptAnalyzer::…::<n>": shorten picks
-        last = _int_or_none(parts[-1]) if len(parts) > 1 else None
-        kind = ButtonKind.SHORTEN_PICK if last else ButtonKind.OTHER
-        return _ParsedId(kind, index=last)
-    if name == "picreader":  # "MJ::Job::PicReader::<1..4|all>": describe picks
-        return _ParsedId(ButtonKind.DESCRIBE_PICK, index=number)
-    return _ParsedId(ButtonKind.OTHER)
-
-
-def parse_custom_id(custom_id: str) -> _ParsedId:
-    """Classify a customId; anything unrecognised is OTHER (still clickable)."""
-    parts = custom_id.split("::")
-    if len(parts) < 2 or parts[0].upper() != "MJ":
-        return _ParsedId(ButtonKind.REROLL if "remaster" in custom_id.lower() else ButtonKind.OTHER)
-    family = parts[1].lower()
-    rest = parts[2:]
-    if family == "job":
-        return _parse_job(rest)
-    if family == "inpaint":
-        return _ParsedId(ButtonKind.INPAINT)
-    if family == "outpaint":
-        pct = _int_or_none(rest[0]) if rest else None
-        return _ParsedId(ButtonKind.OUTPAINT, zoom=_OUTPAINT_ZOOM.get(pct or -1))
-    if family == "customzoom":
-        return _ParsedId(ButtonKind.CUSTOM_ZOOM)
-    if family == "bookmark":
-        return _ParsedId(ButtonKind.BOOKMARK)
-    if family == "picread" and rest and rest[0].lower() == "retry":
-        return _ParsedId(ButtonKind.REROLL)
-    return _ParsedId(ButtonKind.OTHER)
-
-
-def _emoji_text(value: Any) -> str:
-    """Emoji arrive as a character, a custom emoji name, or a raw Discord {"name": …} object."""
-    if isinstance(value, dict):
-        return str(value.get("name") or "")
-    return "" if value is None else str(value)
-
-
-def _int_field(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-@dataclass(frozen=True)
-class Button:
-    """One clickable component of a finished task, as the server copied it from Discord."""
-
-    custom_id: str
-    label: str = ""
-    emoji: str = ""
-    style: int = 2
-    type: int = 2
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Button:
-        return cls(
-            custom_id=str(data.get("customId") or data.get("custom_id") or ""),
-            label=str(data.get("label") or ""),
-            emoji=_emoji_text(data.get("emoji")),
-            style=_int_field(data.get("style"), 2),
-            type=_int_field(data.get("type"), 2),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customId": self.custom_id,
-            "label": self.label,
-            "emoji": self.emoji,
-            "style": self.style,
-            "type": self.type,
-        }
-
-    @property
-    def _parsed(self) -> _ParsedId:
-        return parse_custom_id(self.custom_id)
-
-    @property
-    def kind(self) -> ButtonKind:
-        return self._parsed.kind
-
-    @property
-    def index(self) -> int | None:
-        """Image number for U/V buttons and describe/shorten picks."""
-        return self._parsed.index
-
-    @property
-    def direction(self) -> str | None:
-        """ "left" | "right" | "up" | "down" for pan buttons."""
-        return self._parsed.direction
-
-    @property
-    def zoom(self) -> float | None:
-        """Zoom-out factor of Outpaint buttons (Custom Zoom: None, the prompt decides)."""
-        return self._parsed.zoom
-
-    @property
-    def factor(self) -> int | None:
-        """2 or 4 for HD upscales."""
-        return self._parsed.factor
-
-    @property
-    def variant(self) -> str | None:
-        """ "subtle" | "creative" for v6+ HD upscales."""
-        return self._parsed.variant
-
-    @property
-    def needs_modal(self) -> bool:
-        """True when pressing it always yields a MODAL task that needs /submit/modal."""
-        return self.kind in _MODAL_KINDS
-
-    @property
-    def display(self) -> str:
-        return self.label or self.emoji or self.custom_id
 
 
 def _parse_progress(value: Any, status: Status) -> int:
@@ -448,7 +258,7 @@ class Task:
             for item in (data.get("buttons") or [])
             if isinstance(item, dict)
             and (item.get("customId") or item.get("custom_id"))
-            and _int_field(item.get("style"), 2) != 5
+            and int_field(item.get("style"), 2) != 5
         ]
         properties = data.get("properties")
         parent = data.get("parentId")
@@ -501,7 +311,7 @@ class Task:
     def image_size(self) -> tuple[int, int] | None:
         """(width, height) of the result image when the server reports it (trueai, DeerAPI)."""
         for w_key, h_key in (("imageWidth", "imageHeight"), ("width", "height")):
-            width, height = _int_field(self.raw.get(w_key)), _int_field(self.raw.get(h_key))
+            width, height = int_field(self.raw.get(w_key)), int_field(self.raw.get(h_key))
             if width > 0 and height > 0:
                 return (width, height)
         return None
@@ -522,6 +332,56 @@ class Task:
             for candidate in self.buttons:
                 if matches(candidate):
                     return candidate
+        raise ValidationError(
+            f"task {self.id} has no button {wanted!r}; {self._buttons_note()}",
+            task_id=self.id,
+            advice="pick one of the available buttons",
+        )
+
+    def button_for(self, kind: ButtonKind | str, **meaning: Any) -> Button:
+        """Find a button by what it does, not by its customId (which names one job and goes
+        stale): ``task.button_for(ButtonKind.UPSAMPLE, index=2)`` is U2 on any grid, any
+        server, any model version. ``meaning`` holds the fields of ``Button.meaning``
+        (``index``, ``direction``, ``zoom``, ``factor``, ``variant``, ``motion``, ``extends``;
+        ``label`` for buttons of no known kind); None or a missing field matches anything."""
+        try:
+            wanted = ButtonKind(kind.value if isinstance(kind, ButtonKind) else str(kind))
+        except ValueError:
+            raise ValidationError(
+                f"unknown button kind {kind!r}",
+                advice=f"use a ButtonKind: {', '.join(k.value for k in ButtonKind)}",
+            ) from None
+        unknown = set(meaning) - set(MEANING_FIELDS) - {"kind", "label"}
+        if unknown:
+            raise ValidationError(
+                f"button_for() got unknown fields {sorted(unknown)}",
+                advice=f"use {', '.join(MEANING_FIELDS)} or label",
+            )
+        meaning.pop("kind", None)
+        label = meaning.pop("label", None)
+        for candidate in self.buttons:
+            if candidate.kind is not wanted:
+                continue
+            if (
+                label is not None
+                and candidate.display.strip().casefold() != str(label).strip().casefold()
+            ):
+                continue
+            if all(
+                value is None or getattr(candidate, name) == value
+                for name, value in meaning.items()
+            ):
+                return candidate
+        said = ", ".join(f"{k}={v!r}" for k, v in meaning.items() if v is not None)
+        what = f"{wanted.value}{f' ({said})' if said else ''}{f' {label!r}' if label else ''}"
+        raise ValidationError(
+            f"task {self.id} has no {what} button; {self._buttons_note()}",
+            task_id=self.id,
+            advice="pick one of the available buttons (model versions and servers differ)",
+        )
+
+    def _buttons_note(self) -> str:
+        """The buttons a task has, or why it has none: for messages about a missing button."""
         available = ", ".join(b.display for b in self.buttons) or "none"
         if self.buttons:
             status_note = ""
@@ -532,11 +392,7 @@ class Task:
             )
         else:
             status_note = f" (buttons appear only at SUCCESS; the task is {self.status.value})"
-        raise ValidationError(
-            f"task {self.id} has no button {wanted!r}; available: {available}{status_note}",
-            task_id=self.id,
-            advice="pick one of the available buttons",
-        )
+        return f"available: {available}{status_note}"
 
     @property
     def modal_kind(self) -> ButtonKind | None:

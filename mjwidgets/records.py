@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import renditions
+from . import provenance, renditions
 from .errors import ValidationError
 from .media import file_extension
 from .models import Status, Task
@@ -97,6 +97,8 @@ def task_record(
     button: str | None = None,
     depth: int = 0,
     labels: dict[str, Any] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    inputs: dict[str, str] | None = None,
     video: list[str] | None = None,
     video_sha256: list[str] | None = None,
     video_duration: float | None = None,
@@ -104,12 +106,14 @@ def task_record(
 ) -> dict[str, Any]:
     """The record of ``task``: ``ancestors`` (oldest first) give its lineage, ``image`` the file
     written beside the record (relative path), ``button`` how it was made when the caller knows
-    better than the task (an export's lineage tree), ``labels`` a sweep's parameter labels.
+    better than the task (an export's lineage tree), ``labels`` a sweep's parameter labels,
+    ``steps`` the lineage by meaning (``steps.Step.to_json``: what ``mjw.recipe`` and
+    ``mjw.replay`` make again) and ``inputs`` small masks it needs (digest → base64).
 
     A video's record also lists its clips (``video``: the mp4 files, in ``task.video_urls``
-    order, with their ``video_sha256``), their first frames (``posters``; ``image`` is the first
-    poster) and ``video_duration`` in seconds (the server's, else measured from the file). For
-    an image these are None."""
+    order, with the digests of the clips as the server sent them, ``video_sha256``), their first
+    frames (``posters``; ``image`` is the first poster) and ``video_duration`` in seconds (the
+    server's, else measured from the file). For an image these are None."""
     prompt = task.prompt or task.prompt_en or ""
     final = str((task.properties or {}).get("finalPrompt") or prompt)
     if button is None and task.origin_button is not None:
@@ -145,12 +149,32 @@ def task_record(
         "posters": posters,
         "video_sources": [without_query(clip.url) for clip in task.video_urls] or None,
         "server": without_query(task.server),
+        "seed": _seed(task),
+        "generator": _generator(),
     }
     if final != prompt:
         record["final_prompt"] = final
     if labels:
         record["labels"] = dict(labels)
+    if steps:
+        record["steps"] = steps
+    if inputs:
+        record["images"] = dict(inputs)
     return record
+
+
+def _seed(task: Task) -> str | None:
+    """The job's seed when the server or the prompt says (trueai sends ``seed``)."""
+    for value in (task.raw.get("seed"), Prompt(task.prompt or "").params.get("seed")):
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _generator() -> str:
+    from . import __version__  # the package is imported by the time a record is written
+
+    return f"mjwidgets {__version__}"
 
 
 def require_saveable(task: Task) -> None:
@@ -171,22 +195,27 @@ def save(
     *,
     ancestors: list[Task] | None = None,
     sha256: str | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> Path:
     """Write ``data`` (the task's image file) and its record as ``mj-<id>.<ext>`` + ``.json`` in
-    ``folder``; returns the image's path."""
+    ``folder``; returns the image's path. The image carries the record too (``provenance``:
+    PNG text chunks and XMP, JPEG XMP and comment), so it tells its story without the JSON."""
     require_saveable(task)
     out = Path(folder).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(task.id)
     target = out / f"{stem}.{file_extension(image)}"
-    target.write_bytes(data)
     record = task_record(
         task,
         ancestors=ancestors,
         image=target.name,
         image_size=image.size,
         image_sha256=sha256,
+        steps=steps,
+        inputs=inputs,
     )
+    target.write_bytes(provenance.embed(data, record))
     (out / f"{stem}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), "utf-8")
     return target
 
@@ -198,34 +227,38 @@ def save_video(
     *,
     ancestors: list[Task] | None = None,
     sha256: list[str] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> Path:
     """Write a video task's clips (``mj-<id>-<n>.mp4``, n from 1, as Midjourney numbers them),
     each clip's first frame (``mj-<id>-<n>.jpg``) and the record (``mj-<id>.json``) to
-    ``folder``; returns the first clip's path."""
+    ``folder``; returns the first clip's path. Every clip and poster carries the record too
+    (``provenance``: MP4 tags, remuxed without re-encoding; JPEG XMP and comment)."""
     require_saveable(task)
     if not clips:
         raise ValidationError(f"task {task.id} has no clips to save", task_id=task.id)
     out = Path(folder).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(task.id)
-    videos, posters = [], []
-    for number, (data, info) in enumerate(clips, 1):
-        target = out / f"{stem}-{number}.{info.format}"
-        target.write_bytes(data)
-        poster = out / f"{stem}-{number}.jpg"
-        poster.write_bytes(renditions.poster_jpeg(info.first_frame, max_side=None, quality=92))
-        videos.append(target.name)
-        posters.append(poster.name)
+    names = [
+        (f"{stem}-{n}.{info.format}", f"{stem}-{n}.jpg") for n, (_, info) in enumerate(clips, 1)
+    ]
     first = clips[0][1]
     record = task_record(
         task,
         ancestors=ancestors,
-        image=posters[0],
+        image=names[0][1],
         image_size=first.size,
-        video=videos,
+        steps=steps,
+        inputs=inputs,
+        video=[clip for clip, _ in names],
         video_sha256=sha256 or [hashlib.sha256(data).hexdigest() for data, _ in clips],
         video_duration=task.video_duration or first.duration,
-        posters=posters,
+        posters=[poster for _, poster in names],
     )
+    for (data, info), (clip_name, poster_name) in zip(clips, names, strict=True):
+        (out / clip_name).write_bytes(provenance.embed(data, record))
+        poster = renditions.poster_jpeg(info.first_frame, max_side=None, quality=92)
+        (out / poster_name).write_bytes(provenance.embed(poster, record))
     (out / f"{stem}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), "utf-8")
-    return out / videos[0]
+    return out / names[0][0]

@@ -13,8 +13,6 @@ from .errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 1
-
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS intents (
     state       TEXT PRIMARY KEY,
@@ -76,8 +74,38 @@ CREATE TABLE IF NOT EXISTS images (
     PRIMARY KEY (server, task_id, kind)
 );
 """
+# The library: what a person thinks of their results. Marks (favourite, 1–5 stars, a note) and
+# tags per task; Compare choices (which of several tasks a person picked) for learning from picks.
+_LIBRARY = """
+CREATE TABLE IF NOT EXISTS marks (
+    server     TEXT NOT NULL,
+    task_id    TEXT NOT NULL,
+    favourite  INTEGER NOT NULL DEFAULT 0,
+    rating     INTEGER CHECK (rating IS NULL OR rating BETWEEN 1 AND 5),
+    note       TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (server, task_id)
+);
+CREATE TABLE IF NOT EXISTS tags (
+    server   TEXT NOT NULL,
+    task_id  TEXT NOT NULL,
+    tag      TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (server, task_id, tag)
+);
+CREATE INDEX IF NOT EXISTS tags_by_tag ON tags (tag);
+CREATE TABLE IF NOT EXISTS choices (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    server   TEXT NOT NULL,
+    chosen   TEXT NOT NULL,
+    rejected TEXT NOT NULL,
+    context  TEXT NOT NULL DEFAULT '',
+    at       REAL NOT NULL
+);
+"""
 # Migrations: index i upgrades user_version i → i+1. Version 0 is an empty file.
-_MIGRATIONS: list[str] = [_SCHEMA_V1]
+_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY]
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

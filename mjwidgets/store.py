@@ -25,12 +25,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import library as library_of
 from . import lineage as lineage_of
 from . import schema
+from .journal import SubmitRecorder
+from .library import Library
 from .lineage import LineageNode
 from .models import Button, Status, Task, TaskBackend
 
-__all__ = ["HistoryStore", "Intent", "LineageNode", "default_home", "history", "lineage"]
+__all__ = [
+    "HistoryStore",
+    "Intent",
+    "LineageNode",
+    "default_home",
+    "history",
+    "library",
+    "lineage",
+]
 
 log = logging.getLogger("mjwidgets.store")
 
@@ -110,7 +121,10 @@ class HistoryStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA foreign_keys=ON")
+        library_of.install_functions(self._db)
         self._migrate()
+        self.library = Library(self)
+        """Favourites, ratings, tags and Compare choices on this history's tasks."""
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -125,6 +139,10 @@ class HistoryStore:
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
+
+    # for the store's companions (library, ledger, steps): same connection, same lock
+    write = _write
+    read = _rows
 
     @property
     def schema_version(self) -> int:
@@ -440,13 +458,23 @@ class HistoryStore:
         server: str | None = None,
         client: TaskBackend | None = None,
         bind: TaskBackend | None = None,
+        favourite: bool | None = None,
+        min_rating: int | None = None,
+        tag: str | Iterable[str] | None = None,
+        version: str | None = None,
+        aspect: str | None = None,
+        kind: str | None = None,
     ) -> list[Task]:
         """Tasks newest first, filtered by prompt text (case-insensitive), status, action and
-        submit time (``since``/``until``: datetimes or epoch seconds). With ``client`` the tasks
-        are bound to it (and filtered to its server), so ``task.image()`` and buttons work;
-        ``bind`` binds the tasks of its server without filtering the others out."""
-        clauses: list[str] = []
-        params: list[Any] = []
+        submit time (``since``/``until``: datetimes or epoch seconds), and by the library's
+        ``favourite``, ``min_rating``, ``tag``, ``version``, ``aspect`` and ``kind`` ("image" or
+        "video"). With ``client`` the tasks are bound to it (and filtered to its server), so
+        ``task.image()`` and buttons work; ``bind`` binds the tasks of its server without
+        filtering the others out."""
+        clauses, params = library_of.filter_clauses(
+            favourite=favourite, min_rating=min_rating, tag=tag, version=version,
+            aspect=aspect, kind=kind,
+        )  # fmt: skip
         if text:
             # the prompt's words only (as typed, as the bot echoed it, in English), never the
             # stored JSON: it holds field names, URLs and "MID_JOURNEY" that every task matches
@@ -455,24 +483,17 @@ class HistoryStore:
             clauses.append("(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")")
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params += [pattern + "%"] * len(fields)
-        if status is not None:
-            clauses.append("status=?")
-            params.append(status.value if isinstance(status, Status) else str(status).upper())
-        if action is not None:
-            clauses.append("action=?")
-            params.append(str(action).upper())
         when = "COALESCE(submit_time, first_seen)"
-        if since is not None:
-            clauses.append(f"{when} >= ?")
-            params.append(_epoch(since))
-        if until is not None:
-            clauses.append(f"{when} <= ?")
-            params.append(_epoch(until))
-        if client is not None and server is None:
-            server = client.base_url
-        if server is not None:
-            clauses.append("server=?")
-            params.append(server)
+        for condition, value in (
+            ("status=?", (status.value if isinstance(status, Status) else status or "").upper()),
+            ("action=?", str(action or "").upper()),
+            (f"{when} >= ?", _epoch(since)),
+            (f"{when} <= ?", _epoch(until)),
+            ("server=?", server if server is not None or client is None else client.base_url),
+        ):
+            if value is not None and value != "":
+                clauses.append(condition)
+                params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._rows(
             f"SELECT * FROM tasks {where} ORDER BY {when} DESC, id DESC LIMIT ?",
@@ -558,28 +579,6 @@ class HistoryStore:
         return [self._task(row) for row in rows]
 
 
-class SubmitRecorder:
-    """The client-journal adapter that knows which server the client talks to."""
-
-    def __init__(self, store: HistoryStore, base_url: str) -> None:
-        self.store = store
-        self.base_url = base_url
-
-    def before_submit(self, endpoint: str, body: dict, state: str) -> None:
-        self.store.before_submit(endpoint, body, state, server=self.base_url)
-
-    def after_submit(
-        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
-    ) -> None:
-        self.store.after_submit(state, task_id, outcome, error, server=self.base_url)
-
-    def submitted(self, state: str, task: Task) -> None:
-        self.store.submitted(state, task, server=self.base_url)
-
-    def __repr__(self) -> str:
-        return f"<SubmitRecorder {self.store.path}>"
-
-
 _default_store: HistoryStore | None = None
 _default_lock = threading.Lock()
 
@@ -593,18 +592,15 @@ def _default() -> HistoryStore:
         return _default_store
 
 
-def history(
-    text: str | None = None,
-    status: str | Status | None = None,
-    action: str | None = None,
-    since: datetime | float | None = None,
-    until: datetime | float | None = None,
-    limit: int = 100,
-    *,
-    client: TaskBackend | None = None,
-) -> list[Task]:
-    """Search the default history (``$MJ_HOME/history.sqlite3``): see HistoryStore.history."""
-    return _default().history(text, status, action, since, until, limit, client=client)
+def history(*args: Any, client: TaskBackend | None = None, **filters: Any) -> list[Task]:
+    """Search the default history (``$MJ_HOME/history.sqlite3``): the arguments of
+    HistoryStore.history (text, status, action, since, until, limit and the library's filters)."""
+    return _default().history(*args, client=client, **filters)
+
+
+def library() -> Library:
+    """The default history's library (favourites, ratings, tags, Compare choices)."""
+    return _default().library
 
 
 def lineage(task_id: str) -> LineageNode | None:

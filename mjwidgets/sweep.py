@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MJError, QueueFullError, RateLimitError, ValidationError
+from . import costs
+from .budget import Budget
+from .errors import BudgetExceeded, MJError, QueueFullError, RateLimitError, ValidationError
 from .models import Status, Task
 from .prompt import Prompt, PromptError
 from .tracking import Tracker
@@ -40,13 +42,19 @@ class SweepItem:
 
 @dataclass
 class Sweep:
-    """The product of `params` over `base`, submitted through `tracker` a few at a time."""
+    """The product of `params` over `base`, submitted through `tracker` a few at a time.
+
+    ``budget`` (a Budget, or several) limits this sweep: the first prompt that would go over
+    is not sent, nor any after it (``stopped`` says why); prompts already running finish.
+    ``estimate()`` prices the whole sweep before it starts."""
 
     base: str
     params: dict[str, list]
     tracker: Tracker
     max_in_flight: int = 3
     items: list[SweepItem] = field(default_factory=list)
+    budget: Budget | list[Budget] | None = None
+    stopped: str = ""
 
     def __post_init__(self) -> None:
         if not self.params:
@@ -75,6 +83,15 @@ class Sweep:
         self._listeners: list[Callable[[Sweep], None]] = []
         self._thread: threading.Thread | None = None
 
+    def estimate(self) -> costs.Estimate:
+        """What every prompt of the sweep costs (``costs``' table), before anything is sent."""
+        client = self.tracker.client
+        mode = client.mode if client is not None else None
+        total = costs.Estimate()
+        for item in self.items:
+            total += costs.imagine_cost(item.prompt, mode)
+        return total
+
     # ------------------------------------------------------------------ running
     def start(self) -> Sweep:
         """Submit in the background; returns at once."""
@@ -102,17 +119,19 @@ class Sweep:
             for i in self.items
             if i.task is not None and i.task.is_done and i.task.status is Status.SUCCESS
         )
+        unsent = sum(1 for i in self.items if i.error.startswith("not sent"))
         failed = sum(
             1
             for i in self.items
-            if i.error
+            if (i.error and not i.error.startswith("not sent"))
             or (i.task is not None and i.task.is_done and i.task.status is not Status.SUCCESS)
         )
         running = sum(1 for i in self.items if i.task is not None and not i.task.is_done)
-        waiting = len(self.items) - done - failed - running
-        return f"sweep {done}/{len(self.items)} done · {running} running · {waiting} waiting" + (
+        waiting = len(self.items) - done - failed - running - unsent
+        line = f"sweep {done}/{len(self.items)} done · {running} running · {waiting} waiting" + (
             f" · {failed} failed" if failed else ""
         )
+        return line + (f" · {unsent} not sent: budget reached" if self.stopped else "")
 
     @property
     def tasks(self) -> list[Task]:
@@ -139,14 +158,22 @@ class Sweep:
         for item in self.items:
             with self._cond:
                 self._cond.wait_for(lambda: self._in_flight() < self.max_in_flight)
-            self._submit(item)
+            if not self.stopped:
+                self._submit(item)
+            if self.stopped and item.task is None and not item.error:
+                item.error = f"not sent: {self.stopped}"
         self._notify()
 
     def _submit(self, item: SweepItem) -> None:
         delay = 1.0
         while True:
             try:
-                task = self.tracker.imagine(item.prompt)
+                task = self.tracker.imagine(item.prompt, budget=self.budget)
+            except BudgetExceeded as exc:  # nothing was sent; what runs goes on
+                self.stopped = str(exc)
+                item.error = f"not sent: {exc}"
+                self._notify()
+                return
             except (QueueFullError, RateLimitError) as exc:
                 # refused before anything was created: wait for a slot, then try again
                 with self._cond:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import budget as budgets
+from . import costs
 from .cadence import ServerRhythm, TaskRhythm
 from .client import Client, tell_accepted
 from .errors import MJError, TaskFailed, TaskTimeout, ValidationError
@@ -59,6 +61,12 @@ class _JournalTee:
                 journal.after_submit(state, task_id, outcome, error)
             except Exception:  # one journal's failure must not hide the others
                 log.exception("journal %r failed after a submit", journal)
+
+    def keep_input(self, payload: bytes) -> None:
+        for journal in self.journals:
+            keeper = getattr(journal, "keep_input", None)
+            if callable(keeper):
+                keeper(payload)
 
     def submitted(self, state: str, task: Task) -> None:
         for journal in self.journals:
@@ -109,6 +117,7 @@ class Tracker(Poller):
         self.store = store if store is not None else HistoryStore()
         self.cache = cache if cache is not None else ImageCache(store=self.store)
         self.prefetch = prefetch
+        self.budgets: list[budgets.Budget] = []  # limits for every submit of this tracker
         self.deadline = deadline
         self.relax_deadline = relax_deadline
         self.rhythm = ServerRhythm()
@@ -408,33 +417,89 @@ class Tracker(Poller):
             raise MJError("the tracker's client is gone", advice="create a new Client")
         return client
 
-    def imagine(self, prompt: str, **options: Any) -> Task:
-        """``client.imagine`` with this tracker's notify hook; the task is tracked."""
-        options.setdefault("notify_hook", self.notify_url)
-        return self._track_submitted(self._require_client().imagine(prompt, **options))
-
-    def action(self, task: Task | str, button: Any, **options: Any) -> Task:
-        """``client.action`` (press a button) with the notify hook; the new task is tracked."""
-        options.setdefault("notify_hook", self.notify_url)
-        return self._track_submitted(self._require_client().action(task, button, **options))
-
-    def video(self, prompt: str, **options: Any) -> Task:
-        """``client.video`` (a new video job) with the notify hook; the task is tracked, and its
-        clips and posters are cached the moment it succeeds."""
-        options.setdefault("notify_hook", self.notify_url)
-        return self._track_submitted(self._require_client().video(prompt, **options))
-
-    def extend(self, task: Task | str, **options: Any) -> Task:
-        """``client.extend`` (4 s more of a finished video) with the notify hook; tracked."""
-        options.setdefault("notify_hook", self.notify_url)
-        return self._track_submitted(self._require_client().extend(task, **options))
-
-    def modal(self, task: Task | str, *, prompt: str | None = None, mask: Any = None) -> Task:
-        """``client.modal`` (finish a MODAL task); the task is tracked again."""
+    def imagine(self, prompt: str, *, budget: Any = None, **options: Any) -> Task:
+        """``client.imagine`` with this tracker's notify hook; the task is tracked. ``budget``
+        (a Budget or several) is checked with the kernel's and the tracker's own first."""
         client = self._require_client()
-        return self._track_submitted(
-            client.modal(task, prompt=prompt, mask=mask, notify_hook=self.notify_url)
+        options.setdefault("notify_hook", self.notify_url)
+        cost = costs.imagine_cost(prompt, client.mode) if isinstance(prompt, str) else None
+        return self._paid(cost, "this /imagine", budget, lambda: client.imagine(prompt, **options))
+
+    def action(self, task: Task | str, button: Any, *, budget: Any = None, **options: Any) -> Task:
+        """``client.action`` (press a button) with the notify hook; the new task is tracked.
+        Budgets are checked first (a dialog's job is priced when the dialog is sent)."""
+        client = self._require_client()
+        options.setdefault("notify_hook", self.notify_url)
+        parent = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
+        cost, what = None, "this press"
+        if parent.status is Status.SUCCESS:  # else the client says why nothing can be pressed
+            chosen = parent.button(button)
+            cost = costs.press_cost(chosen, parent.prompt, client.mode)
+            what = f"pressing {chosen.display}"
+        return self._paid(cost, what, budget, lambda: client.action(parent, button, **options))
+
+    def modal(
+        self, task: Task | str, *, prompt: str | None = None, mask: Any = None, budget: Any = None
+    ) -> Task:
+        """``client.modal`` (finish a MODAL task); the task is tracked again. Budgets are checked
+        first: sending Vary (Region) or Custom Zoom starts the job."""
+        client = self._require_client()
+        pending = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
+        cost = costs.modal_cost(pending.modal_kind, prompt or pending.prompt, client.mode)
+        return self._paid(
+            cost,
+            "this dialog",
+            budget,
+            lambda: client.modal(pending, prompt=prompt, mask=mask, notify_hook=self.notify_url),
         )
+
+    def blend(self, images: Any, *, dimensions: str = "SQUARE", budget: Any = None) -> Task:
+        """``client.blend`` (2–5 images → one grid); the task is tracked, budgets checked."""
+        client = self._require_client()
+        cost = costs.imagine_cost("", client.mode, job="blend")
+        return self._paid(
+            cost, "this /blend", budget, lambda: client.blend(images, dimensions=dimensions)
+        )
+
+    def video(self, prompt: str, *, budget: Any = None, **options: Any) -> Task:
+        """``client.video`` (a new video job) with the notify hook; budgets checked first; the
+        task is tracked, and its clips and posters are cached the moment it succeeds."""
+        client = self._require_client()
+        options.setdefault("notify_hook", self.notify_url)
+        cost = costs.video_cost(
+            batch_size=options.get("batch_size"), hd=bool(options.get("hd")), mode=client.mode,
+            prompt=prompt if isinstance(prompt, str) else None,
+        )  # fmt: skip
+        return self._paid(cost, "this video", budget, lambda: client.video(prompt, **options))
+
+    def extend(self, task: Task | str, *, budget: Any = None, **options: Any) -> Task:
+        """``client.extend`` (4 s more of a finished video) with the notify hook; budgets
+        checked first; the new task is tracked."""
+        client = self._require_client()
+        options.setdefault("notify_hook", self.notify_url)
+        parent = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
+        hd = str(parent.raw.get("videoType") or "").endswith("720")
+        cost = costs.video_cost(
+            batch_size=options.get("batch_size"), hd=hd, extend=True, mode=client.mode
+        )
+        return self._paid(cost, "this extend", budget, lambda: client.extend(parent, **options))
+
+    def _paid(
+        self, cost: costs.Estimate | None, what: str, budget: Any, submit: Callable[[], Task]
+    ) -> Task:
+        """Every paid submit of the tracker: the budgets that apply (the kernel's, this
+        tracker's, the caller's) are asked first and nothing is sent if one refuses; a submit
+        the server refused is given back to them; the task is tracked."""
+        wanted = [budgets.kernel_budget(), *self.budgets, *budgets.as_budgets(budget)]
+        claim = budgets.reserve(wanted, cost or costs.Estimate(), what)
+        try:
+            task = submit()
+        except MJError as exc:
+            if not exc.maybe_submitted:  # refused before anything was made: costs nothing
+                claim.release()
+            raise
+        claim.bind(task)
+        return self._track_submitted(task)
 
     def _track_submitted(self, task: Task) -> Task:
         """Track what a submit returned. This tracker's store journaled it (the row was written

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from . import clips, records, renditions
+from . import clips, records, renditions, steps
 from .errors import MJError, NotFoundError
 from .imagecache import FINAL, Downloader, write_content_addressed
 from .models import Status, Task
@@ -90,6 +90,7 @@ class VideoCache:
         self._gates: dict[tuple[str, str, str], threading.Lock] = {}
         self._queued: set[tuple[str, str]] = set()
         self._jobs: set[Future] = set()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"<VideoCache {self.folder}>"
@@ -221,7 +222,8 @@ class VideoCache:
         try:
             self.fetch_all(task)
         except MJError as exc:
-            log.warning("could not cache the clips of %s: %s", task.id, exc)
+            if not self._closed:  # after close() the server may be gone on purpose
+                log.warning("could not cache the clips of %s: %s", task.id, exc)
         except Exception:  # a download thread must never die silently on a bug
             log.exception("caching the clips of %s failed", task.id)
         finally:
@@ -247,6 +249,7 @@ class VideoCache:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -258,12 +261,15 @@ class VideoCache:
         returns the first clip's path."""
         records.require_saveable(task)
         paths = self.fetch_all(task)
+        lineage, masks = steps.story(self.store, task)
         return records.save_video(
             task,
             [(path.read_bytes(), clips.probe(path)) for path in paths],
             folder,
             ancestors=self.store.ancestors(task.id, task.server),
             sha256=[path.stem for path in paths],
+            steps=lineage,
+            inputs=masks,
         )
 
     def card_media(

@@ -44,7 +44,7 @@ class Api:
         return response.json()
 
     def wait(
-        self, task_id: str, timeout: float = 20.0, until=("SUCCESS", "FAILURE", "CANCEL", "MODAL")
+        self, task_id: str, timeout: float = 60.0, until=("SUCCESS", "FAILURE", "CANCEL", "MODAL")
     ) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -14,20 +14,25 @@ test_submit_is_not_resent_*), local refusals of masks/zoom/buttons
 
 from __future__ import annotations
 
+import contextlib
 import io
 import resource
 import sqlite3
 import struct
+import threading
 import time
+import tracemalloc
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
-from PIL import Image
+import requests
+from PIL import Image, ImageFile
 from replay import ReplayServer, js, raw
 from werkzeug.wrappers import Response
 
@@ -374,14 +379,28 @@ def _(ctx: Ctx) -> None:
 
 
 def _fast_and_small(call: Callable[[], Any], error: type[BaseException]) -> BaseException:
-    """Run a refusal; it must take < 0.5 s and not raise the process' peak RSS by 50 MB."""
+    """Run a refusal: it decodes no image (Pillow's ``load`` never runs), allocates no big array
+    (NumPy's allocations, seen by tracemalloc, peak < 50 MB) and does not raise the process' peak
+    RSS by 50 MB. (No clock: on a loaded machine a refusal is slow, not wrong.)"""
+    decoded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(image: ImageFile.ImageFile) -> Any:
+        decoded.append(image.size)
+        return real_load(image)
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    with pytest.raises(error) as caught:
-        call()
-    elapsed = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        with mock.patch.object(ImageFile.ImageFile, "load", load):
+            with pytest.raises(error) as caught:
+                call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert elapsed < 0.5, f"took {elapsed:.2f} s: decoded before refusing?"
+    assert decoded == [], f"decoded {decoded} before refusing"
+    assert peak < 50 * 2**20, f"allocated {peak / 2**20:.0f} MB before refusing"
     assert grown_mb < 50, f"peak RSS grew by {grown_mb:.0f} MB"
     return caught.value
 
@@ -541,13 +560,16 @@ def _(ctx: Ctx) -> None:
 
 
 def _streaming_server(ctx: Ctx, total: int, length: bool) -> dict:
-    sent = {"bytes": 0}
+    sent: dict[str, Any] = {"bytes": 0, "over": threading.Event()}
     block = b"\x00" * 65536
 
     def body():
-        while sent["bytes"] < total:
-            sent["bytes"] += len(block)
-            yield block
+        try:
+            while sent["bytes"] < total:
+                sent["bytes"] += len(block)
+                yield block
+        finally:  # the whole body went out, or the server closed it (the client hung up)
+            sent["over"].set()
 
     headers = {"Content-Length": str(total)} if length else {}
     ctx.server.on(
@@ -568,7 +590,7 @@ def _(ctx: Ctx) -> None:
     try:
         ctx.client.download(f"{ctx.server.url}/huge.png")
     finally:
-        time.sleep(0.2)
+        assert sent["over"].wait(60), "the server is still sending"
         assert sent["bytes"] < 80_000_000, f"the server sent {sent['bytes']} bytes"
 
 
@@ -584,7 +606,7 @@ def _(ctx: Ctx) -> None:
     try:
         ctx.client.download(f"{ctx.server.url}/huge.png")
     finally:
-        time.sleep(0.2)
+        assert sent["over"].wait(60), "the server is still sending"
         assert sent["bytes"] < 20_000_000, f"the server sent {sent['bytes']} bytes"
 
 
@@ -823,6 +845,37 @@ def _(ctx: Ctx) -> None:
     ctx.client.fetch(TID)
 
 
+@contextlib.contextmanager
+def _body_bytes_read() -> Iterator[dict]:
+    """Count the response body bytes requests hands to the client meanwhile."""
+    read = {"bytes": 0}
+    real = requests.Response.iter_content
+
+    def counting(self: requests.Response, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        for chunk in real(self, *args, **kwargs):
+            read["bytes"] += len(chunk)
+            yield chunk
+
+    with mock.patch.object(requests.Response, "iter_content", counting):
+        yield read
+
+
+@contextlib.contextmanager
+def _sleeps_asked() -> Iterator[list[float]]:
+    """Record the time.sleep() calls of this thread meanwhile (each really sleeps ≤ 0.05 s)."""
+    asked: list[float] = []
+    real, me = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() != me:
+            return real(seconds)
+        asked.append(seconds)
+        real(min(seconds, 0.05))
+
+    with mock.patch("time.sleep", sleep):
+        yield asked
+
+
 def _fifty_mb(request: Any) -> Response:
     body = b'{"id": "1732000000000123", "prompt": "' + b"a" * 50_000_000 + b'"}'
     return Response(body, 200, mimetype="application/json")
@@ -837,11 +890,11 @@ def _fifty_mb(request: Any) -> Response:
 )
 def _(ctx: Ctx) -> None:
     ctx.server.on(*FETCH, _fifty_mb)
-    started = time.perf_counter()
-    try:
-        ctx.client.fetch(TID)
-    finally:
-        assert time.perf_counter() - started < 5
+    with _body_bytes_read() as read:
+        try:
+            ctx.client.fetch(TID)
+        finally:  # refused as soon as it is known to be too big, not read whole
+            assert read["bytes"] <= 20_000_000, f"read {read['bytes']} bytes of a 50 MB reply"
 
 
 @case(
@@ -883,12 +936,12 @@ def _(ctx: Ctx) -> None:
 )
 def _(ctx: Ctx) -> None:
     ctx.server.on(*IMAGINE, lambda r: Response("", 429, headers={"Retry-After": "86400"}))
-    started = time.perf_counter()
-    try:
-        ctx.client.imagine("a fox", state="mjw-bad-429")
-    finally:
-        assert time.perf_counter() - started < 2, "slept instead of telling the user"
-        assert ctx.server.count(*IMAGINE) == 1
+    with _sleeps_asked() as asked:
+        try:
+            ctx.client.imagine("a fox", state="mjw-bad-429")
+        finally:
+            assert sum(asked) < 10, f"slept {asked} s instead of telling the user"
+            assert ctx.server.count(*IMAGINE) == 1
 
 
 @case(

@@ -394,8 +394,9 @@ class RecordingJournal:
 
 def test_journal_sees_every_submit_with_outcome(server):
     journal = RecordingJournal(fail_after=True)
-    client = Client(server.url, KEY, timeout=(2, 0.3), journal=journal)
-    server.on(*IMAGINE, ok(), slow(1.0, ok()), js({"code": 23, "description": "队列已满"}))
+    # a read timeout generous for the prompt replies (a loaded machine), the slow one far past it
+    client = Client(server.url, KEY, timeout=(2, 2), journal=journal)
+    server.on(*IMAGINE, ok(), slow(4.0, ok()), js({"code": 23, "description": "队列已满"}))
     server.on(*FETCH, js(task_json(status="SUBMITTED")))
     client.imagine("a red fox", images=[png()], state="s1")  # after_submit's error is swallowed
     expect(TransportError, client.imagine, "a red fox", state="s2")

@@ -6,12 +6,14 @@ import csv
 import json
 
 import pytest
+from PIL import Image
 
 from mjwidgets import sim
 from mjwidgets.client import Client
 from mjwidgets.errors import NotFoundError, TaskFailed
 from mjwidgets.export import CSV_COLUMNS, export_lineage, export_sweep, export_tasks
 from mjwidgets.models import Status, Task
+from mjwidgets.provenance import provenance as mjw_provenance
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 
@@ -67,10 +69,10 @@ def test_manifest_lists_prompts_parameters_lineage_timings_and_images(made, tmp_
         assert record["total_s"] > 0 and record["ran_s"] is not None
         image = out / record["image"]
         assert image.exists() and image.parent == out / "images"
-        assert (
-            image.read_bytes()
-            == made["cache"].path(made["grid" if record is grid else "single"]).read_bytes()
-        )
+        cached = made["cache"].path(made["grid" if record is grid else "single"])
+        with Image.open(image) as exported, Image.open(cached) as original:
+            assert exported.tobytes() == original.tobytes()  # the same pixels, not re-encoded
+        assert mjw_provenance(image) == record  # and the file carries its own record
         assert (record["image_width"], record["image_height"]) != (None, None)
     assert failed["status"] == "FAILURE" and failed["image"] is None
     assert "FAILURE" in failed["image_error"] and "moderated" in failed["fail_reason"]

@@ -18,7 +18,7 @@ from mjwidgets.widgets.historyview import HistoryView
 pytestmark = pytest.mark.timeout(90)
 
 
-def _until(predicate, timeout=20.0):
+def _until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -237,21 +236,20 @@ def test_png_and_data_url_decode_to_the_same_mask():
     assert np.array_equal(np.asarray(load_mask(url, SIZE)), np.asarray(mask))
 
 
-def test_build_and_encode_2048_mask_is_fast():
+def test_build_and_encode_a_2048_mask():
+    # The speed goal (issue 6: <= 100 ms, typically ~15 ms) is measured by the benchmarks
+    # (benchmarks/delivery.py), not asserted here: a test on a loaded machine is slow, not wrong.
     ops = [
         Rect(200, 200, 900, 1100),
         Polygon([(1000, 1000), (1900, 1100), (1500, 1900), (1100, 1700)]),
         Stroke([(100 + 10 * i, 1500 + (i % 7) * 9) for i in range(150)], 64),
         Stroke([(300, 300), (800, 800)], 40, erase=True),
     ]
-    best = min(_timed(lambda: to_data_url(rasterize(ops, (2048, 2048)))) for _ in range(3))
-    assert best < 0.1  # issue 6 goal; typically ~15 ms
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    url = to_data_url(rasterize(ops, (2048, 2048)))
+    decoded = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert decoded.mode == "L" and decoded.size == (2048, 2048)
+    selected = np.asarray(decoded) > 127
+    assert selected[600, 500] and not selected[50, 50] and not selected[550, 550]  # rect, erased
 
 
 # ---------------------------------------------------------------- load_mask

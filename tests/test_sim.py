@@ -55,13 +55,18 @@ def test_imagine_walks_the_discord_lifecycle_and_posts_every_change(api, hooks):
     task_id = api.imagine("a red fox in snow", notifyHook=hooks.url, state="s-1")
     assert re.fullmatch(r"\d{16}", task_id)
     task = api.wait(task_id)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # bounds a hang; ends once all 9 have arrived
     while len(hooks.for_task(task_id)) < 9 and time.monotonic() < deadline:
         time.sleep(0.02)
     seen = [(p["status"], p["progress"]) for p in hooks.for_task(task_id)]
-    assert seen == [("NOT_START", "0%"), ("SUBMITTED", "0%")] + [
-        ("IN_PROGRESS", f"{p}%") for p in (15, 31, 46, 62, 78, 93)
-    ] + [("SUCCESS", "100%")]
+    lifecycle = (
+        [("NOT_START", "0%"), ("SUBMITTED", "0%")]
+        + [("IN_PROGRESS", f"{p}%") for p in (15, 31, 46, 62, 78, 93)]
+        + [("SUCCESS", "100%")]
+    )
+    # every change, once; posted from a pool of threads (as the proxies do), so a loaded machine
+    # may deliver two close posts in either order: the order of arrival is not asserted
+    assert sorted(seen) == sorted(lifecycle), seen
     previews = [p["imageUrl"] for p in hooks.for_task(task_id) if p["status"] == "IN_PROGRESS"]
     assert all(url and "progress=" in url for url in previews)
     preview = api.image(previews[0])

@@ -11,6 +11,7 @@ from mjwidgets import sim
 from mjwidgets.client import Client
 from mjwidgets.errors import TransportError
 from mjwidgets.models import Button, Status, Task
+from mjwidgets.schema import SCHEMA_VERSION
 from mjwidgets.store import HistoryStore, default_home
 from mjwidgets.tracking import Tracker
 
@@ -38,10 +39,11 @@ def test_default_location_follows_mj_home_then_xdg(monkeypatch, tmp_path):
 
 
 def test_schema_is_versioned_and_in_wal_mode(store):
-    assert store.schema_version == 1
+    assert store.schema_version == SCHEMA_VERSION >= 2  # the library's tables came with it
     with sqlite3.connect(store.path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert HistoryStore(store.path).schema_version == 1  # reopening migrates nothing
+    # reopening migrates nothing
+    assert HistoryStore(store.path).schema_version == SCHEMA_VERSION
 
 
 def test_history_searches_prompt_status_action_and_dates(store):

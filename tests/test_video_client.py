@@ -158,6 +158,24 @@ def test_hd_loop_and_an_end_frame_reach_the_server(tmp_path):
         assert last[-1][:, :, 0].mean() > 2 * last[0][:, :, 0].mean()  # it ends on the red frame
 
 
+def test_a_video_over_budget_is_never_sent(tmp_path):
+    from mjwidgets import costs
+    from mjwidgets.budget import Budget
+    from mjwidgets.errors import BudgetExceeded
+
+    with sim.start(speed=FAST, flavor="trueai") as server:
+        with Tracker(Client(server.url, "k", auth="raw"), HistoryStore(tmp_path / "h")) as tracker:
+            four = costs.video_cost(batch_size=4).gpu_minutes
+            budget = Budget(minutes=four * 1.5, name="clips")
+            first = tracker.video("a meadow", image=start_frame(), budget=budget).wait(timeout=120)
+            with pytest.raises(BudgetExceeded):  # a second 4-clip job would pass the limit
+                tracker.video("a meadow again", image=start_frame(), budget=budget)
+            with pytest.raises(BudgetExceeded):
+                tracker.extend(first, budget=budget)
+            assert server.stats()["requests"].get("POST /mj/submit/video") == 1
+            assert budget.spent_jobs == 1
+
+
 def _finished(**fields) -> Task:
     return Task.from_json({"id": "1", "status": "SUCCESS", "progress": "100%", **fields})
 

@@ -20,6 +20,7 @@ from mjwidgets.errors import NotFoundError, ValidationError
 from mjwidgets.export import export_lineage, export_tasks
 from mjwidgets.imagecache import ImageCache
 from mjwidgets.models import Task
+from mjwidgets.provenance import provenance
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 from mjwidgets.videocache import CARD_CLIP_BUDGET, VideoCache
@@ -157,11 +158,15 @@ def test_save_and_export_write_playable_mp4s_with_one_record_format(setup, tmp_p
         and record["image"] == f"{stem}-1.jpg"
     )
     assert record["video_duration"] == 5 and record["grid"] is False
-    for name, digest in zip(record["video"], record["video_sha256"], strict=True):
+    for index, name in enumerate(record["video"]):
+        served = video.clip(index)  # the clip as the CDN sent it (the cache's copy)
+        assert record["video_sha256"][index] == hashlib.sha256(served).hexdigest()
         data = (saved.parent / name).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == digest
         codec, frames = decoded(data)
         assert codec == "h264" and len(frames) == 120 and frames[0].shape == (216, 384, 3)
+        assert all(np.array_equal(a, b) for a, b in zip(frames, decoded(served)[1], strict=True))
+        assert provenance(saved.parent / name)["id"] == video.id  # remuxed with its record
+    assert provenance(saved.parent / f"{stem}-2.jpg")["video"] == record["video"]
 
     grid = tracker.imagine("a plain image task").wait(timeout=60)
     out = export_tasks([grid, video], tmp_path / "export", name="mixed")
@@ -173,6 +178,7 @@ def test_save_and_export_write_playable_mp4s_with_one_record_format(setup, tmp_p
     assert row["posters"] == [f"images/{stem}-1.jpg", f"images/{stem}-2.jpg"]
     for path in row["video"]:
         assert decoded((out / path).read_bytes())[0] == "h264"
+        assert provenance(out / path)["video"] == row["video"]
     with (out / "manifest.csv").open(encoding="utf-8", newline="") as handle:
         by_id = {r["id"]: r for r in csv.DictReader(handle)}
     assert json.loads(by_id[video.id]["video"]) == row["video"]

@@ -24,7 +24,7 @@ def studio(tmp_path):
         tracker.close()
 
 
-def _until(predicate, timeout=20.0):
+def _until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -26,11 +26,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Per-test bound for browser tests (pytest-timeout; the project default of 120 s is for unit
+# tests). It includes starting the session's servers and ends a hang; CI runs the suite with one
+# core kept busy, where a real browser, a Jupyter server and a kernel share what is left.
+BROWSER_TEST_TIMEOUT = 300
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselection sees the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(BROWSER_TEST_TIMEOUT))
 
 
 # -- browser -------------------------------------------------------------------------------------

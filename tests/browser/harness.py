@@ -5,7 +5,9 @@ them directly (e.g. ``start_jupyter`` for a server with a custom environment).
 
 Recipe: ``../shared/reference/jupyter-notes.md`` ("Testing widgets in a real browser"). Debian's
 ``/usr/bin/chromium`` driven by Python playwright (never ``playwright install``). Every wait here
-is bounded (``DEFAULT_TIMEOUT`` seconds unless a caller passes less).
+is bounded (``DEFAULT_TIMEOUT`` seconds unless a caller passes less). The bounds are generous on
+purpose: CI runs the suite with one core kept busy, and a bound is there to end a hang, not to
+time anything. Waits are for the exact state a user would see, never a fixed sleep.
 
 Typical use in a test::
 
@@ -50,7 +52,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DEFAULT_TIMEOUT = 60.0  # seconds: the upper bound of every wait in this module
+DEFAULT_TIMEOUT = 120.0  # seconds: the upper bound of every wait in this module
+WAIT_TIMEOUT = 60.0  # seconds: default bound of one wait for a condition (kernel or page)
+WAIT_TIMEOUT_MS = int(WAIT_TIMEOUT * 1000)  # the same for playwright calls
 VIEWPORT = {"width": 1400, "height": 1000}
 # Inherited variables removed from the server's (and so the kernels') environment, so notebooks
 # run on the embedded simulator and never see a real key. A test may set them again via extra_env.
@@ -116,7 +120,7 @@ class JupyterServer:
             return f"{self.url}lab/tree/{quoted}?token={self.token}&reset"
         return f"{self.url}notebooks/{quoted}?token={self.token}"
 
-    def api(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
         """Call the server's REST API (``path`` relative to the base URL, e.g. "api/sessions")."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
@@ -144,7 +148,7 @@ class JupyterServer:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         """SIGTERM the server (it shuts its kernels down), then SIGKILL if it hangs."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -345,6 +349,20 @@ _WAIT_IDLE_JS = (
 )
 
 
+# Record the kernel statuses the page sees from now on (to follow a restart to its end).
+_RECORD_STATUS_JS = (
+    "(path) => {"
+    + _FIND_PANEL
+    + """
+  const panel = findPanel(path);
+  if (!panel) throw new Error('notebook panel not found: ' + path);
+  const seen = [];
+  window.__mjwStatuses = seen;
+  panel.sessionContext.statusChanged.connect((_, status) => { seen.push(status); });
+  return true;
+}"""
+)
+
 _RUN_ALL_JS = (
     "async ([path, ms]) => {"
     + _FIND_PANEL
@@ -486,7 +504,7 @@ class NotebookSession:
         except Exception as exc:  # noqa: BLE001
             return f"unknown: {exc!r}"
 
-    def command(self, command: str, args: dict | None = None, timeout: float = 30.0) -> Any:
+    def command(self, command: str, args: dict | None = None, timeout: float = WAIT_TIMEOUT) -> Any:
         """Run a JupyterLab command (``window.jupyterapp.commands``) with this notebook active."""
         return self.page.evaluate(_COMMAND_JS, [self.rel_path, command, args, timeout * 1000])
 
@@ -508,7 +526,31 @@ class NotebookSession:
         """Error outputs currently shown in the notebook, ANSI colours stripped."""
         return [strip_ansi(e) for e in self.page.evaluate(_CELL_ERRORS_JS, self.rel_path)]
 
-    def set_theme(self, theme: str, timeout: float = 30.0) -> None:
+    def restart_kernel(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Kernel → Restart… → Restart, as a user does it, and wait until the new kernel is idle.
+
+        Waits for the page to have seen the kernel restart (status "restarting") before waiting
+        for idle: right after the click the old kernel still reads idle.
+        """
+        if self._kc is not None:  # the kernel client would follow the old kernel's channels
+            with contextlib.suppress(Exception):
+                self._kc.stop_channels()
+            self._kc = None
+        self.page.evaluate(_RECORD_STATUS_JS, self.rel_path)
+        # not awaited: the command's promise waits for the dialog
+        self.page.evaluate(
+            "() => { window.jupyterapp.commands.execute('notebook:restart-kernel'); }"
+        )
+        self.page.locator(".jp-Dialog button.jp-mod-accept").click(timeout=timeout * 1000)
+        self.page.locator(".jp-Dialog").wait_for(state="detached", timeout=timeout * 1000)
+        self.page.wait_for_function(
+            "() => (window.__mjwStatuses || []).includes('restarting')",
+            timeout=timeout * 1000,
+            polling=100,
+        )
+        self.wait_idle(timeout)
+
+    def set_theme(self, theme: str, timeout: float = WAIT_TIMEOUT) -> None:
         """Switch theme: "dark"/"light" or a full name such as "JupyterLab Dark"."""
         name = {"dark": DARK_THEME, "light": LIGHT_THEME}.get(theme.lower(), theme)
         self.command("apputils:change-theme", {"theme": name}, timeout=timeout)
@@ -519,7 +561,7 @@ class NotebookSession:
         )
         self.theme = name
 
-    def save(self, timeout: float = 30.0) -> Path:
+    def save(self, timeout: float = WAIT_TIMEOUT) -> Path:
         """Save from the browser (``docmanager:save``) and wait until the file on disk changed."""
         before = self.path.stat().st_mtime_ns if self.path.exists() else None
         try:
@@ -545,9 +587,9 @@ class NotebookSession:
         path = ARTIFACTS_DIR / "screens" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         if selector:
-            self.page.locator(selector).first.screenshot(path=str(path), timeout=15_000)
+            self.page.locator(selector).first.screenshot(path=str(path), timeout=WAIT_TIMEOUT_MS)
         else:
-            self.page.screenshot(path=str(path), full_page=full_page, timeout=15_000)
+            self.page.screenshot(path=str(path), full_page=full_page, timeout=WAIT_TIMEOUT_MS)
         return path
 
     # -- kernel side -------------------------------------------------------------------------
@@ -572,7 +614,7 @@ class NotebookSession:
             )
         return sess["kernel"]["id"]
 
-    def kernel_id(self, timeout: float = 30.0) -> str:
+    def kernel_id(self, timeout: float = WAIT_TIMEOUT) -> str:
         deadline = time.monotonic() + timeout
         while True:
             sess = self.server.session_for(self.rel_path)
@@ -582,7 +624,7 @@ class NotebookSession:
                 raise TimeoutError(f"no kernel session for {self.rel_path} in api/sessions")
             time.sleep(0.2)
 
-    def kernel_client(self, timeout: float = 30.0) -> Any:
+    def kernel_client(self, timeout: float = WAIT_TIMEOUT) -> Any:
         """A started ``jupyter_client.BlockingKernelClient`` on this notebook's kernel."""
         if self._kc is None:
             from jupyter_client import BlockingKernelClient
@@ -599,7 +641,7 @@ class NotebookSession:
             self._kc = kc
         return self._kc
 
-    def execute(self, code: str, timeout: float = 30.0) -> str:
+    def execute(self, code: str, timeout: float = WAIT_TIMEOUT) -> str:
         """Run ``code`` in this notebook's kernel (its globals: the notebook's variables).
 
         Returns stdout followed by the ``text/plain`` result of a last expression, with one
@@ -650,13 +692,17 @@ class NotebookSession:
         out = "".join(stdout) + result
         return out[:-1] if out.endswith("\n") else out
 
-    def eval(self, expr: str, timeout: float = 30.0) -> Any:
+    def eval(self, expr: str, timeout: float = WAIT_TIMEOUT) -> Any:
         """Evaluate ``expr`` in the kernel and return it as a Python value (through JSON)."""
         text = self.execute(f"import json as _mjw_json; print(_mjw_json.dumps({expr}))", timeout)
         return json.loads(text)
 
-    def wait_until(self, expr: str, timeout: float = 30.0, interval: float = 0.2) -> Any:
-        """Poll ``expr`` in the kernel until it is truthy; return its (JSON) value."""
+    def wait_until(self, expr: str, timeout: float = WAIT_TIMEOUT, interval: float = 0.2) -> Any:
+        """Poll ``expr`` in the kernel until it is truthy; return its (JSON) value.
+
+        It returns at the first truthy value: make ``expr`` the whole final state you expect
+        (``h.selected == [a, b]``, not ``h.selected``, which is truthy once the first id is in).
+        """
         deadline = time.monotonic() + timeout
         value: Any = None
         while True:
@@ -752,7 +798,7 @@ def open_notebook(
     elif not (server.root / rel_path).exists():
         raise FileNotFoundError(server.root / rel_path)
     page, owns = new_page(browser_or_page)
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(WAIT_TIMEOUT_MS)
     page.set_default_navigation_timeout(timeout * 1000)
     session = NotebookSession(server, rel_path, page, owns)
     if _session_sink is not None:
@@ -787,6 +833,53 @@ def open_notebook(
 
 
 # ---------------------------------------------------------------------------------------------
+# Processes (no psutil: /proc)
+# ---------------------------------------------------------------------------------------------
+
+
+def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every live process whose environment holds ``name=value``.
+
+    Children inherit the environment, so a marker variable given to a server finds the server,
+    its kernels and anything they started. Reads /proc (Linux); zombies (already exited, not yet
+    reaped) have an empty environment and are not listed.
+    """
+    needle = f"{name}={value}".encode()
+    found: list[tuple[int, str]] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
+            if needle not in environ:
+                continue
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        found.append((int(entry.name), cmdline.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
+def wait_for_no_processes(
+    name: str, value: str, timeout: float = DEFAULT_TIMEOUT
+) -> list[tuple[int, str]]:
+    """Wait until no process carries ``name=value``; return those still there at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = processes_with_env(name, value)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def kill_processes(processes: Iterable[tuple[int, str]]) -> None:
+    """SIGKILL the given ``(pid, ...)`` (cleanup after a test found leftovers)."""
+    for pid, _ in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------------------------
 # Failure artifacts
 # ---------------------------------------------------------------------------------------------
 
@@ -805,7 +898,7 @@ def save_failure_artifacts(
         prefix = "" if len(sessions) == 1 else f"{i}-{sess.name}-"
         problems: list[str] = []
         try:
-            sess.page.screenshot(path=str(out / f"{prefix}screenshot.png"), timeout=10_000)
+            sess.page.screenshot(path=str(out / f"{prefix}screenshot.png"), timeout=30_000)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"screenshot: {exc!r}")
         try:

@@ -37,12 +37,12 @@ class Smoke(anywidget.AnyWidget):
 def _click_three_times(server: JupyterServer, browser, name: str) -> None:
     nb = open_notebook(server, browser, name, SMOKE_CELLS)
     button = nb.page.locator("button.mjw-smoke")
-    button.wait_for(state="visible", timeout=30_000)
+    button.wait_for(state="visible")
     assert button.inner_text() == "count is 0"
     for _ in range(3):
         button.click()
-    nb.page.locator("button.mjw-smoke", has_text="count is 3").wait_for(timeout=15_000)
-    nb.wait_until("w.count == 3", timeout=15)
+    nb.page.locator("button.mjw-smoke", has_text="count is 3").wait_for()
+    nb.wait_until("w.count == 3")
     assert nb.execute("w.count") == "3"
     # The kernel runs with the isolated MJ_HOME and without MJ_BASE_URL (embedded simulator).
     env = nb.eval("[os.environ.get('MJ_HOME'), os.environ.get('MJ_BASE_URL')]")

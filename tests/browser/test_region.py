@@ -3,7 +3,7 @@ that the result changed exactly the drawn region."""
 
 from __future__ import annotations
 
-from harness import open_notebook
+from harness import DEFAULT_TIMEOUT, open_notebook
 
 SETUP = """
 import os
@@ -34,7 +34,7 @@ def _painted(page, task_id: str) -> None:
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
         arg=task_id,
-        timeout=40_000,
+        timeout=DEFAULT_TIMEOUT * 1000,
     )
 
 
@@ -50,16 +50,26 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     _painted(page, grid_id)
     page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U2").click()
     upscaled = page.locator(f".mjw-task:has(.mjw-lineage:text('U2 of {grid_id}'))")
-    upscaled.wait_for(timeout=30_000)
+    upscaled.wait_for()
     single_id = upscaled.get_attribute("data-task-id")
     _painted(page, single_id)
     upscaled.locator("button.mjw-button", has_text="Vary (Region)").click()
 
     canvas = page.locator(".mjw-mask-editor canvas").first
-    canvas.wait_for(timeout=30_000)
-    page.wait_for_timeout(500)  # the canvas draws the image once it reports ready
+    canvas.wait_for()
+    # The canvas draws the image once it reports ready: wait until the user sees it (the middle
+    # pixel is painted), and for the rest of the editor, so nothing moves the canvas afterwards.
+    page.wait_for_function(
+        """() => {
+          const c = document.querySelector('.mjw-mask-editor canvas');
+          if (!c || !c.width || !c.height) return false;
+          const px = c.getContext('2d').getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+          return px[3] > 0;
+        }"""
+    )
+    page.locator(".mjw-mask-submit").wait_for()
+    page.locator(".mjw-mask-prompt textarea").wait_for()
     canvas.evaluate("c => c.scrollIntoView({block: 'center'})")
-    page.wait_for_timeout(300)
     box = canvas.bounding_box()
     assert box["height"] <= page.viewport_size["height"], box
     x, y, w, h = box["x"], box["y"], box["width"], box["height"]
@@ -75,17 +85,17 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     for px, py in lasso[1:] + lasso[:1]:
         mouse.move(x + px * w, y + py * h, steps=8)
     mouse.up()
-    nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 2", timeout=20)
+    nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 2")
     prompt = page.locator(".mjw-mask-prompt textarea")
     prompt.fill("a dragon circling the lamp")
     nb.screenshot("region-editor")
     page.locator(".mjw-mask-submit").click()
 
     result = page.locator(f".mjw-task:has(.mjw-lineage:text('Vary (Region) of {single_id}'))")
-    result.wait_for(timeout=30_000)
+    result.wait_for()
     result_id = result.get_attribute("data-task-id")
     _painted(page, result_id)
-    assert page.locator(".mjw-mask-editor").count() == 0, "the editor closes after submit"
+    page.locator(".mjw-mask-editor").wait_for(state="detached")  # the editor closes on submit
     check = nb.eval(f"region_check({single_id!r}, {result_id!r})")
     assert check["kept"], "pixels outside the drawn region changed"
     assert check["changed"], "pixels inside the drawn region were not repainted"

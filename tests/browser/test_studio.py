@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
-from harness import open_notebook
+from harness import DEFAULT_TIMEOUT, WAIT_TIMEOUT_MS, open_notebook
 from PIL import Image
 
 SETUP = """
@@ -18,6 +19,7 @@ studio
 """
 
 TASK = ".mjw-task"
+JOB_MS = int(DEFAULT_TIMEOUT * 1000)  # bound of a wait for a job's end (submit → final image)
 
 
 def _card(page, status: str | None = None, nth: int = 0):
@@ -32,7 +34,7 @@ def _type_prompt(page, text: str) -> None:
     box.press("Enter")
 
 
-def _wait_painted(page, task_id: str, timeout_ms: int = 40_000) -> None:
+def _wait_painted(page, task_id: str, timeout_ms: int = JOB_MS) -> None:
     """Until the card shows its final image (not a preview) in the page."""
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
@@ -41,11 +43,12 @@ def _wait_painted(page, task_id: str, timeout_ms: int = 40_000) -> None:
     )
 
 
-def _progress_values(page, task_id: str, timeout_s: float = 30.0) -> list[int]:
+def _progress_values(page, task_id: str, timeout_s: float = DEFAULT_TIMEOUT) -> list[int]:
     """Watch one card's progress bar until it is done, collecting the values it showed."""
     seen: list[int] = []
     card = page.locator(f"{TASK}[data-task-id='{task_id}']")
-    for _ in range(int(timeout_s / 0.1)):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         status = card.get_attribute("data-status")
         value = card.locator(".mjw-progress").get_attribute("data-progress")
         if value is not None and (not seen or seen[-1] != int(value)):
@@ -63,24 +66,22 @@ def test_studio_workflow(server_fixture, request, browser):
     suffix = "" if server_fixture == "jupyter_lab" else "-nb7"
     nb = open_notebook(server, browser, f"studio_flow{suffix}", [SETUP])
     page = nb.page
-    page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
+    page.locator("textarea.mjw-prompt").wait_for()
     assert page.locator(".mjw-badge").inner_text() == "simulator"
     nb.screenshot(f"studio-empty{suffix}")
 
     _type_prompt(page, "a red fox in snow, golden hour --v 7")  # V7: it has Custom Zoom
     first = _card(page)
-    first.wait_for(timeout=30_000)
+    first.wait_for()
     task_id = first.get_attribute("data-task-id")
     assert re.fullmatch(r"\d{16}", task_id)
-    page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='IN_PROGRESS']").wait_for(
-        timeout=30_000
-    )
+    page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='IN_PROGRESS']").wait_for()
     nb.screenshot(f"studio-progress{suffix}")
     values = _progress_values(page, task_id)
     assert len([v for v in values if 0 < v < 100]) >= 2, f"progress never advanced: {values}"
     grid = page.locator(f"{TASK}[data-task-id='{task_id}'][data-status='SUCCESS']")
-    grid.wait_for(timeout=30_000)
-    grid.locator("img.mjw-image").wait_for(timeout=30_000)
+    grid.wait_for(timeout=JOB_MS)
+    grid.locator("img.mjw-image").wait_for()
     _wait_painted(page, task_id)
     labels = grid.locator("button.mjw-button").all_inner_texts()
     assert labels[:4] == ["U1", "U2", "U3", "U4"] and "🔄" in labels and "V4" in labels
@@ -88,12 +89,13 @@ def test_studio_workflow(server_fixture, request, browser):
 
     grid.locator("button.mjw-button", has_text="U2").click()
     child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {task_id}'))")
-    child.wait_for(timeout=30_000)
+    child.wait_for()
     child_id = child.get_attribute("data-task-id")
     _wait_painted(page, child_id)
-    assert grid.locator("button.mjw-button.mjw-used", has_text="U2").count() == 1
+    grid.locator("button.mjw-button.mjw-used", has_text="U2").wait_for()
+    assert grid.locator("button.mjw-button.mjw-used").count() == 1
     assert nb.eval(f"studio.cards['{child_id}'].task.parent_id") == task_id
-    with page.expect_download(timeout=30_000) as download:
+    with page.expect_download(timeout=WAIT_TIMEOUT_MS) as download:
         page.locator(f"{TASK}[data-task-id='{child_id}'] button.mjw-download").click()
     full = download.value.path()
     assert Image.open(full).size == (1024, 1024), "Download gives the full-resolution image"
@@ -102,16 +104,16 @@ def test_studio_workflow(server_fixture, request, browser):
     upscaled = page.locator(f"{TASK}[data-task-id='{child_id}']")
     upscaled.locator("button.mjw-button", has_text="Custom Zoom").click()
     modal_prompt = upscaled.locator("textarea.mjw-modal-prompt")
-    modal_prompt.wait_for(timeout=30_000)
+    modal_prompt.wait_for()
     assert modal_prompt.input_value().endswith("--zoom 1.5")
     modal_prompt.fill("a red fox in snow, golden hour --v 7 --zoom 3")
     upscaled.locator("button.mjw-modal-send").click()
-    upscaled.locator(".mjw-modal-hint.mjw-modal-invalid").wait_for(timeout=15_000)
+    upscaled.locator(".mjw-modal-hint.mjw-modal-invalid").wait_for()
     nb.screenshot(f"studio-custom-zoom-invalid{suffix}")
     modal_prompt.fill("a red fox in snow, golden hour --v 7 --zoom 1.8")
     upscaled.locator("button.mjw-modal-send").click()
     zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
-    zoomed.wait_for(timeout=30_000)
+    zoomed.wait_for()
     zoomed_id = zoomed.get_attribute("data-task-id")
     _wait_painted(page, zoomed_id)
     assert nb.eval(f"studio.cards['{zoomed_id}'].task.prompt").endswith("--zoom 1.8")
@@ -131,11 +133,11 @@ server.configure(fail_rate=1.0, fail_at=31,
     ]
     nb = open_notebook(jupyter_lab, browser, "studio_failure", cells)
     page = nb.page
-    page.locator("textarea.mjw-prompt").wait_for(timeout=30_000)
+    page.locator("textarea.mjw-prompt").wait_for()
     hostile = '<img src=x onerror="window.__xssPrompt=1"> a cat'
     _type_prompt(page, hostile)
     failed = _card(page, "FAILURE")
-    failed.wait_for(timeout=40_000)
+    failed.wait_for(timeout=JOB_MS)
     assert failed.locator(".mjw-prompt-text").inner_text() == hostile
     reason = failed.locator(".mjw-fail").inner_text()
     assert reason == 'Failed: <img src=x onerror="window.__xssReason=1">moderated'
@@ -163,11 +165,10 @@ studio
     ]
     nb = open_notebook(jupyter_lab, browser, "studio_saved", cells)
     page = nb.page
-    page.locator(f"{TASK}[data-status='SUCCESS'] img.mjw-image").wait_for(timeout=40_000)
+    page.locator(f"{TASK}[data-status='SUCCESS'] img.mjw-image").wait_for(timeout=JOB_MS)
     nb.wait_until(
         "len(studio.cards[card.task.id].card.image) > 0 and "
-        "studio.cards[card.task.id].card.status == 'SUCCESS'",
-        timeout=30,
+        "studio.cards[card.task.id].card.status == 'SUCCESS'"
     )
     path = nb.save()
     text = path.read_text()
@@ -181,32 +182,49 @@ studio
     assert "image" in buffers and len(buffers["image"]["data"]) > 10_000
 
 
+# The last cell keeps the kernel busy until the test releases it (a file), not for a fixed time:
+# however slow the machine, the job runs to its end while the kernel is busy.
+BUSY_CELL = """
+import pathlib, time
+release = pathlib.Path("release-studio_busy")
+give_up = time.monotonic() + 240  # only if the test never releases it
+while not release.exists() and time.monotonic() < give_up:
+    time.sleep(0.05)
+print("released" if release.exists() else "gave up")
+"""
+
+
 def test_progress_keeps_moving_while_another_cell_runs(jupyter_lab, browser):
-    cells = [
-        SETUP,
-        "card = studio.imagine('a fox while the kernel is busy')",
-        "import time\ntime.sleep(8)\nprint('slept')",
-    ]
+    cells = [SETUP, "card = studio.imagine('a fox while the kernel is busy')", BUSY_CELL]
+    release = jupyter_lab.root / "release-studio_busy"
+    release.unlink(missing_ok=True)
     nb = open_notebook(jupyter_lab, browser, "studio_busy", cells, run=False)
-    page = nb.page
-    # not awaited: the command's promise resolves only when every cell has run
-    nb.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    card = _card(page)
-    card.wait_for(timeout=30_000)
-    # Until the 8-second cell prints "slept", the kernel is busy: the card must keep moving.
-    slept = page.locator(".jp-OutputArea-output", has_text="slept")
-    seen: list[tuple[str, str]] = []
-    for _ in range(300):
-        if slept.count():
-            break
-        value = (
-            card.get_attribute("data-status"),
-            card.locator(".mjw-progress").get_attribute("data-progress"),
-        )
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        page.wait_for_timeout(50)
-    assert seen and seen[-1][0] == "SUCCESS", f"not finished while the kernel was busy: {seen}"
-    assert len({v for v in seen if v[0] == "IN_PROGRESS"}) >= 2, seen
+    try:
+        page = nb.page
+        # not awaited: the command's promise resolves only when every cell has run
+        nb.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        card = _card(page)
+        card.wait_for()
+        # The kernel stays busy in the last cell until released: the card must move to its end.
+        done = page.locator(".jp-OutputArea-output", has_text=re.compile("released|gave up"))
+        seen: list[tuple[str, str]] = []
+        deadline = time.monotonic() + DEFAULT_TIMEOUT
+        while time.monotonic() < deadline:
+            value = (
+                card.get_attribute("data-status"),
+                card.locator(".mjw-progress").get_attribute("data-progress"),
+            )
+            if not seen or seen[-1] != value:
+                seen.append(value)
+            if value[0] in ("SUCCESS", "FAILURE"):
+                break
+            page.wait_for_timeout(50)
+        busy = nb.kernel_state()
+        assert done.count() == 0, "the busy cell ended before the test released it"
+        assert busy.split("|")[1] == "busy", busy
+        assert seen and seen[-1][0] == "SUCCESS", f"not finished while the kernel was busy: {seen}"
+        assert len({v for v in seen if v[0] == "IN_PROGRESS"}) >= 2, seen
+    finally:
+        release.write_text("go")  # the busy cell ends now (and never waits on a failed test)
+    page.locator(".jp-OutputArea-output", has_text="released").wait_for()
     nb.wait_idle()
-    slept.wait_for(timeout=30_000)

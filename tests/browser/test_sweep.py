@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import open_notebook
+from harness import DEFAULT_TIMEOUT, open_notebook
 
 CELLS = [
     """
@@ -19,11 +19,11 @@ studio
 def test_sweep_of_six_prompts_in_light_and_dark(jupyter_lab, browser):
     nb = open_notebook(jupyter_lab, browser, "sweep_grid", CELLS)
     page = nb.page
-    nb.wait_until("all(i.done for i in sweep.items)", timeout=120)
+    nb.wait_until("all(i.done for i in sweep.items)", timeout=2 * DEFAULT_TIMEOUT)
     cards = page.locator(".mjw-sweep .mjw-task[data-status='SUCCESS'][data-painted]")
     page.wait_for_function(
         '() => document.querySelectorAll(".mjw-sweep .mjw-task[data-painted]").length === 6',
-        timeout=60_000,
+        timeout=DEFAULT_TIMEOUT * 1000,
     )
     assert cards.count() == 6
     assert page.locator(".mjw-sweep-col").all_inner_texts() == [
@@ -32,7 +32,7 @@ def test_sweep_of_six_prompts_in_light_and_dark(jupyter_lab, browser):
         "--stylize 750",
     ]
     assert page.locator(".mjw-sweep-row").all_inner_texts() == ["1:1", "3:2"]
-    assert "sweep 6/6 done" in page.locator(".mjw-sweep-progress").first.inner_text()
+    page.locator(".mjw-sweep-progress", has_text="sweep 6/6 done").first.wait_for()
     assert nb.eval("max(mjw.sim.embedded().stats()['submits_by_state'].values())") == 1
     prompts = sorted(nb.eval("[t.prompt for t in sweep.tasks]"))
     assert prompts[0] == "a red fox in snow --ar 1:1 --stylize 250"
