@@ -2,24 +2,11 @@
 // State arrives in traits (status, progress, image bytes, buttons...); clicks leave as messages.
 // Every server-provided string is inserted with textContent, never as HTML.
 
-const ROWS = [
-  ["upsample"],
-  ["variation", "reroll"],
-  ["upscale_hd", "low_variation", "high_variation", "inpaint"],
-  ["outpaint", "custom_zoom"],
-  ["pan"],
-];
-
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);
   return node;
-}
-
-function rowOf(kind) {
-  const index = ROWS.findIndex((kinds) => kinds.includes(kind));
-  return index === -1 ? ROWS.length : index;
 }
 
 function buttonText(b) {
@@ -127,8 +114,12 @@ function render({ model, el: host, signal }) {
     root.classList.toggle("mjw-compact", Boolean(model.get("compact")));
     root.dataset.taskId = model.get("task_id") || "";
     root.dataset.status = s;
-    status.textContent = s.replace("_", " ").toLowerCase() || "…";
+    // status and lineage in words for people (the kernel words them: mjwidgets/wording.py)
+    const words = model.get("status_text") || s.replace("_", " ").toLowerCase() || "…";
+    status.textContent = words.split(": ")[0];
+    status.title = words;
     status.className = `mjw-status mjw-status-${s.toLowerCase()}`;
+    status.classList.toggle("mjw-stuck", Boolean(model.get("stuck")));
     action.textContent = (model.get("action") || "").toLowerCase();
     idLabel.textContent = model.get("task_id") ? `#${model.get("task_id")}` : "";
     const parent = model.get("parent_id");
@@ -159,42 +150,123 @@ function render({ model, el: host, signal }) {
     error.hidden = !err;
     const shown = model.get("image");
     tools.hidden = s !== "SUCCESS" || !shown || !(shown.byteLength || shown.length);
+    // an ended job without an image (failed, cancelled) waits for no preview
+    if (!shown || !(shown.byteLength || shown.length)) {
+      placeholder.hidden = ["SUCCESS", "FAILURE", "CANCEL"].includes(s);
+    }
   }
 
+  // ---- buttons and the card's controls --------------------------------------------------
+  // Trait contract: mjwidgets/widgets/cardbuttons.py. Rows follow each entry's `group`; a
+  // button the server cannot press is aria-disabled (still focusable) and says why on hover,
+  // focus and click; a used upscale opens its result (no new job).
   function showButtons() {
     rows.replaceChildren();
     const buttons = model.get("buttons") || [];
+    const controls = model.get("controls") || [];
     const pending = new Set(model.get("pending_buttons") || []);
     const used = new Set(model.get("used_buttons") || []);
-    const grouped = [];
-    for (const b of buttons) {
-      const r = rowOf(b.kind);
-      (grouped[r] = grouped[r] || []).push(b);
+    const reasonLine = el("div", "mjw-reason");
+    reasonLine.setAttribute("role", "status");
+    reasonLine.hidden = true;
+    const explain = (text) => {
+      reasonLine.textContent = text || "";
+      reasonLine.hidden = !text;
+    };
+
+    function makeButton(text, title, enabled, reason) {
+      const button = el("button", "mjw-button", text);
+      button.title = enabled ? title : `${title}\nUnavailable: ${reason}`;
+      if (!enabled) {
+        button.setAttribute("aria-disabled", "true");
+        button.classList.add("mjw-unavailable");
+        button.dataset.reason = reason;
+        for (const type of ["mouseenter", "focus"]) {
+          button.addEventListener(type, () => explain(reason), { signal });
+        }
+        for (const type of ["mouseleave", "blur"]) {
+          button.addEventListener(type, () => explain(""), { signal });
+        }
+      }
+      return button;
     }
-    grouped.forEach((group) => {
-      if (!group) return;
-      const row = el("div", "mjw-row");
-      for (const b of group) {
-        const button = el("button", "mjw-button", buttonText(b));
-        button.dataset.customId = b.custom_id;
-        button.dataset.kind = b.kind;
-        button.title = b.title || buttonText(b);
-        if (pending.has(b.custom_id)) {
-          button.disabled = true;
+
+    let row = null;
+    let group = null;
+    for (const b of buttons) {
+      if (row === null || b.group !== group) {
+        row = el("div", "mjw-row");
+        row.dataset.group = b.group || "";
+        rows.appendChild(row);
+        group = b.group;
+      }
+      const enabled = b.enabled !== false;
+      const reason = enabled ? "" : b.reason || "not available at this server";
+      const existing = b.existing_task_id || "";
+      const text = existing ? `${buttonText(b)} ↗` : buttonText(b);
+      const button = makeButton(text, b.title || buttonText(b), enabled, reason);
+      button.dataset.customId = b.custom_id;
+      button.dataset.kind = b.kind;
+      if (existing) {
+        button.classList.add("mjw-used", "mjw-open-result");
+        button.dataset.existingTaskId = existing;
+        button.setAttribute("aria-label", `${buttonText(b)}: open its result`);
+      } else if (used.has(b.custom_id)) {
+        button.classList.add("mjw-used");
+      }
+      if (pending.has(b.custom_id)) {
+        button.disabled = true;
+        button.classList.add("mjw-pending");
+      }
+      button.addEventListener("click", () => {
+        if (!enabled) {
+          explain(reason);
+          return;
+        }
+        const shown = existing
+          && document.querySelector(`.mjw-task[data-task-id="${CSS.escape(existing)}"]`);
+        if (shown) {
+          scrollToTask(existing); // its result is on the page: no new job, no round trip
+          return;
+        }
+        button.disabled = true;
+        button.classList.add("mjw-pending");
+        model.send({ type: "click", custom_id: b.custom_id });
+      }, { signal });
+      row.appendChild(button);
+    }
+
+    const stuck = model.get("stuck") || "";
+    if (controls.length || stuck) {
+      const row = el("div", "mjw-row mjw-controls");
+      if (stuck) row.appendChild(el("span", "mjw-stuck-text", stuck));
+      for (const c of controls) {
+        const enabled = c.enabled !== false;
+        const reason = c.reason || "";
+        const button = makeButton(c.label, c.title || c.label, enabled || !reason, reason);
+        button.classList.add("mjw-control");
+        button.dataset.control = c.id;
+        if (!enabled && !reason) {
+          button.disabled = true; // busy: this control's request is on its way
           button.classList.add("mjw-pending");
         }
-        if (used.has(b.custom_id)) button.classList.add("mjw-used");
         button.addEventListener("click", () => {
+          if (!enabled) {
+            if (reason) explain(reason);
+            return;
+          }
           button.disabled = true;
           button.classList.add("mjw-pending");
-          model.send({ type: "click", custom_id: b.custom_id });
+          model.send({ type: "control", id: c.id });
         }, { signal });
         row.appendChild(button);
       }
       rows.appendChild(row);
-    });
-    rows.hidden = buttons.length === 0;
+    }
+    rows.appendChild(reasonLine);
+    rows.hidden = buttons.length === 0 && controls.length === 0 && !stuck;
   }
+  // ---- end of buttons and controls ---------------------------------------------------------
 
   function showChildren() {
     children.replaceChildren();
@@ -280,10 +352,12 @@ function render({ model, el: host, signal }) {
   model.on("change:image", showImage);
   model.on("change:is_preview", showImage);
   for (const name of ["status", "progress", "prompt", "timings", "fail_reason", "error",
-    "lineage", "action", "task_id", "retrying", "compact"]) {
+    "lineage", "action", "task_id", "retrying", "compact", "status_text", "stuck"]) {
     model.on(`change:${name}`, showHeader);
   }
   model.on("change:buttons", showButtons);
+  model.on("change:controls", showButtons);
+  model.on("change:stuck", showButtons);
   model.on("change:pending_buttons", showButtons);
   model.on("change:used_buttons", showButtons);
   model.on("change:children", showChildren);

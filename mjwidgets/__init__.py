@@ -24,6 +24,7 @@ from .errors import (
     TaskFailed,
     TaskTimeout,
     TransportError,
+    UnsupportedError,
     ValidationError,
 )
 from .export import export_lineage, export_sweep, export_tasks, export_zip
@@ -112,6 +113,7 @@ __all__ = [
     "TaskFailed",
     "TaskTimeout",
     "TransportError",
+    "UnsupportedError",
     "ValidationError",
     "decode_image",
     "diff_params",

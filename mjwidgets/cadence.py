@@ -20,10 +20,26 @@ from dataclasses import dataclass, field
 
 from .models import Status, Task
 
-__all__ = ["ServerRhythm", "TaskRhythm", "FINAL_STEP_PROGRESS", "lag_budget"]
+__all__ = [
+    "ServerRhythm",
+    "TaskRhythm",
+    "FINAL_STEP_PROGRESS",
+    "OVERDUE_STEPS",
+    "QUEUED_STEPS",
+    "lag_budget",
+]
 
 FINAL_STEP_PROGRESS = 93  # Midjourney's last progress step; the next change is the result
 _NEAR_END_PROGRESS = 78
+# When a task may be stuck (reference §7.3 #1: the top complaint): silent for this many of its
+# server's steps while running, or this many while queued (a queue moves as other jobs end).
+OVERDUE_STEPS = 6
+QUEUED_STEPS = 40
+# With no rhythm learnt yet: the proxies' own task timeout (5 min, OSS timeout-minutes) while
+# running, twice that while queued.
+_OVERDUE_UNKNOWN_RUNNING_S = 300.0
+_OVERDUE_UNKNOWN_QUEUED_S = 600.0
+_OVERDUE_FLOOR_S = 1.0  # never sooner: a look or two may simply have been late
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -284,6 +300,33 @@ class TaskRhythm:
         if earliest > latest:
             return None
         return earliest, latest
+
+    def quiet_limit(self, server: ServerRhythm) -> tuple[float, float]:
+        """(seconds without a change after which this task is overdue, seconds its server
+        usually takes between changes). Running: ``OVERDUE_STEPS`` steps (the final gap counts
+        as its ratio of a step); queued, or no status yet: ``QUEUED_STEPS`` steps."""
+        interval = self.interval(server)
+        if _is_running_status(self.status):
+            if interval is None:
+                return _OVERDUE_UNKNOWN_RUNNING_S, _OVERDUE_UNKNOWN_RUNNING_S / OVERDUE_STEPS
+            ratio = server.final_ratio() if self.progress >= FINAL_STEP_PROGRESS else 1.0
+            expected = interval * max(1.0, ratio)
+            return max(_OVERDUE_FLOOR_S, OVERDUE_STEPS * expected), expected
+        if interval is None:
+            return _OVERDUE_UNKNOWN_QUEUED_S, _OVERDUE_UNKNOWN_QUEUED_S / QUEUED_STEPS
+        return max(_OVERDUE_FLOOR_S, QUEUED_STEPS * interval), interval
+
+    def overdue(self, now: float, server: ServerRhythm) -> tuple[float, float] | None:
+        """(seconds without a change, seconds usually between changes) when the task has been
+        silent for much longer than its server's rhythm predicts; None while it is not (or is
+        no longer pending)."""
+        if self.status not in (Status.NOT_START, Status.SUBMITTED, Status.IN_PROGRESS) and (
+            self.status is not Status.UNKNOWN
+        ):
+            return None
+        quiet = now - self.change_mid
+        limit, expected = self.quiet_limit(server)
+        return (quiet, expected) if quiet > limit else None
 
     def window(self, now: float, server: ServerRhythm, pushed: bool) -> tuple[float, float]:
         """(earliest, latest) monotonic times for the next poll of this task.

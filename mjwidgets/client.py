@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from . import media, records, renditions
+from .capabilities import Capabilities
 from .errors import (
     MJError,
     RateLimitError,
@@ -32,6 +33,7 @@ from .errors import (
     TaskFailed,
     TaskTimeout,
     TransportError,
+    UnsupportedError,
     ValidationError,
 )
 from .journal import SubmitJournal, journal_body, new_state, tell_accepted
@@ -40,7 +42,7 @@ from .models import RESULT_ACTIONS, Button, ButtonKind, Status, Task
 from .prompt import Prompt, checked_text
 from .replies import error_for_reply
 from .transport import AUTH_STYLES, MODES, Transport
-from .videorequest import VideoCalls, explain_refusal
+from .videorequest import VideoCalls
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -70,7 +72,9 @@ class Client(VideoCalls):
     base URL at all an embedded simulator is started. ``auth`` is "bearer" (new-api resellers,
     default), "mj-api-secret" (OSS/Plus) or "raw" (trueai ``Authorization: <key>``). ``mode`` picks
     the ``/mj-fast|/mj-relax|/mj-turbo`` prefix. ``timeout`` is seconds or (connect, read).
-    API replies larger than ``max_reply_bytes`` are refused unread (ServerError).
+    API replies larger than ``max_reply_bytes`` are refused unread (ServerError). ``flavor``
+    (default ``MJ_FLAVOR``) says which server family it is — "plus", "trueai", "newapi" or
+    "oss"; without it ``client.capabilities`` learns it from the server's answers.
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class Client(VideoCalls):
         journal: SubmitJournal | None = None,
         allow_private_image_hosts: bool = False,
         max_reply_bytes: int = 20_000_000,
+        flavor: str | None = None,
     ) -> None:
         style = (auth or os.environ.get("MJ_AUTH") or "bearer").strip().lower()
         if style not in AUTH_STYLES:
@@ -99,8 +104,11 @@ class Client(VideoCalls):
         base_url = base_url or os.environ.get("MJ_BASE_URL") or None
         if api_key is None and base_url:  # never send an env key to the local simulator
             api_key = os.environ.get("MJ_API_KEY") or None
+        if flavor is None and base_url:
+            flavor = os.environ.get("MJ_FLAVOR") or None
         if not base_url:
-            base_url = self._start_embedded_simulator()
+            base_url, sim_flavor = self._start_embedded_simulator()
+            flavor = flavor or sim_flavor  # the simulator says what it is
         self._transport = Transport(
             base_url,
             api_key,
@@ -111,17 +119,20 @@ class Client(VideoCalls):
             max_reply_bytes=max_reply_bytes,
         )
         self.journal = journal
+        #: What this server can do: declared (``flavor``), else learnt from its answers.
+        self.capabilities = Capabilities(self._transport.base_url, flavor)
+        self._transport.watcher = self.capabilities
 
     # -- set-up ------------------------------------------------------------------------------
 
-    def _start_embedded_simulator(self) -> str:
+    def _start_embedded_simulator(self) -> tuple[str, str]:
         from mjwidgets import sim  # the only place the client touches the simulator
 
         self._simulator = sim.embedded()
         self.is_simulator = True
         url = str(self._simulator.url)
         log.info("no MJ_BASE_URL set; using the embedded simulator at %s", url)
-        return url
+        return url, str(self._simulator.engine.flavor.name)
 
     @property
     def base_url(self) -> str:
@@ -320,6 +331,7 @@ class Client(VideoCalls):
                 advice="buttons can be pressed only on a finished task; wait for it first",
             )
         chosen = parent.button(button)
+        self.capabilities.check_button(chosen)  # a known refusal costs no round trip
         state = state or new_state()
         body = {"taskId": parent.id, "customId": chosen.custom_id, "notifyHook": notify_hook}
 
@@ -339,11 +351,8 @@ class Client(VideoCalls):
 
         try:
             return self._submitted(self._submit("action", body, state=state, make_task=make))
-        except MJError as exc:  # new-api refuses the video buttons: say what works instead
-            better = explain_refusal(exc, button=chosen)
-            if better is None:
-                raise
-            raise better from exc
+        except UnsupportedError as exc:  # learnt: the next card shows the button disabled
+            raise self.capabilities.refusal(exc, chosen) from exc
 
     def modal(
         self,
@@ -521,7 +530,8 @@ class Client(VideoCalls):
         return str(result)
 
     def cancel(self, task: str | Task) -> Task:
-        """Ask the server to cancel a queued or running task; returns the task re-read after."""
+        """Ask the server to cancel a queued or running task; returns the task re-read after
+        (Plus: CANCEL, trueai: FAILURE "取消任务"; no cancel at new-api and OSS)."""
         text, path = self._task_path(task, "cancel")
         reply = self._transport.request("POST", path, body={})
         failed = reply.status >= 300 or (

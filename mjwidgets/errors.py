@@ -16,6 +16,7 @@ __all__ = [
     "ValidationError",
     "InputTypeError",
     "NotFoundError",
+    "UnsupportedError",
     "QueueFullError",
     "BannedPromptError",
     "RateLimitError",
@@ -129,6 +130,36 @@ class NotFoundError(MJError):
     """Code 3, HTTP 404, or a task id the server does not know."""
 
     advice = "check the task id (tasks expire on some servers) and the base URL"
+
+
+class UnsupportedError(NotFoundError):
+    """The server does not offer this: a route it lacks (HTTP 404/405), or a button it refuses
+    (new-api's HTTP 400 ``unknown_action``, trueai's code 4 "未知的 Action 类型").
+
+    A NotFoundError too (what was asked for does not exist at this server). ``feature`` names
+    what was refused for people ("Animate (High motion)", "cancel"), ``instead`` what the server
+    offers in its place (also the advice), ``server_text`` the server's own words, kept for
+    reference. The client also remembers the refusal (``client.capabilities``), so the next
+    card shows the button disabled instead of paying a round trip for the same answer.
+    """
+
+    advice = "this server does not offer it; client.capabilities says what it does offer"
+
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        feature: str | None = None,
+        instead: str | None = None,
+        server_text: str = "",
+        **kw: Any,
+    ) -> None:
+        self.feature = feature
+        self.instead = instead
+        self.server_text = server_text
+        if instead and kw.get("advice") is None:
+            kw["advice"] = instead
+        super().__init__(description, **kw)
 
 
 class QueueFullError(MJError):

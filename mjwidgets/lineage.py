@@ -84,3 +84,13 @@ def _descendants(store: HistoryStore, task: Task, server: str, seen: set[str]) -
         seen.add(child.id)
         children.append(_descendants(store, child, server, seen))
     return LineageNode(task, task.origin_button, children)
+
+
+def lost_presses(store: HistoryStore, parent: Task, server: str) -> set[str]:
+    """customIds pressed on ``parent`` whose submit's answer was lost (journaled "outcome
+    unknown"): their result may exist on the server, so pressing again could pay twice."""
+    return {
+        str(intent.body.get("customId"))
+        for intent in store.intents("unknown", server=server)
+        if intent.body.get("taskId") == parent.id
+    }

@@ -17,22 +17,31 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .cadence import ServerRhythm, TaskRhythm
-from .errors import AuthError, MJError, NotFoundError, RateLimitError
+from .errors import (
+    AuthError,
+    MJError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
 from .imagecache import FINAL, PREVIEW, ImageCache
 from .keys import redacting_logger
 from .models import Status, Task
 from .store import HistoryStore
+from .wording import backend_state
 
 if TYPE_CHECKING:
     from .client import Client
     from .notify import PushReceiver
 
-__all__ = ["Poller", "Callback"]
+__all__ = ["Poller", "Callback", "Overdue"]
 
 log = redacting_logger("mjwidgets.tracking")
 
@@ -42,6 +51,8 @@ _IDLE_EXIT_S = 60.0  # an idle poller thread ends after this; the next track() s
 _MIN_TICK_GAP_S = 0.03
 _BATCH_SIZE = 200  # some resellers cap list-by-condition at 500 ids
 _MAX_BACKOFF_S = 30.0
+# Errors that say something about the backend itself (the badge), not about one request.
+_BACKEND_ERRORS = (AuthError, TransportError, ServerError, RateLimitError)
 
 
 def _rank(task: Task) -> float:
@@ -68,6 +79,13 @@ def _fingerprint(task: Task) -> tuple:
     )
 
 
+class Overdue(NamedTuple):
+    """A task silent for much longer than its server's rhythm predicts (it may be stuck)."""
+
+    quiet_s: float  # seconds since its last change
+    expected_s: float  # seconds its server usually takes between changes
+
+
 # ------------------------------------------------------------------------------------------
 # Per-task bookkeeping
 
@@ -85,6 +103,7 @@ class _Tracked:
     timed_out: bool = False
     error: MJError | None = None
     missing: int = 0
+    overdue: bool = False  # silent for much longer than the server's rhythm predicts
     done: bool = False  # no longer polled
     settled: bool = False  # and its final state is recorded and announced: wait() returns
 
@@ -125,6 +144,9 @@ class Poller:
     _trouble: str
     _failures: int
     _stats: dict[str, int]
+    _health_listeners: list[Callable[[], None]]
+    _last_answer: float | None  # monotonic time the server last answered a poll or submit
+    _last_error: MJError | None  # what went wrong since, if anything
 
     @property
     def client(self) -> Client | None:
@@ -142,6 +164,74 @@ class Poller:
                 listener(message)
             except Exception:  # a broken card must not stop the poller
                 log.exception("trouble listener failed")
+
+    def overdue(self, task_id: str | Task) -> Overdue | None:
+        """How long a pending task has been silent, when that is much longer than its server's
+        rhythm predicts (``cadence.TaskRhythm.overdue``); None otherwise. Subscribers are called
+        when a task becomes overdue, so a card can say it may be stuck."""
+        key = task_id.id if isinstance(task_id, Task) else str(task_id)
+        with self._lock:
+            tracked = self._tracked.get(key)
+            if tracked is None or tracked.done or not tracked.task.is_pending:
+                return None
+            found = tracked.rhythm.overdue(time.monotonic(), self.rhythm)
+        return Overdue(*found) if found is not None else None
+
+    def health(self) -> dict[str, Any]:
+        """The backend badge: ``{ok, label, reason}`` — ok when the server answered (a poll or
+        a submit) and nothing failed since; False with the reason when the key was refused,
+        the server could not be reached or failed; None before anything was asked."""
+        answered = None if self._last_answer is None else time.monotonic() - self._last_answer
+        host = self.base_url.split("://", 1)[-1]
+        return backend_state(self._last_error, answered, host)
+
+    def on_health(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` when ``health()`` changes; returns an unsubscribe function."""
+        with self._lock:
+            self._health_listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._health_listeners:
+                    self._health_listeners.remove(callback)
+
+        return unsubscribe
+
+    @contextmanager
+    def _asking(self) -> Iterator[None]:
+        """Around a request a person made: its outcome tells the backend badge."""
+        try:
+            yield
+        except _BACKEND_ERRORS as exc:
+            self._note_error(exc)
+            raise
+        except MJError as exc:
+            if exc.http_status is not None:  # the server answered (it refused this request)
+                self._note_answer()
+            raise
+        self._note_answer()
+
+    def _note_answer(self) -> None:
+        """The server answered: the backend is fine (tell listeners when that is news)."""
+        news = self._last_error is not None or self._last_answer is None
+        self._last_answer, self._last_error = time.monotonic(), None
+        if news:
+            self._tell_health()
+
+    def _note_error(self, exc: MJError) -> None:
+        news = type(exc) is not type(self._last_error)
+        self._last_error = exc
+        if news:
+            self._tell_health()
+
+    def _tell_health(self) -> None:
+        with self._lock:
+            listeners = list(self._health_listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # a broken badge must not stop the poller
+                log.exception("health listener failed")
 
     def _relaxed(self, task: Task) -> bool:
         client = self.client
@@ -265,6 +355,7 @@ class Poller:
         self._failures = 0
         self._not_before = 0.0
         self._tell_trouble("")
+        self._note_answer()
         self._apply(fresh, batch, observed_at)
 
     def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:
@@ -326,6 +417,7 @@ class Poller:
         self._not_before = time.monotonic() + delay
         if exc is not None:
             log.warning("polling %s failed (%s); retrying in %.1f s", self.base_url, exc, delay)
+            self._note_error(exc)
             self._tell_trouble(f"retrying in {delay:.1f} s: {type(exc).__name__}")
 
     # -- applying what was seen ----------------------------------------------------------------
@@ -341,7 +433,23 @@ class Poller:
                     if self._merge(tracked, update, observed_at, None):
                         changed.append(tracked)
             self._after_changes(changed)
+            self._check_overdue(batch, observed_at)
         self._settle(changed)
+
+    def _check_overdue(self, batch: list[_Tracked], now: float) -> None:
+        """Tell subscribers when a task starts (or stops) being overdue: nothing else changes
+        for a stuck task, so without this its card would never say so."""
+        flipped: list[_Tracked] = []
+        with self._lock:
+            for tracked in batch:
+                if tracked.done:
+                    continue
+                overdue = tracked.rhythm.overdue(now, self.rhythm) is not None
+                if overdue != tracked.overdue:
+                    tracked.overdue = overdue
+                    flipped.append(tracked)
+        if flipped:
+            self._emit([self._emission(tracked) for tracked in flipped])
 
     def _on_push(self, data: dict[str, Any]) -> None:
         update = Task.from_json(data)
@@ -377,6 +485,7 @@ class Poller:
         for copy in tracked.copies():
             copy.update_from(update)
         tracked.fingerprint = fingerprint
+        tracked.overdue = False  # it moved
         tracked.rhythm.observe(tracked.task, now, True, self.rhythm, seen_unchanged_at)
         self._stats["changes"] += 1
         if tracked.task.is_done or tracked.task.needs_modal:

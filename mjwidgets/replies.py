@@ -25,19 +25,57 @@ from .errors import (
     QueueFullError,
     RateLimitError,
     ServerError,
+    UnsupportedError,
     ValidationError,
 )
 from .keys import redact
+from .wording import route_instead
 
 __all__ = [
     "ACCEPTED_CODES",
     "Reply",
     "as_int",
+    "auth_error",
     "error_for_reply",
     "retry_after_seconds",
+    "route_of",
+    "server_family",
 ]
 
 ACCEPTED_CODES = (1, 21, 22)  # submitted, needs modal, queued
+# The API's routes, by the names people and ``client.capabilities`` use.
+ROUTES = (
+    "imagine",
+    "action",
+    "modal",
+    "blend",
+    "describe",
+    "shorten",
+    "upload-discord-images",
+    "video",
+    "edits",
+    "retexture",
+    "change",
+    "fetch",
+    "list-by-condition",
+    "image-seed",
+    "cancel",
+)
+_ROUTE_NAMES = frozenset(ROUTES)
+
+
+def route_of(path: str) -> str | None:
+    """The route a request path addresses ("/mj-fast/mj/task/12/cancel" → "cancel")."""
+    tail = path.split("/mj/", 1)[-1] if "/mj/" in path else path.lstrip("/")
+    parts = [part for part in tail.split("/") if part]
+    if len(parts) >= 2 and parts[0] == "submit":
+        name = "edits" if parts[1] == "edit" else parts[1]
+        return name if name in _ROUTE_NAMES else None
+    if len(parts) == 2 and parts[0] == "task" and parts[1] == "list-by-condition":
+        return "list-by-condition"
+    if len(parts) == 3 and parts[0] == "task" and parts[2] in _ROUTE_NAMES:
+        return parts[2]
+    return None
 
 
 def retry_after_seconds(value: Any) -> float | None:
@@ -164,6 +202,9 @@ _CODE_ERRORS: dict[int, type[MJError]] = {
 }
 _NOT_FOUND_WORDS = ("not_found", "no_found", "not found", "不存在")
 _QUEUE_WORDS = ("队列", "queue")
+# A button the server does not relay: new-api's distributor (HTTP 400, middleware/distributor.go:
+# 39) and trueai's action controller (code 4, SubmitController.cs:520-688).
+_UNSUPPORTED_WORDS = ("unknown_action", "未知的 action 类型")
 
 
 def _error_class(status: int, code: int | None, description: str) -> type[MJError] | None:
@@ -172,6 +213,10 @@ def _error_class(status: int, code: int | None, description: str) -> type[MJErro
         return _STATUS_ERRORS[status]
     if status >= 500:
         return ServerError
+    if (status == 400 or code == 4) and any(
+        word in description.lower() for word in _UNSUPPORTED_WORDS
+    ):
+        return UnsupportedError
     if code is None or code in ACCEPTED_CODES:
         return None
     lowered = description.lower()
@@ -209,17 +254,24 @@ def error_for_reply(
             properties = reply.json.get("properties") if isinstance(reply.json, dict) else None
             banned = properties.get("bannedWord") if isinstance(properties, dict) else None
             return BannedPromptError(description, code=code, banned_word=banned, **context)
+        if cls is UnsupportedError:
+            return UnsupportedError(
+                "the server does not relay this button", code=code, server_text=description,
+                **context,
+            )  # fmt: skip
         # a 5xx may have been processed before it failed: a submit is "maybe submitted"
         maybe = submit and reply.status >= 500
         return cls(description, code=code, maybe_submitted=maybe, **context)
     if reply.status in (404, 405):
         if unknown_task:
             return NotFoundError("the server does not know this task", **context)
-        return NotFoundError(
+        route = route_of(path)
+        return UnsupportedError(
             f"the server does not support {path}",
-            advice="this server does not offer it (the open-source midjourney-proxy lacks "
-            "action, modal, shorten, image-seed and cancel; new-api resellers lack cancel); "
-            "check MJ_BASE_URL",
+            feature=route,
+            instead=route_instead(route) + " (or check MJ_BASE_URL)" if route else None,
+            advice="this server does not offer it; check MJ_BASE_URL",
+            server_text=description if reply.is_json else "",
             **context,
         )
     if reply.status >= 400:
@@ -240,3 +292,84 @@ def error_for_reply(
             f"malformed JSON: {reply.text[:80]!r}", maybe_submitted=submit, **context
         )
     return ServerError(f"unexpected reply {reply.text[:80]!r}", maybe_submitted=submit, **context)
+
+
+# --------------------------------------------------------------------------------------------
+# Which server family wrote a reply, and what a refused key means there
+
+
+# A \\uXXXX escape with an upper-case hex letter: System.Text.Json writes them (trueai); Go writes
+# lower-case ones for <>& only, Jackson none at all.
+_DOTNET_ESCAPE = re.compile(r"(?<!\\)\\u(?=[0-9A-F]{4})[0-9]{0,3}[A-F]")
+
+
+def server_family(reply: Reply) -> str | None:
+    """The server family whose dialect a reply is written in, when the reply says so:
+    "trueai" (its auth middleware's plain-text 401, SimpleAuthMiddleware.cs:115-120, or
+    System.Text.Json's upper-case \\uXXXX escapes of non-ASCII text, Program.cs:219-223),
+    "newapi" (its ``new_api_error``/``upstream_error`` bodies, controller/relay.go:313-323,
+    middleware/utils.go:9-19, or its X-Oneapi-Request-Id header, middleware/request-id.go),
+    "spring" (OSS or Plus: Spring's JSON error page, or an empty 401 from
+    ApiAuthorizeInterceptor.java:24-28), None when nothing tells."""
+    if reply.headers is not None and reply.headers.get("X-Oneapi-Request-Id"):
+        return "newapi"
+    data = reply.json
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("type") == "new_api_error":
+            return "newapi"
+        if data.get("type") == "upstream_error":
+            return "newapi"
+        if {"timestamp", "status", "error", "path"} <= data.keys():
+            return "spring"
+        if data.get("success") is False and data.get("code") == -1:
+            return "trueai"  # its exception filter's Result (Models/Result.cs)
+    if reply.status == 401:
+        if "authorization header missing" in reply.text.lower():
+            return "trueai"
+        if reply.blank:
+            return "spring"
+    if reply.is_json and _DOTNET_ESCAPE.search(reply.text):
+        return "trueai"
+    return None
+
+
+_AUTH_FIX = {
+    # family → (the header style it reads, why another style fails)
+    "trueai": (
+        "raw",
+        "this looks like a trueai server: it compares the Authorization header verbatim, so "
+        "'Bearer <key>' never matches",
+    ),
+    "spring": (
+        "mj-api-secret",
+        "this looks like midjourney-proxy (an empty 401): it reads only the mj-api-secret header",
+    ),
+}
+
+
+def auth_error(
+    reply: Reply, path: str, *, style: str, has_key: bool, state: str | None = None
+) -> AuthError:
+    """HTTP 401/403, with advice that names the auth style the server reads when the reply
+    shows which server it is (trueai answering 401 to ``Bearer …`` → set MJ_AUTH=raw)."""
+    description = reply.description()
+    family = server_family(reply)
+    if not has_key:
+        advice = "no API key was sent: set MJ_API_KEY (and MJ_AUTH) before creating the Client"
+    elif family in _AUTH_FIX and _AUTH_FIX[family][0] != style:
+        wanted, why = _AUTH_FIX[family]
+        advice = f"{why}: set MJ_AUTH={wanted} (now {style}), then check MJ_API_KEY"
+    elif family == "newapi":
+        advice = (
+            "the relay does not know this key (it reads every auth style): check MJ_API_KEY "
+            "in the relay's token page"
+        )
+    else:
+        advice = (
+            "the server refused the API key; check MJ_API_KEY and MJ_AUTH "
+            "(bearer | mj-api-secret | raw)"
+        )
+    return AuthError(
+        description, http_status=reply.status, endpoint=path, state=state, advice=advice
+    )

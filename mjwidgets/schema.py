@@ -103,8 +103,17 @@ CREATE TABLE IF NOT EXISTS choices (
     at       REAL NOT NULL
 );
 """
+# What each server can do (``capabilities.Capabilities.export()``), so a new kernel knows which
+# buttons its server refuses without a refusal of its own (``serverfacts``).
+_SERVER_FACTS = """
+CREATE TABLE IF NOT EXISTS server_facts (
+    server     TEXT PRIMARY KEY,
+    facts      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
 # Migrations: index i upgrades user_version i → i+1. Version 0 is an empty file.
-_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY]
+_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY, _SERVER_FACTS]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 

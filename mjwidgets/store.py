@@ -464,17 +464,21 @@ class HistoryStore:
         version: str | None = None,
         aspect: str | None = None,
         kind: str | None = None,
+        dialogs: bool = False,
     ) -> list[Task]:
         """Tasks newest first, filtered by prompt text (case-insensitive), status, action and
         submit time (``since``/``until``: datetimes or epoch seconds), and by the library's
         ``favourite``, ``min_rating``, ``tag``, ``version``, ``aspect`` and ``kind`` ("image" or
         "video"). With ``client`` the tasks are bound to it (and filtered to its server), so
         ``task.image()`` and buttons work; ``bind`` binds the tasks of its server without
-        filtering the others out."""
+        filtering the others out. A dialog opened by Vary (Region) or Custom Zoom and never sent
+        (status MODAL) is no job: listed only with ``dialogs=True`` or ``status="MODAL"``."""
         clauses, params = library_of.filter_clauses(
             favourite=favourite, min_rating=min_rating, tag=tag, version=version,
             aspect=aspect, kind=kind,
         )  # fmt: skip
+        if not dialogs and status is None:
+            clauses.append("status != 'MODAL'")
         if text:
             # the prompt's words only (as typed, as the bot echoed it, in English), never the
             # stored JSON: it holds field names, URLs and "MID_JOURNEY" that every task matches

@@ -23,24 +23,33 @@ from . import budget as budgets
 from . import costs
 from .cadence import ServerRhythm, TaskRhythm
 from .client import Client, tell_accepted
-from .errors import MJError, TaskFailed, TaskTimeout, ValidationError
+from .errors import (
+    MJError,
+    TaskFailed,
+    TaskTimeout,
+    ValidationError,
+)
 from .imagecache import FINAL, ImageCache
 from .keys import redact, redacting_logger
-from .models import Status, Task
+from .lineage import lost_presses
+from .models import Button, ButtonKind, Status, Task
 from .notify import PushReceiver
-from .poller import Callback, Poller, _fingerprint, _rank, _Tracked
+from .poller import Callback, Overdue, Poller, _fingerprint, _rank, _Tracked
+from .serverfacts import ServerFacts
 from .store import HistoryStore, SubmitRecorder
+from .wording import button_name
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Tracker", "ServerRhythm", "TaskRhythm"]
+__all__ = ["Tracker", "Overdue", "ServerRhythm", "TaskRhythm"]
 
 log = redacting_logger("mjwidgets.tracking")
 
 DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
 _PREFETCH_MODES = ("none", "final", "watched", "all")
+_ENDED = (Status.FAILURE, Status.CANCEL)
 
 
 class _JournalTee:
@@ -134,6 +143,9 @@ class Tracker(Poller):
         self._last_tick = 0.0
         self._trouble_listeners: list[Callable[[str], None]] = []
         self._trouble = ""
+        self._health_listeners: list[Callable[[], None]] = []
+        self._last_answer: float | None = None
+        self._last_error: MJError | None = None
         self._failures = 0
         self._stats = {
             "ticks": 0,
@@ -154,6 +166,8 @@ class Tracker(Poller):
             _trackers[client] = self
         self._receiver = PushReceiver(self._on_push) if notify else None
         self._attach(client)
+        self._facts = ServerFacts(self.store.path)
+        self._remember_capabilities(client)
         if resume:
             self._resume(client)
 
@@ -186,6 +200,15 @@ class Tracker(Poller):
             client.journal = recorder
         else:
             client.journal = _JournalTee(current, recorder)
+
+    def _remember_capabilities(self, client: Client) -> None:
+        """What an earlier kernel learnt about this server is known at once; what this one
+        learns is kept for the next."""
+        capabilities = client.capabilities
+        capabilities.restore(self._facts.get(client.base_url))
+        self._forget_facts = capabilities.on_change(
+            lambda facts: self._facts.put(self.base_url, facts)
+        )
 
     def _resume(self, client: Client) -> None:
         for task in self.store.unfinished(client.base_url, client):
@@ -268,11 +291,15 @@ class Tracker(Poller):
             self._prefetch(tracked, FINAL)
         return canonical
 
-    def subscribe(self, task_id: str | Task, callback: Callback) -> Callable[[], None]:
+    def subscribe(
+        self, task_id: str | Task, callback: Callback, *, replay: bool = False
+    ) -> Callable[[], None]:
         """Call ``callback(task)`` on every change of the task; returns an unsubscribe function.
 
         Callbacks run on the poller's thread, one at a time, in order; one that raises is logged
-        and the others still run. Keep them short and never block in them.
+        and the others still run. Keep them short and never block in them. ``replay=True`` also
+        calls it at once with the task as it is, in order with the changes: no change can fall
+        between a first look and the subscription, nor be half-applied when it is read.
         """
         key = task_id.id if isinstance(task_id, Task) else str(task_id)
         with self._lock:
@@ -283,9 +310,12 @@ class Tracker(Poller):
                     f"task {key} is not tracked", advice="call tracker.track(task) first"
                 )
             self.track(task_id)
-        with self._lock:
-            tracked = self._tracked[key]
-            tracked.subscribers.append(callback)
+        with self._dispatch_lock:  # no merge runs meanwhile: the task is read whole
+            with self._lock:
+                tracked = self._tracked[key]
+                tracked.subscribers.append(callback)
+            if replay:
+                callback(tracked.task)
 
         def unsubscribe() -> None:
             with self._lock:
@@ -373,8 +403,10 @@ class Tracker(Poller):
         return self.get(task) or fresh.bind(self)
 
     def cancel(self, task: Task) -> Task:
-        """Ask the server to cancel the task; the answer is applied like a poll."""
-        fresh = self._require_client().cancel(task)
+        """Ask the server to cancel the task; the answer is applied like a poll (Plus: CANCEL,
+        trueai: FAILURE "取消任务"). UnsupportedError where the server has no cancel."""
+        with self._asking():
+            fresh = self._require_client().cancel(task)
         self._apply_one(task, fresh)
         return self.get(task) or fresh.bind(self)
 
@@ -425,15 +457,40 @@ class Tracker(Poller):
         cost = costs.imagine_cost(prompt, client.mode) if isinstance(prompt, str) else None
         return self._paid(cost, "this /imagine", budget, lambda: client.imagine(prompt, **options))
 
-    def action(self, task: Task | str, button: Any, *, budget: Any = None, **options: Any) -> Task:
+    def action(
+        self,
+        task: Task | str,
+        button: Any,
+        *,
+        budget: Any = None,
+        again: bool = False,
+        **options: Any,
+    ) -> Task:
         """``client.action`` (press a button) with the notify hook; the new task is tracked.
-        Budgets are checked first (a dialog's job is priced when the dialog is sent)."""
+        Budgets are checked first (a dialog's job is priced when the dialog is sent).
+
+        An upscale (U1–U4) already made from this grid is returned instead of paying for it
+        again (Midjourney does not upscale a tile twice; the history knows the result); an
+        earlier press whose answer was lost is refused (it may exist on the server). Vary,
+        reroll and the others always submit. ``again=True`` submits a new press anyway.
+        """
         client = self._require_client()
         options.setdefault("notify_hook", self.notify_url)
         parent = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
         cost, what = None, "this press"
         if parent.status is Status.SUCCESS:  # else the client says why nothing can be pressed
             chosen = parent.button(button)
+            existing = None if again else self.existing_result(parent, chosen)
+            if existing is not None:
+                return existing
+            if not again and self.lost_press(parent, chosen):
+                raise ValidationError(
+                    f"an earlier press of {button_name(chosen)} on task {parent.id} may have "
+                    "reached the server (its answer was lost)",
+                    task_id=parent.id,
+                    advice="look for it in the server's task list, or press it again with "
+                    "again=True if it is not there",
+                )
             cost = costs.press_cost(chosen, parent.prompt, client.mode)
             what = f"pressing {chosen.display}"
         return self._paid(cost, what, budget, lambda: client.action(parent, button, **options))
@@ -452,6 +509,33 @@ class Tracker(Poller):
             budget,
             lambda: client.modal(pending, prompt=prompt, mask=mask, notify_hook=self.notify_url),
         )
+
+    def existing_result(self, parent: Task, button: Button) -> Task | None:
+        """The task an earlier press of this upscale button made, when it did not fail; None for
+        other buttons (vary, reroll, … may be pressed as often as one likes)."""
+        if button.kind is not ButtonKind.UPSAMPLE:
+            return None
+        return self.upscale_results(parent).get(button.custom_id)
+
+    def upscale_results(self, parent: Task) -> dict[str, Task]:
+        """The results of the upscale buttons already pressed on ``parent`` (by customId; failed
+        and cancelled ones left out), as the history knows them."""
+        found: dict[str, Task] = {}
+        for child in self.store.children(parent, self.base_url):
+            origin = child.origin_button
+            if origin is None or origin.kind is not ButtonKind.UPSAMPLE or child.status in _ENDED:
+                continue
+            found.setdefault(origin.custom_id, self.get(child) or child.bind(self))
+        return found
+
+    def lost_press(self, parent: Task, button: Button) -> bool:
+        """True when an earlier press of this upscale button may have reached the server but
+        its answer was lost (journaled "outcome unknown"): pressing again could pay twice."""
+        return button.kind is ButtonKind.UPSAMPLE and button.custom_id in self.lost_presses(parent)
+
+    def lost_presses(self, parent: Task) -> set[str]:
+        """customIds pressed on ``parent`` whose answer was lost (they may exist)."""
+        return lost_presses(self.store, parent, self.base_url)
 
     def blend(self, images: Any, *, dimensions: str = "SQUARE", budget: Any = None) -> Task:
         """``client.blend`` (2–5 images → one grid); the task is tracked, budgets checked."""
@@ -493,7 +577,8 @@ class Tracker(Poller):
         wanted = [budgets.kernel_budget(), *self.budgets, *budgets.as_budgets(budget)]
         claim = budgets.reserve(wanted, cost or costs.Estimate(), what)
         try:
-            task = submit()
+            with self._asking():  # its outcome tells the backend badge
+                task = submit()
         except MJError as exc:
             if not exc.maybe_submitted:  # refused before anything was made: costs nothing
                 claim.release()
@@ -521,6 +606,8 @@ class Tracker(Poller):
         if self._receiver is not None:
             self._receiver.close()
             self._receiver = None
+        self._forget_facts()
+        self._facts.close()
         self.cache.close()
         with _trackers_lock:
             client = self.client

@@ -22,7 +22,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -46,7 +46,14 @@ from .errors import (
     ValidationError,
 )
 from .keys import ApiKeyAuth, ApiSession, Secret, origin_of, redact, redacting_logger
-from .replies import ACCEPTED_CODES, Reply, as_int, error_for_reply, retry_after_seconds
+from .replies import (
+    ACCEPTED_CODES,
+    Reply,
+    as_int,
+    auth_error,
+    error_for_reply,
+    retry_after_seconds,
+)
 
 __all__ = [
     "AUTH_STYLES",
@@ -245,6 +252,15 @@ def _too_big(shown: str, max_bytes: int) -> ValidationError:
     )
 
 
+class RequestWatcher(Protocol):
+    """Sees every API request: may refuse one before it is sent (a route known to be missing),
+    and learns from every reply before anyone reads it (``capabilities.Capabilities``)."""
+
+    def check_request(self, method: str, path: str) -> None: ...
+
+    def observe_reply(self, method: str, path: str, reply: Reply) -> None: ...
+
+
 class Transport:
     """HTTP to one Midjourney-proxy server: ``request`` for the API, ``download`` for images.
 
@@ -276,6 +292,7 @@ class Transport:
         self._origin = origin_of(root)
         self._image_sizes: dict[str, tuple[int, int]] = {}
         self._session = self._build_session()
+        self.watcher: RequestWatcher | None = None
 
     @property
     def has_key(self) -> bool:
@@ -323,6 +340,8 @@ class Transport:
         submit: bool = False,
         state: str | None = None,
     ) -> Reply:
+        if self.watcher is not None:
+            self.watcher.check_request(method, path)  # raises before anything is sent
         try:
             response = self._session.request(
                 method, self.base_url + path, json=body, timeout=self.timeout, stream=True
@@ -345,7 +364,15 @@ class Transport:
                     advice="check MJ_BASE_URL (an API reply is a few kB), or raise "
                     "Client(max_reply_bytes=…)",
                 )
-            return Reply(response, content)
+            reply = Reply(response, content)
+        if self.watcher is not None:
+            try:
+                self.watcher.observe_reply(method, path, reply)
+            except Exception:  # learning from a reply must never break the request
+                log.exception("a reply watcher failed")
+        if reply.status in (401, 403):  # never a valid answer: say which auth style to use
+            raise auth_error(reply, path, style=self.auth_style, has_key=self.has_key, state=state)
+        return reply
 
     def _transport_error(
         self,

@@ -25,10 +25,14 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from . import clips, media, records
-from .errors import MJError, NotFoundError, ValidationError
+from .errors import UnsupportedError, ValidationError
 from .journal import new_state
-from .models import Button, ButtonKind, Status, Task
+from .models import Status, Task
 from .prompt import Prompt, checked_text
+from .wording import route_instead
+
+if TYPE_CHECKING:
+    from .capabilities import Capabilities
 
 __all__ = [
     "MOTIONS",
@@ -39,7 +43,7 @@ __all__ = [
     "MAX_SECONDS",
     "video_body",
     "extend_body",
-    "explain_refusal",
+    "no_video",
     "VideoCalls",
 ]
 
@@ -255,38 +259,19 @@ def extend_body(
     }
 
 
-def explain_refusal(exc: MJError, *, button: Button | None = None) -> MJError | None:
-    """The video-specific reading of a refusal, or None to raise ``exc`` as it is.
-
-    * a server without ``/submit/video`` (the open-source midjourney-proxy: Spring's 404, no
-      envelope code) → NotFoundError "this server has no video";
-    * new-api's HTTP 400 ``unknown_action`` for an Animate / Extend / video U button →
-      ValidationError pointing at ``client.video`` / ``client.extend``, which it does relay.
-    """
-    if button is None:
-        if isinstance(exc, NotFoundError) and exc.http_status in (404, 405) and exc.code is None:
-            return NotFoundError(
-                "this server has no video (POST /mj/submit/video does not exist)",
-                advice="the open-source midjourney-proxy makes no videos; use a Plus/trueai "
-                "server or a new-api reseller",
-                http_status=exc.http_status,
-                endpoint=exc.endpoint,
-                state=exc.state,
-            )
-        return None
-    is_media = button.kind is ButtonKind.ANIMATE or "video_virtual_upscale" in button.custom_id
-    if is_media and "unknown_action" in exc.description:
-        return ValidationError(
-            f"this server does not relay the {button.display!r} button ({exc.description})",
-            advice="new-api relays video only through /submit/video: use "
-            "client.video(prompt, image=task) to animate, client.extend(task) to extend",
-            code=exc.code,
-            http_status=exc.http_status,
-            endpoint=exc.endpoint,
-            state=exc.state,
-            maybe_submitted=exc.maybe_submitted,
-        )
-    return None
+def no_video(exc: UnsupportedError) -> UnsupportedError:
+    """A server without ``/submit/video`` (the open-source midjourney-proxy answers Spring's 404)
+    said so after the request: the same refusal, in words about video. (When the client's
+    capabilities already know, the transport refuses before sending, in the same words.)"""
+    return UnsupportedError(
+        "this server makes no videos (it has no POST /mj/submit/video)",
+        feature="video",
+        instead=route_instead("video"),
+        server_text=exc.server_text,
+        http_status=exc.http_status,
+        endpoint=exc.endpoint,
+        state=exc.state,
+    )
 
 
 class VideoCalls:
@@ -295,6 +280,7 @@ class VideoCalls:
     submit)."""
 
     if TYPE_CHECKING:  # provided by Client
+        capabilities: Capabilities
 
         @property
         def mode(self) -> str | None: ...
@@ -387,6 +373,7 @@ class VideoCalls:
         notify_hook: str | None,
         parent: Task | None,
     ) -> Task:
+        self.capabilities.check_route("video", feature="video")  # known: no journal, no request
         state = state or new_state()
         body = {**body, "notifyHook": notify_hook}
 
@@ -401,11 +388,10 @@ class VideoCalls:
 
         try:
             return self._submitted(self._submit("video", body, state=state, make_task=make))
-        except MJError as exc:
-            better = explain_refusal(exc)
-            if better is None:
-                raise
-            raise better from exc
+        except UnsupportedError as exc:
+            if exc.http_status in (404, 405):
+                raise no_video(exc) from exc
+            raise
 
     # -- a video's files, straight from the server (a Tracker keeps a cache instead) ---------
 

@@ -39,7 +39,7 @@ def test_default_location_follows_mj_home_then_xdg(monkeypatch, tmp_path):
 
 
 def test_schema_is_versioned_and_in_wal_mode(store):
-    assert store.schema_version == SCHEMA_VERSION >= 2  # the library's tables came with it
+    assert store.schema_version == SCHEMA_VERSION >= 3  # the library's tables, the server facts
     with sqlite3.connect(store.path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # reopening migrates nothing

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from mjwidgets import sim
 from mjwidgets.client import Client
-from mjwidgets.errors import NotFoundError, TransportError, ValidationError
+from mjwidgets.errors import NotFoundError, TransportError, UnsupportedError, ValidationError
 from mjwidgets.models import Status, Task, VideoClip
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
@@ -99,12 +99,19 @@ def test_newapi_refuses_the_animate_button_with_a_way_out(tracked):
     server, client, tracker = tracked
     grid = tracker.imagine("a kite --v 7").wait(timeout=60)
     upscale = tracker.action(grid, "U1").wait(timeout=60)
-    with pytest.raises(ValidationError) as caught:
-        client.action(upscale, "Animate (High motion)")
-    error = caught.value
-    assert error.http_status == 400 and "unknown_action" in str(error)
-    assert "client.video(prompt, image=task)" in str(error) and not error.maybe_submitted
-    assert tracker.store.intents("error", server=client.base_url)  # journaled, not "unknown"
+    animate = upscale.button("Animate (High motion)")
+    if client.capabilities.accepts(animate).ok:  # not known yet: the server says it
+        with pytest.raises(UnsupportedError) as caught:
+            client.action(upscale, animate)
+        error = caught.value
+        assert error.http_status == 400 and "unknown_action" in error.server_text
+        assert not error.maybe_submitted
+        assert tracker.store.intents("error", server=client.base_url)  # journaled, not unknown
+    sent = server.stats()["requests"].get("POST /mj/submit/action", 0)
+    with pytest.raises(UnsupportedError) as again:  # now known: refused before sending
+        client.action(upscale, "Animate (Low motion)")
+    assert "client.video(prompt, image=task)" in str(again.value)
+    assert server.stats()["requests"].get("POST /mj/submit/action", 0) == sent
     video = tracker.video("wind over the kite", image=upscale, batch_size=1).wait(timeout=120)
     assert video.status is Status.SUCCESS and len(video.video_urls) == 1
 
@@ -114,11 +121,19 @@ def test_oss_says_it_has_no_video_and_nothing_is_left_unknown(tmp_path):
         client = Client(server.url, KEY, auth="mj-api-secret")
         store = HistoryStore(tmp_path / "h.sqlite3")
         client.journal = store.journal_for(client.base_url)
-        with pytest.raises(NotFoundError) as caught:
+        with pytest.raises(UnsupportedError) as caught:
             client.video("a meadow", image=start_frame())
-        assert "has no video" in str(caught.value) and not caught.value.maybe_submitted
+        assert "makes no videos" in str(caught.value) and not caught.value.maybe_submitted
+        assert isinstance(caught.value, NotFoundError) and caught.value.http_status == 404
         assert store.intents("unknown") == [] and len(store.intents("error")) == 1
+        with pytest.raises(UnsupportedError, match="makes no videos"):  # learnt: not sent again
+            client.video("a meadow", image=start_frame())
         assert server.stats()["requests"].get("POST /mj/submit/video") == 1
+        declared = Client(server.url, KEY, auth="mj-api-secret", flavor="oss")
+        with pytest.raises(UnsupportedError, match="makes no videos"):  # known before sending
+            declared.video("a meadow", image=start_frame())
+        assert server.stats()["requests"].get("POST /mj/submit/video") == 1
+        assert len(store.intents(None)) == 1  # the refusals before sending cost no journal row
 
 
 def test_a_read_timeout_on_submit_video_is_never_resent(tmp_path):

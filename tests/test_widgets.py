@@ -52,7 +52,8 @@ def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
     assert child is not None and studio.cards[child.task.id] is child
     assert studio.cards_box.children[-1] is child
     assert studio.cards_box.layout.flex_flow == "column-reverse", "newest card shown first"
-    assert child.card.lineage == f"U2 of {parent.task.id}"
+    assert child.card.lineage == "U2 of “a paper boat”"  # the button and the prompt, in words
+    assert child.card.parent_id == parent.task.id
     assert parent.card.children[0]["task_id"] == child.task.id
     assert parent.card.used_buttons == [parent.task.button("U2").custom_id]
     _until(lambda: child.card.status == "SUCCESS" and len(child.card.image) > 0)
@@ -71,7 +72,7 @@ def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
     zoomed = single._send_modal("a desert road --v 7 --zoom 1.2")
     assert zoomed is not None and single.card.modal == {}
     _until(lambda: zoomed.card.status == "SUCCESS")
-    assert zoomed.card.lineage == f"Custom Zoom of {single.task.id}"
+    assert zoomed.card.lineage == "Custom Zoom of “a desert road”"
 
 
 def test_errors_show_in_the_studio_and_the_kernel_carries_on(studio):

@@ -552,7 +552,8 @@ class Engine:
             self._finish(task, "FAILURE", "任务超时")
 
     def _finish(self, task: SimTask, status: str, reason: str | None = None) -> None:
-        task.status = status
+        # Fetches read tasks without the engine's lock: the status changes last, so no answer
+        # shows SUCCESS without its buttons (a client stops polling at SUCCESS).
         task.finish_time = _now_ms()
         task.finished_at = time.time()
         flavor = self.flavor
@@ -573,6 +574,7 @@ class Engine:
                 task.state = task.state or ""
         else:
             task.fail_reason = reason
+        task.status = status
         self._release(task)
         self._changed(task)
 

@@ -10,6 +10,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
+from .. import wording
 from ..client import Client
 from ..errors import MJError
 from ..models import Task
@@ -30,6 +31,9 @@ class _StudioBar(anywidget.AnyWidget):
 
     simulator = traitlets.Bool(False).tag(sync=True)
     backend_label = traitlets.Unicode("").tag(sync=True)
+    # The backend badge: {ok: true | false | null, label, reason} — green when the server
+    # answered, red with the reason when the key is refused or the server is down or failing.
+    backend_state = traitlets.Dict().tag(sync=True)
     status_text = traitlets.Unicode("").tag(sync=True)
     sweep_text = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
@@ -61,6 +65,15 @@ class Studio(ipywidgets.VBox):
         self.cards: dict[str, TaskView] = {}
         self.sweeps: list[SweepView] = []
         self.bar.on_msg(self._on_message)
+        self._show_health()
+        self._unhealth = tracker.on_health(self._show_health)
+
+    def _show_health(self) -> None:
+        self.bar.backend_state = self.tracker.health()
+
+    def close(self) -> None:
+        self._unhealth()
+        super().close()
 
     # ------------------------------------------------------------------ public
     def imagine(self, prompt: str, **options: Any) -> TaskView:
@@ -75,13 +88,14 @@ class Studio(ipywidgets.VBox):
         try:
             task = self.tracker.imagine(prompt, **options)
         except MJError as exc:
-            bar.error = str(exc)
+            bar.error = wording.error_words(exc)
+            bar.status_text = ""  # no earlier task's words next to this error
             raise
         finally:
             bar.busy = False
         bar.send({"type": "clear_prompt"})
         view = self.add(task)
-        bar.status_text = f"submitted {task.id}"
+        bar.status_text = f"submitted “{wording.short_prompt(task.prompt)}”"
         return view
 
     def add(self, task: Task) -> TaskView:
@@ -101,7 +115,8 @@ class Studio(ipywidgets.VBox):
         try:
             sweep = Sweep(prompt, dict(params), self.tracker, max_in_flight=max_in_flight)
         except MJError as exc:
-            self.bar.error = f"sweep refused: {exc}"
+            self.bar.error = f"sweep refused: {wording.error_words(exc)}"
+            self.bar.status_text = ""
             raise
         view = SweepView(sweep, on_child=self._on_child)
         self.sweeps.append(view)
@@ -122,7 +137,8 @@ class Studio(ipywidgets.VBox):
                 pass  # already shown in the bar
             except Exception as exc:  # the kernel's message loop must survive anything
                 log.exception("imagine failed")
-                self.bar.error = f"{type(exc).__name__}: {exc}"
+                self.bar.error = wording.error_words(exc)
+                self.bar.status_text = ""
 
     def _on_child(self, _parent: TaskView, child: TaskView) -> None:
         child.on_child(self._on_child)

@@ -3,6 +3,11 @@
 The card's state lives in traits (so every view, and a saved notebook, shows it); clicks arrive as
 messages and are submitted from a worker thread so the kernel stays responsive. Images travel as
 display-sized bytes, never as URLs the browser would have to reach.
+
+The card is honest about its server (``client.capabilities``): a button the server refuses is
+shown disabled with the reason; a used upscale button opens its result instead of paying again;
+Cancel appears where the server can cancel; a job silent for much longer than its server's rhythm
+says it may be stuck and offers "Submit again" (a new, paid job, only on a click).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import ipywidgets
 import traitlets
 from PIL import Image
 
-from .. import renditions
+from .. import renditions, wording
 from ..client import Client
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
 from ..tracking import Tracker
+from . import cardbuttons
 from .maskeditor import MaskEditor
 from .plumbing import IMAGER, STATIC, SUBMITTER, tracker_for
 
@@ -44,6 +50,9 @@ class _Card(anywidget.AnyWidget):
 
     task_id = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    status_text = traitlets.Unicode("").tag(sync=True)  # the status in words for people
+    stuck = traitlets.Unicode("").tag(sync=True)  # "" or why the job may be stuck
+    controls = traitlets.List[Any]().tag(sync=True)  # the card's own: Cancel, Submit again
     action = traitlets.Unicode("").tag(sync=True)
     progress = traitlets.Int(0).tag(sync=True)
     prompt = traitlets.Unicode("").tag(sync=True)
@@ -91,6 +100,7 @@ class TaskView(ipywidgets.VBox):
         self._shown_image: tuple[str | None, bool] = (None, False)
         self._modal_task: Task | None = None
         self._editor: MaskEditor | None = None
+        self._pressing: set[str] = set()  # customIds (and controls) being submitted right now
         self._closed = False
         self._image_job = False
         self._image_dirty = False
@@ -100,11 +110,17 @@ class TaskView(ipywidgets.VBox):
         if not self.foreign:  # a card takes the tracked task; it tracks only one it is given
             task = tracker.get(task) or tracker.track(task, record=task.is_pending)
         self.task = task
-        self._apply(task)
         self._unsubscribe: Callable[[], None] = lambda: None
-        if not self.foreign:
-            self._unsubscribe = tracker.subscribe(task, self._on_update)
+        if self.foreign:
+            self._apply(task)
+        else:  # the first look in order with the changes: none lost, none read half-applied
+            self._unsubscribe = tracker.subscribe(task, self._on_update, replay=True)
         self._untrouble = tracker.on_trouble(self._on_trouble)
+        self._uncapabilities: Callable[[], None] = lambda: None
+        if tracker.client is not None:  # something learnt (a refusal, the flavour): re-show
+            self._uncapabilities = tracker.client.capabilities.on_change(
+                lambda _facts: self._on_update(self.task)
+            )
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
@@ -112,8 +128,50 @@ class TaskView(ipywidgets.VBox):
         self._child_handlers.append(callback)
 
     def press(self, button: Button | str) -> TaskView | None:
-        """Press a button from code, as a click would; returns the child card (None for modals)."""
+        """Press a button from code, as a click would; returns the child card (None for modals).
+        A used upscale button returns the card of its result (nothing is submitted)."""
         return self._press(self.task.button(button))
+
+    def cancel(self) -> Task | None:
+        """Ask the server to cancel this job (the card's Cancel); returns the task after."""
+        if not self._claim("cancel"):
+            return None
+        try:
+            return self.tracker.cancel(self.task)
+        except Exception as exc:  # shown on the card; a click never kills the message loop
+            self.card.error = wording.error_words(exc)
+            return None
+        finally:
+            self._release("cancel")
+
+    def submit_again(self) -> TaskView | None:
+        """Submit this job again as a NEW, paid job (new state token) — the card's "Submit
+        again", for a job that seems stuck; never called on its own. Returns the new card."""
+        if not self._claim("resubmit"):
+            return None
+        try:
+            fresh = cardbuttons.resubmit(self.tracker, self.task)
+        except Exception as exc:
+            self.card.error = wording.error_words(exc)
+            return None
+        finally:
+            self._release("resubmit")
+        label = wording.control_words("resubmit")[0]
+        return self._adopt(fresh, Button(custom_id="", label=label))
+
+    def _claim(self, key: str) -> bool:
+        """One submit per button at a time: a double click must not pay twice."""
+        with self._lock:
+            if key in self._pressing:
+                return False
+            self._pressing.add(key)
+        self._show_controls()
+        return True
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._pressing.discard(key)
+        self._show_controls()
 
     def wait(self, timeout: float | None = 900) -> Task:
         """Block until the task is finished or MODAL (raises TaskFailed/TaskTimeout)."""
@@ -145,6 +203,7 @@ class TaskView(ipywidgets.VBox):
         self._closed = True
         self._unsubscribe()
         self._untrouble()
+        self._uncapabilities()
         super().close()
 
     def _on_trouble(self, message: str) -> None:
@@ -165,25 +224,52 @@ class TaskView(ipywidgets.VBox):
 
     def _apply(self, task: Task) -> None:
         card = self.card
+        overdue = None if self.foreign else self.tracker.overdue(task)
+        stuck = wording.stuck_words(*overdue) if overdue is not None else ""
         with card.hold_sync():
             card.task_id = task.id
-            card.status = task.status_raw or task.status.value
+            card.stuck = stuck if task.is_pending else ""
             card.action = task.action or ""
             card.progress = int(task.progress or 0)
             card.prompt = task.prompt or task.prompt_en or ""
-            card.fail_reason = task.fail_reason or "" if task.status is Status.FAILURE else ""
+            failed = task.status is Status.FAILURE
+            card.fail_reason = wording.fail_words(task.fail_reason) if failed else ""
             card.timings = {
                 "queued": _seconds(task.start_time, task.submit_time),
                 "running": _seconds(task.finish_time, task.start_time),
                 "total": _seconds(task.finish_time, task.submit_time),
             }
-            card.buttons = [_button_json(b) for b in task.buttons]
+            card.buttons = cardbuttons.button_entries(self.tracker, task, foreign=self.foreign)
+            card.controls = self._controls(task, stuck)
             if task.parent_id and not card.lineage:
-                label = task.origin_button.display if task.origin_button else task.action
-                card.lineage = f"{label} of {task.parent_id}"
+                parent = cardbuttons.parent_of(self.tracker, task)
+                prompt = parent.prompt if parent is not None and parent.prompt else task.prompt
+                card.lineage = wording.lineage_label(
+                    task.origin_button, task.action, prompt, task.parent_id
+                )
                 card.parent_id = task.parent_id
+            # the status last: whoever sees it change (code, a test) sees the rest already set
+            card.status_text = wording.status_words(task, stuck=bool(stuck))
+            # new-api shows status "" before its first refresh: the job is queued
+            unknown_pending = task.status is Status.UNKNOWN and task.is_pending
+            card.status = "NOT_START" if unknown_pending else task.status_raw or task.status.value
         if task.image_url and (task.image_url, task.status is Status.SUCCESS) != self._shown_image:
             self._request_image()
+
+    def _controls(self, task: Task, stuck: str) -> list[dict[str, Any]]:
+        with self._lock:
+            busy = set(self._pressing)
+        return cardbuttons.controls(
+            self.tracker, task, stuck=stuck, busy=busy, foreign=self.foreign
+        )
+
+    def _show_controls(self) -> None:
+        self.card.controls = self._controls(self.task, self.card.stuck)
+
+    def _refresh_buttons(self) -> None:
+        self.card.buttons = cardbuttons.button_entries(
+            self.tracker, self.task, foreign=self.foreign
+        )
 
     def _request_image(self) -> None:
         """Refresh the image in the background; coalesce updates that arrive meanwhile."""
@@ -234,9 +320,13 @@ class TaskView(ipywidgets.VBox):
             try:
                 button = self.task.button(str(content.get("custom_id", "")))
             except MJError as exc:
-                self.card.error = str(exc)
+                self.card.error = wording.error_words(exc)
                 return
             SUBMITTER.submit(self._press, button)
+        elif kind == "control" and content.get("id") == "cancel":
+            SUBMITTER.submit(self.cancel)
+        elif kind == "control" and content.get("id") == "resubmit":
+            SUBMITTER.submit(self.submit_again)
         elif kind == "modal_send":
             SUBMITTER.submit(self._send_modal, str(content.get("prompt", "")))
         elif kind == "modal_cancel":
@@ -245,17 +335,33 @@ class TaskView(ipywidgets.VBox):
             self._send_full_image(content.get("mode", "open"))
 
     def _press(self, button: Button) -> TaskView | None:
+        if not self._claim(button.custom_id):
+            return None  # a double click: this press is already being submitted
+        try:
+            return self._press_once(button)
+        finally:
+            self._release(button.custom_id)
+
+    def _press_once(self, button: Button) -> TaskView | None:
         card = self.card
         card.error = ""
+        existing = self.tracker.existing_result(self.task, button)
+        if existing is not None:  # a used upscale: its result, not a second paid job
+            return self._adopt(existing, button)
         card.pending_buttons = [*card.pending_buttons, button.custom_id]
         try:
-            child = self.tracker.action(self.task, button)
+            equivalent = cardbuttons.equivalent_for(self.tracker, button)
+            if equivalent is not None:  # e.g. Animate → /submit/video where Animate is refused
+                child = equivalent(self.tracker, self.task, button)
+            else:
+                child = self.tracker.action(self.task, button)
         except MJError as exc:
-            card.error = str(exc)
+            card.error = wording.error_words(exc)
+            self._refresh_buttons()  # a refusal was learnt: the button now says why
             return None
         except Exception as exc:  # never let a click kill the kernel's message loop
             log.exception("action %s failed", button.custom_id)
-            card.error = f"{type(exc).__name__}: {exc}"
+            card.error = wording.error_words(exc)
             return None
         finally:
             card.pending_buttons = [c for c in card.pending_buttons if c != button.custom_id]
@@ -266,6 +372,8 @@ class TaskView(ipywidgets.VBox):
             self._open_modal(child, button)
             return None
         view = self._adopt(child, button)
+        if button.kind is ButtonKind.UPSAMPLE:
+            self._refresh_buttons()  # the used U now opens its result
         if not child.is_done:
             self._open_modal_when_asked(child, button)
         return view
@@ -292,7 +400,7 @@ class TaskView(ipywidgets.VBox):
         self._child_views[child.id] = view
         self.card.children = [
             *self.card.children,
-            {"task_id": child.id, "label": f"{button.display} ({child.id})"},
+            {"task_id": child.id, "label": wording.button_name(button)},
         ]
         if self._child_handlers:
             for handler in self._child_handlers:
@@ -352,9 +460,9 @@ class TaskView(ipywidgets.VBox):
                 **self.card.modal,
                 "sending": False,
                 "invalid": True,
-                "hint": str(exc),
+                "hint": wording.error_words(exc),
             }
-            self.card.error = str(exc)
+            self.card.error = wording.error_words(exc)
             return None
         button = modal_task.origin_button or Button(custom_id="", label="Modal")
         self._close_modal()
@@ -397,14 +505,3 @@ class TaskView(ipywidgets.VBox):
             },
             [data],
         )
-
-
-def _button_json(button: Button) -> dict:
-    return {
-        "custom_id": button.custom_id,
-        "label": button.label or "",
-        "emoji": button.emoji or "",
-        "kind": button.kind.value,
-        "title": f"{button.display} — {button.kind.value.replace('_', ' ')}"
-        + (" (opens a prompt)" if button.needs_modal else ""),
-    }

@@ -49,7 +49,10 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     grid_id = nb.eval("grid.task.id")
     _painted(page, grid_id)
     page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="U2").click()
-    upscaled = page.locator(f".mjw-task:has(.mjw-lineage:text('U2 of {grid_id}'))")
+    upscaled = page.locator(
+        f".mjw-task:has(.mjw-lineage[title='Show task {grid_id}']"
+        ":text-is('U2 of “a lighthouse at dusk”'))"
+    )
     upscaled.wait_for()
     single_id = upscaled.get_attribute("data-task-id")
     _painted(page, single_id)
@@ -91,7 +94,10 @@ def test_vary_region_mask_drawn_in_the_browser(jupyter_lab, browser):
     nb.screenshot("region-editor")
     page.locator(".mjw-mask-submit").click()
 
-    result = page.locator(f".mjw-task:has(.mjw-lineage:text('Vary (Region) of {single_id}'))")
+    result = page.locator(
+        f".mjw-task:has(.mjw-lineage[title='Show task {single_id}']"
+        ":text-is('Vary (Region) of “a lighthouse at dusk”'))"
+    )
     result.wait_for()
     result_id = result.get_attribute("data-task-id")
     _painted(page, result_id)

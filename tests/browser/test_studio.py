@@ -88,7 +88,10 @@ def test_studio_workflow(server_fixture, request, browser):
     nb.screenshot(f"studio-grid{suffix}")
 
     grid.locator("button.mjw-button", has_text="U2").click()
-    child = page.locator(f"{TASK}:has(.mjw-lineage:text('U2 of {task_id}'))")
+    child = page.locator(
+        f"{TASK}:has(.mjw-lineage[title='Show task {task_id}']"
+        ":text-is('U2 of “a red fox in snow, golden hour”'))"
+    )
     child.wait_for()
     child_id = child.get_attribute("data-task-id")
     _wait_painted(page, child_id)
@@ -112,7 +115,10 @@ def test_studio_workflow(server_fixture, request, browser):
     nb.screenshot(f"studio-custom-zoom-invalid{suffix}")
     modal_prompt.fill("a red fox in snow, golden hour --v 7 --zoom 1.8")
     upscaled.locator("button.mjw-modal-send").click()
-    zoomed = page.locator(f"{TASK}:has(.mjw-lineage:text('Custom Zoom of {child_id}'))")
+    zoomed = page.locator(
+        f"{TASK}:has(.mjw-lineage[title='Show task {child_id}']"
+        ":text-is('Custom Zoom of “a red fox in snow, golden hour”'))"
+    )
     zoomed.wait_for()
     zoomed_id = zoomed.get_attribute("data-task-id")
     _wait_painted(page, zoomed_id)
@@ -157,7 +163,7 @@ from mjwidgets import sim, Client
 import mjwidgets as mjw
 key = pathlib.Path({str(key_file)!r}).read_text()
 server = sim.start(speed=20, secret=key)
-client = Client(server.url, api_key=key)
+client = Client(server.url, api_key=key, auth="raw")  # Plus reads the raw header
 studio = mjw.Studio(client)
 studio
 """,
