@@ -30,7 +30,7 @@ from typing import Any
 
 from PIL import Image
 
-from . import clips, provenance, records, renditions, steps
+from . import provenance, records, renditions, steps
 from .errors import InputTypeError, MJError, NotFoundError
 from .imagecache import FINAL, Downloader, ImageCache
 from .models import Status, Task
@@ -197,31 +197,15 @@ def _copy_clips(
 ) -> None:
     """A video: its clips to ``videos/``, their first frames to ``images/`` (the first poster is
     the entry's image, so the sheet and the manifest show it like any other)."""
-    task = entry.task
     try:
-        sources = cache.videos.fetch_all(task, client=live)
-        posters = [cache.videos.poster(task, i, client=live) for i in range(len(sources))]
+        copied = cache.videos.copy_files(entry.task, images.parent, client=live)
     except MJError as exc:
         entry.image_error = str(exc)
         return
-    videos = images.parent / "videos"
-    videos.mkdir(exist_ok=True)
-    stem = records.file_stem(task.id)
-    entry.video, entry.posters, entry.video_sha256 = [], [], []
-    for number, (clip, poster) in enumerate(zip(sources, posters, strict=True), 1):
-        clip_target = videos / f"{stem}-{number}{clip.suffix}"
-        clip_target.write_bytes(clip.read_bytes())
-        poster_target = images / f"{stem}-{number}{poster.suffix}"
-        poster_target.write_bytes(poster.read_bytes())
-        entry.video.append(f"videos/{clip_target.name}")
-        entry.posters.append(f"images/{poster_target.name}")
-        entry.video_sha256.append(clip.stem)
-    entry.image = entry.posters[0]
-    entry.image_path = images / Path(entry.posters[0]).name
-    entry.sha256 = posters[0].stem
-    entry.video_duration = task.video_duration or clips.probe(sources[0]).duration
-    with Image.open(entry.image_path) as opened:
-        entry.image_size = opened.size
+    entry.video, entry.posters, entry.video_sha256 = copied.videos, copied.posters, copied.sha256
+    entry.image, entry.image_path = copied.posters[0], images.parent / copied.posters[0]
+    entry.sha256 = copied.poster_sha256[0]
+    entry.video_duration, entry.image_size = copied.duration, copied.size
     entry.thumb = _thumb_data_url(entry.image_path)
 
 

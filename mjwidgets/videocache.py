@@ -38,7 +38,14 @@ from .models import Status, Task
 if TYPE_CHECKING:
     from .imagecache import ImageCache
 
-__all__ = ["VideoCache", "CardClip", "CARD_CLIP_BUDGET", "clip_kind", "poster_kind"]
+__all__ = [
+    "VideoCache",
+    "CardClip",
+    "CopiedClips",
+    "CARD_CLIP_BUDGET",
+    "clip_kind",
+    "poster_kind",
+]
 
 log = logging.getLogger("mjwidgets.videocache")
 
@@ -71,6 +78,19 @@ class CardClip:
     nbytes: int
     mime: str
     data: bytes | None
+
+
+@dataclass
+class CopiedClips:
+    """Where ``VideoCache.copy_files`` put a task's files (relative paths, in clip order), the
+    digests of the served clips and of the posters, the duration and the clips' size."""
+
+    videos: list[str]
+    posters: list[str]
+    sha256: list[str]
+    poster_sha256: list[str]
+    duration: float | None
+    size: tuple[int, int]
 
 
 class VideoCache:
@@ -271,6 +291,33 @@ class VideoCache:
             steps=lineage,
             inputs=masks,
         )
+
+    def copy_files(
+        self, task: Task, root: Path, *, client: Downloader | None = None
+    ) -> CopiedClips:
+        """Copy the task's clips to ``root/videos/`` and their first frames to ``root/images/``
+        as ``mj-<id>-<n>.<ext>`` (an export's layout); paths in the result are relative to
+        ``root``."""
+        sources = self.fetch_all(task, client)
+        posters = [self.poster(task, i, client) for i in range(len(sources))]
+        stem = records.file_stem(task.id)
+        copied = CopiedClips([], [], [], [], task.video_duration, (0, 0))
+        for folder in ("videos", "images"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        for number, (clip, poster) in enumerate(zip(sources, posters, strict=True), 1):
+            for folder, source, names in (
+                ("videos", clip, copied.videos),
+                ("images", poster, copied.posters),
+            ):
+                relative = f"{folder}/{stem}-{number}{source.suffix}"
+                (root / relative).write_bytes(source.read_bytes())
+                names.append(relative)
+            copied.sha256.append(clip.stem)
+            copied.poster_sha256.append(poster.stem)
+        info = clips.probe(sources[0])
+        copied.duration = copied.duration or info.duration
+        copied.size = info.size
+        return copied
 
     def card_media(
         self,

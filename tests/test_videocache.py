@@ -176,6 +176,8 @@ def test_save_and_export_write_playable_mp4s_with_one_record_format(setup, tmp_p
     row = rows[video.id]
     assert row["video"] == [f"videos/{stem}-1.mp4", f"videos/{stem}-2.mp4"]
     assert row["posters"] == [f"images/{stem}-1.jpg", f"images/{stem}-2.jpg"]
+    assert row["image_sha256"] == tracker.cache.videos.poster_path(video, 0).stem
+    assert row["video_sha256"] == [tracker.cache.videos.clip_path(video, i).stem for i in (0, 1)]
     for path in row["video"]:
         assert decoded((out / path).read_bytes())[0] == "h264"
         assert provenance(out / path)["video"] == row["video"]
