@@ -22,7 +22,7 @@ from pathlib import Path
 if not __package__:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import browser, delivery, polling, simulator  # noqa: E402
+from benchmarks import browser, delivery, polling, simulator, video  # noqa: E402
 from benchmarks.common import Options, Row, code_version, log, machine  # noqa: E402
 from benchmarks.report import Section, markdown, update_readme, write  # noqa: E402
 
@@ -98,6 +98,28 @@ BENCHMARKS: list[Benchmark] = [
         intro="Goals as in the mask-editor issue (6): ≤ 2 ms kernel time per mouse move, "
         "≤ 100 ms build + encode of a 2048² mask. The browser's move → stroke "
         "latency is in the browser section.",
+    ),
+    Benchmark(
+        "video_delivery",
+        "Video delivery (issue 15)",
+        video.run,
+        (
+            "card",
+            "what",
+            "KB",
+            "posters KB",
+            "÷ image card",
+            "clips KB carried",
+            "clip KB",
+            "p50 s",
+            "p95 s",
+            "jobs",
+        ),  # fmt: skip
+        "Bytes a card sends before any clip plays (image card: display JPEG + traits; video "
+        "card: posters from `VideoCache.card_media` + the same traits + clip metadata, projected "
+        "until the video card exists); server finish → every clip and poster cached in the "
+        "kernel (p50/p95), beside image jobs in the same run; the simulator's clip sizes behind "
+        "the saved-notebook rule (a card carries its clips only when they total ≤ 1 MB).",
     ),
     Benchmark(
         "paint_latency",

@@ -32,7 +32,7 @@ from .imagecache import ImageCache
 from .journal import SubmitJournal
 from .ledger import Ledger, ledger
 from .media import decode_image, mask_data_url, to_data_url
-from .models import Button, ButtonKind, Status, Task, TaskBackend
+from .models import Button, ButtonKind, Status, Task, TaskBackend, VideoClip
 from .picks import preferences
 from .prompt import Prompt, PromptError, diff_params, diff_prompts
 from .provenance import provenance
@@ -82,6 +82,7 @@ __all__ = [
     "Studio",
     "TaskView",
     "Tracker",
+    "VideoClip",
     "continue_from",
     "estimate",
     "export_zip",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,12 +36,13 @@ from .errors import (
     UnsupportedError,
     ValidationError,
 )
-from .journal import SubmitJournal, journal_body, tell_accepted
+from .journal import SubmitJournal, journal_body, new_state, tell_accepted
 from .keys import redact, redacting_logger
 from .models import RESULT_ACTIONS, Button, ButtonKind, Status, Task
 from .prompt import Prompt, checked_text
 from .replies import error_for_reply
 from .transport import AUTH_STYLES, MODES, Transport
+from .videorequest import VideoCalls
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -65,11 +65,7 @@ _BLEND_DIMENSIONS = {
 _MODAL_WORDS = ("waiting for window confirm", "窗口等待")
 
 
-def _new_state() -> str:
-    return f"mjw-{uuid.uuid4().hex}"
-
-
-class Client:
+class Client(VideoCalls):
     """Client of one Midjourney-proxy server.
 
     ``base_url``/``api_key``/``auth`` default to ``MJ_BASE_URL``/``MJ_API_KEY``/``MJ_AUTH``; with no
@@ -299,7 +295,7 @@ class Client:
         if bot_type is None:
             raise ValidationError(f"unknown bot {bot!r}", advice="use bot='mj' or bot='niji'")
         data_urls = [media.to_data_url(image) for image in media.as_list(images)]
-        state = state or _new_state()
+        state = state or new_state()
         body = {
             "prompt": text,
             "base64Array": data_urls or None,
@@ -336,7 +332,7 @@ class Client:
             )
         chosen = parent.button(button)
         self.capabilities.check_button(chosen)  # a known refusal costs no round trip
-        state = state or _new_state()
+        state = state or new_state()
         body = {"taskId": parent.id, "customId": chosen.custom_id, "notifyHook": notify_hook}
 
         def make(code: int, result: Any, props: dict[str, Any], description: str) -> Task:
@@ -394,7 +390,7 @@ class Client:
                     advice="drop the mask argument",
                 )
             body["maskBase64"] = media.mask_data_url(mask, size=pending.parent_image_size)
-        state = _new_state()
+        state = new_state()
 
         def make(code: int, result: Any, props: dict[str, Any], description: str) -> Task:
             done = self._new_task(
@@ -430,21 +426,21 @@ class Client:
             raise ValidationError(
                 f"unknown dimensions {dimensions!r}", advice="use PORTRAIT, SQUARE or LANDSCAPE"
             )
-        state = state or _new_state()
+        state = state or new_state()
         body = {"base64Array": [media.to_data_url(i) for i in items], "dimensions": shape}
         return self._simple_submit("blend", body, "BLEND", state=state)
 
     def describe(self, image: media.ImageInput, *, state: str | None = None) -> Task:
         """Ask Midjourney for four prompts describing ``image`` (in ``properties.finalPrompt``)."""
         body = {"base64": media.to_data_url(image)}
-        return self._simple_submit("describe", body, "DESCRIBE", state=state or _new_state())
+        return self._simple_submit("describe", body, "DESCRIBE", state=state or new_state())
 
     def shorten(self, prompt: str, *, state: str | None = None) -> Task:
         """Analyse a prompt and propose shorter ones (Plus/trueai)."""
         text = checked_text(prompt)
         body = {"prompt": text}
         return self._simple_submit(
-            "shorten", body, "SHORTEN", state=state or _new_state(), text=text
+            "shorten", body, "SHORTEN", state=state or new_state(), text=text
         )
 
     def _simple_submit(
@@ -603,7 +599,10 @@ class Client:
         return self._transport.download(url, max_bytes=max_bytes)
 
     def image(self, task: Task) -> Image.Image:
-        """The task's image, downloaded now (a Tracker keeps a cache instead)."""
+        """The task's image, downloaded now (a Tracker keeps a cache instead); a video's is the
+        first frame of its first clip."""
+        if task.is_video and task.video_urls:
+            return self._posters(task, 1)[0]
         if not task.image_url:
             raise ValidationError(
                 f"task {task.id} has no image yet ({task.status.value} {task.progress}%)",
@@ -614,11 +613,16 @@ class Client:
 
     def tiles(self, task: Task) -> list[Image.Image]:
         """The four candidates of a grid, or ``[image]`` for a single image."""
+        if task.is_video and task.video_urls:  # one poster per clip
+            return self._posters(task)
         return renditions.split_grid(self.image(task)) if task.is_grid else [self.image(task)]
 
     def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
-        """Write the task's image and its JSON record to ``folder``; returns the image's path."""
+        """Write the task's image (a video's mp4s and posters) and its JSON record to
+        ``folder``; returns the image's (the first clip's) path."""
         records.require_saveable(task)
+        if task.is_video and task.video_urls:
+            return self._save_video(task, folder)
         if not task.image_url:
             raise ValidationError(f"task {task.id} has no image", task_id=task.id)
         data = self.download(task.image_url)

@@ -1,5 +1,6 @@
-"""Export tasks, a lineage or a sweep to a folder: the images, a JSON and a CSV manifest (prompts,
-parameters, lineage, timings) and a self-contained HTML contact sheet.
+"""Export tasks, a lineage or a sweep to a folder: the images (a video's mp4s in ``videos/`` and
+their first frames in ``images/``), a JSON and a CSV manifest (prompts, parameters, lineage,
+timings) and a self-contained HTML contact sheet.
 
 Images come from the image cache (they outlive their URLs). Every server string (prompt, id,
 fail reason, button label) is written into the contact sheet escaped, as text; file names come
@@ -62,6 +63,8 @@ CSV_COLUMNS = [
     "grid",
     "fail_reason",
     "image_error",
+    "video",
+    "video_duration",
 ]
 
 
@@ -80,6 +83,10 @@ class _Entry:
     image_error: str | None = None
     sha256: str | None = None
     thumb: str | None = None  # data URL
+    video: list[str] | None = None  # relative mp4 paths
+    video_sha256: list[str] | None = None
+    posters: list[str] | None = None
+    video_duration: float | None = None
 
 
 def _cache_of(task: Task, fallback: ImageCache | None) -> ImageCache | None:
@@ -164,6 +171,9 @@ def _copy_image(
     if task.status is not Status.SUCCESS:
         entry.image_error = f"no image: the task is {task.status.value}"
         return
+    if task.is_video and task.video_urls:
+        _copy_clips(entry, cache, images, live)
+        return
     try:
         source = cache.fetch(task, FINAL, client=live)
     except MJError as exc:
@@ -182,6 +192,23 @@ def _copy_image(
         entry.image_error = f"unreadable image: {exc}"
 
 
+def _copy_clips(
+    entry: _Entry, cache: ImageCache, images: Path, live: Downloader | None = None
+) -> None:
+    """A video: its clips to ``videos/``, their first frames to ``images/`` (the first poster is
+    the entry's image, so the sheet and the manifest show it like any other)."""
+    try:
+        copied = cache.videos.copy_files(entry.task, images.parent, client=live)
+    except MJError as exc:
+        entry.image_error = str(exc)
+        return
+    entry.video, entry.posters, entry.video_sha256 = copied.videos, copied.posters, copied.sha256
+    entry.image, entry.image_path = copied.posters[0], images.parent / copied.posters[0]
+    entry.sha256 = copied.poster_sha256[0]
+    entry.video_duration, entry.image_size = copied.duration, copied.size
+    entry.thumb = _thumb_data_url(entry.image_path)
+
+
 def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
     """The task's record; its exported image gets the record embedded (``provenance``)."""
     task = entry.task
@@ -198,9 +225,16 @@ def _record(entry: _Entry, store: HistoryStore) -> dict[str, Any]:
         labels=entry.labels,
         steps=lineage,
         inputs=masks,
+        video=entry.video,
+        video_sha256=entry.video_sha256,
+        video_duration=entry.video_duration,
+        posters=entry.posters,
     )
     if entry.image_path is not None:
         entry.image_path.write_bytes(provenance.embed(entry.image_path.read_bytes(), record))
+        root = entry.image_path.parent.parent  # a video's other files: its clips, its posters
+        for relative in (entry.video or []) + (entry.posters or [])[1:]:
+            (root / relative).write_bytes(provenance.embed((root / relative).read_bytes(), record))
     return record
 
 
@@ -252,6 +286,7 @@ h1 { font-size: 20px; margin: 0 0 4px; }
 .via a { color: inherit; }
 .params code { background: rgba(127,127,127,.15); padding: 0 4px; border-radius: 3px;
   margin-right: 4px; }
+.meta a { color: var(--accent); }
 .fail { color: #d32f2f; }
 table.sweep { border-collapse: collapse; margin: 16px 0; }
 table.sweep th { font: 12px monospace; padding: 6px; text-align: left; color: var(--muted); }
@@ -266,7 +301,12 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
     anchor = f"task-{records.safe_id(task.id)}"
     indent = f' style="margin-left:{entry.depth * 28}px"' if tag == "li" else ""
     parts = [f'<{tag} class="card" id="{e(anchor)}"{indent}>']
-    if entry.thumb:
+    if entry.thumb and entry.video:
+        parts.append(
+            f'<a href="{e(entry.video[0])}"><img src="{entry.thumb}" '
+            f'alt="{e("first frame of the video of task " + task.id)}"></a>'
+        )
+    elif entry.thumb:
         parts.append(
             f'<a href="{e(entry.image or "")}"><img src="{entry.thumb}" '
             f'alt="{e("image of task " + task.id)}"></a>'
@@ -301,6 +341,12 @@ def _card_html(entry: _Entry, ids: set[str], tag: str = "li") -> str:
     if entry.image_size:
         meta.append(f"{entry.image_size[0]}×{entry.image_size[1]}")
     parts.append(f'<div class="meta">{e(" · ".join(m for m in meta if m))}</div>')
+    if entry.video:
+        seconds = f" · {entry.video_duration:g} s" if entry.video_duration else ""
+        links = " ".join(
+            f'<a href="{e(path)}">▶ clip {number}</a>' for number, path in enumerate(entry.video, 1)
+        )
+        parts.append(f'<div class="meta">video{e(seconds)} · {links}</div>')
     if task.fail_reason:
         parts.append(f'<div class="fail">{e(task.fail_reason)}</div>')
     parts.append(f"</div></{tag}>")
@@ -358,7 +404,8 @@ def _write_sheet(path: Path, name: str, entries: list[_Entry], exported_at: str)
         f"<title>{esc(name)}</title><style>{_SHEET_CSS}</style></head><body>"
         f"<h1>{esc(name)}</h1>"
         f'<div class="meta">{len(entries)} task{"s" if len(entries) != 1 else ""} · exported '
-        f"{esc(exported_at)} by mjwidgets · manifest.json, manifest.csv, images/</div>"
+        f"{esc(exported_at)} by mjwidgets · manifest.json, manifest.csv, images/"
+        f"{', videos/' if any(e.video for e in entries) else ''}</div>"
         f"{table}"
         f'<ol class="sheet">{cards}</ol></body></html>\n'
     )

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
@@ -33,12 +33,35 @@ from .errors import MJError, NotFoundError
 from .models import Status, Task
 from .store import HistoryStore
 
-__all__ = ["ImageCache", "FINAL", "PREVIEW"]
+if TYPE_CHECKING:
+    from .videocache import VideoCache
+
+__all__ = ["ImageCache", "FINAL", "PREVIEW", "write_content_addressed"]
 
 log = logging.getLogger("mjwidgets.imagecache")
 
 FINAL = "final"
 PREVIEW = "preview"
+
+
+def write_content_addressed(folder: Path, data: bytes, extension: str) -> tuple[str, Path]:
+    """Keep ``data`` as ``folder/<sha256>.<extension>`` (written once, atomically, fsynced);
+    returns (digest, path). The one writer of the cache's files, images and clips alike: the
+    name comes from the bytes and a format we detected, never from a server string."""
+    digest = hashlib.sha256(data).hexdigest()
+    target = folder / f"{digest}.{extension}"
+    if not target.exists():
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".part-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    return digest, target
 
 
 class Downloader(Protocol):
@@ -82,9 +105,25 @@ class ImageCache:
         # previews (new-api's ?rand=…, the simulator's ?progress=…), so the stored source (query
         # stripped: it may hold signatures) cannot tell two previews apart
         self._preview_urls: dict[tuple[str, str], str] = {}
+        self._videos: VideoCache | None = None  # made on first use (``videos``)
 
     def __repr__(self) -> str:
         return f"<ImageCache {self.folder}>"
+
+    @property
+    def videos(self) -> VideoCache:
+        """The clips and posters of video tasks: same folder, same index (``videocache``)."""
+        with self._lock:
+            if self._videos is None:
+                from .videocache import VideoCache
+
+                self._videos = VideoCache(self)
+            return self._videos
+
+    @staticmethod
+    def _is_clip_task(task: Task) -> bool:
+        """A finished video: its ``image_url`` is an mp4, its image is the first clip's poster."""
+        return task.is_video and bool(task.video_urls) and task.status is Status.SUCCESS
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -114,6 +153,8 @@ class ImageCache:
         already cached is never downloaded again; a preview is refreshed when its URL changed.
         """
         kind = kind or (FINAL if task.status is Status.SUCCESS else PREVIEW)
+        if kind == FINAL and self._is_clip_task(task):
+            return self.videos.poster(task, 0, client)
         if client is None and task.backend is not None and task.backend.base_url == task.server:
             client = task.backend
         # one download per image at a time: the prefetcher and a card often ask together
@@ -153,19 +194,7 @@ class ImageCache:
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
             data, fmt = buffer.getvalue(), "png"
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.folder / f"{digest}.{fmt}"
-        if not target.exists():
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".part-")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temporary, target)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+        digest, target = write_content_addressed(self.folder, data, fmt)
         self.store.put_image_record(
             task.server,
             task.id,
@@ -188,6 +217,9 @@ class ImageCache:
     def prefetch(self, task: Task, kind: str | None = None) -> None:
         """Download in the background; several calls for one task keep only the latest URL."""
         kind = kind or (FINAL if task.status is Status.SUCCESS else PREVIEW)
+        if kind == FINAL and self._is_clip_task(task):
+            self.videos.prefetch(task)  # every clip, and the posters made from them
+            return
         if not task.image_url or (kind == FINAL and self.has(task, FINAL)):
             return
         key = (task.server, task.id, kind)
@@ -222,6 +254,8 @@ class ImageCache:
     def drain(self, timeout: float | None = None) -> bool:
         """Wait for queued prefetches (tests, shutdown); True when none is left."""
         limit = None if timeout is None else time.monotonic() + timeout
+        if self._videos is not None and not self._videos.drain(timeout):
+            return False
         while True:
             with self._lock:
                 jobs = [job for job in self._jobs if not job.done()]
@@ -237,6 +271,8 @@ class ImageCache:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        if self._videos is not None:
+            self._videos.close()
 
     # -- what Task.image() / tiles() / save() of a tracked task use ------------------------------
 
@@ -253,8 +289,10 @@ class ImageCache:
             return opened.copy()
 
     def tiles(self, task: Task) -> list[Image.Image]:
-        """The four candidates of a grid (top-left, top-right, bottom-left, bottom-right), or
-        ``[image]`` for a single image."""
+        """The four candidates of a grid (top-left, top-right, bottom-left, bottom-right),
+        ``[image]`` for a single image, one poster per clip for a video."""
+        if self._is_clip_task(task):
+            return [self.videos.poster_image(task, i) for i in range(len(task.video_urls))]
         image = self.image(task)
         return renditions.split_grid(image) if task.is_grid else [image]
 
@@ -287,8 +325,11 @@ class ImageCache:
 
     def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
         """Copy the final image to ``folder`` with its JSON record (prompt, parameters, lineage,
-        timings); returns the image's path. Names come from the task id, sanitised."""
+        timings); returns the image's path. Names come from the task id, sanitised. A video's
+        clips and posters are written instead (``VideoCache.save``)."""
         records.require_saveable(task)
+        if self._is_clip_task(task):
+            return self.videos.save(task, folder)
         source = self.fetch(task, FINAL)
         with Image.open(source) as opened:
             opened.load()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +20,7 @@ from .models import Task
 if TYPE_CHECKING:
     from .store import HistoryStore
 
-__all__ = ["SubmitJournal", "SubmitRecorder", "journal_body", "tell_accepted"]
+__all__ = ["SubmitJournal", "SubmitRecorder", "journal_body", "new_state", "tell_accepted"]
 
 log = logging.getLogger("mjwidgets.journal")
 
@@ -40,6 +41,11 @@ class SubmitJournal(Protocol):
     def after_submit(
         self, state: str, task_id: str | None, outcome: str, error: BaseException | None
     ) -> None: ...
+
+
+def new_state() -> str:
+    """A fresh ``state``: the token that ties a journaled intent to the task the server made."""
+    return f"mjw-{uuid.uuid4().hex}"
 
 
 def journal_body(

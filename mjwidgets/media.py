@@ -33,6 +33,7 @@ __all__ = [
     "check_pixels",
     "data_url_digest",
     "data_url_payload",
+    "describe_bytes",
 ]
 
 #: Anything mjwidgets accepts as an image.
@@ -65,7 +66,8 @@ _SIGNATURES = (
 )
 
 
-def _what_is(data: bytes) -> str:
+def describe_bytes(data: bytes) -> str:
+    """What a refused file most likely is, from its first bytes (for an error message)."""
     head = data[:512].lstrip()
     for magic, name in _SIGNATURES:
         if head.startswith(magic):
@@ -106,7 +108,7 @@ def decode_image(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:  # over twice the limit: Pillow refuses at open
         raise _refuse(f"refused a decompression bomb ({exc})", advice=_BOMB_ADVICE) from None
     except UnidentifiedImageError:
-        what = _what_is(data)
+        what = describe_bytes(data)
         raise _refuse(
             f"not an image: {what}",
             advice="unsupported format: pass a PNG, JPEG, WebP, GIF, BMP or TIFF image",

@@ -7,6 +7,7 @@ null, statuses may be new. Parsing never fails on such payloads; the JSON as rec
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ __all__ = [
     "RESULT_ACTIONS",
     "Task",
     "TaskBackend",
+    "VideoClip",
 ]
 
 
@@ -113,6 +115,60 @@ def _url_text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _seconds_field(value: Any) -> float | None:
+    """A duration in seconds: a positive number or numeric text, else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    """One clip of a video task: its mp4 ``url`` and, where the server names one, the CDN's
+    ``thumbnail`` (trueai ``videoUrls[{url, thumbnail}]``; new-api sends ``url`` only)."""
+
+    url: str
+    thumbnail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "thumbnail": self.thumbnail}
+
+
+def _clip_list(value: Any) -> list[VideoClip]:
+    """``videoUrls`` as sent: objects with ``url`` (and ``thumbnail``), or bare URL strings."""
+    clips: list[VideoClip] = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            url = _url_text(item.get("url"))
+            thumbnail = _url_text(item.get("thumbnail"))
+        else:
+            url, thumbnail = _url_text(item), None
+        if url and all(clip.url != url for clip in clips):
+            clips.append(VideoClip(url, thumbnail))
+    return clips
+
+
+def _own_clips(data: dict[str, Any], image_url: str | None, content_type: str) -> list[VideoClip]:
+    """The clips that are this task's own. A VIDEO task lists its clips in ``videoUrls`` (and the
+    first as ``videoUrl``); a video U (action UPSCALE) carries its grid's ``videoUrls``, no
+    ``videoUrl``, and its own clip as ``imageUrl`` (trueai ``TaskService.cs:1588-1599``)."""
+    listed = _clip_list(data.get("videoUrls"))
+    video_url = _url_text(data.get("videoUrl"))
+    if video_url is None and image_url and any(clip.url == image_url for clip in listed):
+        return [clip for clip in listed if clip.url == image_url]
+    if listed:
+        return listed
+    if video_url:
+        return [VideoClip(video_url)]
+    if content_type.lower().startswith("video/") and image_url:
+        return [VideoClip(image_url)]
+    return []
+
+
 class TaskBackend(Protocol):
     """What a Task asks of the live side that answers for it: the ``Client`` that made it, or the
     ``Tracker`` that tracks it (which then answers ``wait`` without a poll of its own and serves
@@ -132,6 +188,8 @@ class TaskBackend(Protocol):
     def download(self, url: str, *, max_bytes: int = ...) -> bytes: ...
 
     def image(self, task: Task) -> Image.Image: ...
+
+    def clip(self, task: Task, index: int = ...) -> bytes: ...
 
     def tiles(self, task: Task) -> list[Image.Image]: ...
 
@@ -155,6 +213,11 @@ class Task:
     (the size a Vary (Region) mask must have), ``modal_submitted`` that ``client.modal`` was
     accepted for it — a lagging reseller may still report MODAL for a while, which is then read as
     SUBMITTED so nobody sends the modal twice.
+
+    Video: ``video_urls`` are the task's own clips (a video grid's 1, 2 or 4; a video U's one),
+    ``video_duration`` their length in seconds when the server says (trueai, Plus; new-api does
+    not), ``content_type`` what the server says the result is ("video/mp4"), ``is_video`` whether
+    it is a video job at all (also while it runs).
     """
 
     id: str
@@ -178,6 +241,9 @@ class Task:
     origin_button: Button | None = None
     parent_image_size: tuple[int, int] | None = None
     modal_submitted: bool = False
+    video_urls: list[VideoClip] = field(default_factory=list)
+    video_duration: float | None = None
+    content_type: str = ""
     server: str = field(default="", compare=False)
     backend: TaskBackend | None = field(default=None, repr=False, compare=False)
 
@@ -196,6 +262,8 @@ class Task:
         ]
         properties = data.get("properties")
         parent = data.get("parentId")
+        image_url = _url_text(data.get("imageUrl"))
+        content_type = _text(data.get("contentType")).strip()
         return cls(
             id=_id_text(data.get("id")),
             action=_text(data.get("action")),
@@ -205,7 +273,7 @@ class Task:
             prompt=_text(data.get("prompt")),
             prompt_en=_text(data.get("promptEn")),
             description=_text(data.get("description")),
-            image_url=_url_text(data.get("imageUrl")),
+            image_url=image_url,
             fail_reason=_text(data.get("failReason")),
             buttons=buttons,
             properties=properties if isinstance(properties, dict) else {},
@@ -215,6 +283,9 @@ class Task:
             finish_time=_parse_time(data.get("finishTime")),
             raw=data,
             parent_id=_id_text(parent) or None,
+            video_urls=_own_clips(data, image_url, content_type),
+            video_duration=_seconds_field(data.get("videoDuration")),
+            content_type=content_type,
         )
 
     # -- state -------------------------------------------------------------------------------
@@ -344,8 +415,24 @@ class Task:
         return None
 
     @property
+    def is_video(self) -> bool:
+        """A video job or one of its clips: clips listed, a video content type, action VIDEO, or
+        made by an Animate / Extend / video U button."""
+        if self.video_urls or self.content_type.lower().startswith("video/"):
+            return True
+        if self.action.upper() == "VIDEO":
+            return True
+        button = self.origin_button
+        return button is not None and (
+            button.kind is ButtonKind.ANIMATE or "video_virtual_upscale" in button.custom_id
+        )
+
+    @property
     def is_grid(self) -> bool:
-        """True when the task's image is a 2×2 grid of four candidates."""
+        """True when the task's image is a 2×2 grid of four candidates (never for a video: its
+        U1–U4 pick clips, and its ``image_url`` is an mp4)."""
+        if self.is_video:
+            return False
         if any(b.kind is ButtonKind.UPSAMPLE and b.index in (1, 2, 3, 4) for b in self.buttons):
             return True
         if self.origin_button is not None and self.origin_button.kind in _SINGLE_KINDS:
@@ -380,8 +467,14 @@ class Task:
         """The four images of a grid (a single image → a list of one)."""
         return self._require_backend().tiles(self)
 
+    def clip(self, index: int = 0) -> bytes:
+        """Clip ``index`` (0-based, as ``video_urls``) of a finished video: the mp4's bytes (from
+        the local cache when a tracker tracks it)."""
+        return self._require_backend().clip(self, index)
+
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the image and a JSON sidecar (prompt, parameters, lineage, timings) to `folder`."""
+        """Write the image and a JSON sidecar (prompt, parameters, lineage, timings) to `folder`
+        (a video: its mp4s, their first frames as JPEGs, and the sidecar)."""
         return self._require_backend().save(self, folder)
 
     def update_from(self, other: Task) -> Task:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import provenance
+from . import provenance, renditions
 from .errors import ValidationError
 from .media import file_extension
 from .models import Status, Task
@@ -25,10 +25,13 @@ from .prompt import Prompt
 if TYPE_CHECKING:
     from PIL import Image
 
+    from .clips import ClipInfo
+
 __all__ = [
     "task_record",
     "parameters",
     "save",
+    "save_video",
     "require_saveable",
     "file_stem",
     "safe_id",
@@ -96,12 +99,21 @@ def task_record(
     labels: dict[str, Any] | None = None,
     steps: list[dict[str, Any]] | None = None,
     inputs: dict[str, str] | None = None,
+    video: list[str] | None = None,
+    video_sha256: list[str] | None = None,
+    video_duration: float | None = None,
+    posters: list[str] | None = None,
 ) -> dict[str, Any]:
     """The record of ``task``: ``ancestors`` (oldest first) give its lineage, ``image`` the file
     written beside the record (relative path), ``button`` how it was made when the caller knows
     better than the task (an export's lineage tree), ``labels`` a sweep's parameter labels,
     ``steps`` the lineage by meaning (``steps.Step.to_json``: what ``mjw.recipe`` and
-    ``mjw.replay`` make again) and ``inputs`` small masks it needs (digest → base64)."""
+    ``mjw.replay`` make again) and ``inputs`` small masks it needs (digest → base64).
+
+    A video's record also lists its clips (``video``: the mp4 files, in ``task.video_urls``
+    order, with the digests of the clips as the server sent them, ``video_sha256``), their first
+    frames (``posters``; ``image`` is the first poster) and ``video_duration`` in seconds (the
+    server's, else measured from the file). For an image these are None."""
     prompt = task.prompt or task.prompt_en or ""
     final = str((task.properties or {}).get("finalPrompt") or prompt)
     if button is None and task.origin_button is not None:
@@ -131,6 +143,11 @@ def task_record(
         "buttons": [b.display for b in task.buttons],
         "fail_reason": task.fail_reason or "",
         "image_error": image_error,
+        "video": video,
+        "video_sha256": video_sha256,
+        "video_duration": video_duration if video_duration is not None else task.video_duration,
+        "posters": posters,
+        "video_sources": [without_query(clip.url) for clip in task.video_urls] or None,
         "server": without_query(task.server),
         "seed": _seed(task),
         "generator": _generator(),
@@ -201,3 +218,47 @@ def save(
     target.write_bytes(provenance.embed(data, record))
     (out / f"{stem}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), "utf-8")
     return target
+
+
+def save_video(
+    task: Task,
+    clips: list[tuple[bytes, ClipInfo]],
+    folder: str | os.PathLike[str],
+    *,
+    ancestors: list[Task] | None = None,
+    sha256: list[str] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    inputs: dict[str, str] | None = None,
+) -> Path:
+    """Write a video task's clips (``mj-<id>-<n>.mp4``, n from 1, as Midjourney numbers them),
+    each clip's first frame (``mj-<id>-<n>.jpg``) and the record (``mj-<id>.json``) to
+    ``folder``; returns the first clip's path. Every clip and poster carries the record too
+    (``provenance``: MP4 tags, remuxed without re-encoding; JPEG XMP and comment)."""
+    require_saveable(task)
+    if not clips:
+        raise ValidationError(f"task {task.id} has no clips to save", task_id=task.id)
+    out = Path(folder).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(task.id)
+    names = [
+        (f"{stem}-{n}.{info.format}", f"{stem}-{n}.jpg") for n, (_, info) in enumerate(clips, 1)
+    ]
+    first = clips[0][1]
+    record = task_record(
+        task,
+        ancestors=ancestors,
+        image=names[0][1],
+        image_size=first.size,
+        steps=steps,
+        inputs=inputs,
+        video=[clip for clip, _ in names],
+        video_sha256=sha256 or [hashlib.sha256(data).hexdigest() for data, _ in clips],
+        video_duration=task.video_duration or first.duration,
+        posters=[poster for _, poster in names],
+    )
+    for (data, info), (clip_name, poster_name) in zip(clips, names, strict=True):
+        (out / clip_name).write_bytes(provenance.embed(data, record))
+        poster = renditions.poster_jpeg(info.first_frame, max_side=None, quality=92)
+        (out / poster_name).write_bytes(provenance.embed(poster, record))
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), "utf-8")
+    return out / names[0][0]

@@ -13,9 +13,20 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["DISPLAY_MAX", "display_jpeg", "thumbnail_webp", "shrink", "split_grid"]
+__all__ = [
+    "DISPLAY_MAX",
+    "POSTER_MAX",
+    "display_jpeg",
+    "poster_jpeg",
+    "thumbnail_webp",
+    "shrink",
+    "split_grid",
+]
 
 DISPLAY_MAX = 1024  # px on the long side of what the browser gets for a card
+# px on the long side of a clip's poster in a card: the size of the CDN's own video thumbnails
+# (``…/0_{i}_640_N.webp``); an SD clip (832×464) is shown a little smaller, an HD one shrunk.
+POSTER_MAX = 640
 
 
 def shrink(
@@ -43,6 +54,17 @@ def display_jpeg(image: Image.Image, *, max_side: int = DISPLAY_MAX, quality: in
     """
     out = io.BytesIO()
     shrink(image, max_side, resample=Image.Resampling.BILINEAR).save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def poster_jpeg(
+    frame: Image.Image, *, max_side: int | None = POSTER_MAX, quality: int = 82
+) -> bytes:
+    """A clip's poster: its first frame as a JPEG, at most ``max_side`` px on the long side
+    (None: full size, for files people keep). A 4-clip card's posters are ~4 × 20-40 KB."""
+    out = io.BytesIO()
+    shown = frame.convert("RGB") if max_side is None else shrink(frame, max_side)
+    shown.save(out, "JPEG", quality=quality)
     return out.getvalue()
 
 

@@ -233,7 +233,7 @@ class Replay:
             if body.get(key) is not None
         }
         if str(body.get("action") or "").lower() == "extend" and previous is not None:
-            return tracker.extend(  # type: ignore[attr-defined]
+            return tracker.extend(
                 previous, index=body.get("index"), prompt=step.prompt, budget=self.budget,
                 **options,
             )  # fmt: skip
@@ -247,7 +247,7 @@ class Replay:
             elif isinstance(value, str) and value:
                 frames[name] = value
         hd = str(body.get("videoType") or "").endswith("720")
-        return tracker.video(  # type: ignore[attr-defined]
+        return tracker.video(
             step.prompt, loop=bool(body.get("loop")), hd=hd, budget=self.budget,
             **frames, **options,
         )  # fmt: skip

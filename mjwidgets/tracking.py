@@ -1,12 +1,12 @@
 """Tracker: one per Client, the one place that starts tracking a task, and what a tracked task
 answers to.
 
-``tracker.imagine/action/modal`` submit through the client and track the result; a card takes
-the tracked task (``tracker.get``) and subscribes to its changes; ``task.wait()`` of a tracked
-task waits on the poller (no requests of its own), ``task.image()`` reads the image cache. The
-background loop itself is ``poller.Poller`` (the base class), its timing model ``cadence``.
-Everything observed goes to the history store (so a crash loses nothing) and finished images to
-the image cache (so they outlive their URLs).
+``tracker.imagine/action/modal/video/extend`` submit through the client and track the result; a
+card takes the tracked task (``tracker.get``) and subscribes to its changes; ``task.wait()`` of a
+tracked task waits on the poller (no requests of its own), ``task.image()`` reads the image cache.
+The background loop itself is ``poller.Poller`` (the base class), its timing model ``cadence``.
+Everything observed goes to the history store (so a crash loses nothing) and finished images and
+clips to the image cache (so they outlive their URLs).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Tracker(Poller):
 
     ``store`` (default: the history file under ``$MJ_HOME``) journals submits and records every
     change; ``cache`` (default: ``images/`` beside the store) keeps images. ``notify=True`` starts
-    a local receiver for ``notifyHook`` pushes (use ``tracker.imagine/action/modal``).
+    a local receiver for ``notifyHook`` pushes (use ``tracker.imagine/action/modal/video``).
     ``prefetch``: which images to download as soon as they exist — "final" (every result),
     "watched" (results, plus previews of tasks that have subscribers; the default), "all"
     (results and every preview) or "none". ``resume`` tracks the store's unfinished tasks of this
@@ -426,6 +426,11 @@ class Tracker(Poller):
     def tiles(self, task: Task) -> list[Image.Image]:
         return self.cache.tiles(task)
 
+    def clip(self, task: Task, index: int = 0) -> bytes:
+        """Clip ``index`` of a video task from the cache (downloaded once, served after its URL
+        expires)."""
+        return self.cache.videos.clip(task, index).read_bytes()
+
     def save(self, task: Task, folder: str | os.PathLike[str]) -> Path:
         return self.cache.save(task, folder)
 
@@ -539,6 +544,29 @@ class Tracker(Poller):
         return self._paid(
             cost, "this /blend", budget, lambda: client.blend(images, dimensions=dimensions)
         )
+
+    def video(self, prompt: str, *, budget: Any = None, **options: Any) -> Task:
+        """``client.video`` (a new video job) with the notify hook; budgets checked first; the
+        task is tracked, and its clips and posters are cached the moment it succeeds."""
+        client = self._require_client()
+        options.setdefault("notify_hook", self.notify_url)
+        cost = costs.video_cost(
+            batch_size=options.get("batch_size"), hd=bool(options.get("hd")), mode=client.mode,
+            prompt=prompt if isinstance(prompt, str) else None,
+        )  # fmt: skip
+        return self._paid(cost, "this video", budget, lambda: client.video(prompt, **options))
+
+    def extend(self, task: Task | str, *, budget: Any = None, **options: Any) -> Task:
+        """``client.extend`` (4 s more of a finished video) with the notify hook; budgets
+        checked first; the new task is tracked."""
+        client = self._require_client()
+        options.setdefault("notify_hook", self.notify_url)
+        parent = task if isinstance(task, Task) else self.get(task) or client.fetch(str(task))
+        hd = str(parent.raw.get("videoType") or "").endswith("720")
+        cost = costs.video_cost(
+            batch_size=options.get("batch_size"), hd=hd, extend=True, mode=client.mode
+        )
+        return self._paid(cost, "this extend", budget, lambda: client.extend(parent, **options))
 
     def _paid(
         self, cost: costs.Estimate | None, what: str, budget: Any, submit: Callable[[], Task]

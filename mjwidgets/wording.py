@@ -153,14 +153,15 @@ def button_instead(button: Button, flavor: str | None) -> str:
     """What a server that refuses ``button`` offers in its place (one line)."""
     kind = button.kind
     if kind is ButtonKind.ANIMATE:
+        call = "client.extend(task)" if _is_extend(button) else "client.video(prompt, image=task)"
         if flavor == "newapi":
-            return (
-                "this relay makes videos through POST /mj/submit/video instead "
-                "(the Animate button is not relayed)"
-            )
-        return "make the video through POST /mj/submit/video instead"
+            return f"this relay makes videos through POST /mj/submit/video only: use {call}"
+        return f"make it through POST /mj/submit/video instead: {call}"
     if kind is ButtonKind.UPSAMPLE and _is_video_button(button):
-        return "the video grid's clips are in the task's videoUrls: download them from there"
+        return (
+            "every clip is already in task.video_urls (task.clip(i)); "
+            "extend one with client.extend(task, index=i)"
+        )
     if kind is ButtonKind.BOOKMARK:
         return "favourites live on midjourney.com; nothing is lost by not pressing it here"
     if kind in (ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK):
@@ -177,7 +178,7 @@ _ROUTE_INSTEAD = {
     "modal": "this server has no dialogs (no /submit/modal)",
     "shorten": "this server cannot shorten prompts; shorten it by hand",
     "image-seed": "this server does not report seeds; add --seed to the prompt to fix one",
-    "video": "this server makes no videos",
+    "video": "this server makes no videos; a Plus or trueai server, or a new-api reseller, does",
     "edits": "this server has no editor; use Vary (Region) on an upscale instead",
     "retexture": "this server cannot retexture; use Vary (Region) or a new imagine instead",
     "upload-discord-images": "this server takes no uploads; pass images to imagine() instead",
