@@ -36,6 +36,7 @@ from .errors import (
     UnsupportedError,
     ValidationError,
 )
+from .imagecalls import ImageCalls
 from .journal import SubmitJournal, journal_body, new_state, tell_accepted
 from .keys import redact, redacting_logger
 from .models import RESULT_ACTIONS, Button, ButtonKind, Status, Task
@@ -52,20 +53,12 @@ __all__ = ["Client", "SubmitJournal", "AUTH_STYLES", "MODES"]
 log = redacting_logger("mjwidgets.client")
 
 _BOTS = {"mj": "MID_JOURNEY", "niji": "NIJI_JOURNEY"}
-_BLEND_DIMENSIONS = {
-    "PORTRAIT": "PORTRAIT",
-    "2:3": "PORTRAIT",
-    "SQUARE": "SQUARE",
-    "1:1": "SQUARE",
-    "LANDSCAPE": "LANDSCAPE",
-    "3:2": "LANDSCAPE",
-}
 # What a submit's description says when the task waits for a modal: new-api rewrites code 21 to
 # 1 but keeps the text (relay/relay-mj.go), trueai and Plus use it with code 21.
 _MODAL_WORDS = ("waiting for window confirm", "窗口等待")
 
 
-class Client(VideoCalls):
+class Client(ImageCalls, VideoCalls):
     """Client of one Midjourney-proxy server.
 
     ``base_url``/``api_key``/``auth`` default to ``MJ_BASE_URL``/``MJ_API_KEY``/``MJ_AUTH``; with no
@@ -408,67 +401,11 @@ class Client(VideoCalls):
 
         return self._submitted(self._submit("modal", body, state=state, make_task=make))
 
-    def blend(
-        self,
-        images: Iterable[media.ImageInput],
-        *,
-        dimensions: str = "SQUARE",
-        state: str | None = None,
-    ) -> Task:
-        """Blend 2–5 images; ``dimensions`` PORTRAIT (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
-        items = media.as_list(images)
-        if not 2 <= len(items) <= 5:
-            raise ValidationError(
-                f"blend takes 2 to 5 images, got {len(items)}", advice="pass between 2 and 5 images"
-            )
-        shape = _BLEND_DIMENSIONS.get(str(dimensions).upper())
-        if shape is None:
-            raise ValidationError(
-                f"unknown dimensions {dimensions!r}", advice="use PORTRAIT, SQUARE or LANDSCAPE"
-            )
-        state = state or new_state()
-        body = {"base64Array": [media.to_data_url(i) for i in items], "dimensions": shape}
-        return self._simple_submit("blend", body, "BLEND", state=state)
-
-    def describe(self, image: media.ImageInput, *, state: str | None = None) -> Task:
-        """Ask Midjourney for four prompts describing ``image`` (in ``properties.finalPrompt``)."""
-        body = {"base64": media.to_data_url(image)}
-        return self._simple_submit("describe", body, "DESCRIBE", state=state or new_state())
-
-    def shorten(self, prompt: str, *, state: str | None = None) -> Task:
-        """Analyse a prompt and propose shorter ones (Plus/trueai)."""
-        text = checked_text(prompt)
-        body = {"prompt": text}
-        return self._simple_submit(
-            "shorten", body, "SHORTEN", state=state or new_state(), text=text
-        )
-
-    def _simple_submit(
-        self, name: str, body: dict[str, Any], action: str, *, state: str, text: str = ""
-    ) -> Task:
-        def make(code: int, result: Any, props: dict[str, Any], description: str) -> Task:
-            return self._new_task(
-                code, result, props, description, name=name, action=action, prompt=text,
-                state=state,
-            )  # fmt: skip
-
-        return self._submitted(self._submit(name, body, state=state, make_task=make))
-
     @staticmethod
     def _submitted(answer: tuple[Any, Task | None]) -> Task:
         task = answer[1]
         assert task is not None  # make_task always builds one or raises
         return task
-
-    def upload(self, images: Iterable[media.ImageInput] | media.ImageInput) -> list[str]:
-        """Upload images to the server's Discord channel; returns their URLs (not journaled)."""
-        items = media.as_list(images)
-        if not items:
-            raise ValidationError("no images to upload", advice="pass at least one image")
-        body = {"base64Array": [media.to_data_url(i) for i in items]}
-        result, _ = self._submit("upload-discord-images", body, state=None, make_task=None)
-        urls = result if isinstance(result, list) else [result] if result else []
-        return [str(url) for url in urls]
 
     # -- public API: queries -----------------------------------------------------------------
 

@@ -20,7 +20,14 @@ from .models import Task
 if TYPE_CHECKING:
     from .store import HistoryStore
 
-__all__ = ["SubmitJournal", "SubmitRecorder", "journal_body", "new_state", "tell_accepted"]
+__all__ = [
+    "JournalTee",
+    "SubmitJournal",
+    "SubmitRecorder",
+    "journal_body",
+    "new_state",
+    "tell_accepted",
+]
 
 log = logging.getLogger("mjwidgets.journal")
 
@@ -109,3 +116,37 @@ class SubmitRecorder:
 
     def __repr__(self) -> str:
         return f"<SubmitRecorder {self.store.path}>"
+
+
+class JournalTee:
+    """Several journals as one: a journal the user had installed keeps working next to the
+    history store's (one failing after a submit does not hide the others)."""
+
+    def __init__(self, *journals: Any) -> None:
+        self.journals = journals
+
+    def before_submit(self, endpoint: str, body: dict, state: str) -> None:
+        for journal in self.journals:
+            journal.before_submit(endpoint, body, state)
+
+    def after_submit(
+        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
+    ) -> None:
+        for journal in self.journals:
+            try:
+                journal.after_submit(state, task_id, outcome, error)
+            except Exception:  # one journal's failure must not hide the others
+                log.exception("journal %r failed after a submit", journal)
+
+    def keep_input(self, payload: bytes) -> None:
+        for journal in self.journals:
+            keeper = getattr(journal, "keep_input", None)
+            if callable(keeper):
+                keeper(payload)
+
+    def submitted(self, state: str, task: Task) -> None:
+        for journal in self.journals:
+            try:
+                tell_accepted(journal, state, task)
+            except Exception:  # one journal's failure must not hide the others
+                log.exception("journal %r failed after a submit", journal)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import budget as budgets
 from . import costs
 from .cadence import ServerRhythm, TaskRhythm
-from .client import Client, tell_accepted
+from .client import Client
 from .errors import (
     MJError,
     TaskFailed,
@@ -30,6 +30,7 @@ from .errors import (
     ValidationError,
 )
 from .imagecache import FINAL, ImageCache
+from .journal import JournalTee
 from .keys import redact, redacting_logger
 from .lineage import lost_presses
 from .models import Button, ButtonKind, Status, Task
@@ -50,39 +51,6 @@ DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
 _PREFETCH_MODES = ("none", "final", "watched", "all")
 _ENDED = (Status.FAILURE, Status.CANCEL)
-
-
-class _JournalTee:
-    """Keeps a journal the user had installed working next to the store's."""
-
-    def __init__(self, *journals: Any) -> None:
-        self.journals = journals
-
-    def before_submit(self, endpoint: str, body: dict, state: str) -> None:
-        for journal in self.journals:
-            journal.before_submit(endpoint, body, state)
-
-    def after_submit(
-        self, state: str, task_id: str | None, outcome: str, error: BaseException | None
-    ) -> None:
-        for journal in self.journals:
-            try:
-                journal.after_submit(state, task_id, outcome, error)
-            except Exception:  # one journal's failure must not hide the others
-                log.exception("journal %r failed after a submit", journal)
-
-    def keep_input(self, payload: bytes) -> None:
-        for journal in self.journals:
-            keeper = getattr(journal, "keep_input", None)
-            if callable(keeper):
-                keeper(payload)
-
-    def submitted(self, state: str, task: Task) -> None:
-        for journal in self.journals:
-            try:
-                tell_accepted(journal, state, task)
-            except Exception:  # one journal's failure must not hide the others
-                log.exception("journal %r failed after a submit", journal)
 
 
 _trackers: weakref.WeakKeyDictionary[Any, Tracker] = weakref.WeakKeyDictionary()
@@ -199,7 +167,7 @@ class Tracker(Poller):
         if current is None or isinstance(current, SubmitRecorder):
             client.journal = recorder
         else:
-            client.journal = _JournalTee(current, recorder)
+            client.journal = JournalTee(current, recorder)
 
     def _remember_capabilities(self, client: Client) -> None:
         """What an earlier kernel learnt about this server is known at once; what this one
@@ -590,7 +558,7 @@ class Tracker(Poller):
         """Track what a submit returned. This tracker's store journaled it (the row was written
         with the answer), so it is not recorded a second time."""
         client = self._client
-        journaled = client is not None and isinstance(client.journal, (SubmitRecorder, _JournalTee))
+        journaled = client is not None and isinstance(client.journal, (SubmitRecorder, JournalTee))
         return self.track(task, record=not journaled)
 
     # -- life cycle ----------------------------------------------------------------------------

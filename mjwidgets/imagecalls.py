@@ -1,0 +1,115 @@
+"""The API's calls that take images or give text: blend, describe, shorten, and uploads.
+
+``ImageCalls`` is a base of ``Client``: each call is one submit through the client's journaled
+``_submit`` (the same typed errors and never-resend rules as every other submit). Images are
+checked and turned into data URLs by ``media`` before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import media
+from .errors import ValidationError
+from .journal import new_state
+from .models import Task
+from .prompt import checked_text
+
+__all__ = ["ImageCalls", "BLEND_DIMENSIONS"]
+
+BLEND_DIMENSIONS = {
+    "PORTRAIT": "PORTRAIT",
+    "2:3": "PORTRAIT",
+    "SQUARE": "SQUARE",
+    "1:1": "SQUARE",
+    "LANDSCAPE": "LANDSCAPE",
+    "3:2": "LANDSCAPE",
+}
+
+
+class ImageCalls:
+    """``Client.blend``, ``describe``, ``shorten`` and ``upload``."""
+
+    if TYPE_CHECKING:  # provided by Client
+
+        def _submit(
+            self,
+            name: str,
+            body: dict[str, Any],
+            *,
+            state: str | None,
+            make_task: Callable[[int, Any, dict[str, Any], str], Task] | None,
+        ) -> tuple[Any, Task | None]: ...
+
+        def _new_task(
+            self,
+            code: int,
+            result: Any,
+            properties: dict[str, Any],
+            description: str,
+            *,
+            name: str,
+            action: str,
+            prompt: str = "",
+            state: str | None,
+        ) -> Task: ...
+
+        @staticmethod
+        def _submitted(answer: tuple[Any, Task | None]) -> Task: ...
+
+    def blend(
+        self,
+        images: Iterable[media.ImageInput],
+        *,
+        dimensions: str = "SQUARE",
+        state: str | None = None,
+    ) -> Task:
+        """Blend 2–5 images; ``dimensions`` PORTRAIT (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
+        items = media.as_list(images)
+        if not 2 <= len(items) <= 5:
+            raise ValidationError(
+                f"blend takes 2 to 5 images, got {len(items)}", advice="pass between 2 and 5 images"
+            )
+        shape = BLEND_DIMENSIONS.get(str(dimensions).upper())
+        if shape is None:
+            raise ValidationError(
+                f"unknown dimensions {dimensions!r}", advice="use PORTRAIT, SQUARE or LANDSCAPE"
+            )
+        state = state or new_state()
+        body = {"base64Array": [media.to_data_url(i) for i in items], "dimensions": shape}
+        return self._simple_submit("blend", body, "BLEND", state=state)
+
+    def describe(self, image: media.ImageInput, *, state: str | None = None) -> Task:
+        """Ask Midjourney for four prompts describing ``image`` (in ``properties.finalPrompt``)."""
+        body = {"base64": media.to_data_url(image)}
+        return self._simple_submit("describe", body, "DESCRIBE", state=state or new_state())
+
+    def shorten(self, prompt: str, *, state: str | None = None) -> Task:
+        """Analyse a prompt and propose shorter ones (Plus/trueai)."""
+        text = checked_text(prompt)
+        body = {"prompt": text}
+        return self._simple_submit(
+            "shorten", body, "SHORTEN", state=state or new_state(), text=text
+        )
+
+    def _simple_submit(
+        self, name: str, body: dict[str, Any], action: str, *, state: str, text: str = ""
+    ) -> Task:
+        def make(code: int, result: Any, props: dict[str, Any], description: str) -> Task:
+            return self._new_task(
+                code, result, props, description, name=name, action=action, prompt=text,
+                state=state,
+            )  # fmt: skip
+
+        return self._submitted(self._submit(name, body, state=state, make_task=make))
+
+    def upload(self, images: Iterable[media.ImageInput] | media.ImageInput) -> list[str]:
+        """Upload images to the server's Discord channel; returns their URLs (not journaled)."""
+        items = media.as_list(images)
+        if not items:
+            raise ValidationError("no images to upload", advice="pass at least one image")
+        body = {"base64Array": [media.to_data_url(i) for i in items]}
+        result, _ = self._submit("upload-discord-images", body, state=None, make_task=None)
+        urls = result if isinstance(result, list) else [result] if result else []
+        return [str(url) for url in urls]
