@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
+import harness
+import pytest
 from harness import DEFAULT_TIMEOUT, open_notebook
 
 from mjwidgets.videocache import CARD_CLIP_BUDGET
@@ -114,7 +117,9 @@ def test_animate_plays_four_clips_then_u2_and_extend_make_a_longer_clip(jupyter_
         page.set_viewport_size({"width": width, "height": 1000})
         nb.set_theme(theme)
         video_card.scroll_into_view_if_needed()
-        nb.screenshot(f"video-card-{width}-{theme}", selector=f".mjw-task[data-task-id='{video_id}']")
+        nb.screenshot(
+            f"video-card-{width}-{theme}", selector=f".mjw-task[data-task-id='{video_id}']"
+        )
     page.set_viewport_size({"width": 1400, "height": 1000})
     nb.set_theme("light")
 
@@ -186,12 +191,31 @@ def test_animate_on_new_api_goes_through_submit_video_and_bills_once(jupyter_lab
     assert not nb.page_errors(), nb.console
 
 
-def test_a_saved_notebook_keeps_the_posters_and_small_clips_and_no_key(jupyter_lab, browser):
+@pytest.fixture(scope="module")
+def lab_defaults(tmp_path_factory, jupyter_extra_env) -> Iterator[harness.JupyterServer]:
+    """A JupyterLab that saves notebooks as it does out of the box: without widget state."""
+    server = harness.start_jupyter(
+        "lab",
+        tmp_path_factory.mktemp("jupyter-lab-video-defaults"),
+        jupyter_extra_env,
+        settings={"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": False}},
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_saved_notebook_keeps_the_posters_and_small_clips_and_no_key(
+    lab_defaults, browser, tmp_path
+):
+    key_file = tmp_path / "key.txt"  # the key reaches the kernel without being in a cell
+    key_file.write_text("sk-video-secret-4242")
     cells = [
-        """
+        f"""
 import os
 os.environ["MJ_SIM_SPEED"] = "40"
-os.environ["MJ_API_KEY"] = "sk-video-secret-4242"
+os.environ["MJ_API_KEY"] = open({str(key_file)!r}).read()
 import mjwidgets as mjw
 studio = mjw.Studio()
 studio
@@ -207,7 +231,7 @@ while not studio.cards[video.task.id].card.clips and time.monotonic() < deadline
 carried = sum(len(c.data or b"") for c in video.snapshot_clips)
 """,
     ]
-    nb = open_notebook(jupyter_lab, browser, "video_saved", cells, timeout=240)
+    nb = open_notebook(lab_defaults, browser, "video_saved", cells, timeout=240)
     page = nb.page
     video_id = nb.eval("video.task.id")
     _posters_painted(page, video_id, 4)
@@ -249,20 +273,25 @@ carried = sum(len(c.data or b"") for c in video.snapshot_clips)
     assert converted.count('class="mjw-snapshot-poster"') == 4
     assert "sk-video-secret-4242" not in converted
 
-    nb.close()
-    again = open_notebook(jupyter_lab, browser, "video_saved", None, run=False, timeout=120)
+    nb.close()  # the kernel too: the reopened notebook starts a new, empty one
+    again = open_notebook(lab_defaults, browser, "video_saved", None, run=False, timeout=120)
     page = again.page
-    page.wait_for_function(  # the reopened notebook shows the cards, posters painted
-        """id => {
-          const imgs = [...document.querySelectorAll(
-            `.mjw-snapshot-card[data-task-id='${id}'] .mjw-snapshot-poster img,
-             .mjw-task[data-task-id='${id}'] .mjw-clip-poster`)];
-          return imgs.filter(i => i.naturalWidth > 0 && i.getBoundingClientRect().height > 30)
-            .length >= 4;
-        }""",
+    page.wait_for_function(  # the reopened notebook shows the video card's four posters
+        """id => [...document.querySelectorAll(
+              `.mjw-snapshot-card[data-task-id='${id}'] .mjw-snapshot-poster img`)]
+            .filter(i => i.naturalWidth > 0 && i.getBoundingClientRect().height > 30)
+            .length === 4""",
         arg=video_id,
         timeout=JOB_MS,
     )
-    page.locator(f"[data-task-id='{video_id}']").first.scroll_into_view_if_needed()
+    if clips:  # the carried clips play there, with no kernel
+        page.wait_for_function(
+            """id => [...document.querySelectorAll(
+                  `.mjw-snapshot-card[data-task-id='${id}'] video.mjw-snapshot-clip`)]
+                .filter(v => v.readyState >= 1 && Math.abs(v.duration - 5) < 0.2).length === 4""",
+            arg=video_id,
+            timeout=JOB_MS,
+        )
+    page.locator(f".mjw-snapshot-card[data-task-id='{video_id}']").scroll_into_view_if_needed()
     again.screenshot("video-notebook-reopened")
     assert not again.page_errors(), again.console
