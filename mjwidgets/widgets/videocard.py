@@ -30,7 +30,7 @@ from ..errors import MJError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
 from ..tracking import Tracker
-from ..videocache import CardClip
+from ..videocache import CARD_CLIP_BUDGET, CardClip
 from . import cardbuttons
 from .cardmodel import CardModel
 from .plumbing import front_end
@@ -103,13 +103,15 @@ def clip_payload(tracker: Tracker, task: Task, index: int, mode: str) -> tuple[d
     return content, path.read_bytes()
 
 
-def clip_pictures(tracker: Tracker, task: Task) -> tuple[ClipPicture, ...]:
+def clip_pictures(
+    tracker: Tracker, task: Task, *, budget: int = CARD_CLIP_BUDGET
+) -> tuple[ClipPicture, ...]:
     """What a saved notebook's snapshot keeps of a finished video's clips: a small poster each,
-    and the clips themselves when they fit ``CARD_CLIP_BUDGET`` (all or none)."""
+    and the clips themselves when together they weigh at most ``budget`` (all or none)."""
     if task.status is not Status.SUCCESS or not task.video_urls:
         return ()
     side = SNAPSHOT_SIDE if len(task.video_urls) == 1 else SNAPSHOT_SIDE // 2
-    media = tracker.cache.videos.card_media(task, poster_side=side)
+    media = tracker.cache.videos.card_media(task, poster_side=side, budget=budget)
     return tuple(
         ClipPicture(poster=_small(clip.poster), mime=clip.mime, data=clip.data) for clip in media
     )
