@@ -118,7 +118,9 @@ def test_animate_plays_four_clips_then_u2_and_extend_make_a_longer_clip(jupyter_
         nb.set_theme(theme)
         video_card.scroll_into_view_if_needed()
         nb.screenshot(
-            f"video-card-{width}-{theme}", selector=f".mjw-task[data-task-id='{video_id}']"
+            f"video-card-{width}-{theme}",
+            selector=f".mjw-task[data-task-id='{video_id}']",
+            docs=True,
         )
     page.set_viewport_size({"width": 1400, "height": 1000})
     nb.set_theme("light")
@@ -137,7 +139,7 @@ def test_animate_plays_four_clips_then_u2_and_extend_make_a_longer_clip(jupyter_
         timeout=JOB_MS,
     )
     assert "Clip 2 of 4" in page.locator(".mjw-lb-title").inner_text()
-    nb.screenshot("video-lightbox")
+    nb.screenshot("video-lightbox", docs=True)
     page.keyboard.press("Escape")
 
     video_card.locator("button.mjw-button", has_text="U2").click()
@@ -293,5 +295,5 @@ carried = sum(len(c.data or b"") for c in video.snapshot_clips)
             timeout=JOB_MS,
         )
     page.locator(f".mjw-snapshot-card[data-task-id='{video_id}']").scroll_into_view_if_needed()
-    again.screenshot("video-notebook-reopened")
+    again.screenshot("video-notebook-reopened", docs=True)
     assert not again.page_errors(), again.console
