@@ -10,6 +10,7 @@ import time
 import pytest
 
 from mjwidgets import Client, TaskView, Tracker, sim
+from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 from mjwidgets.videocache import CARD_CLIP_BUDGET
 from mjwidgets.widgets.plumbing import front_end
@@ -140,3 +141,35 @@ def test_a_card_that_learns_only_from_the_refusal_still_makes_the_video_on_that_
     entry = next(b for b in card.card.buttons if b["label"] == "Animate (High motion)")
     assert entry["enabled"] and "/submit/video" in entry["title"], "learnt: says what it does"
     card.tracker.close()
+
+
+def test_the_history_marks_videos_and_compare_puts_two_clips_side_by_side(upscaled):
+    from mjwidgets.widgets.compare import Compare
+    from mjwidgets.widgets.historyview import HistoryView
+
+    _server, tracker, view = upscaled
+    video = view.press("Animate (High motion)").wait()
+    tracker.cache.videos.fetch_all(video)
+    history = HistoryView(tracker=tracker)
+    history.refresh(wait=True)
+    item = next(i for i in history.gallery.items if i["task_id"] == video.id)
+    assert item["video"] == {"clips": 4, "duration": 5.0}
+    assert item["thumb"], "the gallery shows the video's first poster"
+    shown = history.show(video.id)
+    assert isinstance(shown.card, VideoCardModel), "its card plays the clips"
+    tree = history.gallery.lineage
+    node = tree
+    while node["task_id"] != video.id:
+        node = node["children"][0]
+    assert node["video"]["clips"] == 4 and node["via"] == "Animate (High motion)"
+
+    side_by_side = Compare([(video, 0), (video, 2)], tracker=tracker)
+    first, third = side_by_side.items
+    assert first["clip"] == {"index": 0, "duration": 5.0} and third["clip"]["index"] == 2
+    assert third["label"].endswith("clip 3")
+    poster = tracker.cache.videos.poster_image(video, 2)
+    assert third["size"] == list(poster.size) and third["image"][:3] == b"\xff\xd8\xff"
+    assert first["image"] != third["image"], "each clip shows its own first frame"
+    with pytest.raises(ValidationError):
+        Compare([(video, 0), (video, 4)], tracker=tracker)
+    history.close()

@@ -297,3 +297,47 @@ carried = sum(len(c.data or b"") for c in video.snapshot_clips)
     page.locator(f".mjw-snapshot-card[data-task-id='{video_id}']").scroll_into_view_if_needed()
     again.screenshot("video-notebook-reopened", docs=True)
     assert not again.page_errors(), again.console
+
+
+def test_compare_plays_two_clips_side_by_side_and_the_history_marks_the_video(jupyter_lab, browser):
+    cells = [
+        SETUP.format(flavor="plus"),
+        UPSCALE
+        + """
+video = upscale.press("Animate (High motion)").wait(120)
+""",
+        "mjw.Compare([(video, 0), (video, 2)])",
+        "history = mjw.HistoryView(studio=studio)\nhistory.show(video.id)\nhistory",
+    ]
+    nb = open_notebook(jupyter_lab, browser, "video_compare", cells, timeout=240)
+    page = nb.page
+    video_id = nb.eval("video.id")
+    compare = page.locator(".mjw-compare-view").first
+    compare.wait_for(timeout=JOB_MS)
+    assert compare.locator(".mjw-compare-clip").count() == 2
+    compare.locator(".mjw-compare-play").click()
+    page.wait_for_function(
+        """() => {
+          const videos = [...document.querySelectorAll('.mjw-compare-view video')];
+          window.__mjwCmp = window.__mjwCmp || new Map();
+          return videos.length === 2 && videos.every(v => {
+            if (v.readyState < 3 || v.paused) return false;
+            if (!window.__mjwCmp.has(v)) { window.__mjwCmp.set(v, v.currentTime); return false; }
+            return Math.abs(v.currentTime - window.__mjwCmp.get(v)) > 0.5;
+          });
+        }""",
+        timeout=JOB_MS,
+    )
+    compare.scroll_into_view_if_needed()
+    nb.screenshot("video-compare", selector=".mjw-compare-view", docs=True)
+
+    tile = page.locator(f".mjw-history .mjw-thumb[data-task-id='{video_id}']")
+    tile.wait_for(timeout=JOB_MS)
+    assert tile.locator(".mjw-thumb-video").inner_text() == "▶ 4 clips · 5 s"
+    assert tile.locator("img.mjw-thumb-img").evaluate("i => i.naturalWidth") > 0
+    node = page.locator(f".mjw-lineage-node[data-task-id='{video_id}']")
+    assert node.locator(".mjw-lineage-video").inner_text() == "▶ 4 clips · 5 s"
+    _posters_painted(page, video_id, 4)
+    page.locator(".mjw-history").first.scroll_into_view_if_needed()
+    nb.screenshot("video-history", docs=True)
+    assert not nb.page_errors(), nb.console
