@@ -29,7 +29,7 @@ from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
 from ..tracking import Tracker
-from . import cardbuttons, lightbox
+from . import cardbuttons, lightbox, videocard
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .cardmodel import CardModel
 from .maskeditor import MaskEditor
@@ -42,13 +42,7 @@ from .snapshot import (
     Snapshot,
     snapshot_html,
 )
-from .videocard import (
-    VideoCardModel,
-    clip_entries,
-    clip_payload,
-    clip_pictures,
-    is_video_card,
-)
+from .videocard import VideoCardModel, is_video_card
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -341,14 +335,18 @@ class TaskView(ipywidgets.VBox):
         key = (task.image_url, final)
         if not task.image_url or key == self._shown_image:
             return
-        if final and isinstance(self.card, VideoCardModel):
-            self._show_clips(task)
+        if final and isinstance(self.card, VideoCardModel):  # posters, no image beside them
+            pictures = videocard.show_finished(self.card, self.tracker, task)
+            if pictures is not None:
+                self.snapshot_clips = pictures
+                self._shown_image = key
             return
         try:
             image = self.tracker.cache.image(task)  # the final image, or the latest preview
             data = renditions.display_jpeg(image)
-        except MJError as exc:
-            self.card.retrying = f"image not available yet: {exc.description or exc}"
+        except MJError as exc:  # a running video's "preview" may be its clip: no error line
+            if not isinstance(self.card, VideoCardModel):
+                self.card.retrying = f"image not available yet: {exc.description or exc}"
             return
         if final:
             self.snapshot_jpeg = renditions.display_jpeg(
@@ -362,22 +360,6 @@ class TaskView(ipywidgets.VBox):
             self.card.is_preview = not final
             self.card.retrying = ""
         self._shown_image = key
-
-    def _show_clips(self, task: Task) -> None:
-        """A finished video: its posters (the clips come when played), no image beside them."""
-        try:
-            entries = clip_entries(self.tracker, task)
-            self.snapshot_clips = clip_pictures(self.tracker, task)
-        except MJError as exc:
-            self.card.retrying = f"clips not available yet: {exc.description or exc}"
-            return
-        card = self.card
-        assert isinstance(card, VideoCardModel)
-        with card.hold_sync():
-            card.clips = entries
-            card.is_preview = False
-            card.retrying = ""
-        self._shown_image = (task.image_url, True)
 
     # ------------------------------------------------------------------ clicks and modals
     def _on_message(self, _widget, content: dict, _buffers) -> None:
@@ -402,7 +384,8 @@ class TaskView(ipywidgets.VBox):
         elif kind == "tile":
             IMAGER.submit(self._send_tile, _int(content.get("index"), 1), content.get("mode"))
         elif kind == "clip":
-            IMAGER.submit(self._send_clip, _int(content.get("index"), 0), content.get("mode"))
+            index, mode = _int(content.get("index"), 0), str(content.get("mode", "play"))
+            IMAGER.submit(videocard.send_clip, self.card, self.tracker, self.task, index, mode)
         elif kind == "seed":
             SUBMITTER.submit(self._send_seed)
         elif kind == "imagine_prompt":
@@ -610,19 +593,6 @@ class TaskView(ipywidgets.VBox):
         except Exception as exc:  # a worker must report, not die silently
             log.exception("tile %s of %s failed", index, self.task.id)
             self.card.send({"type": "tile", "index": index, "mode": mode, "error": repr(exc)})
-            return
-        self.card.send(content, [data])
-
-    def _send_clip(self, index: int, mode: Any) -> None:
-        """Clip ``index`` of a video card, to play or to download (one message buffer)."""
-        try:
-            content, data = clip_payload(self.tracker, self.task, index, str(mode))
-        except (MJError, OSError) as exc:
-            self.card.send({"type": "clip", "index": index, "mode": mode, "error": str(exc)})
-            return
-        except Exception as exc:  # a worker must report, not die silently
-            log.exception("clip %s of %s failed", index, self.task.id)
-            self.card.send({"type": "clip", "index": index, "mode": mode, "error": repr(exc)})
             return
         self.card.send(content, [data])
 

@@ -20,6 +20,7 @@ will do, and one click submits once.
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import traitlets
@@ -36,6 +37,8 @@ from .cardmodel import CardModel
 from .plumbing import front_end
 from .snapshot import SNAPSHOT_QUALITY, SNAPSHOT_SIDE, ClipPicture
 
+log = logging.getLogger("mjwidgets.widgets")
+
 __all__ = [
     "VideoCardModel",
     "animate_elsewhere",
@@ -43,6 +46,8 @@ __all__ = [
     "clip_payload",
     "clip_pictures",
     "is_video_card",
+    "send_clip",
+    "show_finished",
 ]
 
 
@@ -81,6 +86,40 @@ def _entry(clip: CardClip) -> dict[str, Any]:
         "nbytes": clip.nbytes,
         "mime": clip.mime,
     }
+
+
+def show_finished(
+    card: VideoCardModel, tracker: Tracker, task: Task
+) -> tuple[ClipPicture, ...] | None:
+    """Put a finished video's posters on ``card`` (the clips come when played); returns what
+    the saved snapshot keeps of them, or None when the clips cannot be had yet (the card says
+    why in its ``retrying`` line and the next update tries again)."""
+    try:
+        entries = clip_entries(tracker, task)
+        pictures = clip_pictures(tracker, task)
+    except MJError as exc:
+        card.retrying = f"clips not available yet: {exc.description or exc}"
+        return None
+    with card.hold_sync():
+        card.clips = entries
+        card.is_preview = False
+        card.retrying = ""
+    return pictures
+
+
+def send_clip(card: CardModel, tracker: Tracker, task: Task, index: int, mode: str) -> None:
+    """Answer a card's ``{"type": "clip"}`` message: clip ``index`` as one message buffer, or
+    the reason it cannot be had (run on a worker thread: it never raises)."""
+    try:
+        content, data = clip_payload(tracker, task, index, mode)
+    except (MJError, OSError) as exc:
+        card.send({"type": "clip", "index": index, "mode": mode, "error": str(exc)})
+        return
+    except Exception as exc:  # a worker must report, not die silently
+        log.exception("clip %s of %s failed", index, task.id)
+        card.send({"type": "clip", "index": index, "mode": mode, "error": repr(exc)})
+        return
+    card.send(content, [data])
 
 
 def clip_payload(tracker: Tracker, task: Task, index: int, mode: str) -> tuple[dict, bytes]:
