@@ -127,7 +127,15 @@ BENCHMARKS: list[Benchmark] = [
         "video_paint",
         "Video cards in the browser (issue 15)",
         video.run_paint,
-        ("card", "what", "p50 s", "p95 s", "jobs"),
+        (
+            "card",
+            "what",
+            "p50 s",
+            "p95 s",
+            "finish → cached p50 s",
+            "cached → painted p50 s",
+            "jobs",
+        ),
         "JupyterLab + Debian chromium: the simulator finished a job → the card's picture "
         "painted (an image card's final image; a video card's every poster, each clip's first "
         "frame), image and video jobs in one Studio, same run. No goal: a figure to watch.",
