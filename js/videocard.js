@@ -138,6 +138,22 @@ function renderVideoCard(args) {
     save.type = "button";
     save.title = `Download clip ${index + 1} (mp4, as the server made it)`;
     tools.append(full, save);
+    const offer = model.get("extend_offer") || "";
+    if (offer) { // the server has no U for clips: Extend clip by clip (+4 s, high motion)
+      const longer = el("button", "mjw-clip-extend", "+4 s");
+      longer.type = "button";
+      longer.title = offer;
+      longer.addEventListener("click", () => {
+        if (kernelState !== "live") {
+          say(offlineText(kernelState, "card"));
+          return;
+        }
+        longer.disabled = true;
+        model.send({ type: "extend", index });
+        say(`Extending clip ${index + 1}…`);
+      }, { signal });
+      tools.appendChild(longer);
+    }
     cell.append(poster, video, length, state, tools);
     if (count > 1) cell.appendChild(number); // one clip needs no number
 
@@ -288,6 +304,9 @@ function renderVideoCard(args) {
   }, { signal });
 
   model.on("change:clips", showClips);
+  model.on("change:extend_offer", () => { shownKey = ""; showClips(); });
+  model.on("change:children", () => say("")); // the extended clip's card is there
+  model.on("change:error", () => say("")); // the card's error line says what went wrong
   model.on("change:task_id", showClips);
   showClips();
 }

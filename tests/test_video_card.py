@@ -173,3 +173,28 @@ def test_the_history_marks_videos_and_compare_puts_two_clips_side_by_side(upscal
     with pytest.raises(ValidationError):
         Compare([(video, 0), (video, 4)], tracker=tracker)
     history.close()
+
+
+@pytest.mark.parametrize("upscaled", ["newapi"], indirect=True)
+def test_where_the_clips_have_no_u_buttons_each_clip_offers_extend(upscaled):
+    server, tracker, view = upscaled
+    grid = view.press("Animate (Low motion)")
+    _until(lambda: len(grid.card.clips) == 4)
+    assert "/submit/video" in grid.card.extend_offer
+    u2 = next(b for b in grid.card.buttons if b["label"] == "U2")
+    assert not u2["enabled"], "new-api refuses the clips' U buttons"
+    before = _submits(server)
+    longer = grid.extend_clip(1)
+    assert longer is not None and longer.card.parent_id == grid.task.id
+    assert _submits(server)["POST /mj/submit/video"] == before["POST /mj/submit/video"] + 1
+    video = longer.wait()
+    assert video.parent_id == grid.task.id
+    _until(lambda: len(longer.card.clips) >= 1)
+    assert longer.card.clips[0]["duration"] == pytest.approx(9.0, abs=0.2)  # clip 2 + 4 s
+
+
+def test_where_the_api_has_u_buttons_the_clips_offer_no_extend_of_their_own(upscaled):
+    _server, _tracker, view = upscaled
+    grid = view.press("Animate (Low motion)")
+    _until(lambda: len(grid.card.clips) == 4)
+    assert grid.card.extend_offer == "", "U2 then Extend, as the API offers them"

@@ -183,6 +183,20 @@ class TaskView(ipywidgets.VBox):
         label = wording.control_words("resubmit")[0]
         return self._adopt(fresh, Button(custom_id="", label=label))
 
+    def extend_clip(self, index: int, motion: str = "high") -> TaskView | None:
+        """Extend clip ``index`` (0-based) of this video by four seconds: the card's "+4 s",
+        offered where the server refuses the clips' U buttons. Returns the new card."""
+        if not self._claim(f"extend-{index}"):
+            return None  # a double click: this one is already being submitted
+        try:
+            child = self.tracker.extend(self.task, index=index, motion=motion)
+        except MJError as exc:
+            self.card.error = wording.error_words(exc)
+            return None
+        finally:
+            self._release(f"extend-{index}")
+        return self._adopt(child, Button(custom_id="", label=f"Extend clip {index + 1}"))
+
     def _claim(self, key: str) -> bool:
         """One submit per button at a time: a double click must not pay twice."""
         with self._lock:
@@ -386,6 +400,8 @@ class TaskView(ipywidgets.VBox):
         elif kind == "clip":
             index, mode = _int(content.get("index"), 0), str(content.get("mode", "play"))
             IMAGER.submit(videocard.send_clip, self.card, self.tracker, self.task, index, mode)
+        elif kind == "extend":  # a clip's "+4 s" (videocard.extend_offer)
+            SUBMITTER.submit(self.extend_clip, _int(content.get("index"), 0))
         elif kind == "seed":
             SUBMITTER.submit(self._send_seed)
         elif kind == "imagine_prompt":

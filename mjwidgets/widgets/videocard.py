@@ -45,6 +45,7 @@ __all__ = [
     "clip_entries",
     "clip_payload",
     "clip_pictures",
+    "extend_offer",
     "is_video_card",
     "send_clip",
     "show_finished",
@@ -61,6 +62,9 @@ class VideoCardModel(CardModel):
     _css = front_end("mjwidgets.css", "lightbox.css", "videocard.css")
 
     clips = traitlets.List[Any]().tag(sync=True)
+    # "" or the tooltip of each clip's "+4 s": Extend offered clip by clip where the server
+    # refuses the grid's U buttons (new-api), so a clip can still be extended from the card
+    extend_offer = traitlets.Unicode("").tag(sync=True)
 
 
 def is_video_card(task: Task) -> bool:
@@ -102,9 +106,32 @@ def show_finished(
         return None
     with card.hold_sync():
         card.clips = entries
+        card.extend_offer = extend_offer(tracker, task)
         card.is_preview = False
         card.retrying = ""
     return pictures
+
+
+MAX_SECONDS = 21.0  # 5 s and four extends of 4 s: Midjourney extends no further
+
+
+def extend_offer(tracker: Tracker, task: Task) -> str:
+    """The tooltip of a per-clip Extend when the card should offer one, else "": a finished
+    video whose server makes videos but refuses its U buttons (new-api relays the grid's clips
+    and ``/submit/video``, not ``video_virtual_upscale``), so the API's own path (U, then
+    Extend) is closed and ``client.extend(task, index=i)`` is the way."""
+    client = tracker.client
+    if client is None or task.status is not Status.SUCCESS or not task.video_urls:
+        return ""
+    if (task.video_duration or 0) >= MAX_SECONDS or client.capabilities.why_not("video"):
+        return ""
+    uppers = [b for b in task.buttons if b.kind is ButtonKind.UPSAMPLE]
+    if not uppers or all(client.capabilities.accepts(b).ok for b in uppers):
+        return ""
+    return (
+        "Extend this clip by four seconds (high motion) — this server has no U buttons for "
+        "clips, so the card asks for it through POST /mj/submit/video (one job, billed once)"
+    )
 
 
 def send_clip(card: CardModel, tracker: Tracker, task: Task, index: int, mode: str) -> None:

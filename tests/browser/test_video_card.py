@@ -190,6 +190,19 @@ def test_animate_on_new_api_goes_through_submit_video_and_bills_once(jupyter_lab
     actions = after.get("POST /mj/submit/action", 0) - before.get("POST /mj/submit/action", 0)
     assert (videos, actions) == (1, 0), after
     assert nb.eval(f"studio.cards[{video_id!r}].task.parent_id") == upscale_id
+
+    # no U for clips on this relay: each clip offers "+4 s" (Extend through /submit/video)
+    cell = video_card.locator(".mjw-clip[data-index='1']")
+    cell.hover()
+    longer_button = cell.locator(".mjw-clip-extend")
+    assert "/submit/video" in longer_button.get_attribute("title")
+    longer_button.click()
+    longer = _child_of(page, video_id)
+    longer_id = longer.get_attribute("data-task-id")
+    count = nb.wait_until(f"len(studio.cards[{longer_id!r}].task.video_urls)", timeout=120)
+    _posters_painted(page, longer_id, count)
+    extended = _play_all(page, longer_id, count)
+    assert all(abs(e["duration"] - 9.0) < 0.3 for e in extended), extended  # clip 2 + 4 s
     assert not nb.page_errors(), nb.console
 
 
