@@ -196,6 +196,7 @@ def test_animate_on_new_api_goes_through_submit_video_and_bills_once(jupyter_lab
     cell.hover()
     longer_button = cell.locator(".mjw-clip-extend")
     assert "/submit/video" in longer_button.get_attribute("title")
+    nb.screenshot("video-card-newapi-extend", selector=f".mjw-task[data-task-id='{video_id}']")
     longer_button.click()
     longer = _child_of(page, video_id)
     longer_id = longer.get_attribute("data-task-id")
