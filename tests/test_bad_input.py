@@ -53,7 +53,7 @@ from mjwidgets.prompt import MAX_PROMPT_CHARS, PromptError
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # catches a hang; a loaded machine is slow, not hung
 
 KEY = "sk-BAD-INPUT-0c9e51-SECRET"
 TID = "1732000000000123"

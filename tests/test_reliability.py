@@ -123,7 +123,7 @@ def _bursts_of_429(server, stop: threading.Event) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(400)
 def test_100_tasks_survive_every_fault_with_no_duplicate_and_nothing_lost(
     tmp_path, caplog, thread_errors
 ):
@@ -325,7 +325,7 @@ def test_hostile_labels_descriptions_and_image_urls_stay_plain_data(kind, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(400)
 def test_500_history_rows_and_200_live_cards_stay_bounded(tmp_path):
     figures: dict = {}
     store = HistoryStore(tmp_path / "history.sqlite3")
