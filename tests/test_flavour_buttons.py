@@ -182,3 +182,17 @@ def test_no_visible_button_leads_to_a_refusal(flavor, tmp_path):
             }
         assert expected <= pressed, sorted(expected - pressed)
         assert ("MJ::BOOKMARK" in pressed) == (flavor == "plus")
+
+
+def test_a_new_dialog_replaces_the_open_one(tmp_path):
+    """Custom Zoom pressed while the Vary (Region) editor is open: the editor closes and Send
+    sends the zoom (before, the zoom went out through the editor, without its --zoom)."""
+    with studio_on("plus", tmp_path) as (server, studio):
+        grid = _finished(studio.imagine("a red fox in snow --v 7"))
+        single = _finished(grid.press("U1"))
+        assert single.press("Vary (Region)") is None and single.editor is not None
+        assert single.press("Custom Zoom") is None
+        assert single.editor is None and single.card.modal["kind"] == "custom_zoom"
+        zoomed = _finished(single.send_modal(single.card.modal["prompt"]))
+        assert single.card.error == "" and zoomed.card.lineage.startswith("Custom Zoom of")
+        assert zoomed.task.prompt.endswith("--zoom 1.5")
