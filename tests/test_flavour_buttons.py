@@ -196,3 +196,17 @@ def test_a_new_dialog_replaces_the_open_one(tmp_path):
         zoomed = _finished(single.send_modal(single.card.modal["prompt"]))
         assert single.card.error == "" and zoomed.card.lineage.startswith("Custom Zoom of")
         assert zoomed.task.prompt.endswith("--zoom 1.5")
+
+
+def test_time_spent_in_a_dialog_is_not_shown_as_queueing(tmp_path):
+    """The card's "queued … s" starts when the dialog is sent, not when it was opened (issue
+    14 §12): a person who types for a while does not see a long queue."""
+    with studio_on("plus", tmp_path) as (server, studio):
+        grid = _finished(studio.imagine("a red fox in snow --v 7"))
+        single = _finished(grid.press("U1"))
+        assert single.press("Custom Zoom") is None
+        typing = 2.0
+        time.sleep(typing)  # the person types (setup, not a measurement)
+        zoomed = _finished(single.send_modal(single.card.modal["prompt"]))
+        _until(lambda: zoomed.card.timings.get("queued") is not None, what="queued time")
+        assert zoomed.card.timings["queued"] < typing, zoomed.card.timings

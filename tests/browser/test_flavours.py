@@ -176,10 +176,16 @@ def test_the_main_flow_on_each_flavour(flavor, jupyter_lab, browser):
         hover = animate
     else:
         animate.click()
-        video, video_id = _result(page, single_id, "Animate (High motion)")
+        # the third card made from the upscale (on a relay, through the /submit/video
+        # equivalent, whose card may name itself differently)
+        children = f"studio.cards[{single_id!r}].card.children"
+        video_id = nb.wait_until(f"len({children}) == 3 and {children}[2]['task_id']")
         page.locator(f"{TASK}[data-task-id='{video_id}'][data-status='SUCCESS']").wait_for(
             timeout=JOB_MS
         )
+        if flavor != "newapi":
+            lineage = page.locator(f"{TASK}[data-task-id='{video_id}'] .mjw-lineage")
+            assert lineage.inner_text() == f"Animate (High motion) of “{WORDS}”"
         assert nb.eval(f"studio.cards[{video_id!r}].task.action") == "VIDEO"
         assert nb.eval(f"len(studio.cards[{video_id!r}].task.video_urls)") >= 1
     _no_errors(nb)
