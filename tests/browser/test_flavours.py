@@ -79,6 +79,7 @@ def _draw_mask(nb, single_id: str) -> None:
     page.mouse.move(x + 0.7 * w, y + 0.6 * h, steps=10)
     page.mouse.up()
     nb.wait_until(f"len(studio.cards[{single_id!r}].editor.ops) == 1")
+    assert "draw over the part to repaint" in page.locator(".mjw-editor-help").inner_text()
     page.locator(".mjw-mask-prompt textarea").fill("a red fox in snow, a blue scarf")
     page.locator(".mjw-mask-submit").click()
 
