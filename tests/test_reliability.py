@@ -215,7 +215,10 @@ def test_100_tasks_survive_every_fault_with_no_duplicate_and_nothing_lost(
     # no uncaught exception anywhere, no ERROR from the tracker, cache or client
     assert thread_errors == []
     logged_errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert logged_errors == [], [r.getMessage() for r in logged_errors]
+    assert logged_errors == [], [
+        r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+        for r in logged_errors
+    ]
 
     faults = stats["faults_injected"]
     assert faults.get("rate_limit_429", 0) and faults.get("hang", 0) and faults.get("reset", 0)
