@@ -33,6 +33,7 @@ class CardModel(anywidget.AnyWidget):
     fail_reason = traitlets.Unicode("").tag(sync=True)
     timings = traitlets.Dict().tag(sync=True)
     buttons = traitlets.List[Any]().tag(sync=True)
+    buttons_note = traitlets.Unicode("").tag(sync=True)  # why an image has no buttons at all
     pending_buttons = traitlets.List[Any]().tag(sync=True)
     used_buttons = traitlets.List[Any]().tag(sync=True)
     image = traitlets.Bytes(b"").tag(sync=True)

@@ -285,6 +285,7 @@ class TaskView(ipywidgets.VBox):
                 "total": _seconds(task.finish_time, submitted),
             }
             card.buttons = cardbuttons.button_entries(self.tracker, task, foreign=self.foreign)
+            card.buttons_note = cardbuttons.buttons_note(self.tracker, task, foreign=self.foreign)
             card.controls = self._controls(task, stuck)
             card.tile_buttons = tile_buttons(task)
             card.grid = task.is_grid
@@ -493,6 +494,7 @@ class TaskView(ipywidgets.VBox):
         return view
 
     def _open_modal(self, modal_task: Task, button: Button) -> None:
+        self._close_modal()  # one dialog at a time: a new one replaces the open one
         self._modal_task = modal_task
         if button.kind is ButtonKind.INPAINT:
             self._open_mask_editor(modal_task, button)
