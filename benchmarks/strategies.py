@@ -201,6 +201,38 @@ class BatchedPolling(Strategy):
         return {"errors": self.errors}
 
 
+class SteppedPolling(BatchedPolling):
+    """The schedule a maintainer would write first, knowing roughly how long a job takes: one
+    ``list-by-condition`` every ``fast`` seconds for the first ``opening`` seconds after the
+    submits (a refused or queued job shows at once), every ``slow`` seconds in between, and
+    every ``fast`` seconds again from ``closing`` seconds on, when results are due. The times are
+    tuned to the simulator's fast imagine (53 s, ±10 %) — knowledge the Tracker has to learn."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        *,
+        fast: float,
+        slow: float,
+        opening: float,
+        closing: float,
+    ) -> None:
+        super().__init__(name, fast, description)
+        self.fast, self.slow, self.opening, self.closing = fast, slow, opening, closing
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - began
+            if self.opening <= elapsed < self.closing:
+                wait = min(self.slow, self.closing - elapsed)
+            else:
+                wait = self.fast
+            if self._stop.wait(wait) or not self._poll():
+                return
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         return
@@ -340,6 +372,12 @@ DOOY_S = 5.0
 TRUEAI_S = 2.0
 REPLICATE_S = 0.5
 PUSH_SAFETY_S = 30.0
+# Baselines (issue 18): what a maintainer would try before an adaptive cadence. The stepped
+# schedule knows the simulator's fast imagine: 53 s ± 10 %, so results from ~47.7 s on.
+STEPPED_FAST_S = 0.5
+STEPPED_SLOW_S = 5.0
+STEPPED_OPENING_S = 3.0
+STEPPED_CLOSING_S = 46.0
 
 
 def all_strategies(speed: float) -> list[Strategy]:
@@ -363,9 +401,32 @@ def all_strategies(speed: float) -> list[Strategy]:
             PUSH_SAFETY_S / speed,
             "notifyHook receiver + list-by-condition safety poll every 30 s",
         ),
+        BatchedPolling("batched-0.5s", 0.5 / speed, "baseline: one list-by-condition every 0.5 s"),
+        BatchedPolling("batched-1s", 1.0 / speed, "baseline: one list-by-condition every 1 s"),
+        SteppedPolling(
+            "stepped",
+            f"baseline: list-by-condition every {STEPPED_FAST_S:g} s for the first "
+            f"{STEPPED_OPENING_S:g} s and from {STEPPED_CLOSING_S:g} s on (results due at "
+            f"47.7–58.3 s), every {STEPPED_SLOW_S:g} s in between",
+            fast=STEPPED_FAST_S / speed,
+            slow=STEPPED_SLOW_S / speed,
+            opening=STEPPED_OPENING_S / speed,
+            closing=STEPPED_CLOSING_S / speed,
+        ),
     ]
 
 
-STRATEGY_NAMES = ("mjwidgets", "mjwidgets+push", "dooy-5s", "trueai-2s", "replicate-0.5s", "push")
+STRATEGY_NAMES = (
+    "mjwidgets",
+    "mjwidgets+push",
+    "dooy-5s",
+    "trueai-2s",
+    "replicate-0.5s",
+    "push",
+    "batched-0.5s",
+    "batched-1s",
+    "stepped",
+)
 POLLING_PEERS = ("dooy-5s", "trueai-2s", "replicate-0.5s")
 PEERS = (*POLLING_PEERS, "push")
+BASELINES = ("batched-0.5s", "batched-1s", "stepped")
