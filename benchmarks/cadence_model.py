@@ -204,8 +204,8 @@ class ModelTracker:
                 if fresh.is_done:
                     seen[i] = now
                     del rhythms[i]
-            since = max(previous, began)  # what the pending tasks can witness
-            self.rhythm.observe_poll((since, since), (now, now), changed, running)
+            if previous > began:  # as the poller: only looks whose tasks the last look saw
+                self.rhythm.observe_poll((previous, previous), (now, now), changed, running)
             previous = self.last_poll = now
         lags, vis = _lags(server, seen)
         return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, now))

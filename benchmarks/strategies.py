@@ -70,6 +70,9 @@ class Strategy:
         self.client = client
         return None
 
+    def warm_up(self, n: int, timeout: float) -> None:
+        """Before the measured submits: a strategy that learns may track a first batch."""
+
     def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
         """Begin tracking ``tasks`` (``submitted``: monotonic submit time per id)."""
         raise NotImplementedError
@@ -317,10 +320,13 @@ class TrackerStrategy(Strategy):
     """mjwidgets' own ``Tracker`` with a throw-away history store, no image prefetch (image
     delivery is measured separately), optionally with its notifyHook receiver."""
 
-    def __init__(self, name: str, description: str, notify: bool = False) -> None:
+    def __init__(
+        self, name: str, description: str, notify: bool = False, warm: bool = False
+    ) -> None:
         self.name = name
         self.description = description
         self.notify = notify
+        self.warm = warm
         if notify:
             self.flavors = ("plus", "trueai")
         self._tracker: Any = None
@@ -345,6 +351,16 @@ class TrackerStrategy(Strategy):
         accepted = inspect.signature(Tracker).parameters
         self._tracker = Tracker(client, **{k: v for k, v in wanted.items() if k in accepted})
         return self._tracker.notify_url if self.notify else None
+
+    def warm_up(self, n: int, timeout: float) -> None:
+        """The same Tracker tracks a first batch of ``n`` on the same server, unmeasured, as
+        in a notebook session: what it learnt (the server's rhythm, a refresh grid) carries
+        over to the measured batch."""
+        if not self.warm:
+            return
+        first = [self._tracker.imagine(f"warm-up lighthouse {i} --ar 1:1") for i in range(n)]
+        for task in first:
+            self._tracker.wait(task, timeout=timeout)
 
     def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
         for task in tasks:
@@ -385,6 +401,11 @@ def all_strategies(speed: float) -> list[Strategy]:
     return [
         TrackerStrategy("mjwidgets", "Tracker: adaptive cadence, one list-by-condition per tick"),
         TrackerStrategy(
+            "mjwidgets-warm",
+            "Tracker, second batch on the same server (the first one tracked unmeasured)",
+            warm=True,
+        ),
+        TrackerStrategy(
             "mjwidgets+push", "Tracker(notify=True): hooks + its safety poll", notify=True
         ),
         PerTaskPolling("dooy-5s", DOOY_S / speed, "per-task fetch every 5 s (Dooy web UI)"),
@@ -418,6 +439,7 @@ def all_strategies(speed: float) -> list[Strategy]:
 
 STRATEGY_NAMES = (
     "mjwidgets",
+    "mjwidgets-warm",
     "mjwidgets+push",
     "dooy-5s",
     "trueai-2s",

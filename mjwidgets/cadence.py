@@ -457,15 +457,16 @@ def next_poll(
     last_poll: float,
     seen_since: float | None = None,
 ) -> float:
-    """When the poller looks next: the earliest ``latest`` among the pending tasks' windows,
-    moved onto the server's refresh grid when it has one (nothing changes between refreshes).
+    """When the poller looks next: the earliest ``latest`` among the pending tasks' windows;
+    on a server with a refresh grid, just after each refresh instead (nothing changes between
+    refreshes; every refresh may bring results).
     ``seen_since``: since when every pending task has been watched (the last look, or a later
     start of tracking: a refresh before it shows the new tasks nothing)."""
     wake = min((latest for _, latest in windows), default=now + 5.0)
     since = max(last_poll, seen_since or last_poll)
     grid = server.grid()
     if grid is not None:
-        wake = grid.look_for(wake, since)
+        wake = grid.look_for(since)
     elif server.grid_expected:
         wake = min(wake, since + server.discovery_gap())
     return max(wake, last_poll + MIN_POLL_GAP_S)

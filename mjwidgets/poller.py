@@ -312,7 +312,11 @@ class Poller:
             self.rhythm.expect_refresh_grid(
                 client is not None and client.capabilities.flavor == "newapi"
             )
-            watched_since = max(t.rhythm.first_seen for t in self._pending.values())
+            # since when every pending task has been watched: the last look's answer (a
+            # refresh while it was on its way counts as seen), or a later start of tracking
+            watched_since = max(
+                self._last_look[1], *(t.rhythm.first_seen for t in self._pending.values())
+            )
             wake_at = next_poll(windows.values(), self.rhythm, now, self._last_tick, watched_since)
             wake_at = max(wake_at, self._not_before, self._last_tick + _MIN_TICK_GAP_S)
             next_deadline = min(
@@ -348,6 +352,8 @@ class Poller:
             whole = self._batch_supported and len(batch) == len(self._pending)
             running = sum(1 for t in batch if t.task.status is Status.IN_PROGRESS)
             since = max((t.rhythm.first_seen for t in batch), default=sent)
+            # status and progress only: new-api gives every in-progress preview a fresh ?rand=
+            stages = [(t.task.status, t.task.progress) for t in batch]
         fresh: dict[str, Task] = {}
         try:
             if self._batch_supported:
@@ -365,11 +371,19 @@ class Poller:
         self._not_before = 0.0
         self._tell_trouble("")
         self._note_answer()
-        changed = self._apply(fresh, batch, observed_at)
-        if whole:  # a look at every pending task: evidence of the server's refresh grid
-            previous = (max(self._last_look[0], since), max(self._last_look[1], since))
+        self._apply(fresh, batch, observed_at)
+        # a look at every pending task, each of them seen by the look before too: evidence of
+        # the server's refresh grid (a task submitted in between moves on its own time)
+        if whole and since < self._last_look[0]:
+            previous = self._last_look
             with self._lock:
-                self.rhythm.observe_poll(previous, (sent, observed_at), changed, running)
+                moved = sum(
+                    1
+                    for t, stage in zip(batch, stages, strict=True)
+                    if (t.task.status, t.task.progress) != stage
+                )
+                self.rhythm.observe_poll(previous, (sent, observed_at), moved, running)
+        if whole:
             self._last_look = (sent, observed_at)
 
     def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:

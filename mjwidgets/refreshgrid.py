@@ -60,14 +60,12 @@ class RefreshGrid:
             k += 1
         return k
 
-    def look_for(self, wake: float, last_look: float) -> float:
-        """When to look instead of at ``wake``: just after the latest refresh before ``wake``
-        (or the next one, when ``wake`` comes before it). A refresh known only roughly gets
-        probes in the middle of its bracket first: seen or not, each halves the bracket."""
-        k = self.next_index(last_look)
-        while self.tick(k + 1)[1] + GRID_TICK_MARGIN_S <= wake:
-            k += 1
-        low, high = self.tick(k)
+    def look_for(self, last_look: float) -> float:
+        """When to look next: just after the first refresh a look at ``last_look`` may not have
+        seen (every refresh gets its look while tasks are pending: one request per refresh,
+        and no result waits for a second one). A refresh known only roughly gets probes in the
+        middle of its bracket first: seen or not, each halves the bracket."""
+        low, high = self.tick(self.next_index(last_look))
         middle = (low + high) / 2
         precision = max(GRID_PRECISION_S, _GRID_PRECISION_SHARE * self.period)
         if high - low > precision and middle > last_look + _MIN_LEAD_S:

@@ -211,20 +211,22 @@ def test_a_grid_expected_is_accepted_from_a_single_task_and_a_rougher_period():
 
 
 @pytest.mark.parametrize(
-    ("rule", "grid", "wake", "last_look", "expected"),
+    ("rule", "grid", "last_look", "expected"),
     [
-        ("nothing can change before the next refresh: look just after it",
-         RefreshGrid(15.0, 15.0, 64.0, 64.02), 66.0, 64.5, 79.03),
-        ("a look wanted two refreshes on: just after the one before it",
-         RefreshGrid(15.0, 15.0, 64.0, 64.02), 100.0, 64.5, 94.03),
+        ("a refresh known to 20 ms: look just after it",
+         RefreshGrid(15.0, 15.0, 64.0, 64.02), 64.5, 79.03),
+        ("the refresh after an idle spell",
+         RefreshGrid(15.0, 15.0, 64.0, 64.02), 90.0, 94.03),
         ("a refresh known to a second: probe the middle of its bracket",
-         RefreshGrid(15.0, 15.0, 64.0, 65.0), 66.0, 65.5, 79.5),
+         RefreshGrid(15.0, 15.0, 64.0, 65.0), 65.5, 79.5),
         ("already inside the bracket: just after its end",
-         RefreshGrid(15.0, 15.0, 64.0, 65.0), 66.0, 79.6, 80.01),
+         RefreshGrid(15.0, 15.0, 64.0, 65.0), 79.6, 80.01),
+        ("an uncertain period widens the brackets further on: a probe",
+         RefreshGrid(14.9, 15.1, 64.0, 64.02), 100.0, 109.01),
     ],
 )  # fmt: skip
-def test_look_for(rule, grid, wake, last_look, expected):
-    assert grid.look_for(wake, last_look) == pytest.approx(expected), rule
+def test_look_for(rule, grid, last_look, expected):
+    assert grid.look_for(last_look) == pytest.approx(expected), rule
 
 
 def test_the_poller_looks_on_the_grid_once_the_looks_prove_one():
@@ -234,8 +236,10 @@ def test_the_poller_looks_on_the_grid_once_the_looks_prove_one():
         moved = 5 if any(before < r <= at for r in _GRID_15) else 0
         server.observe_poll((before, before), (at, at), moved, running=5)
     assert server.grid() is not None
-    # the windows want a look at 91 s: nothing shows before the refresh at 94 s
+    # the windows want a look at 91 s, but nothing shows before the refresh at 94 s
     assert next_poll([(90.5, 91.0)], server, 90.0, 90.0) == pytest.approx(94.01, abs=0.3)
+    # the windows want none before 120 s: the refreshes in between get their looks
+    assert next_poll([(110.0, 120.0)], server, 95.0, 95.0) == pytest.approx(109.01, abs=0.3)
 
 
 def test_no_grid_on_a_live_server_whose_tasks_move_at_every_look():
