@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget, next_poll
-from mjwidgets.refreshgrid import RefreshGrid, find_grid
 from mjwidgets.models import Status, Task
+from mjwidgets.refreshgrid import RefreshGrid, find_grid
 
 
 def _server(intervals=(), action="IMAGINE", rough=(), final=()) -> ServerRhythm:
