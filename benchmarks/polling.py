@@ -51,6 +51,7 @@ GOAL_REQ_PER_UPDATE = 1.5
 # At speed 1 (real time, ~60 s a run): the Tracker, and the two peers it must beat on requests
 # and on lag, so that the comparison on the real clock is also made within one run.
 REALTIME_STRATEGIES = ("mjwidgets", "trueai-2s", "replicate-0.5s", "stepped")
+REALTIME_NEWAPI = ("mjwidgets-warm", "trueai-2s")  # the refresh grid on the real clock
 
 
 @dataclass
@@ -365,6 +366,9 @@ def plan(options: Options) -> list[tuple[str, int, float, str]]:
                     runs.append((flavor, n, options.speed, strategy.name))
     if options.realtime_check and "plus" in options.flavors and options.speed != 1:
         runs += [("plus", GOAL_N, 1.0, name) for name in REALTIME_STRATEGIES if name in wanted]
+    if options.realtime_check and "newapi" in options.flavors and options.speed != 1:
+        # at speed 7 a loaded machine's round trip (~0.1 s) counts seven times in vis-lag
+        runs += [("newapi", GOAL_N, 1.0, name) for name in REALTIME_NEWAPI if name in wanted]
     return runs
 
 

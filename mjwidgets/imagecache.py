@@ -42,6 +42,9 @@ log = logging.getLogger("mjwidgets.imagecache")
 
 FINAL = "final"
 PREVIEW = "preview"
+# decoded images kept for the cards that ask right after caching: three 2048² grids (one per
+# download thread), ~38 MB; more would make a big Studio's kernel heavy for nothing
+_DECODED_PIXELS = 3 * 2048 * 2048
 DISPLAY_FOLDER = "display"  # images/display/<sha256 of the image>.jpg: each card's JPEG
 
 
@@ -218,7 +221,10 @@ class ImageCache:
         with self._lock:
             self._decoded[target] = image
             self._decoded.move_to_end(target)
-            while len(self._decoded) > 8:
+            while len(self._decoded) > 1 and (
+                len(self._decoded) > 8
+                or sum(i.width * i.height for i in self._decoded.values()) > _DECODED_PIXELS
+            ):
                 self._decoded.popitem(last=False)
         self._keep_display(target, image)
         return target
