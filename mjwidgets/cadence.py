@@ -411,7 +411,7 @@ class TaskRhythm:
             # queued, or started on a server whose rhythm is unknown: one early look, then slow
             cap = 10.0 if self.relaxed else 5.0
             age = max(last - self.first_seen, 0.25 * (now - self.first_seen))
-            gap = min(cap, max(0.5, 2 * age))  # probes at 0.5, 1.5, 4.5 … then 5 s
+            gap = min(cap, max(0.2, 2 * age))  # probes at 0.2, 0.6, 1.8, 5.4 … then 5 s
             if interval is not None:  # a fast server starts and ends jobs fast, too
                 gap = min(gap, max(4 * interval, 0.1))
             return (last + gap / 2, last + gap)

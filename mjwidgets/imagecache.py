@@ -226,7 +226,8 @@ class ImageCache:
                 or sum(i.width * i.height for i in self._decoded.values()) > _DECODED_PIXELS
             ):
                 self._decoded.popitem(last=False)
-        self._keep_display(target, image)
+        if kind == FINAL:  # previews come every few seconds: their card makes its own
+            self._keep_display(target, image)
         return target
 
     # -- the display rendition kept beside each image -------------------------------------------

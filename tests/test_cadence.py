@@ -107,7 +107,7 @@ def _rhythm(status=Status.SUBMITTED, progress=0, at=0.0, relaxed=False) -> TaskR
         ("pushed: never slower than 15 s", _rhythm(), 1.0, _server([60.0, 60.0]), True,
          (7.5, 15.0)),
         ("queued, unknown server: first probe soon", _rhythm(Status.NOT_START), 0.0, _server(),
-         False, (0.25, 0.5)),
+         False, (0.1, 0.2)),
         ("queued for a minute: a look every 5 s", _rhythm(Status.NOT_START), 60.0, _server(),
          False, (2.5, 5.0)),
         ("relax mode: every 10 s", _rhythm(Status.NOT_START, relaxed=True), 60.0, _server(),
