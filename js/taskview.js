@@ -1,7 +1,8 @@
 // mjwidgets TaskView: one card per Midjourney task.
 // State arrives in traits (status, progress, image bytes, buttons...); clicks leave as messages.
 // Every server-provided string is inserted with textContent, never as HTML.
-// Joined after common.js (el, copyText, watchKernel…) and lightbox.js (widgets/plumbing.py).
+// Joined after common.js (el, copyText, watchKernel…), lightbox.js and copycode.js
+// (widgets/plumbing.py).
 
 function buttonText(b) {
   if (b.label && b.emoji && !/^[a-z0-9_]+$/i.test(b.emoji)) return `${b.emoji} ${b.label}`;
@@ -83,7 +84,8 @@ function render({ model, el: host, signal }) {
   full.title = "View the images at full size (click an image too)";
   const download = el("button", "mjw-download", "Download");
   download.title = "Download the full-resolution image as the server made it";
-  tools.append(full, download, children);
+  const copyCode = copyCodeButton();
+  tools.append(full, download, copyCode, children);
 
   const modal = el("div", "mjw-modal");
   const modalTitle = el("div", "mjw-modal-title");
@@ -583,10 +585,13 @@ function render({ model, el: host, signal }) {
 
   download.addEventListener("click", () => send({ type: "full_image", mode: "download" }),
     { signal });
+  copyCode.addEventListener("click", () => send({ type: "recipe" }), { signal });
   model.on("msg:custom", (msg, buffers) => {
     watch.answered();
     if (msg.type === "tile") {
       onTile(msg, buffers);
+    } else if (msg.type === "recipe") {
+      showRecipe(tools, msg, signal);
     } else if (msg.type === "seed") {
       lightboxSeed(root, msg.seed, msg.error);
       if (msg.seed) copyText(String(msg.seed));

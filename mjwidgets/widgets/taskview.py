@@ -35,6 +35,7 @@ from . import cardbuttons, lightbox
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .maskeditor import MaskEditor
 from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
+from .recipecopy import recipe_message
 from .snapshot import SNAPSHOT_QUALITY, SNAPSHOT_SIDE, CardPicture, Snapshot, snapshot_html
 
 log = logging.getLogger("mjwidgets.widgets")
@@ -49,7 +50,7 @@ def _seconds(later, earlier) -> float | None:
 class _Card(anywidget.AnyWidget):
     """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
 
-    _esm = front_end("common.js", "lightbox.js", "taskview.js")
+    _esm = front_end("common.js", "lightbox.js", "copycode.js", "taskview.js")
     _css = front_end("mjwidgets.css", "lightbox.css")
 
     task_id = traitlets.Unicode("").tag(sync=True)
@@ -409,6 +410,8 @@ class TaskView(ipywidgets.VBox):
             IMAGER.submit(self._send_tile, _int(content.get("index"), 1), content.get("mode"))
         elif kind == "seed":
             SUBMITTER.submit(self._send_seed)
+        elif kind == "recipe":  # "Copy as code"
+            IMAGER.submit(lambda: self.card.send(recipe_message(self.task)))
         elif kind == "imagine_prompt":
             SUBMITTER.submit(self._imagine_proposal, _int(content.get("index"), 0))
         elif kind == "use_prompt":
