@@ -9,7 +9,8 @@ re-render every card and re-send its image).
 
 Money: ``budget=`` (a Budget, or several) limits what the Studio submits; before a sweep or a
 replay runs the status bar shows its estimate, and a submit a budget stops says so there
-(``studiobudget``).
+(``studiobudget``). A picture dropped on the Studio that carries its record offers to continue
+from it or to make it again (``provenancedrop``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..tracking import Tracker
 from .placement import CardOrder
 from .plumbing import tracker_for
 from .promptbar import PromptBar, new_bar
+from .provenancedrop import ProvenanceDrop
 from .snapshot import Snapshot, snapshot_html
 from .studiobudget import budgets_that_apply, estimate_text, refusal_text
 from .sweepview import SweepView
@@ -74,7 +76,8 @@ class Studio(ipywidgets.VBox):
             )
         )
         self.cards_box.add_class("mjw-cards")
-        super().__init__([self.bar, self.cards_box])
+        self.drop = ProvenanceDrop(self)  # a dropped picture that carries its story
+        super().__init__([self.bar, self.drop.widget, self.cards_box])
         self.add_class("mjw-studio")
         self.cards: dict[str, TaskView] = {}
         self.sweeps: list[SweepView] = []

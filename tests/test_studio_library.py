@@ -1,11 +1,14 @@
-"""The Studio and money: a sweep's and a replay's estimate in the status bar before they run, a
-Studio's own budget, and the budget's refusal in the status bar when a submit is stopped."""
+"""The Studio and the library: a sweep's and a replay's estimate in the status bar before they
+run, a Studio's own budget and its refusal in the status bar when a submit is stopped; a dropped
+picture that carries its record offers to continue from it."""
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
+from PIL import Image
 
 from mjwidgets import sim
 from mjwidgets.budget import Budget, set_kernel_budget
@@ -96,5 +99,36 @@ def test_a_replay_shows_its_estimate_and_its_cards(setup):
         assert set(studio.cards) == {new_grid.id, new_single.id}
         assert "--v 7" in new_grid.prompt
         _until(lambda: studio.bar.status_text.startswith("replay: 2 of 2 steps made"))
+    finally:
+        studio.close()
+
+
+def test_a_dropped_picture_offers_to_continue_from_it(setup, tmp_path):
+    _, tracker = setup
+    grid = tracker.imagine("a teal kite over dunes --ar 3:2").wait(timeout=60)
+    single = tracker.action(grid, "U4").wait(timeout=60)
+    saved = single.save(tmp_path / "saved")
+    picture = next(p for p in saved.parent.iterdir() if p.suffix in (".png", ".jpg", ".jpeg"))
+    studio = Studio(tracker=tracker)
+    try:
+        drop = studio.drop
+        drop._on_message(drop.widget, {"type": "file", "name": "kite.png"},
+                         [picture.read_bytes()])  # fmt: skip
+        _until(lambda: drop.widget.offer.get("id") == single.id)
+        offer = drop.widget.offer
+        assert offer["file"] == "kite.png" and offer["same_server"] is True
+        assert offer["prompt"] == "a teal kite over dunes --ar 3:2"
+        assert offer["estimate"].startswith("≈ 1.0 Fast GPU minutes for 2 jobs")
+        drop._on_message(drop.widget, {"type": "continue"}, [])
+        _until(lambda: single.id in studio.cards)
+        assert drop.widget.offer == {} and single.id in drop.widget.note
+        assert studio.cards[single.id].task.buttons  # its buttons can be pressed again
+
+        plain = io.BytesIO()
+        Image.new("RGB", (8, 8), "white").save(plain, "PNG")
+        drop._on_message(drop.widget, {"type": "file", "name": "plain.png"}, [plain.getvalue()])
+        _until(lambda: drop.widget.note.startswith("plain.png:"))
+        assert "carries no mjwidgets record" in drop.widget.note
+        assert drop.widget.offer == {}
     finally:
         studio.close()
