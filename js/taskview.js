@@ -1,8 +1,8 @@
 // mjwidgets TaskView: one card per Midjourney task.
 // State arrives in traits (status, progress, image bytes, buttons...); clicks leave as messages.
 // Every server-provided string is inserted with textContent, never as HTML.
-// Joined after common.js (el, copyText, watchKernel…), lightbox.js and copycode.js
-// (widgets/plumbing.py).
+// Joined after common.js (el, copyText, watchKernel…), lightbox.js, copycode.js and
+// gallerylibrary.js (widgets/plumbing.py).
 
 function buttonText(b) {
   if (b.label && b.emoji && !/^[a-z0-9_]+$/i.test(b.emoji)) return `${b.emoji} ${b.label}`;
@@ -85,7 +85,8 @@ function render({ model, el: host, signal }) {
   const download = el("button", "mjw-download", "Download");
   download.title = "Download the full-resolution image as the server made it";
   const copyCode = copyCodeButton();
-  tools.append(full, download, copyCode, children);
+  const marks = el("span", "mjw-card-marks"); // ♥ and stars (gallerylibrary.js)
+  tools.append(full, download, copyCode, marks, children);
 
   const modal = el("div", "mjw-modal");
   const modalTitle = el("div", "mjw-modal-title");
@@ -618,6 +619,11 @@ function render({ model, el: host, signal }) {
     "lineage", "action", "task_id", "retrying", "compact", "status_text", "stuck"]) {
     model.on(`change:${name}`, showHeader);
   }
+  const showMarks = () => {
+    const m = model.get("marks") || {};
+    marks.replaceChildren(...(m.tags ? [markButtons(model.get("task_id"), m, send, signal)] : []));
+  };
+  model.on("change:marks", showMarks);
   model.on("change:buttons", showButtons);
   model.on("change:controls", showButtons);
   model.on("change:stuck", showButtons);
@@ -629,7 +635,7 @@ function render({ model, el: host, signal }) {
   model.on("change:can_use_prompt", showProposals);
   model.on("change:notice", showNotice);
   for (const name of ["pending_buttons", "used_buttons", "error", "modal", "children", "notice",
-    "controls"]) {
+    "controls", "marks"]) {
     model.on(`change:${name}`, answered);
   }
   showAspect();
@@ -639,6 +645,7 @@ function render({ model, el: host, signal }) {
   showChildren();
   showModal();
   showProposals();
+  showMarks();
   notice.hidden = true;
 }
 

@@ -167,3 +167,23 @@ def test_copy_as_code_answers_with_the_recipe(made):
         assert _timeless(answer["code"]) == _timeless(mjw.recipe(made["single"]))
     finally:
         card.close()
+
+
+def test_a_card_rates_and_hearts_its_task_and_a_new_card_shows_it(made):
+    boat = made["boat"]
+    card = TaskView(boat, tracker=made["tracker"])
+    try:
+        card._on_message(card.card, {"type": "rate", "task_id": boat.id, "stars": 3}, [])
+        card._on_message(card.card, {"type": "favourite", "task_id": boat.id, "on": True}, [])
+        _until(lambda: card.card.marks.get("rating") == 3 and card.card.marks.get("favourite"))
+        assert made["store"].library.marks(boat.id).rating == 3
+    finally:
+        card.close()
+    again = TaskView(boat, tracker=made["tracker"])
+    try:
+        _until(lambda: again.card.marks.get("rating") == 3)
+        assert again.card.marks["favourite"] is True
+    finally:
+        again.close()
+    made["store"].library.rate(boat.id, None)
+    made["store"].library.favourite(boat.id, False)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import MJError, ValidationError
 from ..export import export_zip
 from ..imagecache import ImageCache
 from ..library import KINDS, Library
@@ -31,6 +31,7 @@ __all__ = [
     "filters_of",
     "marks_json",
     "selection_zip",
+    "show_card_marks",
 ]
 
 #: The gallery's library filter traits (their values go to ``store.history``).
@@ -106,6 +107,19 @@ def apply_mark(library: Library, content: Mapping[str, Any]) -> str:
             library.untag(task_id, tag)
         return f"{which}: tag “{tag}” removed"
     raise ValidationError(f"unknown mark {kind!r}", advice="reload the page")
+
+
+def show_card_marks(view: Any, content: Mapping[str, Any] | None = None) -> None:
+    """A card's ♥ and stars: apply a click (``content``) to its task, then show its marks
+    (the card's ``marks`` trait). A task the history does not hold yet shows none."""
+    library = view.tracker.store.library
+    try:
+        if content is not None:
+            apply_mark(library, {**content, "task_id": view.task.id})
+        view.card.marks = marks_json(library, [view.task])[view.task.id]
+    except MJError as exc:
+        if content is not None:  # a click gets its answer; a first look stays quiet
+            view.card.error = str(exc)
 
 
 def selection_zip(

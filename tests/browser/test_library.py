@@ -6,7 +6,7 @@ pictures at 1,400 and 800 px, light and dark.
 (b) Two ticked thumbnails download as one zip (a real download): both images inside, each
 carrying its record (``mjw.provenance`` on the extracted files), and the manifest.
 (c) "Copy as code" on a card and on a history item puts the recipe on the clipboard; without a
-clipboard the recipe is shown selected in a box.
+clipboard the recipe is shown selected in a box. The card's ♥ and stars reach the history file.
 """
 
 from __future__ import annotations
@@ -289,6 +289,14 @@ def test_copy_as_code_puts_the_recipe_on_the_clipboard(jupyter_lab, browser):
         gallery.locator(".mjw-history-detail:not([hidden]) button.mjw-copy-code").click()
         gallery.locator(".mjw-note", has_text="Recipe copied").wait_for()
         assert _timeless(page.evaluate("() => navigator.clipboard.readText()")) == expected
+
+        # the card rates and hearts its task too (the same history file as the gallery)
+        card.locator(".mjw-card-marks .mjw-star[data-stars='5']").click()
+        card.locator(".mjw-card-marks .mjw-stars[data-rating='5']").wait_for()
+        card.locator(".mjw-card-marks button.mjw-fav").click()
+        card.locator(".mjw-card-marks button.mjw-fav.mjw-on").wait_for()
+        marks = nb.eval("h.store.library.marks(single.id).to_json()")
+        assert marks["rating"] == 5 and marks["favourite"] is True
 
         # no clipboard (a plain http page, a denied permission): the recipe, selected, in a box
         page.evaluate("() => Object.defineProperty(navigator, 'clipboard', {value: undefined})")
