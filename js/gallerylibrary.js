@@ -135,6 +135,9 @@ function marksEditor(send, signal) {
   input.placeholder = "add a tag…";
   input.maxLength = 60;
   input.setAttribute("aria-label", "Add a tag");
+  const known = el("datalist"); // the tags in use, offered as the person types
+  known.id = `mjw-tags-${Math.random().toString(36).slice(2)}`;
+  input.setAttribute("list", known.id);
   input.addEventListener("keydown", (event) => {
     event.stopPropagation(); // JupyterLab's shortcuts must not see keys typed here
     if (event.key === "Enter" && input.value.trim() && box.dataset.taskId) {
@@ -142,14 +145,16 @@ function marksEditor(send, signal) {
       input.value = "";
     }
   }, { signal });
-  box.append(marksSlot, chips, input);
-  function update(taskId, marks) {
+  box.append(marksSlot, chips, input, known);
+  function update(taskId, marks, tagsInUse) {
     box.dataset.taskId = taskId || "";
     box.hidden = !taskId;
     if (!taskId) return;
     const m = marks || { favourite: false, rating: 0, tags: [] };
     marksSlot.replaceChildren(markButtons(taskId, m, send, signal));
     chips.replaceChildren(tagChips(taskId, m.tags, send, signal));
+    known.replaceChildren(...(tagsInUse || []).filter((t) => !m.tags.includes(t))
+      .map((t) => Object.assign(el("option"), { value: t })));
   }
   return { box, update };
 }

@@ -232,16 +232,7 @@ function render({ model, el: host, signal }) {
           item.status.replace(/_/g, " ").toLowerCase()));
       }
 
-      const marks = item.marks || { favourite: false, rating: 0, tags: [] };
-      const markRow = el("div", "mjw-thumb-marks");
-      markRow.append(markButtons(item.task_id, marks, (c) => model.send(c), signal));
-      if (marks.tags.length) {
-        const chips = tagChips(item.task_id, marks.tags, null, signal);
-        chips.title = marks.tags.map((t) => `#${t}`).join(" ");
-        markRow.append(chips);
-      }
-      tile.classList.toggle("mjw-thumb-favourite", Boolean(marks.favourite));
-      tile.dataset.rating = String(marks.rating || 0);
+      const markRow = el("div", "mjw-thumb-marks"); // filled by showMarks
       const caption = el("div", "mjw-thumb-caption", item.prompt || "(no prompt)");
       const metaText = [item.via || item.action.toLowerCase(), when(item.when)]
         .filter(Boolean).join(" · ");
@@ -336,10 +327,27 @@ function render({ model, el: host, signal }) {
     showMarks();
   }
 
+  // ♥, stars and tags: their own trait, so a click redraws these rows, not the thumbnails
   function showMarks() {
+    const all = model.get("marks") || {};
+    const none = { favourite: false, rating: 0, tags: [] };
+    for (const tile of grid.children) {
+      const taskId = tile.dataset.taskId;
+      const marks = all[taskId] || none;
+      const row = tile.querySelector(".mjw-thumb-marks");
+      if (!row) continue;
+      row.replaceChildren(markButtons(taskId, marks, (c) => model.send(c), signal));
+      if (marks.tags.length) {
+        const chips = tagChips(taskId, marks.tags, null, signal);
+        chips.title = marks.tags.map((t) => `#${t}`).join(" ");
+        row.append(chips);
+      }
+      tile.classList.toggle("mjw-thumb-favourite", Boolean(marks.favourite));
+      tile.dataset.rating = String(marks.rating || 0);
+    }
     const current = model.get("current");
-    const item = (model.get("items") || []).find((i) => i.task_id === current);
-    editor.update(item ? current : "", item ? item.marks : null);
+    const shown = (model.get("items") || []).some((i) => i.task_id === current);
+    editor.update(shown ? current : "", all[current] || none, (model.get("facets") || {}).tags);
     copyCode.disabled = !current;
   }
 
@@ -361,6 +369,8 @@ function render({ model, el: host, signal }) {
   for (const name of ["favourite", "min_rating", "tag", "version", "aspect", "kind", "facets"]) {
     model.on(`change:${name}`, library.update);
   }
+  model.on("change:marks", showMarks);
+  model.on("change:facets", showMarks);
   model.on("change:message", showMessages);
   model.on("change:error", showMessages);
   showFilters();

@@ -126,6 +126,8 @@ class _Gallery(anywidget.AnyWidget):
     aspect = traitlets.Unicode("").tag(sync=True)
     kind = traitlets.Unicode("").tag(sync=True)
     facets = traitlets.Dict().tag(sync=True)
+    # task id → {favourite, rating, tags} of the shown tasks: a click re-sends these, not items
+    marks = traitlets.Dict().tag(sync=True)
 
 
 def _tree_json(node: LineageNode, current: str) -> dict[str, Any]:
@@ -384,9 +386,7 @@ class HistoryView(ipywidgets.VBox):
             return None
         return path
 
-    def _item(
-        self, task: Task, thumbs: dict[str, bytes | None], marks: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _item(self, task: Task, thumbs: dict[str, bytes | None]) -> dict[str, Any]:
         when = task.submit_time or task.finish_time
         return {
             "task_id": task.id,
@@ -398,7 +398,6 @@ class HistoryView(ipywidgets.VBox):
             "when": when.isoformat() if when else "",
             "thumb": thumbs.get(task.id),
             "other_server": task.server != self.tracker.base_url,
-            "marks": marks.get(task.id),
         }
 
     def _push_items(self, budget: int | None) -> int:
@@ -426,9 +425,11 @@ class HistoryView(ipywidgets.VBox):
             except OSError as exc:
                 log.warning("no thumbnail for %s: %s", task.id, exc)
                 thumbs[task.id] = None
+        items = [self._item(task, thumbs) for task in self.tasks]
         marks = gallerylibrary.marks_json(self.store.library, self.tasks)
-        items = [self._item(task, thumbs, marks) for task in self.tasks]
         with self.gallery.hold_sync():
+            if marks != self.gallery.marks:
+                self.gallery.marks = marks
             if items != self.gallery.items:
                 self.gallery.items = items
             self.gallery.total = len(items)
@@ -453,6 +454,22 @@ class HistoryView(ipywidgets.VBox):
                     self._push_items(budget=None)
         except Exception:  # a background job must never die silently
             log.exception("making thumbnails failed")
+
+    def _mark(self, content: dict[str, Any]) -> None:
+        """A ♥, stars or a tag from the page: kept in the history file, then shown. Only the
+        marks are sent again, unless a library filter is on (the shown tasks may change)."""
+        gallery = self.gallery
+        gallery.message = gallerylibrary.apply_mark(self.store.library, content)
+        gallery.error = ""
+        if any(gallerylibrary.filters_of(gallery).values()):
+            self.refresh()
+            return
+        with self._lock:
+            gallery.marks = gallerylibrary.marks_json(self.store.library, self.tasks)
+            if content.get("type") in ("tag", "untag"):
+                gallery.facets = self.store.library.facets(
+                    None if self.all_servers else self.tracker.base_url
+                )
 
     def _send_zip(self, task_ids: list[str]) -> None:
         """The ticked tasks as a zip, sent to the page as one message's bytes (a zip too big
@@ -524,8 +541,7 @@ class HistoryView(ipywidgets.VBox):
             elif kind == "refresh":
                 self.refresh()
             elif kind in gallerylibrary.MARK_MESSAGES:
-                self.gallery.message = gallerylibrary.apply_mark(self.store.library, content)
-                self.refresh()
+                self._mark(content)
             elif kind == "download":
                 SUBMITTER.submit(self._send_zip, list(self.gallery.selected))
             elif kind == "recipe":
