@@ -63,8 +63,13 @@ function render({ model, el: host, signal }) {
   const zip = el("button", "mjw-history-zip", "Download zip");
   zip.title = "Download the ticked images as one zip: each image carries its prompt, "
     + "parameters and lineage; with a manifest and a contact sheet";
+  const tagTicked = el("input", "mjw-history-tag-ticked");
+  tagTicked.type = "text";
+  tagTicked.maxLength = 60;
+  tagTicked.placeholder = "tag the ticked…";
+  tagTicked.setAttribute("aria-label", "Tag the ticked images");
   const clear = el("button", "mjw-history-clear", "Clear ticks");
-  selbar.append(selcount, compare, zip, clear);
+  selbar.append(selcount, compare, zip, tagTicked, clear);
 
   const grid = el("div", "mjw-history-grid");
   grid.setAttribute("role", "list");
@@ -89,7 +94,14 @@ function render({ model, el: host, signal }) {
   const error = el("div", "mjw-history-error");
   root.append(top, filters, library.row, selbar, grid, empty, message, hint, error, detail);
 
-  for (const field of [search, since, until]) keepKeys(field, signal);
+  for (const field of [search, since, until, tagTicked]) keepKeys(field, signal);
+  tagTicked.addEventListener("keydown", (event) => {
+    const ticked = model.get("selected") || [];
+    if (event.key === "Enter" && tagTicked.value.trim() && ticked.length) {
+      model.send({ type: "tag", task_ids: ticked, tag: tagTicked.value.trim() });
+      tagTicked.value = "";
+    }
+  }, { signal });
 
   let urls = [];
   signal.addEventListener("abort", () => urls.forEach((u) => URL.revokeObjectURL(u)));
@@ -233,13 +245,14 @@ function render({ model, el: host, signal }) {
       }
 
       const markRow = el("div", "mjw-thumb-marks"); // filled by showMarks
+      const tagRow = el("div", "mjw-thumb-tags");
       const caption = el("div", "mjw-thumb-caption", item.prompt || "(no prompt)");
       const metaText = [item.via || item.action.toLowerCase(), when(item.when)]
         .filter(Boolean).join(" · ");
       const meta = el("div", "mjw-thumb-meta", metaText);
       meta.title = (item.when ? new Date(item.when).toLocaleString() : "")
         + (item.other_server ? " · made on another server (an earlier session)" : "");
-      tile.append(frame, markRow, caption, meta);
+      tile.append(frame, markRow, tagRow, caption, meta);
       tile.addEventListener("click", () => select(item.task_id), { signal });
       tile.addEventListener("keydown", (event) => {
         if (event.key === "Enter" || event.key === " ") {
@@ -271,6 +284,7 @@ function render({ model, el: host, signal }) {
     zip.hidden = n === 0;
     if (!zipBusy) zip.textContent = n ? `Download ${n} as zip` : "Download zip";
     clear.hidden = n === 0;
+    tagTicked.hidden = n === 0;
     for (const tile of grid.children) {
       const on = chosen.has(tile.dataset.taskId);
       tile.classList.toggle("mjw-thumb-ticked", on);
@@ -335,13 +349,12 @@ function render({ model, el: host, signal }) {
       const taskId = tile.dataset.taskId;
       const marks = all[taskId] || none;
       const row = tile.querySelector(".mjw-thumb-marks");
-      if (!row) continue;
+      const tagRow = tile.querySelector(".mjw-thumb-tags");
+      if (!row || !tagRow) continue;
       row.replaceChildren(markButtons(taskId, marks, (c) => model.send(c), signal));
-      if (marks.tags.length) {
-        const chips = tagChips(taskId, marks.tags, null, signal);
-        chips.title = marks.tags.map((t) => `#${t}`).join(" ");
-        row.append(chips);
-      }
+      const chips = tagChips(taskId, marks.tags, null, signal);
+      tagRow.title = marks.tags.map((t) => `#${t}`).join(" ");
+      tagRow.replaceChildren(chips);
       tile.classList.toggle("mjw-thumb-favourite", Boolean(marks.favourite));
       tile.dataset.rating = String(marks.rating || 0);
     }

@@ -95,6 +95,10 @@ def test_marks_from_the_gallery_filter_and_survive_a_new_gallery(made):
         assert [t.id for t in view.search(kind="video")] == []
         assert boat in [t.id for t in view.search(kind="image")]
 
+        _click(view, {"type": "tag", "task_ids": [single, boat], "tag": "sea"})  # the ticked
+        assert view.gallery.marks[boat]["tags"] == ["sea", "water"]
+        assert view.gallery.message == "2 images: tagged “sea”"
+        _click(view, {"type": "untag", "task_ids": [single, boat], "tag": "sea"})
         _click(view, {"type": "rate", "task_id": single, "stars": 0})  # a second click clears
         _click(view, {"type": "untag", "task_id": boat, "tag": "water"})
         assert made["store"].library.marks(single).rating is None

@@ -1,6 +1,6 @@
 """The gallery's library in a real browser.
 
-(a) Stars, a favourite and a tag set on thumbnails and the shown task; the rating and tag filters
+(a) Stars, a favourite and tags set on thumbnails, the shown task and the ticked ones; the filters
 find the task; a new HistoryView on the same history file shows the marks and filters the same;
 pictures at 1,400 and 800 px, light and dark.
 (b) Two ticked thumbnails download as one zip (a real download): both images inside, each
@@ -168,6 +168,12 @@ def test_rate_tag_filter_and_a_fresh_gallery(jupyter_lab, browser):
     for key in ("single", "fox"):
         _thumb(gallery, ids[key]).locator("input.mjw-thumb-check").check()
     nb.wait_until(f"h.selected == [{ids['single']!r}, {ids['fox']!r}]")
+    ticked_tag = gallery.locator("input.mjw-history-tag-ticked")
+    ticked_tag.fill("pair")
+    ticked_tag.press("Enter")
+    for key in ("single", "fox"):
+        _thumb(gallery, ids[key]).locator(".mjw-tag[data-tag='pair']").wait_for()
+    assert _thumb(gallery, ids["boat"]).locator(".mjw-tag").count() == 0
     _thumb(gallery, ids["boat"]).locator(".mjw-star[data-stars='2']").click()
     gallery.locator(f".mjw-thumb[data-task-id='{ids['boat']}'][data-rating='2']").wait_for()
     _pictures(nb, "gallery-library")
@@ -181,7 +187,10 @@ def test_rate_tag_filter_and_a_fresh_gallery(jupyter_lab, browser):
     _wait_option(fresh_tags, "keeper")
     fresh_tags.select_option("keeper")
     _wait_shown(page, [ids["single"]], index=1)
-    assert _thumb(fresh, ids["single"]).locator(".mjw-tag").all_inner_texts() == ["#keeper"]
+    assert _thumb(fresh, ids["single"]).locator(".mjw-tag").all_inner_texts() == [
+        "#keeper",
+        "#pair",
+    ]
     assert nb.eval("[t.id for t in h2.tasks]") == [ids["single"]]
     assert not nb.page_errors(), nb.console
 
