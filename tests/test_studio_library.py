@@ -124,6 +124,16 @@ def test_a_dropped_picture_offers_to_continue_from_it(setup, tmp_path):
         assert drop.widget.offer == {} and single.id in drop.widget.note
         assert studio.cards[single.id].task.buttons  # its buttons can be pressed again
 
+        # "Make it again here": the lineage replayed on the Studio's server, each step a card
+        drop._on_message(drop.widget, {"type": "file", "name": "kite.png"},
+                         [picture.read_bytes()])  # fmt: skip
+        _until(lambda: drop.widget.offer.get("id") == single.id)
+        drop._on_message(drop.widget, {"type": "replay"}, [])
+        _until(lambda: len(studio.cards) == 3 and studio.bar.status_text.startswith("replay: 2 of"))
+        assert drop.widget.offer == {}
+        remade = [view.task for key, view in studio.cards.items() if key != single.id]
+        assert sorted(t.action for t in remade) == ["IMAGINE", "UPSCALE"]
+
         plain = io.BytesIO()
         Image.new("RGB", (8, 8), "white").save(plain, "PNG")
         drop._on_message(drop.widget, {"type": "file", "name": "plain.png"}, [plain.getvalue()])
