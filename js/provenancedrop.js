@@ -85,6 +85,8 @@ function render({ model, el: host, signal }) {
         + "by mjwidgets can be continued from");
       return;
     }
+    model.set("note", ""); // a local note of an earlier drop (the kernel's is already empty)
+    show();
     model.send({ type: "file", name: file.name }, undefined, [bytes.buffer]);
   }
 

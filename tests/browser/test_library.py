@@ -12,12 +12,17 @@ clipboard the recipe is shown selected in a box. The card's ♥ and stars reach 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 from harness import VIEWPORT, WAIT_TIMEOUT_MS, open_notebook
 
 import mjwidgets as mjw
 
+ROOT = Path(__file__).resolve().parents[2]
 SETUP = """
 import os
 os.environ["MJ_SIM_SPEED"] = "20"
@@ -277,7 +282,7 @@ def _timeless(code):
     return [line for line in code.splitlines() if not line.startswith("# From the history")]
 
 
-def test_copy_as_code_puts_the_recipe_on_the_clipboard(jupyter_lab, browser):
+def test_copy_as_code_puts_the_recipe_on_the_clipboard(jupyter_lab, browser, tmp_path):
     context = browser.new_context(
         viewport=VIEWPORT, permissions=["clipboard-read", "clipboard-write"]
     )
@@ -290,7 +295,20 @@ def test_copy_as_code_puts_the_recipe_on_the_clipboard(jupyter_lab, browser):
         card = page.locator(f".mjw-task[data-task-id='{nb.eval('single.id')}']").first
         card.locator("button.mjw-copy-code").click()
         card.locator(".mjw-note", has_text="Recipe copied").wait_for()
-        assert _timeless(page.evaluate("() => navigator.clipboard.readText()")) == expected
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert _timeless(copied) == expected
+        # the copied cell makes the chain again in a fresh process on a fresh simulator
+        (tmp_path / "recipe.py").write_text(
+            copied + "\nprint('MADE', step1.action, step2.action, step2.origin_button.display)\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k not in ("MJ_BASE_URL", "MJ_API_KEY")}
+        env.update(MJ_HOME=str(tmp_path / "home"), MJ_SIM_SPEED="200", PYTHONPATH=str(ROOT))
+        run = subprocess.run(
+            [sys.executable, "recipe.py"], cwd=tmp_path, env=env, capture_output=True,
+            text=True, timeout=200,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "MADE IMAGINE UPSCALE U2" in run.stdout, run.stdout
 
         page.evaluate("() => navigator.clipboard.writeText('')")
         gallery = _gallery(page)

@@ -100,11 +100,15 @@ def test_a_dropped_picture_offers_to_continue_from_it(jupyter_lab, browser):
     offer = page.locator(".mjw-drop-offer")
     go = offer.locator("button.mjw-drop-continue")
     go.wait_for()
+    assert note.count() == 0  # the earlier drop's note is gone
     assert offer.locator(".mjw-drop-file").inner_text() == "kite" + picture.suffix
     assert offer.locator(".mjw-drop-prompt").inner_text() == "a teal kite over dunes --ar 3:2"
     assert go.is_enabled()
     assert offer.locator(".mjw-drop-estimate").inner_text().startswith("≈ 1.0 Fast GPU minutes")
     nb.screenshot("studio-drop-offer", selector=".mjw-studio")
+    nb.set_theme("dark")
+    page.wait_for_timeout(800)  # only for the picture: let the theme transition settle
+    nb.screenshot("studio-drop-offer-dark", selector=".mjw-studio")
     go.click()
     card = page.locator(f".mjw-studio .mjw-task[data-task-id='{single_id}']")
     card.wait_for()
