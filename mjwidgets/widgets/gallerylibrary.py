@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
 FILTERS = ("favourite", "min_rating", "tag", "version", "aspect", "kind")
 #: The front end's messages that change a mark.
 MARK_MESSAGES = frozenset({"favourite", "rate", "tag", "untag"})
+_CARD_MARKS = threading.Lock()
 #: A selection whose zip is bigger than this is kept on disk and named, not sent to the page.
 ZIP_LIMIT = 200 * 1024 * 1024
 
@@ -114,9 +116,10 @@ def show_card_marks(view: Any, content: Mapping[str, Any] | None = None) -> None
     (the card's ``marks`` trait). A task the history does not hold yet shows none."""
     library = view.tracker.store.library
     try:
-        if content is not None:
-            apply_mark(library, {**content, "task_id": view.task.id})
-        view.card.marks = marks_json(library, [view.task])[view.task.id]
+        with _CARD_MARKS:  # two quick clicks on worker threads: the later one shows both
+            if content is not None:
+                apply_mark(library, {**content, "task_id": view.task.id})
+            view.card.marks = marks_json(library, [view.task])[view.task.id]
     except MJError as exc:
         if content is not None:  # a click gets its answer; a first look stays quiet
             view.card.error = str(exc)
