@@ -115,7 +115,14 @@ def test_the_snapshot_keeps_posters_always_and_clips_only_within_the_budget(upsc
 
 
 def test_the_video_cards_module_builds_on_the_cards_and_exports_once():
-    module = front_end("common.js", "lightbox.js", "taskview.js", "videocard.js")
+    module = front_end(
+        "common.js",
+        "lightbox.js",
+        "copycode.js",
+        "gallerylibrary.js",
+        "taskview.js",
+        "videocard.js",
+    )
     assert module.count("export default") == 1
     assert module.rstrip().endswith("export default { render: renderVideoCard };")
     assert VideoCardModel._esm == module

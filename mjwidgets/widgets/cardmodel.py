@@ -13,16 +13,20 @@ import traitlets
 
 from .plumbing import front_end
 
-__all__ = ["CardModel"]
+__all__ = ["CARD_PARTS", "CardModel"]
+
+# The card's front end, joined in this order (plumbing.front_end); a video card adds its own part.
+CARD_PARTS = ("common.js", "lightbox.js", "copycode.js", "gallerylibrary.js", "taskview.js")
 
 
 class CardModel(anywidget.AnyWidget):
     """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
 
-    _esm = front_end("common.js", "lightbox.js", "taskview.js")
+    _esm = front_end(*CARD_PARTS)
     _css = front_end("mjwidgets.css", "lightbox.css")
 
     task_id = traitlets.Unicode("").tag(sync=True)
+    marks = traitlets.Dict().tag(sync=True)  # the library's ♥ and stars (gallerylibrary)
     status = traitlets.Unicode("").tag(sync=True)
     status_text = traitlets.Unicode("").tag(sync=True)  # the status in words for people
     stuck = traitlets.Unicode("").tag(sync=True)  # "" or why the job may be stuck

@@ -32,8 +32,10 @@ from ..tracking import Tracker
 from . import cardbuttons, lightbox, videocard
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .cardmodel import CardModel
+from .gallerylibrary import MARK_MESSAGES, show_card_marks
 from .maskeditor import MaskEditor
 from .plumbing import IMAGER, SUBMITTER, tracker_for
+from .recipecopy import recipe_message
 from .snapshot import (
     SNAPSHOT_QUALITY,
     SNAPSHOT_SIDE,
@@ -106,6 +108,7 @@ class TaskView(ipywidgets.VBox):
             self._uncapabilities = tracker.client.capabilities.on_change(
                 lambda _facts: self._on_update(self.task)
             )
+        IMAGER.submit(show_card_marks, self)  # ♥ and stars given earlier (the history's)
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
@@ -405,6 +408,10 @@ class TaskView(ipywidgets.VBox):
             SUBMITTER.submit(self.extend_clip, _int(content.get("index"), 0))
         elif kind == "seed":
             SUBMITTER.submit(self._send_seed)
+        elif kind in MARK_MESSAGES:
+            SUBMITTER.submit(show_card_marks, self, content)
+        elif kind == "recipe":  # "Copy as code"
+            IMAGER.submit(lambda: self.card.send(recipe_message(self.task)))
         elif kind == "imagine_prompt":
             SUBMITTER.submit(self._imagine_proposal, _int(content.get("index"), 0))
         elif kind == "use_prompt":

@@ -58,7 +58,14 @@ class VideoCardModel(CardModel):
     ``clips``: ``[{index, poster (JPEG bytes), poster_size, size, duration, nbytes, mime}]``,
     one per clip, set once the job succeeded and its clips are cached; empty before."""
 
-    _esm = front_end("common.js", "lightbox.js", "taskview.js", "videocard.js")
+    _esm = front_end(
+        "common.js",
+        "lightbox.js",
+        "copycode.js",
+        "gallerylibrary.js",
+        "taskview.js",
+        "videocard.js",
+    )
     _css = front_end("mjwidgets.css", "lightbox.css", "videocard.css")
 
     clips = traitlets.List[Any]().tag(sync=True)
