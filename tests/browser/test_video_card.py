@@ -116,6 +116,7 @@ def test_animate_plays_four_clips_then_u2_and_extend_make_a_longer_clip(jupyter_
     for width, theme in ((1400, "light"), (800, "light"), (800, "dark"), (1400, "dark")):
         page.set_viewport_size({"width": width, "height": 1000})
         nb.set_theme(theme)
+        page.wait_for_timeout(800)  # only for the picture: let the theme's splash fade
         video_card.scroll_into_view_if_needed()
         nb.screenshot(
             f"video-card-{width}-{theme}",
