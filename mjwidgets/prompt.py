@@ -315,6 +315,31 @@ class Prompt:
             params[0] = replace(params[0], lead=lead)
         return Prompt._from_parts(head, params, self._tail)
 
+    def with_references(
+        self,
+        *,
+        image_prompts: Iterable[str] = (),
+        sref: Iterable[str] = (),
+        oref: Iterable[str] = (),
+        cref: Iterable[str] = (),
+    ) -> Prompt:
+        """A copy with reference URLs where Midjourney reads them: image prompts lead the prompt
+        (after those already written), ``--sref``/``--oref``/``--cref`` URLs follow the values
+        already written (a style code stays); ``--sw``/``--ow``/``--cw`` are left as typed."""
+        extra = " ".join(url.strip() for url in image_prompts if url.strip())
+        prompt: Prompt = self
+        if extra:
+            images = self._head[: _image_tokens(self._head)[1]].strip()
+            head = " ".join(piece for piece in (images, extra) if piece)
+            prompt = Prompt._from_parts(head, list(self._params), self._tail).with_text(self.text)
+        changes: dict[str, list[str]] = {}
+        for name, urls in (("sref", sref), ("oref", oref), ("cref", cref)):
+            added = [url.strip() for url in urls if url.strip()]
+            if added:
+                written = self.params.get(name)
+                changes[name] = ([written] if isinstance(written, str) else []) + added
+        return prompt.with_params(**changes) if changes else prompt
+
     # ---- validation -----------------------------------------------------------------------
 
     def validate(self) -> list[str]:
