@@ -336,6 +336,11 @@ class Capabilities:
             self._refused[family] = (button_name(button), source)
         self._changed()
 
+    def learn_missing(self, route: str, source: str) -> None:
+        """The server (or its account) refused ``route`` outright: refuse it before sending
+        from now on (e.g. trueai's Discord accounts and the editor's jobs)."""
+        self._learn_route(route, False, source)
+
     def _learn_flavor(self, flavor: str, source: str, *, strong: bool = True) -> None:
         with self._lock:
             known = self._learnt

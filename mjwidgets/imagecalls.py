@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import media
-from .errors import ValidationError
+from .errors import UnsupportedError, ValidationError
 from .journal import new_state
 from .models import Task
 from .prompt import checked_text
+
+if TYPE_CHECKING:
+    from .capabilities import Capabilities
 
 __all__ = ["ImageCalls", "BLEND_DIMENSIONS"]
 
@@ -29,7 +32,7 @@ BLEND_DIMENSIONS = {
 
 
 class ImageCalls:
-    """``Client.blend``, ``describe``, ``shorten`` and ``upload``."""
+    """``Client.blend``, ``describe``, ``shorten``, ``edit``, ``retexture`` and ``upload``."""
 
     if TYPE_CHECKING:  # provided by Client
 
@@ -57,6 +60,8 @@ class ImageCalls:
 
         @staticmethod
         def _submitted(answer: tuple[Any, Task | None]) -> Task: ...
+
+        capabilities: Capabilities
 
     def blend(
         self,
@@ -103,6 +108,61 @@ class ImageCalls:
             )  # fmt: skip
 
         return self._submitted(self._submit(name, body, state=state, make_task=make))
+
+    def edit(
+        self,
+        image: media.ImageInput,
+        prompt: str,
+        *,
+        mask: media.ImageInput = None,
+        state: str | None = None,
+    ) -> Task:
+        """Midjourney's editor on any image (``/submit/edits``): repaint the ``mask``'s white
+        part (exactly the image's size; none: the image's own transparent pixels) after
+        ``prompt``. Sent as the web editor sends it: the image with that part erased.
+        ``image`` may be an http(s) URL when there is no mask."""
+        return self._editor_submit("edits", "EDIT", image, prompt, mask, state)
+
+    def retexture(
+        self, image: media.ImageInput, prompt: str, *, state: str | None = None
+    ) -> Task:
+        """Keep the image's shapes, give it the look ``prompt`` says (``/submit/retexture``)."""
+        return self._editor_submit("retexture", "RETEXTURE", image, prompt, None, state)
+
+    def _editor_submit(
+        self,
+        route: str,
+        action: str,
+        image: media.ImageInput,
+        prompt: str,
+        mask: media.ImageInput,
+        state: str | None,
+    ) -> Task:
+        text = checked_text(prompt)
+        self.capabilities.check_route(route)  # a known refusal costs no request
+        is_url = isinstance(image, str) and image.strip().lower().startswith(("http://", "https://"))
+        if is_url and mask is not None:
+            raise ValidationError(
+                "a mask needs the image itself, not its URL",
+                advice="pass the image (path, bytes, PIL image) with the mask",
+            )
+        if is_url:
+            sent = image.strip()
+        elif mask is not None:
+            sent = media.erased_data_url(image, mask)
+        else:
+            sent = media.to_data_url(image)
+        try:
+            return self._simple_submit(
+                route, {"prompt": text, "image": sent}, action, state=state or new_state(),
+                text=text,
+            )  # fmt: skip
+        except UnsupportedError as exc:  # learnt: the editor says so before the next try
+            if exc.feature == "the editor":  # the account: neither editor job can run
+                source = f"its account cannot edit: “{exc.server_text}”"
+                for refused in ("edits", "retexture"):
+                    self.capabilities.learn_missing(refused, source)
+            raise
 
     def upload(self, images: Iterable[media.ImageInput] | media.ImageInput) -> list[str]:
         """Upload images to the server's Discord channel; returns their URLs (not journaled)."""

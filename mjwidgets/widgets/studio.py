@@ -26,6 +26,7 @@ from ..tracking import Tracker
 from .placement import CardOrder
 from .plumbing import tracker_for
 from .promptbar import PromptBar, new_bar
+from .refslots import ReferenceSlots
 from .snapshot import Snapshot, snapshot_html
 from .sweepview import SweepView
 from .taskview import TaskView
@@ -56,6 +57,8 @@ class Studio(ipywidgets.VBox):
             client_mode=(self.client.mode or "") if self.client is not None else "",
         )
         self.prompt_bar = PromptBar(self.bar, self._submit_from_box, self._history_prompts)
+        #: the image prompt / --sref / --oref / --cref slots under the box
+        self.slots = ReferenceSlots(self.bar, lambda: self.client)
         self.cards_box = ipywidgets.GridBox(
             layout=ipywidgets.Layout(
                 grid_template_columns=GRID_COLUMNS, grid_gap="12px", align_items="flex-start"
@@ -82,6 +85,8 @@ class Studio(ipywidgets.VBox):
     # ------------------------------------------------------------------ public
     def imagine(self, prompt: str, **options: Any) -> TaskView:
         """Submit a prompt exactly as typing it and pressing Enter would; returns its card.
+        ``images=``, ``sref=``, ``oref=``, ``cref=`` take reference images as
+        ``client.imagine`` does (the box passes what its slots hold).
 
         The prompt is checked first (every rule of ``Prompt.validate()``: a blank prompt, a
         prompt of parameters only, ``--v 9``, ``--niji 7 --v 7`` …) and a refusal — or a
@@ -130,6 +135,11 @@ class Studio(ipywidgets.VBox):
         sweep.on_change(lambda s: setattr(self.bar, "sweep_text", s.summary()))
         sweep.on_change(lambda _s: self._changed())
         return sweep.start()
+
+    def add_reference(self, slot: str, image: Any) -> str:
+        """Put an image (path, bytes, PIL image, URL or finished task) into a slot under the
+        box — "images", "sref", "oref" or "cref"; the next Imagine from the box uses it."""
+        return self.slots.add(slot, image)
 
     def set_prompt(self, prompt: str) -> None:
         """Put a prompt into the box (e.g. "reuse prompt" from the history)."""
@@ -209,7 +219,7 @@ class Studio(ipywidgets.VBox):
 
     # ------------------------------------------------------------------ the box
     def _submit_from_box(self, prompt: str) -> None:
-        self.imagine(prompt)
+        self.imagine(prompt, **self.slots.options())
 
     def _history_prompts(self) -> list[str]:
         store = self.tracker.store
