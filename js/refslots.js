@@ -111,3 +111,76 @@ function referenceSlots(model, signal, send) {
   update();
   return { nodes: [box, note, planned, problem], addFiles };
 }
+
+// The image tools beside the slots: Describe (drop or pick an image), Blend (the image-prompt
+// slot's 2-5 images), Shorten (the prompt in the box) and Edit (the editor on a dropped or
+// picked image). Each is one message; the kernel answers with a card, or says why not.
+const BLEND_SHAPES = [["SQUARE", "Square 1:1"], ["PORTRAIT", "Portrait 2:3"],
+  ["LANDSCAPE", "Landscape 3:2"]];
+
+function imageTools(model, signal, send, promptText) {
+  const bar = el("div", "mjw-tools");
+  async function sendFile(tool, files) {
+    const file = Array.from(files || [])[0];
+    if (!file) return;
+    if (file.size > REF_MAX_BYTES) {
+      model.set("error", `Not sent: ${file.name} is over 30 MB`);
+      return;
+    }
+    send({ type: tool, name: file.name || "image" }, [await file.arrayBuffer()]);
+  }
+  function fileTool(tool, label, tip) {
+    const pick = el("label", `mjw-tool mjw-${tool.replace("_", "-")}`);
+    pick.title = tip;
+    const input = el("input", "mjw-ref-input");
+    input.type = "file";
+    input.accept = "image/*";
+    input.dataset.tool = tool;
+    input.setAttribute("aria-label", tip);
+    pick.append(el("span", null, label), input);
+    input.addEventListener("change", () => {
+      const files = Array.from(input.files || []);
+      input.value = "";
+      sendFile(tool, files);
+    }, { signal });
+    pick.addEventListener("dragover", (event) => event.preventDefault(), { signal });
+    pick.addEventListener("drop", (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      sendFile(tool, event.dataTransfer ? event.dataTransfer.files : []);
+    }, { signal });
+    return pick;
+  }
+  const describe = fileTool("tool_describe", "Describe…",
+    "Drop or pick an image: Midjourney proposes four prompts for it");
+  const blend = el("button", "mjw-tool mjw-tool-blend", "Blend");
+  blend.type = "button";
+  const shape = el("select", "mjw-blend-shape");
+  shape.setAttribute("aria-label", "Shape of the blend");
+  for (const [value, label] of BLEND_SHAPES) {
+    const option = el("option", null, label);
+    option.value = value;
+    shape.appendChild(option);
+  }
+  blend.addEventListener("click", () => send({ type: "tool_blend", dimensions: shape.value }),
+    { signal });
+  const shorten = el("button", "mjw-tool mjw-tool-shorten", "Shorten");
+  shorten.type = "button";
+  shorten.title = "Propose shorter versions of the prompt in the box";
+  shorten.addEventListener("click", () => send({ type: "tool_shorten", prompt: promptText() }),
+    { signal });
+  const edit = fileTool("tool_edit", "Edit an image…",
+    "Drop or pick an image: the editor opens on it (repaint a region, or retexture it)");
+  bar.append(describe, blend, shape, shorten, edit);
+
+  function update() {
+    const images = (model.get("references") || []).filter((r) => r.slot === "images").length;
+    blend.disabled = images < 2 || images > 5;
+    blend.title = blend.disabled
+      ? `Blend takes 2 to 5 images: put them in the Image slot (${images} there now)`
+      : `Blend the ${images} images of the Image slot into one grid`;
+  }
+  model.on("change:references", update);
+  update();
+  return bar;
+}

@@ -77,6 +77,8 @@ function render({ model, el: host, signal }) {
   form.append(prompt, settingsToggle, imagine);
 
   const slots = referenceSlots(model, signal, (content, buffers) => send(content, buffers));
+  const tools = imageTools(model, signal, (content, buffers) => send(content, buffers),
+    () => prompt.value);
   const problems = el("ul", "mjw-prompt-problems");
   problems.setAttribute("aria-live", "polite");
   const hint = el("div", "mjw-prompt-hint",
@@ -168,8 +170,8 @@ function render({ model, el: host, signal }) {
   error.setAttribute("role", "alert");
   const silentNote = el("div", "mjw-silent");
   silentNote.hidden = true;
-  root.append(top, offline, form, ...slots.nodes, problems, hint, settings, status, sweep, error,
-    silentNote);
+  root.append(top, offline, form, ...slots.nodes, tools, problems, hint, settings, status, sweep,
+    error, silentNote);
   host.appendChild(root);
   hideSnapshotOf(model.get("uid"), signal);
 

@@ -26,6 +26,8 @@ from ..tracking import Tracker
 from .placement import CardOrder
 from .plumbing import tracker_for
 from .promptbar import PromptBar, new_bar
+from .imageeditor import ImageEditor
+from .imagetools import StudioTools
 from .refslots import ReferenceSlots
 from .snapshot import Snapshot, snapshot_html
 from .sweepview import SweepView
@@ -59,6 +61,8 @@ class Studio(ipywidgets.VBox):
         self.prompt_bar = PromptBar(self.bar, self._submit_from_box, self._history_prompts)
         #: the image prompt / --sref / --oref / --cref slots under the box
         self.slots = ReferenceSlots(self.bar, lambda: self.client)
+        #: Describe, Blend, Shorten and the editor beside the slots
+        self.tools = StudioTools(self.bar, tracker, self.slots, self.add, self.edit)
         self.cards_box = ipywidgets.GridBox(
             layout=ipywidgets.Layout(
                 grid_template_columns=GRID_COLUMNS, grid_gap="12px", align_items="flex-start"
@@ -140,6 +144,30 @@ class Studio(ipywidgets.VBox):
         """Put an image (path, bytes, PIL image, URL or finished task) into a slot under the
         box — "images", "sref", "oref" or "cref"; the next Imagine from the box uses it."""
         return self.slots.add(slot, image)
+
+    def describe(self, image: Any) -> TaskView:
+        """Four prompts for an image, as a card with "Imagine this" on each."""
+        return self.add(self.tools.describe(image))
+
+    def blend(self, images: Any = None, *, dimensions: str = "SQUARE") -> TaskView:
+        """Blend 2–5 images (default: the image-prompt slot's) into one grid card."""
+        return self.add(self.tools.blend(images, dimensions))
+
+    def shorten(self, prompt: str) -> TaskView:
+        """Shorter versions of a prompt, as a card with "Imagine this" on each."""
+        return self.add(self.tools.shorten(prompt))
+
+    def edit(self, image: Any, *, tile: int | None = None, prompt: str = "") -> ImageEditor:
+        """Open the editor (repaint a region, or retexture) on any image: a path, bytes, a PIL
+        image, or a finished task (``tile`` 1–4 picks one candidate of a grid)."""
+        if isinstance(image, Task):
+            prompt = prompt or image.prompt
+            image = self.tracker.tiles(image)[tile - 1] if tile else self.tracker.image(image)
+        editor = ImageEditor(image, self.tracker, prompt=prompt, on_task=self.add)
+        editor.layout.grid_area = FULL_ROW
+        with self._lock:
+            self._show(editor, self.order.first(editor))
+        return editor
 
     def set_prompt(self, prompt: str) -> None:
         """Put a prompt into the box (e.g. "reuse prompt" from the history)."""
