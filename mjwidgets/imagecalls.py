@@ -123,9 +123,7 @@ class ImageCalls:
         ``image`` may be an http(s) URL when there is no mask."""
         return self._editor_submit("edits", "EDIT", image, prompt, mask, state)
 
-    def retexture(
-        self, image: media.ImageInput, prompt: str, *, state: str | None = None
-    ) -> Task:
+    def retexture(self, image: media.ImageInput, prompt: str, *, state: str | None = None) -> Task:
         """Keep the image's shapes, give it the look ``prompt`` says (``/submit/retexture``)."""
         return self._editor_submit("retexture", "RETEXTURE", image, prompt, None, state)
 
@@ -140,7 +138,9 @@ class ImageCalls:
     ) -> Task:
         text = checked_text(prompt)
         self.capabilities.check_route(route)  # a known refusal costs no request
-        is_url = isinstance(image, str) and image.strip().lower().startswith(("http://", "https://"))
+        is_url = isinstance(image, str) and image.strip().lower().startswith(
+            ("http://", "https://")
+        )
         if is_url and mask is not None:
             raise ValidationError(
                 "a mask needs the image itself, not its URL",

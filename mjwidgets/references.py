@@ -188,9 +188,11 @@ class Resolved:
 
 
 class _Uploader(Protocol):
-    base_url: str
     capabilities: Capabilities
     uploads: UploadMemory
+
+    @property
+    def base_url(self) -> str: ...
 
     def upload(self, images: Any) -> list[str]: ...
 
@@ -242,7 +244,7 @@ def resolve(client: _Uploader, references: list[Reference]) -> Resolved:
                 advice="try again; pass the references as URLs if it keeps happening",
             )
         uploaded_at = time.time()
-        for digest, url in zip(wanted, got):
+        for digest, url in zip(wanted, got, strict=True):
             memory.put_upload(server, digest, Upload(url, link_expiry(url, uploaded_at)))
             urls_of[digest] = url
         resolved.uploaded = len(wanted)

@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from mjwidgets import sim
 from mjwidgets.client import Client

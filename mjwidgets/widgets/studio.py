@@ -23,11 +23,11 @@ from ..errors import MJError
 from ..models import Task
 from ..sweep import Sweep
 from ..tracking import Tracker
+from .imageeditor import ImageEditor
+from .imagetools import StudioTools
 from .placement import CardOrder
 from .plumbing import tracker_for
 from .promptbar import PromptBar, new_bar
-from .imageeditor import ImageEditor
-from .imagetools import StudioTools
 from .refslots import ReferenceSlots
 from .snapshot import Snapshot, snapshot_html
 from .sweepview import SweepView

@@ -29,7 +29,9 @@ id => {
   g.drawImage(img, 0, 0, 64, 64);
   const px = g.getImageData(0, 0, 64, 64).data;
   let red = 0;
-  for (let i = 0; i < px.length; i += 4) if (px[i] > px[i + 1] + 60 && px[i] > px[i + 2] + 60) red++;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i] > px[i + 1] + 60 && px[i] > px[i + 2] + 60) red++;
+  }
   return red / (64 * 64);
 }
 """
@@ -75,8 +77,13 @@ def test_sref_file_input_uploads_and_the_result_wears_its_palette(jupyter_lab, b
     sent = nb.eval(f"studio.cards[{task_id!r}].task.prompt")
     upload = sent.split("--sref ", 1)[1].split()[0]
     assert "/mj/attachments/" in upload, sent
-    assert nb.eval("len(studio.tracker.client.uploads.get_upload("
-                   "studio.tracker.base_url, studio.slots._checked()[0].digest).url)") > 0
+    assert (
+        nb.eval(
+            "len(studio.tracker.client.uploads.get_upload("
+            "studio.tracker.base_url, studio.slots._checked()[0].digest).url)"
+        )
+        > 0
+    )
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
         arg=task_id,
