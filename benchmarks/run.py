@@ -22,7 +22,7 @@ from pathlib import Path
 if not __package__:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import browser, delivery, polling, simulator, video  # noqa: E402
+from benchmarks import browser, delivery, polling, references, simulator, video  # noqa: E402
 from benchmarks.common import Options, Row, code_version, log, machine  # noqa: E402
 from benchmarks.report import Section, markdown, update_readme, write  # noqa: E402
 
@@ -120,6 +120,19 @@ BENCHMARKS: list[Benchmark] = [
         "until the video card exists); server finish → every clip and poster cached in the "
         "kernel (p50/p95), beside image jobs in the same run; the simulator's clip sizes behind "
         "the saved-notebook rule (a card carries its clips only when they total ≤ 1 MB).",
+    ),
+    Benchmark(
+        "references",
+        "Reference images (issue 16)",
+        references.run,
+        references.COLUMNS,
+        "One reference in a Studio slot: the file goes to the kernel once (a binary buffer); "
+        "the browser gets back a thumbnail entry (≤ 96 px JPEG data URL + id + label); the "
+        "kernel keeps the file's bytes while it is in the slot; the server gets the upload "
+        "body once per image (the content hash names its URL afterwards: `uploads` counts "
+        "the requests for two resolves) and an imagine body with the URL in the prompt, beside "
+        "the `base64Array` body a server without uploads needs. Kernel time: check + "
+        "thumbnail, median of 5.",
     ),
     Benchmark(
         "paint_latency",

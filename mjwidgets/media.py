@@ -28,6 +28,7 @@ __all__ = [
     "load_image",
     "file_extension",
     "to_data_url",
+    "load_as_data_url",
     "mask_data_url",
     "erased_data_url",
     "decode_image",
@@ -230,11 +231,17 @@ def to_data_url(image: ImageInput) -> str:
     PNG/JPEG/WebP/GIF bytes are sent unchanged (with the right media type); other formats Pillow
     reads, PIL images and arrays are encoded as PNG.
     """
+    return load_as_data_url(image)[1]
+
+
+def load_as_data_url(image: ImageInput) -> tuple[Image.Image, str]:
+    """The decoded image and its data URL (``to_data_url``) from one decode: for a caller that
+    also shows the image (a thumbnail)."""
     decoded, original = _load(image)
     fmt = (decoded.format or "").upper()
     if original is not None and fmt in _PASS_THROUGH:
-        return _data_url(_PASS_THROUGH[fmt], original)
-    return _data_url("image/png", _encode_png(decoded))
+        return decoded, _data_url(_PASS_THROUGH[fmt], original)
+    return decoded, _data_url("image/png", _encode_png(decoded))
 
 
 def mask_data_url(mask: ImageInput, size: tuple[int, int] | None = None) -> str:

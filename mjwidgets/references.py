@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from PIL import Image
+
 from . import media
 from .errors import UnsupportedError, ValidationError
 from .models import Status, Task
@@ -119,6 +121,8 @@ class Reference:
     data_url: str = ""
     digest: str = ""
     label: str = ""
+    #: the decoded image, kept only when asked (``prepare(keep_image=True)``: a thumbnail)
+    image: Image.Image | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_url(self) -> bool:
@@ -131,7 +135,7 @@ def _http_url(value: Any) -> str | None:
     return None
 
 
-def prepare(slot: str, value: Any) -> Reference:
+def prepare(slot: str, value: Any, *, keep_image: bool = False) -> Reference:
     """Check one reference locally (no request): an http(s) URL, a finished task (its image's
     URL), or anything ``media`` loads — refused with ``media``'s typed errors otherwise."""
     if slot not in SLOTS:
@@ -147,9 +151,12 @@ def prepare(slot: str, value: Any) -> Reference:
                 advice="wait for the task to finish (task.wait()), or pass an image",
             )
         return Reference(slot, url=value.image_url, label=f"task {value.id}")
-    data_url = media.to_data_url(value)  # the one loader: typed errors for bad images
+    image, data_url = media.load_as_data_url(value)  # the one loader: typed errors
     digest = hashlib.sha256(media.data_url_payload(data_url)).hexdigest()
-    return Reference(slot, data_url=data_url, digest=digest, label=f"image {digest[:8]}")
+    return Reference(
+        slot, data_url=data_url, digest=digest, label=f"image {digest[:8]}",
+        image=image if keep_image else None,
+    )  # fmt: skip
 
 
 def prepare_all(**slots: Any) -> list[Reference]:

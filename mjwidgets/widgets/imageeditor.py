@@ -39,7 +39,7 @@ class ImageEditor(W.VBox):
         self.image = masks.open_image(image).copy()
         self.tracker = tracker
         self._on_task = on_task
-        self.mask_editor = MaskEditor(self.image, prompt=prompt)
+        self.mask_editor = MaskEditor(self.image, prompt=prompt, title="Edit")
         self.mask_editor.on_submit(lambda _ed: self._start("edits"))
         self.mask_editor.on_cancel(lambda _ed: self.close())
         w, h = self.image.size

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .. import media, references, renditions, wording
+from .. import references, renditions, wording
 from ..client import Client
 from ..errors import ValidationError
 
@@ -33,7 +33,8 @@ class ReferenceSlots:
     def __init__(self, model: Any, client: Callable[[], Client | None]) -> None:
         self.model = model
         self._client = client
-        self.items: dict[str, tuple[str, Any]] = {}  # id → (slot, value), in the order added
+        # id → (slot, the value given, its checked Reference), in the order added
+        self.items: dict[str, tuple[str, Any, references.Reference]] = {}
         self._text = ""
         self._ids = itertools.count(1)
         model.on_msg(self._on_message)
@@ -42,13 +43,14 @@ class ReferenceSlots:
     def add(self, slot: str, value: Any, label: str = "") -> str:
         """Put an image (anything ``imagine`` takes: path, bytes, PIL image, URL, task) into a
         slot; checked now, so a bad file is refused before it sits in the bar. Returns its id."""
-        checked = references.prepare(slot, value)
+        checked = references.prepare(slot, value, keep_image=True)
+        thumb = self._thumbnail(checked)
+        checked.image = None  # the thumbnail is made; the data URL is what is sent
         if slot == "oref":  # one omni reference: a new one replaces the old
-            for key in [k for k, (s, _) in self.items.items() if s == "oref"]:
+            for key in [k for k, (s, _v, _r) in self.items.items() if s == "oref"]:
                 del self.items[key]
         key = f"r{next(self._ids)}"
-        thumb = self._thumbnail(value, checked)
-        self.items[key] = (slot, value)
+        self.items[key] = (slot, value, checked)
         entry = {
             "id": key,
             "slot": slot,
@@ -73,7 +75,7 @@ class ReferenceSlots:
     def options(self) -> dict[str, list[Any]]:
         """``imagine`` keyword arguments for what the slots hold (empty slots left out)."""
         found: dict[str, list[Any]] = {}
-        for slot, value in self.items.values():
+        for slot, value, _checked in self.items.values():
             found.setdefault(slot, []).append(value)
         return found
 
@@ -84,15 +86,14 @@ class ReferenceSlots:
 
     # ------------------------------------------------------------------ internals
     @staticmethod
-    def _thumbnail(value: Any, checked: references.Reference) -> str:
-        if checked.is_url:
+    def _thumbnail(checked: references.Reference) -> str:
+        if checked.image is None:
             return ""  # a URL or a task: the browser shows its label (no image fetched here)
-        image = media.load_image(value)
-        jpeg = renditions.poster_jpeg(image, max_side=THUMB_SIDE, quality=80)
+        jpeg = renditions.poster_jpeg(checked.image, max_side=THUMB_SIDE, quality=80)
         return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
     def _checked(self) -> list[references.Reference]:
-        return [references.prepare(slot, value) for slot, value in self.items.values()]
+        return [checked for _slot, _value, checked in self.items.values()]
 
     def _plan(self) -> None:
         client = self._client()
