@@ -210,3 +210,52 @@ def test_edit_a_dropped_image_repaints_inside_the_drawn_mask_only(jupyter_lab, b
     page.locator(f".mjw-task[data-task-id='{edited}']").scroll_into_view_if_needed()
     nb.screenshot("references-edit-result")
     assert not nb.page_errors(), nb.console
+
+
+PICTURES = """
+from PIL import Image, ImageDraw
+
+def picture(colour):
+    image = Image.new("RGB", (640, 448), colour)
+    ImageDraw.Draw(image).ellipse((200, 100, 440, 340), fill=(250, 200, 60))
+    return image
+
+studio.add_reference("images", picture((30, 60, 200)))
+studio.add_reference("sref", picture((200, 30, 40)))
+studio.add_reference("cref", picture((40, 140, 60)))
+first = studio.imagine("a lighthouse on a cliff --sw 400", **studio.slots.options())
+first.wait(120)
+"""
+
+
+def test_reference_slots_pictures(jupyter_lab, browser):
+    """The bar with three references, its planned prompt and a result: 1,400 and 800 px, light
+    and dark (docs/screenshots/references-*.png with MJW_UPDATE_DOCS=1)."""
+    nb = open_notebook(jupyter_lab, browser, "references_pictures", [SETUP, PICTURES])
+    page = nb.page
+    first = nb.eval("first.task.id")
+    _painted(page, first)
+    page.locator(".mjw-ref-slot[data-slot='cref'] img.mjw-ref-thumb").wait_for()
+    box = page.locator("textarea.mjw-prompt")
+    box.click()
+    box.fill("a paper boat on a pond --sw 400 --cw 80")
+    page.wait_for_function(
+        "() => document.querySelector('.mjw-planned-text')?.textContent"
+        ".includes('a paper boat on a pond')",
+        timeout=30_000,
+    )
+    for theme in ("light", "dark"):
+        if theme == "dark":
+            nb.set_theme("dark")
+        for width in (1400, 800):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(1000)  # theme and reflow transitions
+            bar = page.locator(".mjw-studio-bar").bounding_box()
+            rights = page.evaluate(
+                "() => [...document.querySelectorAll('.mjw-ref-slot, .mjw-tool, .mjw-planned')]"
+                ".map(e => e.getBoundingClientRect().right)"
+            )
+            assert max(rights) <= bar["x"] + bar["width"] + 1, "nothing sticks out of the bar"
+            page.locator(".mjw-studio-bar").scroll_into_view_if_needed()
+            nb.screenshot(f"references-{width}-{theme}", docs=True)
+    assert not nb.page_errors(), nb.console
