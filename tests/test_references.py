@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
 from mjwidgets import sim
@@ -111,6 +112,27 @@ def test_an_expired_link_is_uploaded_again(plus):
     assert requests_of(plus, UPLOAD) == 2
     renewed = client.uploads.get_upload(client.base_url, digest)
     assert renewed is not None and renewed.fresh()
+
+
+def test_the_servers_own_link_expiry_decides_when_to_upload_again(plus):
+    client = Client(plus.url, flavor="plus")
+    red = png()
+    plus.configure(attachment_ttl=2 * 24 * 3600.0)  # Discord-style ex= two days ahead
+    first = client.imagine("a fox", sref=red)
+    client.imagine("a fox", sref=red)
+    assert "?ex=" in first.prompt and requests_of(plus, UPLOAD) == 1, "a fresh link is reused"
+    plus.configure(attachment_ttl=1.0)  # links that die in a second
+    blue = png((20, 20, 220))
+    short = client.imagine("a fox", sref=blue)
+    link = str(Prompt(short.prompt).params["sref"])
+    assert requests.get(link, timeout=10).status_code == 200
+    deadline = time.monotonic() + 30
+    while requests.get(link, timeout=10).status_code != 404:  # the link expires
+        assert time.monotonic() < deadline, "the link never expired"
+        time.sleep(0.2)
+    renewed = client.imagine("a fox", sref=blue)
+    assert requests_of(plus, UPLOAD) == 3, "an expired link is uploaded again"
+    assert Prompt(renewed.prompt).params["sref"] != link
 
 
 def test_discord_link_expiry_is_read_from_the_link():
