@@ -17,6 +17,8 @@ from .models import Task
 from .prompt import checked_text
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from .capabilities import Capabilities
 
 __all__ = ["ImageCalls", "BLEND_DIMENSIONS"]
@@ -63,6 +65,8 @@ class ImageCalls:
 
         capabilities: Capabilities
 
+        def image(self, task: Task) -> Image.Image: ...
+
     def blend(
         self,
         images: Iterable[media.ImageInput],
@@ -70,8 +74,9 @@ class ImageCalls:
         dimensions: str = "SQUARE",
         state: str | None = None,
     ) -> Task:
-        """Blend 2–5 images; ``dimensions`` PORTRAIT (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
-        items = media.as_list(images)
+        """Blend 2–5 images (or finished tasks, e.g. history items); ``dimensions`` PORTRAIT
+        (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
+        items = [self._pixels(item) for item in media.as_list(images)]
         if not 2 <= len(items) <= 5:
             raise ValidationError(
                 f"blend takes 2 to 5 images, got {len(items)}", advice="pass between 2 and 5 images"
@@ -86,8 +91,9 @@ class ImageCalls:
         return self._simple_submit("blend", body, "BLEND", state=state)
 
     def describe(self, image: media.ImageInput, *, state: str | None = None) -> Task:
-        """Ask Midjourney for four prompts describing ``image`` (in ``properties.finalPrompt``)."""
-        body = {"base64": media.to_data_url(image)}
+        """Ask Midjourney for four prompts describing ``image`` (or a finished task's image), in
+        ``properties.finalPrompt``."""
+        body = {"base64": media.to_data_url(self._pixels(image))}
         return self._simple_submit("describe", body, "DESCRIBE", state=state or new_state())
 
     def shorten(self, prompt: str, *, state: str | None = None) -> Task:
@@ -97,6 +103,10 @@ class ImageCalls:
         return self._simple_submit(
             "shorten", body, "SHORTEN", state=state or new_state(), text=text
         )
+
+    def _pixels(self, item: Any) -> Any:
+        """A finished task stands for its image (a history item blended or described)."""
+        return self.image(item) if isinstance(item, Task) else item
 
     def _simple_submit(
         self, name: str, body: dict[str, Any], action: str, *, state: str, text: str = ""

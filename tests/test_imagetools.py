@@ -75,6 +75,15 @@ def test_describe_blend_and_shorten_from_the_bar_make_cards(tmp_path):
         assert right[..., 2].mean() > right[..., 0].mean() + 60, "the second image's half"
         assert tile.shape[1] > tile.shape[0], "landscape"
 
+        history = [studio.tracker.wait(studio.tracker.imagine(p), timeout=60)
+                   for p in ("a red fox", "a blue whale")]  # fmt: skip
+        studio.add_reference("sref", history[0])
+        thumbs = [r["thumb"] for r in studio.bar.references if r["slot"] == "sref"]
+        assert thumbs[0].startswith("data:image/jpeg"), "a history item shows its picture"
+        from_history = studio.blend(history, dimensions="PORTRAIT")
+        done = studio.tracker.wait(from_history.task, timeout=60)
+        assert done.status.value == "SUCCESS" and done.is_grid, "two history items blended"
+
         tool(studio, {"type": "tool_shorten", "prompt": "a very detailed painting of a fox"})
         shortened = next(v for v in studio.cards.values() if v.task.action == "SHORTEN")
         assert shortened.task.prompt == "a very detailed painting of a fox"

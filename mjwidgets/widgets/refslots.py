@@ -17,9 +17,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from PIL import Image
+
 from .. import references, renditions, wording
 from ..client import Client
 from ..errors import ValidationError
+from ..models import Task
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -30,9 +33,15 @@ MAX_DROP_BYTES = 30_000_000  # a dropped file larger than this is refused unread
 class ReferenceSlots:
     """The slots of one Studio bar: ``items`` (id → slot, value); ``options()`` for imagine."""
 
-    def __init__(self, model: Any, client: Callable[[], Client | None]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        client: Callable[[], Client | None],
+        image_of: Callable[[Task], Image.Image] | None = None,
+    ) -> None:
         self.model = model
         self._client = client
+        self._image_of = image_of  # a task's image, for its thumbnail (the tracker's cache)
         # id → (slot, the value given, its checked Reference), in the order added
         self.items: dict[str, tuple[str, Any, references.Reference]] = {}
         self._text = ""
@@ -44,6 +53,8 @@ class ReferenceSlots:
         """Put an image (anything ``imagine`` takes: path, bytes, PIL image, URL, task) into a
         slot; checked now, so a bad file is refused before it sits in the bar. Returns its id."""
         checked = references.prepare(slot, value, keep_image=True)
+        if isinstance(value, Task) and self._image_of is not None:
+            checked.image = self._image_of(value)  # a history item: its own picture
         thumb = self._thumbnail(checked)
         checked.image = None  # the thumbnail is made; the data URL is what is sent
         if slot == "oref":  # one omni reference: a new one replaces the old
@@ -88,7 +99,7 @@ class ReferenceSlots:
     @staticmethod
     def _thumbnail(checked: references.Reference) -> str:
         if checked.image is None:
-            return ""  # a URL or a task: the browser shows its label (no image fetched here)
+            return ""  # a URL: the browser shows its label (no image fetched here)
         jpeg = renditions.poster_jpeg(checked.image, max_side=THUMB_SIDE, quality=80)
         return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 

@@ -60,7 +60,7 @@ class Studio(ipywidgets.VBox):
         )
         self.prompt_bar = PromptBar(self.bar, self._submit_from_box, self._history_prompts)
         #: the image prompt / --sref / --oref / --cref slots under the box
-        self.slots = ReferenceSlots(self.bar, lambda: self.client)
+        self.slots = ReferenceSlots(self.bar, lambda: self.client, tracker.image)
         #: Describe, Blend, Shorten and the editor beside the slots
         self.tools = StudioTools(self.bar, tracker, self.slots, self.add, self.edit)
         self.cards_box = ipywidgets.GridBox(
