@@ -83,8 +83,7 @@ def run(options: Options) -> list[Row]:
             first = references.resolve(client, checked)
             second = references.resolve(client, references.prepare_all(sref=data))
             uploads = (
-                server.stats()["requests"].get("POST /mj/submit/upload-discord-images", 0)
-                - before
+                server.stats()["requests"].get("POST /mj/submit/upload-discord-images", 0) - before
             )
             prompt = second.prompt("a lighthouse on a cliff --sw 400")
             imagine_body = len(json.dumps({"prompt": prompt, "botType": "MID_JOURNEY"}).encode())

@@ -82,7 +82,7 @@ def parse(prompt: str) -> Refs:
 def link_expired(url: str) -> bool:
     """A Discord-style signed link (``?ex=<hex epoch seconds>``) past its expiry."""
     found = _EXPIRY_RE.search(url)
-    return bool(found) and int(found.group(1), 16) <= time.time()
+    return found is not None and int(found.group(1), 16) <= time.time()
 
 
 def load(engine, url: str) -> Image.Image | None:
