@@ -303,6 +303,8 @@ function render({ model, el: host, signal }) {
         prompt.value = msg.prompt;
         autoGrow();
         latestDraft = msg.seq;
+        // the plan under the reference slots follows the rewritten text
+        if ((model.get("references") || []).length) askDraft();
       }
     }
     if (msg.type === "draft" || msg.type === "rewritten") {
