@@ -40,6 +40,9 @@ QUEUED_STEPS = 40
 _OVERDUE_UNKNOWN_RUNNING_S = 300.0
 _OVERDUE_UNKNOWN_QUEUED_S = 600.0
 _OVERDUE_FLOOR_S = 1.0  # never sooner: a look or two may simply have been late
+# A queue moves when other people's jobs end, not at this job's rhythm: half a minute of waiting
+# in line is ordinary on every server, so a queued job is never called stuck before that.
+_OVERDUE_QUEUED_FLOOR_S = 30.0
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -304,9 +307,13 @@ class TaskRhythm:
     def quiet_limit(self, server: ServerRhythm) -> tuple[float, float]:
         """(seconds without a change after which this task is overdue, seconds its server
         usually takes between changes). Running: ``OVERDUE_STEPS`` steps (the final gap counts
-        as its ratio of a step); queued, or no status yet: ``QUEUED_STEPS`` steps."""
+        as its ratio of a step); queued, or no status yet: ``QUEUED_STEPS`` steps, and never
+        under half a minute."""
         interval = self.interval(server)
-        if _is_running_status(self.status):
+        # SUBMITTED at 0 % is a job waiting for a slot (the proxies' queue), not yet stepping
+        if _is_running_status(self.status) and (
+            self.status is Status.IN_PROGRESS or self.progress > 0
+        ):
             if interval is None:
                 return _OVERDUE_UNKNOWN_RUNNING_S, _OVERDUE_UNKNOWN_RUNNING_S / OVERDUE_STEPS
             ratio = server.final_ratio() if self.progress >= FINAL_STEP_PROGRESS else 1.0
@@ -314,7 +321,7 @@ class TaskRhythm:
             return max(_OVERDUE_FLOOR_S, OVERDUE_STEPS * expected), expected
         if interval is None:
             return _OVERDUE_UNKNOWN_QUEUED_S, _OVERDUE_UNKNOWN_QUEUED_S / QUEUED_STEPS
-        return max(_OVERDUE_FLOOR_S, QUEUED_STEPS * interval), interval
+        return max(_OVERDUE_QUEUED_FLOOR_S, QUEUED_STEPS * interval), interval
 
     def overdue(self, now: float, server: ServerRhythm) -> tuple[float, float] | None:
         """(seconds without a change, seconds usually between changes) when the task has been

@@ -150,3 +150,58 @@ def test_a_double_jump_counts_as_two_steps():
 
 def test_no_prediction_before_the_task_runs():
     assert _rhythm(Status.SUBMITTED).predict(_server([7.0, 7.0])) is None
+
+
+# -- when a job may be stuck ---------------------------------------------------------------------
+
+
+def _seen(status: Status, progress: int = 0) -> TaskRhythm:
+    task = Task.from_json(
+        {"id": "1", "action": "IMAGINE", "status": status.value, "progress": f"{progress}%"}
+    )
+    rhythm = TaskRhythm.start(task, now=0.0, relaxed=False)
+    rhythm.status, rhythm.progress = status, progress
+    return rhythm
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "intervals", "quiet_s", "stuck"),
+    [
+        (
+            "running, silent for 6 steps of 7 s: may be stuck",
+            Status.IN_PROGRESS,
+            [7.0] * 3,
+            43,
+            True,
+        ),
+        ("submitted at 0 %: waiting in line", Status.SUBMITTED, [0.1] * 3, 20, False),
+        ("running, silent for 5 steps: not yet", Status.IN_PROGRESS, [7.0] * 3, 35, False),
+        (
+            "queued on a fast server: a queue is not stuck in 5 s",
+            Status.SUBMITTED,
+            [0.1] * 3,
+            5,
+            False,
+        ),
+        (
+            "queued on a fast server: 31 s in line may be stuck",
+            Status.SUBMITTED,
+            [0.1] * 3,
+            31,
+            True,
+        ),
+        ("queued, 40 steps of 7 s: not before 280 s", Status.SUBMITTED, [7.0] * 3, 200, False),
+        (
+            "no rhythm learnt, running: the proxies' 5 min timeout",
+            Status.IN_PROGRESS,
+            [],
+            299,
+            False,
+        ),
+        ("done: never stuck", Status.SUCCESS, [7.0] * 3, 10_000, False),
+    ],
+)
+def test_may_be_stuck(rule, status, intervals, quiet_s, stuck):
+    rhythm = _seen(status)
+    overdue = rhythm.overdue(rhythm.change_mid + quiet_s, _server(intervals))
+    assert (overdue is not None) is stuck, rule

@@ -17,6 +17,7 @@ from mjwidgets.errors import AuthError, ServerError, TransportError, ValidationE
 from mjwidgets.models import Status
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
+from mjwidgets.wording import stuck_words
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -263,3 +264,15 @@ def test_the_backend_badge_and_the_status_line(tmp_path):
                 studio.imagine("a fox with no server")
             state = studio.bar.backend_state
             assert state["ok"] is False and state["label"] == "server unreachable"
+
+
+@pytest.mark.parametrize(
+    "quiet_s, expected_s, words",
+    [
+        (2.0, 0.3, "no change for 2 s (this server usually moves every 0.3 s): it may be stuck"),
+        (180, 7, "no change for 3 min (this server usually moves every 7 s): it may be stuck"),
+        (45, 12, "no change for 45 s (this server usually moves every 12 s): it may be stuck"),
+    ],
+)
+def test_the_stuck_line_never_says_every_0_s(quiet_s, expected_s, words):
+    assert stuck_words(quiet_s, expected_s) == words

@@ -8,6 +8,7 @@ package does not start the simulator's machinery.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import pytest
 from mjwidgets import sim
 from mjwidgets.client import Client
 from mjwidgets.errors import TaskFailed
+from mjwidgets.export import export_tasks
 from mjwidgets.models import Status
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
@@ -150,3 +152,20 @@ def test_import_is_light_and_a_client_prints_nothing():
         env={**__import__("os").environ, "MJ_BASE_URL": "", "MJ_SIM_SPEED": "200"},
     )
     assert env_out.stdout == ""
+
+
+def test_one_prompt_one_reading_in_the_sidecar_the_manifest_and_custom_zoom(tracked, tmp_path):
+    # "—" is how a phone or a word processor types "--": every rule reads it the same way
+    server, tracker, store = tracked
+    task = tracker.imagine("a fox —ar 3:2 --s 250 --v 7").wait(60)  # V7 has Custom Zoom
+    sidecar = json.loads(task.save(tmp_path / "saved").with_suffix(".json").read_text("utf-8"))
+    folder = export_tasks([task], tmp_path / "export", store=store)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    (row,) = [r for r in manifest["tasks"] if r["id"] == task.id]
+    assert sidecar["parameters"] == row["parameters"]
+    assert sidecar["parameters"] == {"ar": "3:2", "stylize": "250", "v": "7"}
+
+    pending = tracker.action(tracker.action(task, "U1").wait(60), "Custom Zoom")
+    assert pending.status is Status.MODAL
+    zoomed = tracker.modal(pending, prompt="a fox —zoom 1.5").wait(60)  # accepted, not refused
+    assert zoomed.status is Status.SUCCESS

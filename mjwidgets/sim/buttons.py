@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_VERSION_RE = re.compile(r"--(v|version|niji)(?:\s+([0-9]+(?:\.[0-9]+)?))?(?=\s|$)")
+_VERSION_RE = re.compile(r"(?:--|—)(v|version|niji)(?:\s+([0-9]+(?:\.[0-9]+)?))?(?=\s|$)")
 
 
 @dataclass(frozen=True)

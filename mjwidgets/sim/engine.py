@@ -58,9 +58,10 @@ _QUICK_STEPS = [(1.0, "SUBMITTED", 0), (6.0, "SUCCESS", 100)]
 _MODE_FACTOR = {"FAST": 1.0, "TURBO": 0.3, "RELAX": 3.0}
 _ACTION_FACTOR = {"upsample": 0.3, "upscale_hd": 0.6, "animate": 1.5}
 _ACTION_FACTOR.update(video=1.5, video_extend=1.5, video_upsample=0.3)  # media jobs
-_ZOOM_RE = re.compile(r"--zoom\s+([0-9]*\.?[0-9]+)")
-_AR_RE = re.compile(r"--(?:ar|aspect)\s+(\S+)")
-_BS_RE = re.compile(r"--bs\s+(\d+)", re.IGNORECASE)
+# Midjourney reads "—" (an autocorrected "--") as "--" in every parameter; so does the simulator
+_ZOOM_RE = re.compile(r"(?:--|—)zoom\s+([0-9]*\.?[0-9]+)")
+_AR_RE = re.compile(r"(?:--|—)(?:ar|aspect)\s+(\S+)")
+_BS_RE = re.compile(r"(?:--|—)bs\s+(\d+)", re.IGNORECASE)
 _DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
 _MODAL_ALWAYS = ("inpaint", "custom_zoom", "describe_pick", "shorten_pick")
 _MODAL_WITH_REMIX = (

@@ -24,7 +24,7 @@ from .videojobs import GRID_OPS, VIDEO_OPS, VideoJob
 __all__ = ["MediaStore", "VIDEO_OPS"]
 
 ACCOUNTS = ("official", "youchuan", "discord")
-_MOTION_RE = re.compile(r"--motion\s+(low|high)", re.IGNORECASE)
+_MOTION_RE = re.compile(r"(?:--|—)motion\s+(low|high)", re.IGNORECASE)
 _FILE_RE = re.compile(r"^0_(\d+)(_640_N\.webp|\.mp4)$")
 _MEDIA_CUSTOM_IDS = ("MJ::JOB::animate_", "MJ::JOB::video_virtual_upscale::")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 _URL_RE = re.compile(r"^<?(https?://[^\s<>]+)>?$")
-_PARAM_RE = re.compile(r"^--([a-z]+)$")
+_PARAM_RE = re.compile(r"^(?:--|—)([a-z]+)$")
 _WEIGHTS = {"iw": 1.0, "sw": 100.0, "ow": 100.0, "cw": 100.0}
 _ATTACHMENT_RE = re.compile(r"/mj/attachments/([^/?#]+)")
 _TASK_IMAGE_RE = re.compile(r"/mj/image/(\d+)")

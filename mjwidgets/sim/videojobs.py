@@ -29,7 +29,7 @@ GRID_OPS = ("animate", "video", "video_extend")
 VIDEO_OPS = (*GRID_OPS, "video_upsample")
 NO_START_FRAME = "invalid_request, No start frame provided"
 NOT_A_VIDEO = "invalid_request, the job to extend is not a video"
-_BS_RE = re.compile(r"--bs\s+(\d+)", re.IGNORECASE)
+_BS_RE = re.compile(r"(?:--|—)bs\s+(\d+)", re.IGNORECASE)
 _URLS_RE = re.compile(r"<?https?://\S+>?")
 _VIDEO_TYPES = ("vid_1.1_i2v_480", "vid_1.1_i2v_720")
 
@@ -63,7 +63,7 @@ def compose_prompt(prompt: str, start_url: str, end_url: str, body: dict) -> str
     text = prompt
     if start_url and start_url.lower() not in text.lower():
         text = f"{start_url} {text}"
-    if "--video" not in text.lower():
+    if "--video" not in text.lower().replace("—", "--"):
         text += " --video 1"
     if body.get("loop") and "--end" not in text.lower():
         text += " --end loop"
