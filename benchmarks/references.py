@@ -4,7 +4,8 @@ and the server, for a phone photo, a large PNG and a small one.
 * **Browser → kernel**: the file, once (one binary message buffer, no base64).
 * **Kernel → browser**: the slot's entry in the ``references`` trait — a thumbnail of at most
   ``THUMB_SIDE`` px as a JPEG data URL, its id and label (JSON) — never the image.
-* **Kept in the kernel**: the file's bytes while it sits in the slot.
+* **Kept in the kernel**: what the slot holds while the image sits there (the file's bytes;
+  its data URL is made again at the Imagine).
 * **Kernel → server**: the ``upload-discord-images`` body the first time, nothing the second
   time (the content hash names the URL it got), and the imagine body either way (the URL in the
   prompt), beside the ``base64Array`` body the open-source proxy needs instead.
@@ -76,6 +77,10 @@ def run(options: Options) -> list[Row]:
                 slots.add("sref", data, label="photo")
                 times.append((time.perf_counter() - started) * 1000)
                 entry = slots.model.references[0]
+            kept = sum(
+                len(value) + len(checked.data_url)
+                for _slot, value, checked in slots.items.values()
+            )
             to_browser = len(json.dumps(entry).encode())
             checked = references.prepare_all(sref=data)
             upload_body = len(json.dumps({"base64Array": [checked[0].data_url]}).encode())
@@ -98,7 +103,7 @@ def run(options: Options) -> list[Row]:
                         "file KB": _kb(len(data)),
                         "browser→kernel KB": _kb(len(data)),
                         "kernel→browser KB": _kb(to_browser),
-                        "kernel keeps KB": _kb(len(data)),
+                        "kernel keeps KB": _kb(kept),
                         "upload KB (1st)": _kb(upload_body) if first.uploaded else 0,
                         "upload KB (2nd)": _kb(upload_body) if second.uploaded else 0,
                         "uploads": uploads,

@@ -12,6 +12,7 @@ slot's image (a style reference from a file where there is no upload route).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable
@@ -56,7 +57,8 @@ class ReferenceSlots:
         if isinstance(value, Task) and self._image_of is not None:
             checked.image = self._image_of(value)  # a history item: its own picture
         thumb = self._thumbnail(checked)
-        checked.image = None  # the thumbnail is made; the data URL is what is sent
+        # the plan needs only the digest: the data URL (4/3 of the file) is made again at Imagine
+        checked = dataclasses.replace(checked, data_url="", image=None)
         if slot == "oref":  # one omni reference: a new one replaces the old
             for key in [k for k, (s, _v, _r) in self.items.items() if s == "oref"]:
                 del self.items[key]
