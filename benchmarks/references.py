@@ -78,8 +78,7 @@ def run(options: Options) -> list[Row]:
                 times.append((time.perf_counter() - started) * 1000)
                 entry = slots.model.references[0]
             kept = sum(
-                len(value) + len(checked.data_url)
-                for _slot, value, checked in slots.items.values()
+                len(value) + len(checked.data_url) for _slot, value, checked in slots.items.values()
             )
             to_browser = len(json.dumps(entry).encode())
             checked = references.prepare_all(sref=data)
