@@ -15,7 +15,7 @@ from mjwidgets.client import Client
 from mjwidgets.prompt import Prompt
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
-from mjwidgets.widgets.refslots import THUMB_SIDE
+from mjwidgets.widgets.refslots import MAX_DROP_BYTES, THUMB_SIDE
 from mjwidgets.widgets.studio import Studio
 
 UPLOAD = "POST /mj/submit/upload-discord-images"
@@ -69,6 +69,8 @@ def test_a_bad_file_is_refused_in_the_bar_and_nothing_is_kept(tmp_path):
     with studio_on("plus", tmp_path) as (_server, studio):
         drop(studio, "images", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.svg")
         assert "SVG" in studio.bar.error and studio.bar.error.startswith("Not added")
+        drop(studio, "sref", b"\x89PNG" + bytes(MAX_DROP_BYTES), "huge.png")
+        assert "over 30 MB" in studio.bar.error, studio.bar.error
         assert studio.bar.references == [] and studio.slots.options() == {}
 
 
