@@ -30,6 +30,7 @@ from .errors import (
     ValidationError,
 )
 from .imagecache import FINAL, ImageCache
+from .imagejobs import ImageJobs
 from .journal import JournalTee
 from .keys import redact, redacting_logger
 from .lineage import lost_presses
@@ -63,7 +64,7 @@ _default_tracker: Tracker | None = None
 # ------------------------------------------------------------------------------------------
 
 
-class Tracker(Poller):
+class Tracker(ImageJobs, Poller):
     """Tracks every pending task of one Client with a background poller.
 
     ``store`` (default: the history file under ``$MJ_HOME``) journals submits and records every
@@ -513,14 +514,6 @@ class Tracker(Poller):
     def lost_presses(self, parent: Task) -> set[str]:
         """customIds pressed on ``parent`` whose answer was lost (they may exist)."""
         return lost_presses(self.store, parent, self.base_url)
-
-    def blend(self, images: Any, *, dimensions: str = "SQUARE", budget: Any = None) -> Task:
-        """``client.blend`` (2–5 images → one grid); the task is tracked, budgets checked."""
-        client = self._require_client()
-        cost = costs.imagine_cost("", client.mode, job="blend")
-        return self._paid(
-            cost, "this /blend", budget, lambda: client.blend(images, dimensions=dimensions)
-        )
 
     def video(self, prompt: str, *, budget: Any = None, **options: Any) -> Task:
         """``client.video`` (a new video job) with the notify hook; budgets checked first; the

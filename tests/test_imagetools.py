@@ -137,3 +137,20 @@ def _editor(studio: Studio):
 
     found = [w for w in studio.cards_box.children if isinstance(w, ImageEditor)]
     return found[-1] if found else None
+
+
+def test_edits_go_through_the_budgets_like_every_paid_submit(tmp_path):
+    from mjwidgets import Budget
+    from mjwidgets.errors import BudgetExceeded
+
+    with studio_on("trueai", tmp_path) as (server, studio):
+        budget = Budget(minutes=1.5, name="editing budget")
+        first = studio.tracker.edit(picture((40, 160, 60)), "a red balloon", budget=budget)
+        assert first.action == "EDIT"
+        try:
+            studio.tracker.retexture(picture((40, 160, 60)), "marble", budget=budget)
+        except BudgetExceeded as exc:
+            assert "editing budget" in str(exc)
+        else:
+            raise AssertionError("a second grid's price is over the budget")
+        assert server.stats()["requests"].get("POST /mj/submit/retexture", 0) == 0

@@ -83,14 +83,11 @@ class ImageEditor(W.VBox):
         SUBMITTER.submit(self._submit, route, prompt)
 
     def _submit(self, route: str, prompt: str) -> Task | None:
-        client = self.tracker.client
         try:
-            assert client is not None
             if route == "edits":
-                task = client.edit(self.image, prompt, mask=self.mask_editor.mask)
+                tracked = self.tracker.edit(self.image, prompt, mask=self.mask_editor.mask)
             else:
-                task = client.retexture(self.image, prompt)
-            tracked = self.tracker.track(task)
+                tracked = self.tracker.retexture(self.image, prompt)
         except MJError as exc:
             self.mask_editor.show_error(f"Not sent: {wording.error_words(exc)}")
             self.refresh()  # a refusal learnt now is shown for the other job too

@@ -56,7 +56,7 @@ class StudioTools:
 
     def describe(self, image: Any) -> Task:
         self._check("describe")
-        return self._track(self._client().describe(image))
+        return self.tracker.describe(image)
 
     def blend(self, images: list[Any] | None = None, dimensions: str = "SQUARE") -> Task:
         """Blend ``images`` (default: the image-prompt slot's)."""
@@ -66,10 +66,7 @@ class StudioTools:
 
     def shorten(self, prompt: str) -> Task:
         self._check("shorten")
-        return self._track(self._client().shorten(prompt))
-
-    def _track(self, task: Task) -> Task:
-        return self.tracker.track(task)
+        return self.tracker.shorten(prompt)
 
     # ------------------------------------------------------------------ messages
     def _on_message(self, _widget: Any, content: dict, buffers: Any) -> None:
