@@ -506,8 +506,10 @@ function render({ model, el: host, signal }) {
       }
       rows.appendChild(row);
     }
+    const note = buttons.length ? "" : model.get("buttons_note") || "";
+    if (note) rows.appendChild(el("div", "mjw-reason mjw-buttons-note", note));
     rows.appendChild(reasonLine);
-    rows.hidden = buttons.length === 0 && controls.length === 0 && !stuck;
+    rows.hidden = buttons.length === 0 && controls.length === 0 && !stuck && !note;
   }
   // ---- end of buttons and controls ---------------------------------------------------------
 
@@ -614,6 +616,7 @@ function render({ model, el: host, signal }) {
     model.on(`change:${name}`, showHeader);
   }
   model.on("change:buttons", showButtons);
+  model.on("change:buttons_note", showButtons);
   model.on("change:controls", showButtons);
   model.on("change:stuck", showButtons);
   model.on("change:pending_buttons", showButtons);

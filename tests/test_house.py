@@ -25,7 +25,7 @@ from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 from mjwidgets.widgets import TaskView
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(300)  # catches a hang; a loaded machine is slow, not hung
 
 FETCH = "GET /mj/task/{id}/fetch"
 KEY = "sk-house-0123456789abcdef"

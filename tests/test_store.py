@@ -15,7 +15,7 @@ from mjwidgets.schema import SCHEMA_VERSION
 from mjwidgets.store import HistoryStore, default_home
 from mjwidgets.tracking import Tracker
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # catches a hang; a loaded machine is slow, not hung
 
 
 def _task(task_id: str, prompt: str, status: str = "SUCCESS", action: str = "IMAGINE", **extra):

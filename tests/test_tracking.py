@@ -17,7 +17,7 @@ from mjwidgets.models import Status, Task
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import ServerRhythm, TaskRhythm, Tracker
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # catches a hang; a loaded machine is slow, not hung
 
 LIST = "POST /mj/task/list-by-condition"
 FETCH = "GET /mj/task/{id}/fetch"

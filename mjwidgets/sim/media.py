@@ -180,6 +180,12 @@ class MediaStore:
             task.op = parent.op
             job = VideoJob(**vars(parent_job))
             task.size = parent.size
+        elif kind in ("video_extend", "video_upsample"):
+            # a video's customId on an image's job: accepted, then failed as Midjourney fails it
+            job = VideoJob(motion=press.motion or "low", batch=1)
+            task.op = "video_extend"
+            task.size = video.frame_size(parent.size)
+            self.engine._plan_failure(task, videojobs.NOT_A_VIDEO)
         else:
             return
         self._register(task, job)

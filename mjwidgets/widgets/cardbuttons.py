@@ -13,6 +13,9 @@ server cannot press it with ``reason`` one line saying why and what to do instea
 ``existing_task_id`` the result of a used upscale button ("" otherwise): pressing it opens that
 task, it never submits a second paid upscale.
 
+``buttons_note``: '' or one line saying why a finished image shows no buttons at all (a server
+without ``/submit/action``, such as the open-source proxy): what it cannot do, shown with why.
+
 ``controls``: a list of ``{id, label, title, enabled, reason}``, the card's own controls —
 ``id`` "cancel" (queued or running job, where the server can cancel; shown disabled with the
 reason on a stuck job where it cannot) or "resubmit" ("Submit again", only on a stuck job). A
@@ -33,6 +36,7 @@ from ..tracking import Tracker
 __all__ = [
     "Equivalent",
     "button_entries",
+    "buttons_note",
     "controls",
     "equivalent_for",
     "parent_of",
@@ -96,6 +100,23 @@ def button_entries(tracker: Tracker, task: Task, *, foreign: bool) -> list[dict[
         _entry(b, capabilities, results.get(b.custom_id), b.custom_id in lost, task, foreign)
         for b in ordered
     ]
+
+
+def buttons_note(tracker: Tracker, task: Task, *, foreign: bool) -> str:
+    """The ``buttons_note`` trait: why a finished image has no buttons ('' when it has some,
+    or when nothing says the server lacks them)."""
+    if foreign or task.buttons or task.status is not Status.SUCCESS:
+        return ""
+    if task.action.upper() in ("DESCRIBE", "SHORTEN"):
+        return ""  # their prompts are offered as text, imagined without a button
+    capabilities = _capabilities(tracker)
+    missing = capabilities.why_not("action") if capabilities is not None else ""
+    if not missing:
+        return ""
+    return (
+        f"Upscale, Vary, Zoom and Animate are unavailable: {missing} — "
+        f"{wording.route_instead('action')}"
+    )
 
 
 def _entry(

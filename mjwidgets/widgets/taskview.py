@@ -63,6 +63,7 @@ class _Card(anywidget.AnyWidget):
     fail_reason = traitlets.Unicode("").tag(sync=True)
     timings = traitlets.Dict().tag(sync=True)
     buttons = traitlets.List[Any]().tag(sync=True)
+    buttons_note = traitlets.Unicode("").tag(sync=True)  # why an image has no buttons at all
     pending_buttons = traitlets.List[Any]().tag(sync=True)
     used_buttons = traitlets.List[Any]().tag(sync=True)
     image = traitlets.Bytes(b"").tag(sync=True)
@@ -302,6 +303,7 @@ class TaskView(ipywidgets.VBox):
                 "total": _seconds(task.finish_time, submitted),
             }
             card.buttons = cardbuttons.button_entries(self.tracker, task, foreign=self.foreign)
+            card.buttons_note = cardbuttons.buttons_note(self.tracker, task, foreign=self.foreign)
             card.controls = self._controls(task, stuck)
             card.tile_buttons = tile_buttons(task)
             card.grid = task.is_grid
@@ -501,6 +503,7 @@ class TaskView(ipywidgets.VBox):
         return view
 
     def _open_modal(self, modal_task: Task, button: Button) -> None:
+        self._close_modal()  # one dialog at a time: a new one replaces the open one
         self._modal_task = modal_task
         if button.kind is ButtonKind.INPAINT:
             self._open_mask_editor(modal_task, button)
