@@ -1,14 +1,8 @@
 // mjwidgets HistoryView: the stored tasks as thumbnails with a search box and filters, the shown
 // task's lineage as a tree, "reuse prompt" and "compare". Filters are synced traits (the kernel
 // queries the history); clicks leave as messages. Every server-provided string is inserted with
-// textContent, never as HTML.
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
+// textContent, never as HTML. Joined after common.js (el, flashNote), copycode.js ("Copy as
+// code") and gallerylibrary.js (marks, the library's filters, the zip).
 
 function when(text) {
   // "14:31" today, "11-24 14:31" this year, "2025-11-24" before
@@ -60,13 +54,22 @@ function render({ model, el: host, signal }) {
   until.type = "date";
   untilLabel.appendChild(until);
   filters.append(search, status, action, sinceLabel, untilLabel);
+  const library = libraryFilters(model, signal, setTrait);
 
   const selbar = el("div", "mjw-history-selbar");
   const selcount = el("span", "mjw-history-selcount");
   const compare = el("button", "mjw-compare", "Compare");
   compare.title = "Show the ticked images side by side";
+  const zip = el("button", "mjw-history-zip", "Download zip");
+  zip.title = "Download the ticked images as one zip: each image carries its prompt, "
+    + "parameters and lineage; with a manifest and a contact sheet";
+  const tagTicked = el("input", "mjw-history-tag-ticked");
+  tagTicked.type = "text";
+  tagTicked.maxLength = 60;
+  tagTicked.placeholder = "tag the ticked…";
+  tagTicked.setAttribute("aria-label", "Tag the ticked images");
   const clear = el("button", "mjw-history-clear", "Clear ticks");
-  selbar.append(selcount, compare, clear);
+  selbar.append(selcount, compare, zip, tagTicked, clear);
 
   const grid = el("div", "mjw-history-grid");
   grid.setAttribute("role", "list");
@@ -76,20 +79,29 @@ function render({ model, el: host, signal }) {
   const detailHead = el("div", "mjw-history-detail-head");
   const detailTitle = el("span", "mjw-history-detail-title");
   const reuse = el("button", "mjw-reuse", "Reuse prompt");
-  detailHead.append(detailTitle, reuse);
+  const copyCode = copyCodeButton();
+  detailHead.append(detailTitle, reuse, copyCode);
+  const editor = marksEditor((content) => model.send(content), signal);
   const detailPrompt = el("div", "mjw-history-detail-prompt");
   const detailNote = el("div", "mjw-history-detail-note");
   const lineageTitle = el("div", "mjw-history-lineage-title", "Lineage");
   const tree = el("ul", "mjw-lineage-tree");
-  detail.append(detailHead, detailPrompt, detailNote, lineageTitle, tree);
+  detail.append(detailHead, editor.box, detailPrompt, detailNote, lineageTitle, tree);
 
   const message = el("div", "mjw-history-message");
   const hint = el("div", "mjw-history-hint");
   hint.hidden = true;
   const error = el("div", "mjw-history-error");
-  root.append(top, filters, selbar, grid, empty, message, hint, error, detail);
+  root.append(top, filters, library.row, selbar, grid, empty, message, hint, error, detail);
 
-  for (const field of [search, since, until]) keepKeys(field, signal);
+  for (const field of [search, since, until, tagTicked]) keepKeys(field, signal);
+  tagTicked.addEventListener("keydown", (event) => {
+    const ticked = model.get("selected") || [];
+    if (event.key === "Enter" && tagTicked.value.trim() && ticked.length) {
+      model.send({ type: "tag", task_ids: ticked, tag: tagTicked.value.trim() });
+      tagTicked.value = "";
+    }
+  }, { signal });
 
   let urls = [];
   signal.addEventListener("abort", () => urls.forEach((u) => URL.revokeObjectURL(u)));
@@ -118,6 +130,25 @@ function render({ model, el: host, signal }) {
   refresh.addEventListener("click", () => model.send({ type: "refresh" }), { signal });
   compare.addEventListener("click", () => model.send({ type: "compare" }), { signal });
   clear.addEventListener("click", () => setTrait("selected", []), { signal });
+  zip.addEventListener("click", () => {
+    zipBusy = true;
+    zip.disabled = true;
+    zip.textContent = "Preparing zip…";
+    model.send({ type: "download" });
+  }, { signal });
+  copyCode.addEventListener("click", () => {
+    model.send({ type: "recipe", task_id: model.get("current") });
+  }, { signal });
+  model.on("msg:custom", (msg, buffers) => {
+    if (msg.type === "recipe") {
+      if (msg.task_id === model.get("current")) showRecipe(detailHead, msg, signal);
+    } else if (msg.type === "zip") {
+      zipBusy = false;
+      showSelection();
+      if (buffers && buffers.length) saveZip(msg, buffers);
+    }
+  });
+  let zipBusy = false;
   reuse.addEventListener("click", () => {
     model.send({ type: "reuse", task_id: model.get("current") });
   }, { signal });
@@ -213,13 +244,15 @@ function render({ model, el: host, signal }) {
           item.status.replace(/_/g, " ").toLowerCase()));
       }
 
+      const markRow = el("div", "mjw-thumb-marks"); // filled by showMarks
+      const tagRow = el("div", "mjw-thumb-tags");
       const caption = el("div", "mjw-thumb-caption", item.prompt || "(no prompt)");
       const metaText = [item.via || item.action.toLowerCase(), when(item.when)]
         .filter(Boolean).join(" · ");
       const meta = el("div", "mjw-thumb-meta", metaText);
       meta.title = (item.when ? new Date(item.when).toLocaleString() : "")
         + (item.other_server ? " · made on another server (an earlier session)" : "");
-      tile.append(frame, caption, meta);
+      tile.append(frame, markRow, tagRow, caption, meta);
       tile.addEventListener("click", () => select(item.task_id), { signal });
       tile.addEventListener("keydown", (event) => {
         if (event.key === "Enter" || event.key === " ") {
@@ -237,15 +270,21 @@ function render({ model, el: host, signal }) {
     empty.hidden = items.length > 0;
     grid.hidden = items.length === 0;
     showSelection();
+    showMarks();
   }
 
   function showSelection() {
     const chosen = new Set(model.get("selected") || []);
     const n = chosen.size;
-    selcount.textContent = n ? `${n} ticked` : "Tick two or more images to compare them";
+    selcount.textContent = n ? `${n} ticked`
+      : "Tick images to compare them or to download them as a zip";
     compare.disabled = n < 2;
     compare.textContent = n >= 2 ? `Compare ${n}` : "Compare";
+    zip.disabled = n === 0 || zipBusy;
+    zip.hidden = n === 0;
+    if (!zipBusy) zip.textContent = n ? `Download ${n} as zip` : "Download zip";
     clear.hidden = n === 0;
+    tagTicked.hidden = n === 0;
     for (const tile of grid.children) {
       const on = chosen.has(tile.dataset.taskId);
       tile.classList.toggle("mjw-thumb-ticked", on);
@@ -299,6 +338,30 @@ function render({ model, el: host, signal }) {
     for (const tile of grid.children) {
       tile.classList.toggle("mjw-thumb-current", tile.dataset.taskId === current);
     }
+    showMarks();
+  }
+
+  // ♥, stars and tags: their own trait, so a click redraws these rows, not the thumbnails
+  function showMarks() {
+    const all = model.get("marks") || {};
+    const none = { favourite: false, rating: 0, tags: [] };
+    for (const tile of grid.children) {
+      const taskId = tile.dataset.taskId;
+      const marks = all[taskId] || none;
+      const row = tile.querySelector(".mjw-thumb-marks");
+      const tagRow = tile.querySelector(".mjw-thumb-tags");
+      if (!row || !tagRow) continue;
+      row.replaceChildren(markButtons(taskId, marks, (c) => model.send(c), signal));
+      const chips = tagChips(taskId, marks.tags, null, signal);
+      tagRow.title = marks.tags.map((t) => `#${t}`).join(" ");
+      tagRow.replaceChildren(chips);
+      tile.classList.toggle("mjw-thumb-favourite", Boolean(marks.favourite));
+      tile.dataset.rating = String(marks.rating || 0);
+    }
+    const current = model.get("current");
+    const shown = (model.get("items") || []).some((i) => i.task_id === current);
+    editor.update(shown ? current : "", all[current] || none, (model.get("facets") || {}).tags);
+    copyCode.disabled = !current;
   }
 
   function showMessages() {
@@ -316,9 +379,15 @@ function render({ model, el: host, signal }) {
   for (const name of ["current", "current_prompt", "current_note", "lineage", "has_studio"]) {
     model.on(`change:${name}`, showDetail);
   }
+  for (const name of ["favourite", "min_rating", "tag", "version", "aspect", "kind", "facets"]) {
+    model.on(`change:${name}`, library.update);
+  }
+  model.on("change:marks", showMarks);
+  model.on("change:facets", showMarks);
   model.on("change:message", showMessages);
   model.on("change:error", showMessages);
   showFilters();
+  library.update();
   showItems();
   showDetail();
   showMessages();

@@ -1,7 +1,8 @@
 // mjwidgets TaskView: one card per Midjourney task.
 // State arrives in traits (status, progress, image bytes, buttons...); clicks leave as messages.
 // Every server-provided string is inserted with textContent, never as HTML.
-// Joined after common.js (el, copyText, watchKernel…) and lightbox.js (widgets/plumbing.py).
+// Joined after common.js (el, copyText, watchKernel…), lightbox.js, copycode.js and
+// gallerylibrary.js (widgets/plumbing.py).
 
 function buttonText(b) {
   if (b.label && b.emoji && !/^[a-z0-9_]+$/i.test(b.emoji)) return `${b.emoji} ${b.label}`;
@@ -83,7 +84,9 @@ function render({ model, el: host, signal }) {
   full.title = "View the images at full size (click an image too)";
   const download = el("button", "mjw-download", "Download");
   download.title = "Download the full-resolution image as the server made it";
-  tools.append(full, download, children);
+  const copyCode = copyCodeButton();
+  const marks = el("span", "mjw-card-marks"); // ♥ and stars (gallerylibrary.js)
+  tools.append(full, download, copyCode, marks, children);
 
   const modal = el("div", "mjw-modal");
   const modalTitle = el("div", "mjw-modal-title");
@@ -585,10 +588,13 @@ function render({ model, el: host, signal }) {
 
   download.addEventListener("click", () => send({ type: "full_image", mode: "download" }),
     { signal });
+  copyCode.addEventListener("click", () => send({ type: "recipe" }), { signal });
   model.on("msg:custom", (msg, buffers) => {
     watch.answered();
     if (msg.type === "tile") {
       onTile(msg, buffers);
+    } else if (msg.type === "recipe") {
+      showRecipe(tools, msg, signal);
     } else if (msg.type === "seed") {
       lightboxSeed(root, msg.seed, msg.error);
       if (msg.seed) copyText(String(msg.seed));
@@ -615,6 +621,11 @@ function render({ model, el: host, signal }) {
     "lineage", "action", "task_id", "retrying", "compact", "status_text", "stuck"]) {
     model.on(`change:${name}`, showHeader);
   }
+  const showMarks = () => {
+    const m = model.get("marks") || {};
+    marks.replaceChildren(...(m.tags ? [markButtons(model.get("task_id"), m, send, signal)] : []));
+  };
+  model.on("change:marks", showMarks);
   model.on("change:buttons", showButtons);
   model.on("change:buttons_note", showButtons);
   model.on("change:controls", showButtons);
@@ -627,7 +638,7 @@ function render({ model, el: host, signal }) {
   model.on("change:can_use_prompt", showProposals);
   model.on("change:notice", showNotice);
   for (const name of ["pending_buttons", "used_buttons", "error", "modal", "children", "notice",
-    "controls"]) {
+    "controls", "marks"]) {
     model.on(`change:${name}`, answered);
   }
   showAspect();
@@ -637,6 +648,7 @@ function render({ model, el: host, signal }) {
   showChildren();
   showModal();
   showProposals();
+  showMarks();
   notice.hidden = true;
 }
 

@@ -3,6 +3,9 @@
 Search by prompt text, filter by status, action and date; click a thumbnail for its card (with its
 buttons, usable while the server still knows the task) and its lineage as a tree; "reuse prompt"
 puts the prompt into the Studio; tick two or more thumbnails and "compare" shows them side by side.
+Favourites, stars and tags are set on the thumbnails and kept in the history file; the library's
+filters find them again (``gallerylibrary``); ticked thumbnails download as one zip whose images
+carry their records; "Copy as code" copies the shown task's recipe (``recipecopy``).
 
 The history survives kernel restarts (it is the SQLite store under ``$MJ_HOME``), so the gallery
 shows the tasks of every server by default — including the embedded simulator of an earlier
@@ -29,8 +32,10 @@ from ..imagecache import FINAL, PREVIEW
 from ..models import Status, Task
 from ..store import LineageNode
 from ..tracking import Tracker
+from . import gallerylibrary
 from .compare import Compare
-from .plumbing import STATIC, tracker_for
+from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
+from .recipecopy import recipe_message
 from .taskview import TaskView
 
 log = logging.getLogger("mjwidgets.widgets")
@@ -92,8 +97,8 @@ def _as_date_text(value: Any) -> str:
 class _Gallery(anywidget.AnyWidget):
     """The front-end half of a HistoryView (js/historyview.js)."""
 
-    _esm = STATIC / "historyview.js"
-    _css = (STATIC / "mjwidgets.css").read_text() + (STATIC / "historyview.css").read_text()
+    _esm = front_end("common.js", "copycode.js", "gallerylibrary.js", "historyview.js")
+    _css = front_end("mjwidgets.css", "historyview.css")
 
     items = traitlets.List[Any]().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
@@ -113,6 +118,16 @@ class _Gallery(anywidget.AnyWidget):
     has_studio = traitlets.Bool(False).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    # the library's filters (gallerylibrary.FILTERS) and the values they offer
+    favourite = traitlets.Bool(False).tag(sync=True)
+    min_rating = traitlets.Int(0).tag(sync=True)
+    tag = traitlets.Unicode("").tag(sync=True)
+    version = traitlets.Unicode("").tag(sync=True)
+    aspect = traitlets.Unicode("").tag(sync=True)
+    kind = traitlets.Unicode("").tag(sync=True)
+    facets = traitlets.Dict().tag(sync=True)
+    # task id → {favourite, rating, tags} of the shown tasks: a click re-sends these, not items
+    marks = traitlets.Dict().tag(sync=True)
 
 
 def _tree_json(node: LineageNode, current: str) -> dict[str, Any]:
@@ -177,7 +192,10 @@ class HistoryView(ipywidgets.VBox):
         self._statuses_seen: dict[str, str] = {}
         self._closed = False
         self.gallery.on_msg(self._on_message)
-        self.gallery.observe(self._on_filter, names=["query", "status", "action", "since", "until"])
+        self.gallery.observe(
+            self._on_filter,
+            names=["query", "status", "action", "since", "until", *gallerylibrary.FILTERS],
+        )
         self._unsubscribe = tracker.subscribe_all(self._on_task_change)
         self.refresh()
 
@@ -190,12 +208,25 @@ class HistoryView(ipywidgets.VBox):
         action: str | None = None,
         since: datetime | date | str | None = None,
         until: datetime | date | str | None = None,
+        favourite: bool = False,
+        min_rating: int | None = None,
+        tag: str | None = None,
+        version: str | None = None,
+        aspect: str | None = None,
+        kind: str | None = None,
     ) -> list[Task]:
-        """Set the search text and filters (dates: the local day, inclusive); returns the tasks
-        shown. ``None`` clears a filter."""
+        """Set the search text and filters (dates: the local day, inclusive; the library's:
+        favourites only, at least ``min_rating`` stars, a tag, a model version, an aspect ratio,
+        "image" or "video"); returns the tasks shown. ``None`` clears a filter."""
         gallery = self.gallery
         self._quiet = True
         try:
+            gallery.favourite = bool(favourite)
+            gallery.min_rating = int(min_rating or 0)
+            gallery.tag = str(tag or "")
+            gallery.version = str(version or "")
+            gallery.aspect = str(aspect or "")
+            gallery.kind = str(kind or "")
             gallery.query = text or ""
             gallery.status = (
                 status.value if isinstance(status, Status) else str(status or "")
@@ -223,6 +254,7 @@ class HistoryView(ipywidgets.VBox):
                     self.limit,
                     server=None if self.all_servers else self.tracker.base_url,
                     bind=self.client,  # its own server's tasks come back bound to it
+                    **gallerylibrary.filters_of(gallery),
                 )
             except MJError as exc:
                 gallery.error = str(exc)
@@ -234,6 +266,10 @@ class HistoryView(ipywidgets.VBox):
             missing = self._push_items(budget=None if wait else SYNC_THUMBS)
             if options or not gallery.actions:
                 self._update_actions()
+            if options or not gallery.facets:
+                gallery.facets = self.store.library.facets(
+                    None if self.all_servers else self.tracker.base_url
+                )
             shown = {t.id for t in self.tasks}
             gallery.selected = [i for i in gallery.selected if i in shown]
         if missing:
@@ -390,7 +426,10 @@ class HistoryView(ipywidgets.VBox):
                 log.warning("no thumbnail for %s: %s", task.id, exc)
                 thumbs[task.id] = None
         items = [self._item(task, thumbs) for task in self.tasks]
+        marks = gallerylibrary.marks_json(self.store.library, self.tasks)
         with self.gallery.hold_sync():
+            if marks != self.gallery.marks:
+                self.gallery.marks = marks
             if items != self.gallery.items:
                 self.gallery.items = items
             self.gallery.total = len(items)
@@ -415,6 +454,44 @@ class HistoryView(ipywidgets.VBox):
                     self._push_items(budget=None)
         except Exception:  # a background job must never die silently
             log.exception("making thumbnails failed")
+
+    def _mark(self, content: dict[str, Any]) -> None:
+        """A ♥, stars or a tag from the page: kept in the history file, then shown. Only the
+        marks are sent again, unless a library filter is on (the shown tasks may change)."""
+        gallery = self.gallery
+        gallery.message = gallerylibrary.apply_mark(self.store.library, content)
+        gallery.error = ""
+        if any(gallerylibrary.filters_of(gallery).values()):
+            self.refresh()
+            return
+        with self._lock:
+            gallery.marks = gallerylibrary.marks_json(self.store.library, self.tasks)
+            if content.get("type") in ("tag", "untag"):
+                gallery.facets = self.store.library.facets(
+                    None if self.all_servers else self.tracker.base_url
+                )
+
+    def _send_zip(self, task_ids: list[str]) -> None:
+        """The ticked tasks as a zip, sent to the page as one message's bytes (a zip too big
+        for a message is kept under the history folder and named instead)."""
+        gallery = self.gallery
+        try:
+            tasks = [self._find(task_id) for task_id in task_ids]
+            gallery.message = f"preparing a zip of {len(tasks)} image(s)…"
+            name, made = gallerylibrary.selection_zip(tasks, self.store, self.cache)
+        except Exception as exc:  # the page waits for an answer: always send one
+            if not isinstance(exc, MJError):
+                log.exception("the zip of the ticked images failed")
+            gallery.error = f"no zip: {exc}"
+            gallery.message = ""
+            gallery.send({"type": "zip", "error": str(exc)})
+            return
+        if isinstance(made, Path):
+            gallery.message = f"the zip is too big to download from the page: it is at {made}"
+            gallery.send({"type": "zip", "path": str(made)})
+            return
+        gallery.message = f"{name}: {len(tasks)} image(s), {len(made) / 1e6:.1f} MB"
+        gallery.send({"type": "zip", "filename": name}, [made])
 
     # ------------------------------------------------------------------ events
     def _update_actions(self) -> None:
@@ -463,6 +540,13 @@ class HistoryView(ipywidgets.VBox):
                 self.compare()
             elif kind == "refresh":
                 self.refresh()
+            elif kind in gallerylibrary.MARK_MESSAGES:
+                self._mark(content)
+            elif kind == "download":
+                SUBMITTER.submit(self._send_zip, list(self.gallery.selected))
+            elif kind == "recipe":
+                found = self._find(str(content.get("task_id") or ""))
+                IMAGER.submit(lambda: self.gallery.send(recipe_message(found, self.store)))
         except MJError as exc:
             self.gallery.error = str(exc)
         except Exception as exc:  # never let a click kill the kernel's message loop

@@ -6,6 +6,11 @@ next to where the person is looking and nothing before that card moves. The scre
 each card's CSS ``order``: the widget list itself only ever grows, because ipywidgets re-creates
 the view of every child after the first changed position (inserting at the front would
 re-render every card and re-send its image).
+
+Money: ``budget=`` (a Budget, or several) limits what the Studio submits; before a sweep or a
+replay runs the status bar shows its estimate, and a submit a budget stops says so there
+(``studiobudget``). A picture dropped on the Studio that carries its record offers to continue
+from it or to make it again (``provenancedrop``).
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from urllib.parse import urlsplit
 
 import ipywidgets
 
+from .. import budget as budgets
 from .. import wording
 from ..client import Client
-from ..errors import MJError
+from ..errors import BudgetExceeded, MJError
 from ..models import Task
+from ..replay import Replay
+from ..replay import replay as run_replay
 from ..sweep import Sweep
 from ..tracking import Tracker
 from .imageeditor import ImageEditor
@@ -28,8 +36,10 @@ from .imagetools import StudioTools
 from .placement import CardOrder
 from .plumbing import tracker_for
 from .promptbar import PromptBar, new_bar
+from .provenancedrop import ProvenanceDrop
 from .refslots import ReferenceSlots
 from .snapshot import Snapshot, snapshot_html
+from .studiobudget import budgets_that_apply, estimate_text, refusal_text
 from .sweepview import SweepView
 from .taskview import TaskView
 
@@ -46,12 +56,16 @@ class Studio(ipywidgets.VBox):
     """Type a prompt, watch the grid appear, click its buttons; every card stays in the session.
 
     With no MJ_BASE_URL set it runs on the embedded simulator and says so in a badge.
+    ``budget`` (``mjw.Budget(minutes=…, jobs=…)``, or several) limits the Studio's submits.
     """
 
-    def __init__(self, client: Client | None = None, *, tracker: Tracker | None = None) -> None:
+    def __init__(
+        self, client: Client | None = None, *, tracker: Tracker | None = None, budget: Any = None
+    ) -> None:
         if tracker is None:
             tracker = tracker_for(client)
         self.tracker = tracker
+        self.budgets = budgets.as_budgets(budget)
         self.client = tracker.client
         self.bar = new_bar(
             simulator=bool(self.client is not None and self.client.is_simulator),
@@ -69,7 +83,8 @@ class Studio(ipywidgets.VBox):
             )
         )
         self.cards_box.add_class("mjw-cards")
-        super().__init__([self.bar, self.cards_box])
+        self.drop = ProvenanceDrop(self)  # a dropped picture that carries its story
+        super().__init__([self.bar, self.drop.widget, self.cards_box])
         self.add_class("mjw-studio")
         self.cards: dict[str, TaskView] = {}
         self.sweeps: list[SweepView] = []
@@ -100,9 +115,13 @@ class Studio(ipywidgets.VBox):
         bar = self.bar
         bar.error = ""
         bar.busy = True
+        wanted = self._budgets(options.pop("budget", None))
         try:
             self.prompt_bar.check(prompt)
-            task = self.tracker.imagine(prompt, **options)
+            task = self.tracker.imagine(prompt, budget=wanted or None, **options)
+        except BudgetExceeded as exc:  # the status bar says which budget and how to go on
+            bar.status_text = refusal_text(exc)
+            raise
         except MJError as exc:
             bar.error = f"Not sent: {wording.error_words(exc)}"
             bar.status_text = ""  # no earlier task's words next to this error
@@ -121,12 +140,19 @@ class Studio(ipywidgets.VBox):
         self._place(view, after=None)
         return view
 
-    def sweep(self, prompt: str, *, max_in_flight: int = 3, **params) -> Sweep:
+    def sweep(
+        self, prompt: str, *, max_in_flight: int = 3, budget: Any = None, **params: Any
+    ) -> Sweep:
         """Submit the product of parameter values, e.g. ``ar=["1:1", "3:2"], stylize=[50, 750]``,
         a few at a time (the account's queue, not a flood of code 23), shown as a labelled grid.
+        The status bar shows its estimate first; ``budget`` adds a limit for this sweep alone.
         Returns the running `Sweep` (``.wait()``, ``.tasks``, ``.labels``)."""
+        wanted = self._budgets(budget)
         try:
-            sweep = Sweep(prompt, dict(params), self.tracker, max_in_flight=max_in_flight)
+            sweep = Sweep(
+                prompt, dict(params), self.tracker, max_in_flight=max_in_flight,
+                budget=wanted or None,
+            )  # fmt: skip
         except MJError as exc:
             self.bar.error = f"sweep refused: {wording.error_words(exc)}"
             self.bar.status_text = ""
@@ -136,8 +162,15 @@ class Studio(ipywidgets.VBox):
         self.sweeps.append(view)
         with self._lock:
             self._show(view, self.order.first(view))
+        self.bar.error = ""
+        self.bar.status_text = estimate_text(
+            f"sweep of {len(sweep.items)} prompts",
+            sweep.estimate(),
+            budgets_that_apply(wanted, self.tracker.budgets),
+        )
         sweep.on_change(lambda s: setattr(self.bar, "sweep_text", s.summary()))
         sweep.on_change(lambda _s: self._changed())
+        sweep.on_change(self._sweep_stopped)
         return sweep.start()
 
     def add_reference(self, slot: str, image: Any) -> str:
@@ -168,6 +201,50 @@ class Studio(ipywidgets.VBox):
         with self._lock:
             self._show(editor, self.order.first(editor))
         return editor
+
+    def replay(self, source: Any, *, version: str | None = None, budget: Any = None) -> Replay:
+        """Make ``source``'s lineage again on this Studio's server (a Task, a task id, a file
+        carrying provenance): the status bar shows the estimate first, each new task appears as
+        a card, and the bar says how it ended. Returns the running `Replay` (``.wait()``,
+        ``.compare()``); ``mjw.replay`` replays on another client."""
+        wanted = self._budgets(budget)
+        bar = self.bar
+        try:
+            cost = budgets.estimate(source, mode=self.client.mode if self.client else None)
+        except MJError as exc:
+            bar.error = f"replay refused: {wording.error_words(exc)}"
+            bar.status_text = ""
+            raise
+        bar.error = ""
+        bar.status_text = estimate_text(
+            "replay", cost, budgets_that_apply(wanted, self.tracker.budgets)
+        )
+        run = run_replay(
+            source, tracker=self.tracker, version=version, budget=wanted or None, background=True
+        )
+        run.on_change(self._replay_changed)
+        self._replay_changed(run)  # steps made before the listener was added
+        return run
+
+    def _budgets(self, extra: Any) -> list[budgets.Budget]:
+        return [*self.budgets, *budgets.as_budgets(extra)]
+
+    def _sweep_stopped(self, sweep: Sweep) -> None:
+        line = refusal_text(sweep.stopped) if sweep.stopped else ""
+        if line and self.bar.status_text != line:
+            self.bar.status_text = line
+
+    def _replay_changed(self, run: Replay) -> None:
+        for _old, new in run.pairs:
+            if new.id not in self.cards:
+                self.add(new)
+        if run.stopped_at is not None:  # a step the server cannot make, or a budget
+            stopped_by_budget = "budget" in run.reason and "reached" in run.reason
+            self.bar.status_text = refusal_text(run.summary()) if stopped_by_budget else (
+                run.summary()
+            )  # fmt: skip
+        elif run.ok:
+            self.bar.status_text = run.summary()
 
     def set_prompt(self, prompt: str) -> None:
         """Put a prompt into the box (e.g. "reuse prompt" from the history)."""

@@ -33,8 +33,10 @@ from ..prompt import Prompt
 from ..tracking import Tracker
 from . import cardbuttons, lightbox
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
+from .gallerylibrary import MARK_MESSAGES, show_card_marks
 from .maskeditor import MaskEditor
 from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
+from .recipecopy import recipe_message
 from .snapshot import SNAPSHOT_QUALITY, SNAPSHOT_SIDE, CardPicture, Snapshot, snapshot_html
 
 log = logging.getLogger("mjwidgets.widgets")
@@ -49,10 +51,11 @@ def _seconds(later, earlier) -> float | None:
 class _Card(anywidget.AnyWidget):
     """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
 
-    _esm = front_end("common.js", "lightbox.js", "taskview.js")
+    _esm = front_end("common.js", "lightbox.js", "copycode.js", "gallerylibrary.js", "taskview.js")
     _css = front_end("mjwidgets.css", "lightbox.css")
 
     task_id = traitlets.Unicode("").tag(sync=True)
+    marks = traitlets.Dict().tag(sync=True)  # the library's ♥ and stars (gallerylibrary)
     status = traitlets.Unicode("").tag(sync=True)
     status_text = traitlets.Unicode("").tag(sync=True)  # the status in words for people
     stuck = traitlets.Unicode("").tag(sync=True)  # "" or why the job may be stuck
@@ -139,6 +142,7 @@ class TaskView(ipywidgets.VBox):
             self._uncapabilities = tracker.client.capabilities.on_change(
                 lambda _facts: self._on_update(self.task)
             )
+        IMAGER.submit(show_card_marks, self)  # ♥ and stars given earlier (the history's)
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
@@ -411,6 +415,10 @@ class TaskView(ipywidgets.VBox):
             IMAGER.submit(self._send_tile, _int(content.get("index"), 1), content.get("mode"))
         elif kind == "seed":
             SUBMITTER.submit(self._send_seed)
+        elif kind in MARK_MESSAGES:
+            SUBMITTER.submit(show_card_marks, self, content)
+        elif kind == "recipe":  # "Copy as code"
+            IMAGER.submit(lambda: self.card.send(recipe_message(self.task)))
         elif kind == "imagine_prompt":
             SUBMITTER.submit(self._imagine_proposal, _int(content.get("index"), 0))
         elif kind == "use_prompt":
