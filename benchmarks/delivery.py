@@ -1,7 +1,9 @@
 """Image delivery (issue 8 §2): bytes a card sends to the browser and kernel time to make them.
 
 Strategies, measured on the same cached images in the same run:
-- mjwidgets: a display-sized JPEG (long side ≤ 1024) in a Bytes trait (`renditions.display_jpeg`);
+- mjwidgets: a display-sized JPEG (long side ≤ 1024) in a Bytes trait (`renditions.display_jpeg`),
+  made from the cached file (decoded again), or kept beside it when it was cached
+  (`ImageCache.display`: made from the copy decoded to check the download, read by the card);
 - WebP (LANCZOS + WebP, what the first version sent: smaller, much slower);
 - full PNG: the original file's bytes sent as they are (what a naive widget would sync);
 - base64 data URL: the PNG as a data URL in a Unicode trait (what HTML-output clients embed).
@@ -69,6 +71,34 @@ def _strategies(path: Path) -> dict[str, tuple[float, int]]:
     return out
 
 
+def _kept_rows(cache: ImageCache, task, kind: str, path: Path) -> list[Row]:
+    """The display JPEG kept beside the cached image: made once on the download thread from
+    the copy decoded to check the download, then only read by each card."""
+    with Image.open(path) as opened:
+        opened.load()
+        decoded = opened.copy()  # what ImageCache._keep holds when it makes the rendition
+    making_s, made = _time(lambda: display_bytes(decoded))
+    reading_s, shown = _time(lambda: cache.display(task).jpeg)
+    total_ms = (making_s + reading_s) * 1000
+    goals = []
+    if kind.startswith("grid"):
+        goals = [Goal("detection → display bytes (kept rendition)", total_ms, 50, unit="ms")]
+    return [
+        Row(
+            "image_delivery",
+            {"image": kind, "strategy": "mjwidgets kept rendition"},
+            {
+                "KB sent": round(len(shown) / 1000, 1),
+                "kernel ms": round(total_ms, 1),
+                "of it making ms": round(making_s * 1000, 1),
+                "of it the card's read ms": round(reading_s * 1000, 2),
+            },
+            goals,
+            note="made while caching (the image is decoded there anyway), read by the card",
+        )
+    ]
+
+
 def run(options: Options) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, sim.start(speed=200) as server:
@@ -87,7 +117,7 @@ def run(options: Options) -> list[Row]:
                 if name == "mjwidgets JPEG" and kind.startswith("grid"):
                     goals = [
                         Goal("bytes per grid card", nbytes / 1000, 250, unit="KB"),
-                        Goal("detection → bytes", seconds * 1000, 50, unit="ms"),
+                        Goal("cached file → bytes, decoded again", seconds * 1000, 50, unit="ms"),
                     ]
                 rows.append(
                     Row(
@@ -102,6 +132,7 @@ def run(options: Options) -> list[Row]:
                         goals,
                     )
                 )
+            rows += _kept_rows(tracker.cache, task, kind, path)
         tracker.close()
     return rows
 

@@ -70,6 +70,9 @@ class Strategy:
         self.client = client
         return None
 
+    def warm_up(self, n: int, timeout: float) -> None:
+        """Before the measured submits: a strategy that learns may track a first batch."""
+
     def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
         """Begin tracking ``tasks`` (``submitted``: monotonic submit time per id)."""
         raise NotImplementedError
@@ -201,6 +204,38 @@ class BatchedPolling(Strategy):
         return {"errors": self.errors}
 
 
+class SteppedPolling(BatchedPolling):
+    """The schedule a maintainer would write first, knowing roughly how long a job takes: one
+    ``list-by-condition`` every ``fast`` seconds for the first ``opening`` seconds after the
+    submits (a refused or queued job shows at once), every ``slow`` seconds in between, and
+    every ``fast`` seconds again from ``closing`` seconds on, when results are due. The times are
+    tuned to the simulator's fast imagine (53 s, ±10 %) — knowledge the Tracker has to learn."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        *,
+        fast: float,
+        slow: float,
+        opening: float,
+        closing: float,
+    ) -> None:
+        super().__init__(name, fast, description)
+        self.fast, self.slow, self.opening, self.closing = fast, slow, opening, closing
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - began
+            if self.opening <= elapsed < self.closing:
+                wait = min(self.slow, self.closing - elapsed)
+            else:
+                wait = self.fast
+            if self._stop.wait(wait) or not self._poll():
+                return
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         return
@@ -285,10 +320,13 @@ class TrackerStrategy(Strategy):
     """mjwidgets' own ``Tracker`` with a throw-away history store, no image prefetch (image
     delivery is measured separately), optionally with its notifyHook receiver."""
 
-    def __init__(self, name: str, description: str, notify: bool = False) -> None:
+    def __init__(
+        self, name: str, description: str, notify: bool = False, warm: bool = False
+    ) -> None:
         self.name = name
         self.description = description
         self.notify = notify
+        self.warm = warm
         if notify:
             self.flavors = ("plus", "trueai")
         self._tracker: Any = None
@@ -313,6 +351,16 @@ class TrackerStrategy(Strategy):
         accepted = inspect.signature(Tracker).parameters
         self._tracker = Tracker(client, **{k: v for k, v in wanted.items() if k in accepted})
         return self._tracker.notify_url if self.notify else None
+
+    def warm_up(self, n: int, timeout: float) -> None:
+        """The same Tracker tracks a first batch of ``n`` on the same server, unmeasured, as
+        in a notebook session: what it learnt (the server's rhythm, a refresh grid) carries
+        over to the measured batch."""
+        if not self.warm:
+            return
+        first = [self._tracker.imagine(f"warm-up lighthouse {i} --ar 1:1") for i in range(n)]
+        for task in first:
+            self._tracker.wait(task, timeout=timeout)
 
     def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
         for task in tasks:
@@ -340,12 +388,23 @@ DOOY_S = 5.0
 TRUEAI_S = 2.0
 REPLICATE_S = 0.5
 PUSH_SAFETY_S = 30.0
+# Baselines (issue 18): what a maintainer would try before an adaptive cadence. The stepped
+# schedule knows the simulator's fast imagine: 53 s ± 10 %, so results from ~47.7 s on.
+STEPPED_FAST_S = 0.5
+STEPPED_SLOW_S = 5.0
+STEPPED_OPENING_S = 3.0
+STEPPED_CLOSING_S = 46.0
 
 
 def all_strategies(speed: float) -> list[Strategy]:
     """Fresh instances of every strategy, peer intervals divided by ``speed``."""
     return [
         TrackerStrategy("mjwidgets", "Tracker: adaptive cadence, one list-by-condition per tick"),
+        TrackerStrategy(
+            "mjwidgets-warm",
+            "Tracker, second batch on the same server (the first one tracked unmeasured)",
+            warm=True,
+        ),
         TrackerStrategy(
             "mjwidgets+push", "Tracker(notify=True): hooks + its safety poll", notify=True
         ),
@@ -363,9 +422,33 @@ def all_strategies(speed: float) -> list[Strategy]:
             PUSH_SAFETY_S / speed,
             "notifyHook receiver + list-by-condition safety poll every 30 s",
         ),
+        BatchedPolling("batched-0.5s", 0.5 / speed, "baseline: one list-by-condition every 0.5 s"),
+        BatchedPolling("batched-1s", 1.0 / speed, "baseline: one list-by-condition every 1 s"),
+        SteppedPolling(
+            "stepped",
+            f"baseline: list-by-condition every {STEPPED_FAST_S:g} s for the first "
+            f"{STEPPED_OPENING_S:g} s and from {STEPPED_CLOSING_S:g} s on (results due at "
+            f"47.7–58.3 s), every {STEPPED_SLOW_S:g} s in between",
+            fast=STEPPED_FAST_S / speed,
+            slow=STEPPED_SLOW_S / speed,
+            opening=STEPPED_OPENING_S / speed,
+            closing=STEPPED_CLOSING_S / speed,
+        ),
     ]
 
 
-STRATEGY_NAMES = ("mjwidgets", "mjwidgets+push", "dooy-5s", "trueai-2s", "replicate-0.5s", "push")
+STRATEGY_NAMES = (
+    "mjwidgets",
+    "mjwidgets-warm",
+    "mjwidgets+push",
+    "dooy-5s",
+    "trueai-2s",
+    "replicate-0.5s",
+    "push",
+    "batched-0.5s",
+    "batched-1s",
+    "stepped",
+)
 POLLING_PEERS = ("dooy-5s", "trueai-2s", "replicate-0.5s")
 PEERS = (*POLLING_PEERS, "push")
+BASELINES = ("batched-0.5s", "batched-1s", "stepped")

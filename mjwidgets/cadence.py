@@ -19,10 +19,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .models import Status, Task
+from .refreshgrid import (
+    GRID_EXPECTED_SLACK,
+    GRID_PERIOD_SLACK,
+    MIN_GRID_PERIOD_S,
+    RefreshGrid,
+    find_grid,
+)
 
 __all__ = [
     "ServerRhythm",
     "TaskRhythm",
+    "next_poll",
     "FINAL_STEP_PROGRESS",
     "OVERDUE_STEPS",
     "QUEUED_STEPS",
@@ -62,6 +70,12 @@ class ServerRhythm:
         self._all: deque[float] = deque(maxlen=64)
         self._rough: deque[float] = deque(maxlen=64)
         self._final_ratios: deque[float] = deque(maxlen=32)
+        # batched looks: (before, at, how many tasks moved) and the looks that showed nothing
+        self._changes: deque[tuple[float, float, int]] = deque(maxlen=16)
+        self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
+        self._grid_memo: tuple[RefreshGrid | None] | None = None
+        self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
+        self._grid_expected = False
 
     def learn_interval(self, action: str, seconds: float) -> None:
         self._by_action.setdefault(action, deque(maxlen=32)).append(seconds)
@@ -100,6 +114,50 @@ class ServerRhythm:
     def final_ratio(self) -> float:
         """Gap before the result as a multiple of the step interval (~8 s after 6–7 s steps)."""
         return _median(self._final_ratios) or 1.3
+
+    def observe_poll(
+        self, previous: tuple[float, float], look: tuple[float, float], changed: int, running: int
+    ) -> None:
+        """Learn from one batched look at every pending task, ``look`` = (sent, answered), the
+        look before it ``previous``: ``changed`` tasks moved in between (a refresh lies in
+        (previous sent, answered]), or none did although ``running`` of them were in progress
+        at the look before (none lies in (previous answered, sent]: a task in progress moves
+        at every refresh; a queued or just-submitted one may not). Feeds the grid detector."""
+        if changed:
+            self._changes.append((previous[0], look[1], changed))
+        elif running and look[0] > previous[1]:
+            self._quiet.append((previous[1], look[0]))
+        else:
+            return
+        self._grid_memo = None
+
+    def expect_refresh_grid(self, expected: bool = True) -> None:
+        """The server is known to refresh on a shared grid (a new-api relay): look often enough
+        to find it, and accept a grid from fewer refreshes."""
+        if expected != self._grid_expected:
+            self._grid_expected = expected
+            self._grid_memo = None
+
+    @property
+    def grid_expected(self) -> bool:
+        return self._grid_expected
+
+    def discovery_gap(self) -> float:
+        """While an expected grid is not found yet: looks this far apart give brackets narrow
+        enough to find it (a quarter of the gap between the looks that saw tasks move)."""
+        middles = sorted((a + b) / 2 for a, b, _ in self._changes)
+        gaps = [b - a for a, b in zip(middles, middles[1:], strict=False)]
+        gaps = [gap for gap in gaps if gap >= MIN_GRID_PERIOD_S]
+        return min(5.0, max(0.2, 0.25 * min(gaps))) if gaps else 1.0
+
+    def grid(self) -> RefreshGrid | None:
+        """The server's shared refresh grid (new-api relays), once the looks prove one."""
+        if self._grid_memo is None:
+            hint = self._grid.period if self._grid is not None else None
+            slack = GRID_EXPECTED_SLACK if self._grid_expected else GRID_PERIOD_SLACK
+            self._grid = find_grid(list(self._changes), list(self._quiet), hint, slack)
+            self._grid_memo = (self._grid,)
+        return self._grid_memo[0]
 
 
 @dataclass
@@ -394,3 +452,28 @@ def lag_budget(progress: int, interval: float) -> float:
     if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
         return min(4.0, max(0.1, 0.6 * interval))
     return min(8.0, max(0.1, 1.0 * interval))  # progress may show a few seconds late
+
+
+MIN_POLL_GAP_S = 0.03  # never two looks closer than this
+
+
+def next_poll(
+    windows: Iterable[tuple[float, float]],
+    server: ServerRhythm,
+    now: float,
+    last_poll: float,
+    seen_since: float | None = None,
+) -> float:
+    """When the poller looks next: the earliest ``latest`` among the pending tasks' windows;
+    on a server with a refresh grid, just after each refresh instead (nothing changes between
+    refreshes; every refresh may bring results).
+    ``seen_since``: since when every pending task has been watched (the last look, or a later
+    start of tracking: a refresh before it shows the new tasks nothing)."""
+    wake = min((latest for _, latest in windows), default=now + 5.0)
+    since = max(last_poll, seen_since or last_poll)
+    grid = server.grid()
+    if grid is not None:
+        wake = grid.look_for(since)
+    elif server.grid_expected:
+        wake = min(wake, since + server.discovery_gap())
+    return max(wake, last_poll + MIN_POLL_GAP_S)

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from PIL import Image
 
@@ -36,12 +36,23 @@ from .store import HistoryStore
 if TYPE_CHECKING:
     from .videocache import VideoCache
 
-__all__ = ["ImageCache", "FINAL", "PREVIEW", "write_content_addressed"]
+__all__ = ["Display", "ImageCache", "FINAL", "PREVIEW", "write_content_addressed"]
 
 log = logging.getLogger("mjwidgets.imagecache")
 
 FINAL = "final"
 PREVIEW = "preview"
+# decoded images kept for the cards that ask right after caching: three 2048² grids (one per
+# download thread), ~38 MB; more would make a big Studio's kernel heavy for nothing
+_DECODED_PIXELS = 3 * 2048 * 2048
+DISPLAY_FOLDER = "display"  # images/display/<sha256 of the image>.jpg: each card's JPEG
+
+
+class Display(NamedTuple):
+    """A card's picture of an image: its display JPEG, and the image's own (width, height)."""
+
+    jpeg: bytes
+    size: tuple[int, int]
 
 
 def write_content_addressed(folder: Path, data: bytes, extension: str) -> tuple[str, Path]:
@@ -210,9 +221,57 @@ class ImageCache:
         with self._lock:
             self._decoded[target] = image
             self._decoded.move_to_end(target)
-            while len(self._decoded) > 8:
+            while len(self._decoded) > 1 and (
+                len(self._decoded) > 8
+                or sum(i.width * i.height for i in self._decoded.values()) > _DECODED_PIXELS
+            ):
                 self._decoded.popitem(last=False)
+        if kind == FINAL:  # previews come every few seconds: their card makes its own
+            self._keep_display(target, image)
         return target
+
+    # -- the display rendition kept beside each image -------------------------------------------
+
+    def _display_file(self, original: Path) -> Path:
+        return self.folder / DISPLAY_FOLDER / f"{original.stem}.jpg"
+
+    def _keep_display(self, original: Path, image: Image.Image) -> bytes:
+        """Write the card's display JPEG beside the image, from the copy decoded to keep it:
+        made here, on the download thread, a card only reads it (no decode, no encode)."""
+        data = renditions.display_jpeg(image)
+        target = self._display_file(original)
+        target.parent.mkdir(exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        try:  # no fsync: a rendition is made again from its image whenever it is missing
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return data
+
+    def display(self, task: Task, client: Downloader | None = None) -> Display:
+        """What a card shows of the task's image (the final one, else the latest preview): the
+        display JPEG kept beside the cached file (``renditions.display_jpeg``; made again if
+        missing, e.g. for images cached by an older version) and the image's own size."""
+        path = self.fetch(task, FINAL if task.status is Status.SUCCESS else PREVIEW, client)
+        kept = self._display_file(path)
+        try:
+            data = kept.read_bytes()
+        except FileNotFoundError:
+            with self._lock:
+                recent = self._decoded.get(path)
+            if recent is None:
+                with Image.open(path) as opened:
+                    opened.load()
+                    recent = opened.copy()
+            data = self._keep_display(path, recent)
+        record = self.store.image_record(
+            task.server, task.id, FINAL if task.status is Status.SUCCESS else PREVIEW
+        )
+        size = (int(record["width"]), int(record["height"])) if record else (0, 0)
+        return Display(data, size)
 
     def prefetch(self, task: Task, kind: str | None = None) -> None:
         """Download in the background; several calls for one task keep only the latest URL."""

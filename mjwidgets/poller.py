@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .cadence import ServerRhythm, TaskRhythm
+from .cadence import ServerRhythm, TaskRhythm, next_poll
 from .errors import (
     AuthError,
     MJError,
@@ -147,6 +147,7 @@ class Poller:
     _health_listeners: list[Callable[[], None]]
     _last_answer: float | None  # monotonic time the server last answered a poll or submit
     _last_error: MJError | None  # what went wrong since, if anything
+    _last_look: tuple[float, float] = (0.0, 0.0)  # the last batched look: (sent, answered)
 
     @property
     def client(self) -> Client | None:
@@ -307,7 +308,16 @@ class Poller:
                 key: tracked.rhythm.window(now, self.rhythm, tracked.pushed)
                 for key, tracked in self._pending.items()
             }
-            wake_at = min(latest for _, latest in windows.values())
+            client = self._client
+            self.rhythm.expect_refresh_grid(
+                client is not None and client.capabilities.flavor == "newapi"
+            )
+            # since when every pending task has been watched: the last look's answer (a
+            # refresh while it was on its way counts as seen), or a later start of tracking
+            watched_since = max(
+                self._last_look[1], *(t.rhythm.first_seen for t in self._pending.values())
+            )
+            wake_at = next_poll(windows.values(), self.rhythm, now, self._last_tick, watched_since)
             wake_at = max(wake_at, self._not_before, self._last_tick + _MIN_TICK_GAP_S)
             next_deadline = min(
                 t.deadline if now < t.deadline else t.deadline + 60 for t in self._pending.values()
@@ -336,9 +346,14 @@ class Poller:
             with self._cond:
                 self._closed = True
             return
-        self._last_tick = time.monotonic()
+        sent = self._last_tick = time.monotonic()
         with self._lock:
             self._stats["ticks"] += 1
+            whole = self._batch_supported and len(batch) == len(self._pending)
+            running = sum(1 for t in batch if t.task.status is Status.IN_PROGRESS)
+            since = max((t.rhythm.first_seen for t in batch), default=sent)
+            # status and progress only: new-api gives every in-progress preview a fresh ?rand=
+            stages = [(t.task.status, t.task.progress) for t in batch]
         fresh: dict[str, Task] = {}
         try:
             if self._batch_supported:
@@ -357,6 +372,19 @@ class Poller:
         self._tell_trouble("")
         self._note_answer()
         self._apply(fresh, batch, observed_at)
+        # a look at every pending task, each of them seen by the look before too: evidence of
+        # the server's refresh grid (a task submitted in between moves on its own time)
+        if whole and since < self._last_look[0]:
+            previous = self._last_look
+            with self._lock:
+                moved = sum(
+                    1
+                    for t, stage in zip(batch, stages, strict=True)
+                    if (t.task.status, t.task.progress) != stage
+                )
+                self.rhythm.observe_poll(previous, (sent, observed_at), moved, running)
+        if whole:
+            self._last_look = (sent, observed_at)
 
     def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:
         fresh: dict[str, Task] = {}
@@ -422,7 +450,8 @@ class Poller:
 
     # -- applying what was seen ----------------------------------------------------------------
 
-    def _apply(self, fresh: dict[str, Task], batch: list[_Tracked], observed_at: float) -> None:
+    def _apply(self, fresh: dict[str, Task], batch: list[_Tracked], observed_at: float) -> int:
+        """Merge what a look saw; returns how many tasks moved."""
         with self._dispatch_lock:
             changed: list[_Tracked] = []
             with self._cond:
@@ -435,6 +464,7 @@ class Poller:
             self._after_changes(changed)
             self._check_overdue(batch, observed_at)
         self._settle(changed)
+        return len(changed)
 
     def _check_overdue(self, batch: list[_Tracked], now: float) -> None:
         """Tell subscribers when a task starts (or stops) being overdue: nothing else changes

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget
+from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget, next_poll
 from mjwidgets.models import Status, Task
+from mjwidgets.refreshgrid import RefreshGrid, find_grid
 
 
 def _server(intervals=(), action="IMAGINE", rough=(), final=()) -> ServerRhythm:
@@ -150,6 +151,104 @@ def test_a_double_jump_counts_as_two_steps():
 
 def test_no_prediction_before_the_task_runs():
     assert _rhythm(Status.SUBMITTED).predict(_server([7.0, 7.0])) is None
+
+
+# -- the shared refresh grid (new-api relays) ------------------------------------------------------
+
+
+def _looks(refreshes, looks, movers=5):
+    """What batched looks at ``looks`` see on a server refreshed at ``refreshes``: (after, by,
+    how many moved) where a refresh fell between two looks, (after, by) where none did."""
+    changes, quiet = [], []
+    for after, by in zip(looks, looks[1:], strict=False):
+        if any(after < refresh <= by for refresh in refreshes):
+            changes.append((after, by, movers))
+        else:
+            quiet.append((after, by))
+    return changes, quiet
+
+
+def _every(start, step, stop):
+    return [start + i * step for i in range(int((stop - start) / step) + 1)]
+
+
+_GRID_15 = _every(4.0, 15.0, 200.0)  # new-api: every 15 s, phase 4 s
+_GRID_2 = _every(0.3, 2.14, 200.0)  # the same at speed 7
+
+
+@pytest.mark.parametrize(
+    ("rule", "refreshes", "looks", "movers", "period", "refresh"),
+    [
+        ("looks every 2 s find the 15 s grid", _GRID_15, _every(0.5, 2.0, 90.0), 5, 15.0, 79.0),
+        ("looks every 0.5 s pin it down", _GRID_15, _every(0.5, 0.5, 90.0), 5, 15.0, 79.0),
+        ("a 2.14 s grid (speed 7)", _GRID_2, _every(0.5, 0.5, 60.0), 5, 2.14, 58.08),
+        ("irregular looks", _GRID_15, [0.5, 3.1, 4.2, 11.0, 18.9, 19.4, 27.0, 34.3, 40.0, 45.5,
+                                       49.1, 55.0, 63.9, 64.2, 71.0, 79.5, 80.0], 5, 15.0, 79.0),
+        ("looks once a minute: too coarse", _GRID_15, _every(0.5, 60.0, 400.0), 5, None, None),
+        ("three refreshes are not yet a grid", _GRID_15, _every(0.5, 2.0, 40.0), 5, None, None),
+        ("a live server: moves at scattered times", [1.3, 2.9, 3.4, 7.7, 8.1, 12.0, 13.3, 17.1,
+         21.8, 22.2, 26.9, 30.4, 33.3, 38.8, 41.0, 44.5], _every(0.5, 0.5, 45.0), 5, None, None),
+        ("one task's regular steps on a live server", _every(9.0, 7.0, 50.0),
+         _every(0.5, 1.0, 60.0), 1, None, None),
+    ],
+)  # fmt: skip
+def test_find_grid(rule, refreshes, looks, movers, period, refresh):
+    changes, quiet = _looks(refreshes, looks, movers)
+    grid = find_grid(changes, quiet)
+    if period is None:
+        assert grid is None, rule
+        return
+    assert grid is not None, rule
+    assert grid.period_low <= period <= grid.period_high, rule
+    assert grid.anchor_low <= refresh <= grid.anchor_high, rule  # the latest refresh seen
+
+
+def test_a_grid_expected_is_accepted_from_a_single_task_and_a_rougher_period():
+    changes, quiet = _looks(_GRID_15, _every(0.5, 3.0, 70.0), movers=1)
+    assert find_grid(changes, quiet) is None
+    grid = find_grid(changes, quiet, slack=0.2)
+    assert grid is not None and grid.period_low <= 15.0 <= grid.period_high
+
+
+@pytest.mark.parametrize(
+    ("rule", "grid", "last_look", "expected"),
+    [
+        ("a refresh known to 20 ms: look just after it",
+         RefreshGrid(15.0, 15.0, 64.0, 64.02), 64.5, 79.03),
+        ("the refresh after an idle spell",
+         RefreshGrid(15.0, 15.0, 64.0, 64.02), 90.0, 94.03),
+        ("a refresh known to a second: probe the middle of its bracket",
+         RefreshGrid(15.0, 15.0, 64.0, 65.0), 65.5, 79.5),
+        ("already inside the bracket: just after its end",
+         RefreshGrid(15.0, 15.0, 64.0, 65.0), 79.6, 80.01),
+        ("an uncertain period widens the brackets further on: a probe",
+         RefreshGrid(14.9, 15.1, 64.0, 64.02), 100.0, 109.01),
+    ],
+)  # fmt: skip
+def test_look_for(rule, grid, last_look, expected):
+    assert grid.look_for(last_look) == pytest.approx(expected), rule
+
+
+def test_the_poller_looks_on_the_grid_once_the_looks_prove_one():
+    server = ServerRhythm()
+    looks = _every(0.5, 0.5, 90.0)
+    for before, at in zip(looks, looks[1:], strict=False):
+        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
+        server.observe_poll((before, before), (at, at), moved, running=5)
+    assert server.grid() is not None
+    # the windows want a look at 91 s, but nothing shows before the refresh at 94 s
+    assert next_poll([(90.5, 91.0)], server, 90.0, 90.0) == pytest.approx(94.01, abs=0.3)
+    # the windows want none before 120 s: the refreshes in between get their looks
+    assert next_poll([(110.0, 120.0)], server, 95.0, 95.0) == pytest.approx(109.01, abs=0.3)
+
+
+def test_no_grid_on_a_live_server_whose_tasks_move_at_every_look():
+    server = ServerRhythm()
+    looks = _every(0.5, 0.5, 60.0)
+    for before, at in zip(looks, looks[1:], strict=False):
+        server.observe_poll((before, before), (at, at), 3, running=100)
+    assert server.grid() is None
+    assert next_poll([(30.0, 31.0)], server, 30.0, 30.0) == 31.0
 
 
 # -- when a job may be stuck ---------------------------------------------------------------------

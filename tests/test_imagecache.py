@@ -93,6 +93,22 @@ def test_file_names_never_come_from_server_strings(store, tmp_path):
     assert saved.parent == tmp_path / "out" and saved.name == "mj-etcpasswd.png"
 
 
+def test_a_display_rendition_is_kept_beside_each_image_for_the_cards(store, tmp_path):
+    task = Task.from_json(
+        {"id": "7", "status": "SUCCESS", "imageUrl": "http://mj.example/7.png"}
+    ).bind(_FakeClient(_png((2048, 1024))))
+    cache = ImageCache(store=store)
+    original = cache.fetch(task)
+    kept = tmp_path / "images" / "display" / f"{original.stem}.jpg"
+    assert kept.exists()  # made while caching, before any card asks
+    shown = cache.display(task)
+    assert shown.jpeg == kept.read_bytes() and shown.size == (2048, 1024)
+    with Image.open(io.BytesIO(shown.jpeg)) as picture:
+        assert picture.format == "JPEG" and picture.size == (1024, 512)
+    kept.unlink()  # an image cached before renditions were kept: made again on demand
+    assert cache.display(task).jpeg[:2] == b"\xff\xd8" and kept.exists()
+
+
 def test_decompression_bombs_and_non_images_are_refused(store, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     cache = ImageCache(store=store)

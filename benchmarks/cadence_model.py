@@ -1,0 +1,274 @@
+"""The cadence on a noiseless clock: the Tracker's timing rules, the baselines and the lower bound
+against a modelled server, with no HTTP, no threads and no other load.
+
+Why: on a shared 2-core machine the HTTP benchmark's lags carry the machine's noise (a request
+that waits 100 ms for a core adds 100 ms of lag), so a change to a timing rule is hard to judge
+there. Here the same ``cadence`` objects the poller uses (``TaskRhythm``, ``ServerRhythm`` and
+``next_poll``) decide when to look, a model of the simulator's timeline answers, and every figure
+is exact and repeatable (seeded). ``polling.py`` then checks the result against the real thing.
+
+The modelled server is the simulator's (``mjwidgets/sim/engine.py``): an imagine is admitted at
+its submit, shows SUBMITTED 1 s·f later, progress steps 15 … 93 % at (9 + 7k) s·f and the result
+at 53 s·f, with f uniform in [0.9, 1.1] per task; ``newapi`` shows each task only as of its last
+refresh tick (every 15 s, shared by all tasks; status "" before the first one).
+
+    python -m benchmarks.cadence_model --n 100 --flavor plus
+    python -m benchmarks.cadence_model --n 100 --flavor newapi --batches 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mjwidgets.cadence import ServerRhythm, TaskRhythm, next_poll
+from mjwidgets.models import Status, Task
+from mjwidgets.poller import _rank
+
+from .common import median, percentile
+
+STEPS = (
+    [(1.0, Status.SUBMITTED, 0)]
+    + [(9.0 + 7.0 * i, Status.IN_PROGRESS, pct) for i, pct in enumerate((15, 31, 46, 62, 78, 93))]
+    + [(53.0, Status.SUCCESS, 100)]
+)
+REFRESH_S = 15.0
+LAG_TARGET_S = 0.3  # issue 18: lag p50 ≤ 0.3 s, p95 ≤ 1 s (real-world seconds)
+LAG_P95_TARGET_S = 1.0
+
+
+@dataclass
+class ModelServer:
+    """When each task changes, and what a client sees at a given moment."""
+
+    submits: list[float]  # unscaled seconds
+    factors: list[float]
+    period: float = 0.0  # refresh grid (0: live)
+    epoch: float = 0.0  # tick k at epoch + k·period
+
+    def timeline(self, i: int) -> list[tuple[float, Status, int]]:
+        s, f = self.submits[i], self.factors[i]
+        return [(s + offset * f, status, pct) for offset, status, pct in STEPS]
+
+    def finished(self, i: int) -> float:
+        return self.timeline(i)[-1][0]
+
+    def refreshed_at(self, t: float) -> float:
+        """The last refresh tick at or before ``t`` (live: ``t`` itself)."""
+        if not self.period:
+            return t
+        return self.epoch + math.floor((t - self.epoch) / self.period) * self.period
+
+    def visible_at(self, t: float) -> float:
+        """When a change made at ``t`` becomes visible (the next tick on a grid)."""
+        if not self.period:
+            return t
+        return self.epoch + math.ceil((t - self.epoch) / self.period) * self.period
+
+    def look(self, i: int, t: float) -> Task:
+        """Task ``i`` as a client reading at ``t`` sees it."""
+        seen_at = self.refreshed_at(t)
+        if self.period and seen_at < self.submits[i]:
+            return Task(id=str(i), action="IMAGINE", status=Status.UNKNOWN, status_raw="")
+        status, progress = Status.NOT_START, 0
+        for when, step_status, pct in self.timeline(i):
+            if when <= seen_at:
+                status, progress = step_status, pct
+        return Task(
+            id=str(i), action="IMAGINE", status=status, status_raw=status.value, progress=progress
+        )
+
+
+def make_server(
+    n: int,
+    flavor: str,
+    speed: float,
+    seed: int,
+    start: float = 0.0,
+    submit_gap: float = 0.01,
+    epoch: float | None = None,
+) -> ModelServer:
+    """``n`` imagines submitted ``submit_gap`` real seconds apart from ``start`` (real seconds),
+    at simulator ``speed``: all times are real seconds, the job ``53/speed`` s long."""
+    rng = random.Random(seed)
+    period = REFRESH_S / speed if flavor == "newapi" else 0.0
+    return ModelServer(
+        submits=[start + i * submit_gap for i in range(n)],
+        factors=[(0.9 + 0.2 * rng.random()) / speed for _ in range(n)],
+        period=period,
+        epoch=(rng.random() * period if epoch is None else epoch),
+    )
+
+
+@dataclass
+class Outcome:
+    """What one strategy cost on one batch."""
+
+    name: str
+    requests: int
+    lags: list[float]  # seen − finished (real seconds)
+    visible_lags: list[float]  # seen − the tick that showed it
+    polls: list[float] = field(default_factory=list)
+    refreshes: int = 0  # refresh ticks while tracking (grid servers)
+
+    def figures(self, speed: float) -> dict[str, float | int | None]:
+        p50, p95 = median(self.lags), percentile(self.lags, 95)
+        v50, v95 = median(self.visible_lags), percentile(self.visible_lags, 95)
+        return {
+            "requests": self.requests,
+            "lag p50 ×speed": round(p50 * speed, 3),
+            "lag p95 ×speed": round(p95 * speed, 3),
+            "vis-lag p50 ×speed": round(v50 * speed, 3),
+            "vis-lag p95 ×speed": round(v95 * speed, 3),
+            "lag×req": round(p50 * speed * self.requests, 2),
+            "req/refresh": round(self.requests / self.refreshes, 2) if self.refreshes else None,
+        }
+
+
+def _lags(server: ModelServer, seen: dict[int, float]) -> tuple[list[float], list[float]]:
+    lags = [seen[i] - server.finished(i) for i in sorted(seen)]
+    vis = [seen[i] - server.visible_at(server.finished(i)) for i in sorted(seen)]
+    return lags, vis
+
+
+def _refreshes(server: ModelServer, began: float, ended: float) -> int:
+    if not server.period:
+        return 0
+    return max(1, math.floor((ended - server.epoch) / server.period)
+               - math.floor((began - server.epoch) / server.period))  # fmt: skip
+
+
+def run_schedule(
+    server: ModelServer, name: str, gap: Callable[[float], float], began: float
+) -> Outcome:
+    """A batched poll whose next look is ``gap(elapsed)`` after the last answer."""
+    n = len(server.submits)
+    seen: dict[int, float] = {}
+    polls: list[float] = []
+    t = began
+    while len(seen) < n and t < began + 10 * server.finished(n - 1) + 100:
+        t += gap(t - began)
+        polls.append(t)
+        for i in range(n):
+            if i not in seen and server.look(i, t).is_done:
+                seen[i] = t
+    lags, vis = _lags(server, seen)
+    return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, t))
+
+
+class ModelTracker:
+    """The Tracker's timing, exactly as the poller runs it, on the model's clock: one batched
+    look at ``next_poll`` of every pending task's window. Kept across batches (``rhythm``), as
+    a Tracker is across a notebook session."""
+
+    def __init__(self, expect_grid: bool = False) -> None:
+        self.rhythm = ServerRhythm()
+        self.rhythm.expect_refresh_grid(expect_grid)
+        self.last_poll = 0.0
+
+    def run(self, server: ModelServer, began: float, name: str = "mjwidgets") -> Outcome:
+        n = len(server.submits)
+        tasks = {i: server.look(i, server.submits[i]) for i in range(n)}
+        for task in tasks.values():  # what a submit answers (code 1): SUBMITTED
+            task.status, task.status_raw, task.progress = Status.SUBMITTED, "SUBMITTED", 0
+        rhythms = {i: TaskRhythm.start(tasks[i], began, relaxed=False) for i in range(n)}
+        seen: dict[int, float] = {}
+        polls: list[float] = []
+        now = began
+        previous = self.last_poll
+        while len(seen) < n and now < began + 10 * server.finished(n - 1) + 100:
+            windows = [rhythms[i].window(now, self.rhythm, False) for i in rhythms]
+            wake = next_poll(windows, self.rhythm, now, self.last_poll, began)
+            now = max(now, wake)
+            polls.append(now)
+            changed = running = 0
+            for i in list(rhythms):
+                fresh = server.look(i, now)
+                old = tasks[i]
+                if _rank(fresh) < _rank(old):  # as the poller: never back to an older state
+                    fresh = old
+                moved = (fresh.status, fresh.status_raw, fresh.progress) != (
+                    old.status,
+                    old.status_raw,
+                    old.progress,
+                )
+                if old.status is Status.IN_PROGRESS:
+                    running += 1
+                tasks[i] = fresh
+                rhythms[i].observe(fresh, now, moved, self.rhythm)
+                if moved:
+                    changed += 1
+                if fresh.is_done:
+                    seen[i] = now
+                    del rhythms[i]
+            if previous > began:  # as the poller: only looks whose tasks the last look saw
+                self.rhythm.observe_poll((previous, previous), (now, now), changed, running)
+            previous = self.last_poll = now
+        lags, vis = _lags(server, seen)
+        return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, now))
+
+
+def lower_bound(server: ModelServer, lag: float = LAG_TARGET_S / 1.0) -> float:
+    """Fewest batched requests for lag p50 ≤ ``lag`` when each finish time is known only to lie
+    in the batch's spread: a look catches within ``lag`` only the results of the ``lag`` before
+    it, i.e. a share lag / spread of them, so half the results take spread / (2·lag) looks
+    (benchmarks/README.md, "A lower bound"). Plus one look to learn that the batch runs."""
+    finishes = [server.finished(i) for i in range(len(server.submits))]
+    spread = max(finishes) - min(finishes)
+    return spread / (2 * lag) + 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--flavor", choices=("plus", "newapi"), default="plus")
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=1, help="batches per tracker (warm-up)")
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args(argv)
+    speed = args.speed
+    rows: dict[str, list[dict]] = {}
+    bounds = []
+    for seed in range(args.seeds):
+        tracker = ModelTracker(expect_grid=args.flavor == "newapi")
+        start = 0.0
+        first: ModelServer | None = None
+        for batch in range(args.batches):
+            server = make_server(args.n, args.flavor, speed, seed * 100 + batch, start=start)
+            if first is None:
+                first = server
+            else:  # the same gateway: the same grid
+                server.epoch = first.epoch
+            began = server.submits[-1] + 0.01
+            outcome = tracker.run(server, began)
+            label = "mjwidgets" if batch == args.batches - 1 else f"mjwidgets (batch {batch + 1})"
+            rows.setdefault(label, []).append(outcome.figures(speed))
+            if args.trace and batch == args.batches - 1 and seed == 0:
+                print(" ".join(f"{(p - start) * speed:.2f}" for p in outcome.polls))
+            start = max(outcome.polls) + 30 / speed
+        bounds.append(lower_bound(server, LAG_TARGET_S / speed))
+        for name, gap in (
+            ("trueai-2s", lambda _e: 2.0 / speed),
+            ("batched-1s", lambda _e: 1.0 / speed),
+            ("batched-0.5s", lambda _e: 0.5 / speed),
+            ("stepped", lambda e: 0.5 / speed if e < 3 / speed or e >= 46 / speed else 5 / speed),
+        ):
+            rows.setdefault(name, []).append(run_schedule(server, name, gap, began).figures(speed))
+    print(f"lower bound (requests, lag p50 ≤ 0.3 s): {median(bounds):.1f}")
+    for name, figures in rows.items():
+        keys = figures[0].keys()
+        summary = {
+            k: median([f[k] for f in figures if f[k] is not None])
+            if any(f[k] is not None for f in figures)
+            else None
+            for k in keys
+        }
+        print(f"{name:28} " + "  ".join(f"{k}={v:g}" for k, v in summary.items() if v is not None))
+
+
+if __name__ == "__main__":
+    main()
