@@ -22,7 +22,15 @@ from pathlib import Path
 if not __package__:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import browser, delivery, kernel, polling, simulator, video  # noqa: E402
+from benchmarks import (  # noqa: E402
+    browser,
+    delivery,
+    kernel,
+    polling,
+    references,
+    simulator,
+    video,
+)
 from benchmarks.common import Options, Row, code_version, log, machine  # noqa: E402
 from benchmarks.report import Section, markdown, update_readme, write  # noqa: E402
 
@@ -161,6 +169,19 @@ BENCHMARKS: list[Benchmark] = [
         "JupyterLab + Debian chromium: the simulator finished a job → the card's picture "
         "painted (an image card's final image; a video card's every poster, each clip's first "
         "frame), image and video jobs in one Studio, same run. No goal: a figure to watch.",
+    ),
+    Benchmark(
+        "references",
+        "Reference images (issue 16)",
+        references.run,
+        references.COLUMNS,
+        "One reference in a Studio slot: the file goes to the kernel once (a binary buffer); "
+        "the browser gets back a thumbnail entry (≤ 96 px JPEG data URL + id + label); the "
+        "kernel keeps the file's bytes while it is in the slot; the server gets the upload "
+        "body once per image (the content hash names its URL afterwards: `uploads` counts "
+        "the requests for two resolves) and an imagine body with the URL in the prompt, beside "
+        "the `base64Array` body a server without uploads needs. Kernel time: check + "
+        "thumbnail, median of 5.",
     ),
     Benchmark(
         "paint_latency",

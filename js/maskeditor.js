@@ -11,7 +11,7 @@ const EDITOR_TOOLS = [
 function render({ model, el: host, signal }) {
   const root = el("div", "mjw-editor-bar");
   const title = el("div", "mjw-editor-title");
-  title.append(el("strong", null, "Vary (Region)"),
+  title.append(el("strong", null, model.get("title") || "Vary (Region)"),
     el("span", "mjw-editor-help",
       " — draw over the part to repaint; the rest stays as it is. "
       + "Then say what goes there and Submit."));

@@ -76,6 +76,9 @@ function render({ model, el: host, signal }) {
   imagine.title = "Submit the prompt (Enter); Shift+Enter adds a new line";
   form.append(prompt, settingsToggle, imagine);
 
+  const slots = referenceSlots(model, signal, (content, buffers) => send(content, buffers));
+  const tools = imageTools(model, signal, (content, buffers) => send(content, buffers),
+    () => prompt.value);
   const problems = el("ul", "mjw-prompt-problems");
   problems.setAttribute("aria-live", "polite");
   const hint = el("div", "mjw-prompt-hint",
@@ -167,7 +170,8 @@ function render({ model, el: host, signal }) {
   error.setAttribute("role", "alert");
   const silentNote = el("div", "mjw-silent");
   silentNote.hidden = true;
-  root.append(top, offline, form, problems, hint, settings, status, sweep, error, silentNote);
+  root.append(top, offline, form, ...slots.nodes, tools, problems, hint, settings, status, sweep,
+    error, silentNote);
   host.appendChild(root);
   hideSnapshotOf(model.get("uid"), signal);
 
@@ -182,13 +186,13 @@ function render({ model, el: host, signal }) {
   }, () => { silentNote.hidden = true; });
   let kernelState = "live";
 
-  function send(content) {
+  function send(content, buffers) {
     if (kernelState !== "live") {
       showOffline();
       return;
     }
     watch.expect();
-    model.send(content);
+    model.send(content, undefined, buffers);
   }
 
   let draftTimer = null;
@@ -299,6 +303,8 @@ function render({ model, el: host, signal }) {
         prompt.value = msg.prompt;
         autoGrow();
         latestDraft = msg.seq;
+        // the plan under the reference slots follows the rewritten text
+        if ((model.get("references") || []).length) askDraft();
       }
     }
     if (msg.type === "draft" || msg.type === "rewritten") {
@@ -315,6 +321,7 @@ function render({ model, el: host, signal }) {
         autoGrow();
         showProblems([], false);
         showParams({});
+        askDraft(); // the plan under the slots follows the now empty box
       }
       recallIndex = -1;
     } else if (msg.type === "refused") {
@@ -378,6 +385,25 @@ function render({ model, el: host, signal }) {
     prompt.style.height = "auto";
     prompt.style.height = `${Math.min(prompt.scrollHeight + 2, 200)}px`;
   }
+
+  // An image pasted or dropped into the prompt becomes an image prompt (a slot's own drop
+  // target picks the slot).
+  prompt.addEventListener("paste", (event) => {
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || [])
+      .filter((f) => f.type.startsWith("image/"));
+    if (files.length) {
+      event.preventDefault();
+      slots.addFiles("images", files);
+    }
+  }, { signal });
+  prompt.addEventListener("dragover", (event) => event.preventDefault(), { signal });
+  prompt.addEventListener("drop", (event) => {
+    const files = Array.from((event.dataTransfer && event.dataTransfer.files) || []);
+    if (files.length) {
+      event.preventDefault();
+      slots.addFiles("images", files);
+    }
+  }, { signal });
 
   imagine.addEventListener("click", submit, { signal });
   settingsToggle.addEventListener("click", () => {

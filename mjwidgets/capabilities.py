@@ -196,6 +196,18 @@ class Capabilities:
             return f"{FLAVOR_NAMES[flavor]} has no {route} route"
         return ""
 
+    def known_to_have(self, route: str) -> bool:
+        """True only when the server is known to offer ``route`` (its declared or learnt
+        family serves it, or it answered there): where a guess would cost a failed request."""
+        if self.why_not(route):
+            return False
+        with self._lock:
+            learnt = self._routes.get(route)
+        if learnt is not None:
+            return learnt[0]
+        flavor = self.flavor
+        return flavor is not None and route in _FAMILY_ROUTES[flavor]
+
     def accepts(self, button: Button) -> Verdict:
         """Whether pressing ``button`` can work here: ``(True, "")`` or ``(False, reason)``."""
         name = button_name(button)
@@ -323,6 +335,11 @@ class Capabilities:
         with self._lock:
             self._refused[family] = (button_name(button), source)
         self._changed()
+
+    def learn_missing(self, route: str, source: str) -> None:
+        """The server (or its account) refused ``route`` outright: refuse it before sending
+        from now on (e.g. trueai's Discord accounts and the editor's jobs)."""
+        self._learn_route(route, False, source)
 
     def _learn_flavor(self, flavor: str, source: str, *, strong: bool = True) -> None:
         with self._lock:

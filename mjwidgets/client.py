@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from . import media, records, renditions
+from . import media, records, references, renditions
 from .capabilities import Capabilities
 from .errors import (
     MJError,
@@ -112,6 +112,8 @@ class Client(ImageCalls, VideoCalls):
             max_reply_bytes=max_reply_bytes,
         )
         self.journal = journal
+        #: content hash → URL of the images this server already has (the Tracker's: the history)
+        self.uploads: references.UploadMemory = references.RememberedUploads()
         #: What this server can do: declared (``flavor``), else learnt from its answers.
         self.capabilities = Capabilities(self._transport.base_url, flavor)
         self._transport.watcher = self.capabilities
@@ -275,23 +277,36 @@ class Client(ImageCalls, VideoCalls):
         self,
         prompt: str,
         *,
-        images: Iterable[media.ImageInput] | None = None,
+        images: Iterable[media.ImageInput] | media.ImageInput | None = None,
+        sref: Any = None,
+        oref: Any = None,
+        cref: Any = None,
         bot: str = "mj",
         state: str | None = None,
         notify_hook: str | None = None,
     ) -> Task:
-        """Start an /imagine job; reference ``images`` are prepended to the prompt by the server."""
+        """Start an /imagine job.
+
+        ``images`` (image prompts), ``sref`` (style), ``oref`` (omni, one image) and ``cref``
+        (character) each take one or several paths, bytes, PIL images, arrays, http(s) URLs or
+        finished tasks; ``--sw``/``--ow``/``--cw`` go in the prompt. Every image is checked
+        before anything is sent; files are uploaded once per server (``references``) and their
+        URLs put where Midjourney reads them, or sent as ``base64Array`` where the server takes
+        no uploads (image prompts only: a style, omni or character reference needs a URL).
+        """
         text = checked_text(prompt)
         bot_type = _BOTS.get(bot.lower()) if isinstance(bot, str) else None
         if bot_type is None and isinstance(bot, str) and bot.upper() in _BOTS.values():
             bot_type = bot.upper()
         if bot_type is None:
             raise ValidationError(f"unknown bot {bot!r}", advice="use bot='mj' or bot='niji'")
-        data_urls = [media.to_data_url(image) for image in media.as_list(images)]
+        checked = references.prepare_all(images=images, sref=sref, oref=oref, cref=cref)
+        sent = references.resolve(self, checked)  # refusals first; then uploads, once each
+        text = checked_text(sent.prompt(text))
         state = state or new_state()
         body = {
             "prompt": text,
-            "base64Array": data_urls or None,
+            "base64Array": sent.base64 or None,
             "botType": bot_type,
             "notifyHook": notify_hook,
         }

@@ -11,10 +11,15 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import media
-from .errors import ValidationError
+from .errors import UnsupportedError, ValidationError
 from .journal import new_state
 from .models import Task
 from .prompt import checked_text
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .capabilities import Capabilities
 
 __all__ = ["ImageCalls", "BLEND_DIMENSIONS"]
 
@@ -29,7 +34,7 @@ BLEND_DIMENSIONS = {
 
 
 class ImageCalls:
-    """``Client.blend``, ``describe``, ``shorten`` and ``upload``."""
+    """``Client.blend``, ``describe``, ``shorten``, ``edit``, ``retexture`` and ``upload``."""
 
     if TYPE_CHECKING:  # provided by Client
 
@@ -58,6 +63,10 @@ class ImageCalls:
         @staticmethod
         def _submitted(answer: tuple[Any, Task | None]) -> Task: ...
 
+        capabilities: Capabilities
+
+        def image(self, task: Task) -> Image.Image: ...
+
     def blend(
         self,
         images: Iterable[media.ImageInput],
@@ -65,8 +74,9 @@ class ImageCalls:
         dimensions: str = "SQUARE",
         state: str | None = None,
     ) -> Task:
-        """Blend 2–5 images; ``dimensions`` PORTRAIT (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
-        items = media.as_list(images)
+        """Blend 2–5 images (or finished tasks, e.g. history items); ``dimensions`` PORTRAIT
+        (2:3), SQUARE (1:1) or LANDSCAPE (3:2)."""
+        items = [self._pixels(item) for item in media.as_list(images)]
         if not 2 <= len(items) <= 5:
             raise ValidationError(
                 f"blend takes 2 to 5 images, got {len(items)}", advice="pass between 2 and 5 images"
@@ -81,8 +91,9 @@ class ImageCalls:
         return self._simple_submit("blend", body, "BLEND", state=state)
 
     def describe(self, image: media.ImageInput, *, state: str | None = None) -> Task:
-        """Ask Midjourney for four prompts describing ``image`` (in ``properties.finalPrompt``)."""
-        body = {"base64": media.to_data_url(image)}
+        """Ask Midjourney for four prompts describing ``image`` (or a finished task's image), in
+        ``properties.finalPrompt``."""
+        body = {"base64": media.to_data_url(self._pixels(image))}
         return self._simple_submit("describe", body, "DESCRIBE", state=state or new_state())
 
     def shorten(self, prompt: str, *, state: str | None = None) -> Task:
@@ -92,6 +103,10 @@ class ImageCalls:
         return self._simple_submit(
             "shorten", body, "SHORTEN", state=state or new_state(), text=text
         )
+
+    def _pixels(self, item: Any) -> Any:
+        """A finished task stands for its image (a history item blended or described)."""
+        return self.image(item) if isinstance(item, Task) else item
 
     def _simple_submit(
         self, name: str, body: dict[str, Any], action: str, *, state: str, text: str = ""
@@ -103,6 +118,61 @@ class ImageCalls:
             )  # fmt: skip
 
         return self._submitted(self._submit(name, body, state=state, make_task=make))
+
+    def edit(
+        self,
+        image: media.ImageInput,
+        prompt: str,
+        *,
+        mask: media.ImageInput = None,
+        state: str | None = None,
+    ) -> Task:
+        """Midjourney's editor on any image (``/submit/edits``): repaint the ``mask``'s white
+        part (exactly the image's size; none: the image's own transparent pixels) after
+        ``prompt``. Sent as the web editor sends it: the image with that part erased.
+        ``image`` may be an http(s) URL when there is no mask."""
+        return self._editor_submit("edits", "EDIT", image, prompt, mask, state)
+
+    def retexture(self, image: media.ImageInput, prompt: str, *, state: str | None = None) -> Task:
+        """Keep the image's shapes, give it the look ``prompt`` says (``/submit/retexture``)."""
+        return self._editor_submit("retexture", "RETEXTURE", image, prompt, None, state)
+
+    def _editor_submit(
+        self,
+        route: str,
+        action: str,
+        image: media.ImageInput,
+        prompt: str,
+        mask: media.ImageInput,
+        state: str | None,
+    ) -> Task:
+        text = checked_text(prompt)
+        self.capabilities.check_route(route)  # a known refusal costs no request
+        is_url = isinstance(image, str) and image.strip().lower().startswith(
+            ("http://", "https://")
+        )
+        if is_url and mask is not None:
+            raise ValidationError(
+                "a mask needs the image itself, not its URL",
+                advice="pass the image (path, bytes, PIL image) with the mask",
+            )
+        if is_url:
+            sent = image.strip()
+        elif mask is not None:
+            sent = media.erased_data_url(image, mask)
+        else:
+            sent = media.to_data_url(image)
+        try:
+            return self._simple_submit(
+                route, {"prompt": text, "image": sent}, action, state=state or new_state(),
+                text=text,
+            )  # fmt: skip
+        except UnsupportedError as exc:  # learnt: the editor says so before the next try
+            if exc.feature == "the editor":  # the account: neither editor job can run
+                source = f"its account cannot edit: “{exc.server_text}”"
+                for refused in ("edits", "retexture"):
+                    self.capabilities.learn_missing(refused, source)
+            raise
 
     def upload(self, images: Iterable[media.ImageInput] | media.ImageInput) -> list[str]:
         """Upload images to the server's Discord channel; returns their URLs (not journaled)."""

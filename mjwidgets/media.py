@@ -18,7 +18,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageChops, UnidentifiedImageError
 
 from .errors import InputTypeError, ValidationError
 
@@ -28,7 +28,9 @@ __all__ = [
     "load_image",
     "file_extension",
     "to_data_url",
+    "load_as_data_url",
     "mask_data_url",
+    "erased_data_url",
     "decode_image",
     "check_pixels",
     "data_url_digest",
@@ -229,11 +231,17 @@ def to_data_url(image: ImageInput) -> str:
     PNG/JPEG/WebP/GIF bytes are sent unchanged (with the right media type); other formats Pillow
     reads, PIL images and arrays are encoded as PNG.
     """
+    return load_as_data_url(image)[1]
+
+
+def load_as_data_url(image: ImageInput) -> tuple[Image.Image, str]:
+    """The decoded image and its data URL (``to_data_url``) from one decode: for a caller that
+    also shows the image (a thumbnail)."""
     decoded, original = _load(image)
     fmt = (decoded.format or "").upper()
     if original is not None and fmt in _PASS_THROUGH:
-        return _data_url(_PASS_THROUGH[fmt], original)
-    return _data_url("image/png", _encode_png(decoded))
+        return decoded, _data_url(_PASS_THROUGH[fmt], original)
+    return decoded, _data_url("image/png", _encode_png(decoded))
 
 
 def mask_data_url(mask: ImageInput, size: tuple[int, int] | None = None) -> str:
@@ -262,6 +270,20 @@ def mask_data_url(mask: ImageInput, size: tuple[int, int] | None = None) -> str:
             advice="paint the region to regenerate in white",
         )
     return _data_url("image/png", _encode_png(grey))
+
+
+def erased_data_url(image: ImageInput, mask: ImageInput) -> str:
+    """``image`` as a PNG data URL with the mask's white pixels erased (transparent): how
+    Midjourney's editor says which part to repaint (trueai's /submit/edits has no mask field).
+    The mask is checked as for Vary (Region): binary, not empty, the image's exact size."""
+    decoded, _ = _load(image)
+    grey = _load(mask_data_url(mask, size=decoded.size))[0].convert("L")
+    keep = grey.point(lambda v: 0 if v >= 128 else 255)
+    rgba = decoded.convert("RGBA")
+    if "A" in decoded.getbands():  # already-erased pixels stay erased
+        keep = ImageChops.darker(keep, rgba.getchannel("A"))
+    rgba.putalpha(keep)
+    return _data_url("image/png", _encode_png(rgba))
 
 
 def data_url_payload(url: str) -> bytes:

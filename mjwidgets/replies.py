@@ -205,6 +205,8 @@ _QUEUE_WORDS = ("队列", "queue")
 # A button the server does not relay: new-api's distributor (HTTP 400, middleware/distributor.go:
 # 39) and trueai's action controller (code 4, SubmitController.cs:520-688).
 _UNSUPPORTED_WORDS = ("unknown_action", "未知的 action 类型")
+# trueai: a Discord account cannot run the web editor's jobs (TaskService.cs:226-229, :331-334).
+_ACCOUNT_CANNOT_EDIT = ("当前账号不支持编辑",)
 
 
 def _error_class(status: int, code: int | None, description: str) -> type[MJError] | None:
@@ -216,6 +218,8 @@ def _error_class(status: int, code: int | None, description: str) -> type[MJErro
     if (status == 400 or code == 4) and any(
         word in description.lower() for word in _UNSUPPORTED_WORDS
     ):
+        return UnsupportedError
+    if code == 9 and any(word in description for word in _ACCOUNT_CANNOT_EDIT):
         return UnsupportedError
     if code is None or code in ACCEPTED_CODES:
         return None
@@ -254,6 +258,13 @@ def error_for_reply(
             properties = reply.json.get("properties") if isinstance(reply.json, dict) else None
             banned = properties.get("bannedWord") if isinstance(properties, dict) else None
             return BannedPromptError(description, code=code, banned_word=banned, **context)
+        if cls is UnsupportedError and any(w in description for w in _ACCOUNT_CANNOT_EDIT):
+            return UnsupportedError(
+                "this server's Midjourney account cannot run editor jobs (edits, retexture)",
+                code=code, server_text=description, feature="the editor",
+                instead="only midjourney.com or YouChuan accounts edit; use Vary (Region) on an "
+                "upscale instead", **context,
+            )  # fmt: skip
         if cls is UnsupportedError:
             return UnsupportedError(
                 "the server does not relay this button", code=code, server_text=description,

@@ -112,8 +112,20 @@ CREATE TABLE IF NOT EXISTS server_facts (
     updated_at REAL NOT NULL
 );
 """
+# The reference images each server already has (``uploads``): an image is uploaded once per
+# server, and again only when its link has expired.
+_UPLOADS = """
+CREATE TABLE IF NOT EXISTS uploads (
+    server      TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    expires_at  REAL NOT NULL,
+    uploaded_at REAL NOT NULL,
+    PRIMARY KEY (server, sha256)
+);
+"""
 # Migrations: index i upgrades user_version i → i+1. Version 0 is an empty file.
-_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY, _SERVER_FACTS]
+_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY, _SERVER_FACTS, _UPLOADS]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 

@@ -30,14 +30,17 @@ from .errors import (
     ValidationError,
 )
 from .imagecache import FINAL, ImageCache
+from .imagejobs import ImageJobs
 from .journal import JournalTee
 from .keys import redact, redacting_logger
 from .lineage import lost_presses
 from .models import Button, ButtonKind, Status, Task
 from .notify import PushReceiver
 from .poller import Callback, Overdue, Poller, _fingerprint, _rank, _Tracked
+from .references import RememberedUploads
 from .serverfacts import ServerFacts
 from .store import HistoryStore, SubmitRecorder
+from .uploads import StoredUploads
 from .wording import button_name
 
 if TYPE_CHECKING:
@@ -61,7 +64,7 @@ _default_tracker: Tracker | None = None
 # ------------------------------------------------------------------------------------------
 
 
-class Tracker(Poller):
+class Tracker(ImageJobs, Poller):
     """Tracks every pending task of one Client with a background poller.
 
     ``store`` (default: the history file under ``$MJ_HOME``) journals submits and records every
@@ -133,6 +136,7 @@ class Tracker(Poller):
                 )
             _trackers[client] = self
         self._receiver = PushReceiver(self._on_push) if notify else None
+        self._uploads: StoredUploads | None = None
         self._attach(client)
         self._facts = ServerFacts(self.store.path)
         self._remember_capabilities(client)
@@ -168,6 +172,9 @@ class Tracker(Poller):
             client.journal = recorder
         else:
             client.journal = JournalTee(current, recorder)
+        if isinstance(getattr(client, "uploads", None), RememberedUploads):
+            self._uploads = StoredUploads(self.store.path)  # uploads outlive the kernel
+            client.uploads = self._uploads
 
     def _remember_capabilities(self, client: Client) -> None:
         """What an earlier kernel learnt about this server is known at once; what this one
@@ -422,7 +429,10 @@ class Tracker(Poller):
         (a Budget or several) is checked with the kernel's and the tracker's own first."""
         client = self._require_client()
         options.setdefault("notify_hook", self.notify_url)
-        cost = costs.imagine_cost(prompt, client.mode) if isinstance(prompt, str) else None
+        priced = prompt
+        if isinstance(prompt, str) and options.get("oref") is not None:  # --oref doubles it
+            priced = f"{prompt} --oref image"
+        cost = costs.imagine_cost(priced, client.mode) if isinstance(priced, str) else None
         return self._paid(cost, "this /imagine", budget, lambda: client.imagine(prompt, **options))
 
     def action(
@@ -505,14 +515,6 @@ class Tracker(Poller):
         """customIds pressed on ``parent`` whose answer was lost (they may exist)."""
         return lost_presses(self.store, parent, self.base_url)
 
-    def blend(self, images: Any, *, dimensions: str = "SQUARE", budget: Any = None) -> Task:
-        """``client.blend`` (2–5 images → one grid); the task is tracked, budgets checked."""
-        client = self._require_client()
-        cost = costs.imagine_cost("", client.mode, job="blend")
-        return self._paid(
-            cost, "this /blend", budget, lambda: client.blend(images, dimensions=dimensions)
-        )
-
     def video(self, prompt: str, *, budget: Any = None, **options: Any) -> Task:
         """``client.video`` (a new video job) with the notify hook; budgets checked first; the
         task is tracked, and its clips and posters are cached the moment it succeeds."""
@@ -576,6 +578,8 @@ class Tracker(Poller):
             self._receiver = None
         self._forget_facts()
         self._facts.close()
+        if self._uploads is not None:
+            self._uploads.close()
         self.cache.close()
         with _trackers_lock:
             client = self.client

@@ -512,15 +512,15 @@ def _(ctx: Ctx) -> None:
 
 
 @case(
-    "image-url-as-file",
-    '"https://…/a.png" as an image input',
-    "client.imagine(images=…)",
+    "oref-two-images",
+    "two images as --oref (it takes one)",
+    "client.imagine(oref=…)",
     ValidationError,
-    words="not an image file",
+    words="--oref takes one image",
     sends=False,
 )
 def _(ctx: Ctx) -> None:
-    ctx.client.imagine("a fox", images=["https://example.com/a.png"])
+    ctx.client.imagine("a fox", oref=[png(), png()])
 
 
 def _cache_refuses(ctx: Ctx, url: Any, data: bytes | None = None) -> None:

@@ -1148,7 +1148,13 @@ class Engine:
         return name
 
     def _attachment_url(self, name: str) -> str:
-        return f"{self.image_base}/mj/attachments/{name}"
+        url = f"{self.image_base}/mj/attachments/{name}"
+        ttl = self.dice.config.attachment_ttl
+        if ttl is None:
+            return url
+        now = int(time.time())  # Discord's signed CDN links: ex= expiry, is= issue, hex seconds
+        signature = hashlib.sha1(f"{name}{now}".encode()).hexdigest()[:16]
+        return f"{url}?ex={now + int(ttl):x}&is={now:x}&hm={signature}"
 
     def _attachment_from_url(self, url: str) -> bytes:
         name = url.rsplit("/", 1)[-1].split("?", 1)[0]

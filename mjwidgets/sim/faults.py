@@ -31,6 +31,9 @@ class FaultConfig:
     fail_at: int = 46
     fail_reason: str = "[Job failed] simulated failure at {pct}%"  # {pct} → fail_at
     image_ttl: float | None = None  # seconds after finishing until the image URL answers 404
+    # seconds an upload's link lasts: its URL carries Discord's ex=/is= (hex epoch seconds) and
+    # answers 404 after ex; None: links without expiry
+    attachment_ttl: float | None = None
     paths: list[str] = field(default_factory=lambda: ["/mj/"])  # faults hit paths containing one
 
     def update(self, values: dict) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -21,6 +22,7 @@ _PARAM_RE = re.compile(r"^(?:--|—)([a-z]+)$")
 _WEIGHTS = {"iw": 1.0, "sw": 100.0, "ow": 100.0, "cw": 100.0}
 _ATTACHMENT_RE = re.compile(r"/mj/attachments/([^/?#]+)")
 _TASK_IMAGE_RE = re.compile(r"/mj/image/(\d+)")
+_EXPIRY_RE = re.compile(r"[?&]ex=([0-9a-fA-F]{1,12})(?:&|$)")
 _VIDEO_FILE_RE = re.compile(r"/video/([0-9a-fA-F-]+)/0_(\d+)(?:_640_N)?\.(?:webp|mp4)")
 
 
@@ -77,9 +79,17 @@ def parse(prompt: str) -> Refs:
     return refs
 
 
+def link_expired(url: str) -> bool:
+    """A Discord-style signed link (``?ex=<hex epoch seconds>``) past its expiry."""
+    found = _EXPIRY_RE.search(url)
+    return found is not None and int(found.group(1), 16) <= time.time()
+
+
 def load(engine, url: str) -> Image.Image | None:
     """The image behind one of the simulator's own URLs (an upload, a task's image, a video
-    poster or clip), or None for a URL the simulator does not serve."""
+    poster or clip), or None for a URL the simulator does not serve (or an expired link)."""
+    if link_expired(url):
+        return None
     found = _ATTACHMENT_RE.search(url)
     if found and found.group(1) in engine.attachments:
         return _open(engine.attachments[found.group(1)][0])

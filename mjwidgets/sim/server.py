@@ -19,7 +19,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import wire
+from . import refs, wire
 from .engine import Engine, GatewayError, LogicError, RelayError, SimError
 from .faults import FaultDice
 from .flavors import newapi_action
@@ -570,7 +570,7 @@ class SimApp:
 
     def do_attachment(self, request: Request, mode=None, name: str = "") -> Response:
         found = self.engine.attachment(name)
-        if found is None:
+        if found is None or refs.link_expired(request.url):
             raise NotFound()
         return Response(found[0], 200, mimetype=found[1])
 

@@ -19,7 +19,7 @@ from PIL import Image
 from .. import media, renditions
 from ..errors import MJError, ValidationError
 from ..models import Task
-from ..prompt import diff_params, diff_prompts
+from ..promptdiff import diff_params, diff_prompts
 from ..tracking import Tracker
 from .plumbing import IMAGER, STATIC, tracker_for
 from .videocard import clip_payload

@@ -49,6 +49,7 @@ class _EditorBar(anywidget.AnyWidget):
     _esm = front_end("common.js", "maskeditor.js")
     _css = front_end("mjwidgets.css", "maskeditor.css")
 
+    title = traitlets.Unicode("Vary (Region)").tag(sync=True)  # what the Submit will do
     tool = traitlets.Unicode("rect").tag(sync=True)
     brush_size = traitlets.Int(16).tag(sync=True)
     brush_max = traitlets.Int(256).tag(sync=True)
@@ -81,6 +82,7 @@ class MaskEditor(W.VBox):
         *,
         prompt: str = "",
         max_display: tuple[int, int] = (768, 768),
+        title: str = "Vary (Region)",
     ) -> None:
         img = masks.open_image(image)
         w, h = img.size
@@ -126,6 +128,7 @@ class MaskEditor(W.VBox):
         self.canvas.on_client_ready(self._redraw_all)
 
         self.bar = _EditorBar(
+            title=title,
             prompt=prompt,
             brush_size=max(1, round(min(w, h) / 32)),
             brush_max=max(16, round(max(w, h) / 4)),

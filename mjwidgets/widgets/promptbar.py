@@ -53,8 +53,8 @@ def describe_prompt(text: str) -> dict[str, Any]:
 class _PromptBarModel(anywidget.AnyWidget):
     """The front-end half of the prompt bar (js/studio.js)."""
 
-    _esm = front_end("common.js", "studio.js")
-    _css = front_end("mjwidgets.css", "studio.css")
+    _esm = front_end("common.js", "refslots.js", "studio.js")
+    _css = front_end("mjwidgets.css", "studio.css", "refslots.css")
 
     simulator = traitlets.Bool(False).tag(sync=True)
     backend_label = traitlets.Unicode("").tag(sync=True)
@@ -68,6 +68,11 @@ class _PromptBarModel(anywidget.AnyWidget):
     busy = traitlets.Bool(False).tag(sync=True)
     counts = traitlets.Dict().tag(sync=True)
     uid = traitlets.Unicode("").tag(sync=True)
+    # The reference slots (refslots.py): [{id, slot, label, thumb}] — thumbnails, never images;
+    # the prompt the server will receive with them, and why this server cannot take them.
+    references = traitlets.List(traitlets.Dict()).tag(sync=True)
+    planned_prompt = traitlets.Unicode("").tag(sync=True)
+    references_problem = traitlets.Unicode("").tag(sync=True)
 
 
 class PromptBar:

@@ -31,10 +31,13 @@ from ..replay import Replay
 from ..replay import replay as run_replay
 from ..sweep import Sweep
 from ..tracking import Tracker
+from .imageeditor import ImageEditor
+from .imagetools import StudioTools
 from .placement import CardOrder
 from .plumbing import tracker_for
 from .promptbar import PromptBar, new_bar
 from .provenancedrop import ProvenanceDrop
+from .refslots import ReferenceSlots
 from .snapshot import Snapshot, snapshot_html
 from .studiobudget import budgets_that_apply, estimate_text, refusal_text
 from .sweepview import SweepView
@@ -70,6 +73,10 @@ class Studio(ipywidgets.VBox):
             client_mode=(self.client.mode or "") if self.client is not None else "",
         )
         self.prompt_bar = PromptBar(self.bar, self._submit_from_box, self._history_prompts)
+        #: the image prompt / --sref / --oref / --cref slots under the box
+        self.slots = ReferenceSlots(self.bar, lambda: self.client, tracker.image)
+        #: Describe, Blend, Shorten and the editor beside the slots
+        self.tools = StudioTools(self.bar, tracker, self.slots, self.add, self.edit)
         self.cards_box = ipywidgets.GridBox(
             layout=ipywidgets.Layout(
                 grid_template_columns=GRID_COLUMNS, grid_gap="12px", align_items="flex-start"
@@ -97,6 +104,8 @@ class Studio(ipywidgets.VBox):
     # ------------------------------------------------------------------ public
     def imagine(self, prompt: str, **options: Any) -> TaskView:
         """Submit a prompt exactly as typing it and pressing Enter would; returns its card.
+        ``images=``, ``sref=``, ``oref=``, ``cref=`` take reference images as
+        ``client.imagine`` does (the box passes what its slots hold).
 
         The prompt is checked first (every rule of ``Prompt.validate()``: a blank prompt, a
         prompt of parameters only, ``--v 9``, ``--niji 7 --v 7`` …) and a refusal — or a
@@ -163,6 +172,35 @@ class Studio(ipywidgets.VBox):
         sweep.on_change(lambda _s: self._changed())
         sweep.on_change(self._sweep_stopped)
         return sweep.start()
+
+    def add_reference(self, slot: str, image: Any) -> str:
+        """Put an image (path, bytes, PIL image, URL or finished task) into a slot under the
+        box — "images", "sref", "oref" or "cref"; the next Imagine from the box uses it."""
+        return self.slots.add(slot, image)
+
+    def describe(self, image: Any) -> TaskView:
+        """Four prompts for an image, as a card with "Imagine this" on each."""
+        return self.add(self.tools.describe(image))
+
+    def blend(self, images: Any = None, *, dimensions: str = "SQUARE") -> TaskView:
+        """Blend 2–5 images (default: the image-prompt slot's) into one grid card."""
+        return self.add(self.tools.blend(images, dimensions))
+
+    def shorten(self, prompt: str) -> TaskView:
+        """Shorter versions of a prompt, as a card with "Imagine this" on each."""
+        return self.add(self.tools.shorten(prompt))
+
+    def edit(self, image: Any, *, tile: int | None = None, prompt: str = "") -> ImageEditor:
+        """Open the editor (repaint a region, or retexture) on any image: a path, bytes, a PIL
+        image, or a finished task (``tile`` 1–4 picks one candidate of a grid)."""
+        if isinstance(image, Task):
+            prompt = prompt or image.prompt
+            image = self.tracker.tiles(image)[tile - 1] if tile else self.tracker.image(image)
+        editor = ImageEditor(image, self.tracker, prompt=prompt, on_task=self.add)
+        editor.layout.grid_area = FULL_ROW
+        with self._lock:
+            self._show(editor, self.order.first(editor))
+        return editor
 
     def replay(self, source: Any, *, version: str | None = None, budget: Any = None) -> Replay:
         """Make ``source``'s lineage again on this Studio's server (a Task, a task id, a file
@@ -288,7 +326,7 @@ class Studio(ipywidgets.VBox):
 
     # ------------------------------------------------------------------ the box
     def _submit_from_box(self, prompt: str) -> None:
-        self.imagine(prompt)
+        self.imagine(prompt, **self.slots.options())
 
     def _history_prompts(self) -> list[str]:
         store = self.tracker.store
