@@ -98,7 +98,7 @@ def test_no_visible_enabled_button_is_refused(flavor, tmp_path):
                 continue
             child = single.press(entry["custom_id"])
             assert single.card.error == "", (_label(entry), single.card.error)
-            single._close_modal()  # Vary (Region), Custom Zoom: the dialog is not sent
+            single.dialogs.close()  # Vary (Region), Custom Zoom: the dialog is not sent
             if child is not None:
                 children.append(child)
         assert single.tracker.client.capabilities.export()["refused"] == {}  # nothing refused

@@ -71,9 +71,9 @@ def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
     assert single.press("Custom Zoom") is None
     modal = single.card.modal
     assert modal["kind"] == "custom_zoom" and modal["prompt"] == "a desert road --v 7 --zoom 1.5"
-    assert single._send_modal("a desert road --v 7 --zoom 5") is None
+    assert single.send_modal("a desert road --v 7 --zoom 5") is None
     assert single.card.modal["invalid"] is True
-    zoomed = single._send_modal("a desert road --v 7 --zoom 1.2")
+    zoomed = single.send_modal("a desert road --v 7 --zoom 1.2")
     assert zoomed is not None and single.card.modal == {}
     _until(lambda: zoomed.card.status == "SUCCESS")
     assert zoomed.card.lineage == "Custom Zoom of “a desert road”"
@@ -86,7 +86,7 @@ def test_a_dialogs_typing_time_is_not_counted_as_queued(studio):
     _until(lambda: single.card.status == "SUCCESS")
     assert single.press("Custom Zoom") is None
     time.sleep(1.5)  # the person types in the dialog
-    zoomed = single._send_modal("a desert road --v 7 --zoom 1.2")
+    zoomed = single.send_modal("a desert road --v 7 --zoom 1.2")
     _until(lambda: zoomed.card.status == "SUCCESS")
     task = zoomed.task
     waited = (task.start_time - task.submit_time).total_seconds()

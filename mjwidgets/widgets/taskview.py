@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import ipywidgets
@@ -27,13 +27,12 @@ from .. import renditions, wording
 from ..client import Client
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
-from ..prompt import Prompt
 from ..tracking import Tracker
 from . import cardbuttons, lightbox, videocard
+from .carddialogs import CardDialogs
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .cardmodel import CardModel
 from .gallerylibrary import MARK_MESSAGES, show_card_marks
-from .maskeditor import MaskEditor
 from .plumbing import IMAGER, SUBMITTER, tracker_for
 from .recipecopy import recipe_message
 from .snapshot import (
@@ -85,8 +84,7 @@ class TaskView(ipywidgets.VBox):
         self._child_views: dict[str, TaskView] = {}
         self._lock = threading.Lock()
         self._shown_image: tuple[str | None, bool] = (None, False)
-        self._modal_task: Task | None = None
-        self._editor: MaskEditor | None = None
+        self.dialogs = CardDialogs(self)  # the one open dialog (Custom Zoom, Remix, mask editor)
         self._pressing: set[str] = set()  # customIds (and controls) being submitted right now
         self._closed = False
         self._image_job = False
@@ -221,24 +219,25 @@ class TaskView(ipywidgets.VBox):
     @property
     def editor(self):
         """The open Vary (Region) mask editor, or None."""
-        return self._editor
+        return self.dialogs.editor
 
     def send_modal(self, prompt: str | None = None, *, mask=None) -> TaskView | None:
         """Finish the open modal from code (Custom Zoom, Remix, or Vary (Region) with `mask`);
         returns the result's card. Without a mask, an open mask editor's mask is used."""
-        modal_task = self._modal_task
+        dialogs = self.dialogs
+        modal_task = dialogs.task
         if modal_task is None:
             raise ValidationError(
                 "no modal is open on this card",
                 advice="press Vary (Region), Custom Zoom or a Remix button first",
             )
-        if self._editor is not None:
-            mask = mask if mask is not None else self._editor.mask
-            prompt = self._editor.prompt if prompt is None else prompt
-            return self._submit_modal(modal_task, prompt=prompt or "", mask=mask)
+        if dialogs.editor is not None:
+            mask = mask if mask is not None else dialogs.editor.mask
+            prompt = dialogs.editor.prompt if prompt is None else prompt
+            return dialogs.submit(modal_task, prompt=prompt or "", mask=mask)
         if prompt is None:
             prompt = self.card.modal.get("prompt", "")
-        return self._send_modal(prompt)
+        return dialogs.send(prompt)
 
     def close(self) -> None:
         self._closed = True
@@ -394,9 +393,9 @@ class TaskView(ipywidgets.VBox):
         elif kind == "control" and content.get("id") == "resubmit":
             SUBMITTER.submit(self.submit_again)
         elif kind == "modal_send":
-            SUBMITTER.submit(self._send_modal, str(content.get("prompt", "")))
+            SUBMITTER.submit(self.dialogs.send, str(content.get("prompt", "")))
         elif kind == "modal_cancel":
-            self._close_modal()
+            self.dialogs.close()
         elif kind == "full_image":
             self._send_full_image(content.get("mode", "open"))
         elif kind == "tile":
@@ -452,28 +451,14 @@ class TaskView(ipywidgets.VBox):
             card.notice = f"{button.display} — done"
             return None
         if child.status is Status.MODAL:
-            self._open_modal(child, button)
+            self.dialogs.open(child, button)
             return None
         view = self._adopt(child, button)
         if button.kind is ButtonKind.UPSAMPLE:
             self._refresh_buttons()  # the used U now opens its result
         if not child.is_done:
-            self._open_modal_when_asked(child, button)
+            self.dialogs.open_when_asked(child, button)
         return view
-
-    def _open_modal_when_asked(self, child: Task, button: Button) -> None:
-        """A relay may answer a press that needs input with a plain "submitted" and show MODAL
-        only on a later poll: the dialog then opens here, as if the answer had said so."""
-
-        def watch(task: Task) -> None:
-            if task.status is Status.MODAL and not task.modal_submitted:
-                unsubscribe()
-                if self._modal_task is None and not self._closed:
-                    SUBMITTER.submit(self._open_modal, task, button)
-            elif task.is_done:
-                unsubscribe()
-
-        unsubscribe = self.tracker.subscribe(child, watch)
 
     def _adopt(
         self, child: Task, button: Button, *, waited_from: datetime | None = None
@@ -499,95 +484,6 @@ class TaskView(ipywidgets.VBox):
         else:
             self.children = (*self.children, view)  # type: ignore[has-type]
         return view
-
-    def _open_modal(self, modal_task: Task, button: Button) -> None:
-        self._close_modal()  # one dialog at a time: a new one replaces the open one
-        self._modal_task = modal_task
-        if button.kind is ButtonKind.INPAINT:
-            self._open_mask_editor(modal_task, button)
-            return
-        prompt = self.task.prompt or ""
-        if button.kind is ButtonKind.CUSTOM_ZOOM:
-            self.card.modal = {
-                "kind": "custom_zoom",
-                "task_id": modal_task.id,
-                "title": "Custom Zoom",
-                "prompt": str(Prompt.parse(prompt).with_params(zoom=1.5)),
-                "hint": "Keep --zoom between 1 and 2 (e.g. --zoom 1.5)",
-            }
-            return
-        final = (modal_task.properties or {}).get("finalPrompt") or prompt
-        title = (
-            "Remix"
-            if button.kind not in (ButtonKind.DESCRIBE_PICK, ButtonKind.SHORTEN_PICK)
-            else "Imagine this prompt"
-        )
-        self.card.modal = {
-            "kind": "remix",
-            "task_id": modal_task.id,
-            "title": title,
-            "prompt": final,
-            "hint": "Edit the prompt, then Send",
-        }
-
-    def _send_modal(self, prompt: str) -> TaskView | None:
-        modal_task = self._modal_task
-        if modal_task is None:
-            return None
-        state = dict(self.card.modal)
-        if state.get("kind") == "custom_zoom":
-            try:  # the prompt's own rule, so the card and a script refuse the same prompts
-                Prompt(prompt).check_zoom()
-            except ValidationError as exc:
-                self.card.modal = {**state, "invalid": True, "prompt": prompt, "hint": str(exc)}
-                return None
-        self.card.modal = {**state, "sending": True, "prompt": prompt}
-        return self._submit_modal(modal_task, prompt=prompt)
-
-    def _submit_modal(self, modal_task: Task, *, prompt: str, mask=None) -> TaskView | None:
-        sent_at = datetime.now(timezone.utc)
-        try:
-            child = self.tracker.modal(modal_task, prompt=prompt, mask=mask)
-        except MJError as exc:
-            if self._editor is not None:  # the editor stays open with the reason
-                self._editor.show_error(wording.error_words(exc))
-            else:
-                self.card.modal = {
-                    **self.card.modal,
-                    "sending": False,
-                    "invalid": True,
-                    "hint": wording.error_words(exc),
-                }
-            self.card.error = wording.error_words(exc)
-            return None
-        button = modal_task.origin_button or Button(custom_id="", label="Modal")
-        self._close_modal()
-        return self._adopt(child, button, waited_from=sent_at)
-
-    def _close_modal(self) -> None:
-        self._modal_task = None
-        self.card.modal = {}
-        if self._editor is not None:
-            self.children = tuple(c for c in self.children if c is not self._editor)
-            self._editor.close()
-            self._editor = None
-            self.remove_class("mjw-editing")
-            self.layout.grid_area = None
-
-    def _open_mask_editor(self, modal_task: Task, button: Button) -> None:
-
-        image = self.tracker.cache.image(self.task)
-        editor = MaskEditor(image, prompt=self.task.prompt or "")
-        editor.on_submit(
-            lambda ed: SUBMITTER.submit(
-                self._submit_modal, modal_task, prompt=ed.prompt, mask=ed.mask
-            )
-        )
-        editor.on_cancel(lambda _ed: self._close_modal())
-        self._editor = editor
-        self.add_class("mjw-editing")  # the card and, beside it, the editor: one grid row
-        self.layout.grid_area = "auto / 1 / auto / -1"  # the whole row of a Studio's grid
-        self.children = (self.children[0], editor, *self.children[1:])
 
     def _send_full_image(self, mode: str) -> None:
         try:
