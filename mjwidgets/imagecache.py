@@ -104,6 +104,7 @@ class ImageCache:
         self.max_bytes = max_bytes
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        self._closed = False  # close() was called and no prefetch has reopened the cache since
         self._lock = threading.Lock()
         # prefetch coalescing: the latest wanted URL per (server, task, kind) and the job for it
         self._wanted: dict[tuple[str, str, str], tuple[Task, str]] = {}
@@ -290,8 +291,9 @@ class ImageCache:
             self._wanted[key] = (snapshot, task.image_url)
             if queued:
                 return  # the queued job will pick up the latest URL
-            if self._pool is None:
+            if self._pool is None:  # first use, or reused after close() (a new tracker)
                 self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="mjw-images")
+                self._closed = False
             job = self._pool.submit(self._prefetch_job, key)
             self._jobs.add(job)
         job.add_done_callback(self._forget_job)
@@ -308,6 +310,9 @@ class ImageCache:
         except MJError as exc:
             log.warning("could not cache the %s image of %s: %s", key[2], key[1], exc)
         except Exception:  # a download thread must never die silently on a bug
+            if self._closed:  # closed meanwhile (its history too, perhaps): nothing to keep
+                log.debug("caching the %s image of %s stopped: the cache closed", *key[2:0:-1])
+                return
             log.exception("caching the %s image of %s failed", key[2], key[1])
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -326,7 +331,9 @@ class ImageCache:
             wait(jobs, timeout=remaining)
 
     def close(self) -> None:
+        """Stop prefetching: queued downloads are dropped, running ones end without keeping."""
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
