@@ -71,7 +71,7 @@ function render({ model, el: host, signal }) {
   tagTicked.setAttribute("aria-label", "Tag the ticked images");
   const clear = el("button", "mjw-history-clear", "Clear ticks");
   const inputs = galleryInputs(model, signal);
-  selbar.append(selcount, compare, zip, inputs.row, tagTicked, clear);
+  selbar.append(selcount, compare, zip, tagTicked, clear, inputs.row);
 
   const grid = el("div", "mjw-history-grid");
   grid.setAttribute("role", "list");
