@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mjwidgets import Client, Studio, sim
+from mjwidgets import Budget, Client, Studio, sim
 from mjwidgets.store import HistoryStore
 from mjwidgets.tracking import Tracker
 from mjwidgets.widgets.historyview import HistoryView
@@ -35,6 +35,7 @@ def made(tmp_path_factory):
     blue = tracker.wait(tracker.imagine("a blue lake under snow"), timeout=30)
     assert tracker.cache.drain(timeout=30)
     yield {"server": server, "tracker": tracker, "red": red, "blue": blue}
+    tracker.cache.drain(timeout=30)
     tracker.close()
     server.stop()
     store.close()
@@ -64,7 +65,10 @@ def test_blend_two_ticked_shows_a_card_below_the_gallery_and_bills_once(made):
     assert "2 to 5" in view.gallery.error and _blends(made["server"]) == before  # nothing sent
 
     view.selected = [made["red"].id, made["blue"].id]
+    # a double click (or a page sending twice) while the first is running: one blend, one bill
+    view._on_message(None, {"type": "blend_ticked", "dimensions": "LANDSCAPE"}, [])
     _click(view, {"type": "blend_ticked", "dimensions": "LANDSCAPE"})
+    _until(lambda: not view.inputs._busy)
     assert view.gallery.error == "", view.gallery.error
     assert _blends(made["server"]) == before + 1
     (card,) = view.inputs.box.children
@@ -99,5 +103,20 @@ def test_use_as_puts_the_ticked_results_into_the_studios_slots(made):
     assert _blends(made["server"]) == before + 1
     blended = [v for v in studio.cards.values() if v.task.action == "BLEND"]
     assert len(blended) == 1 and not view.inputs.box.children, "the card is in the Studio"
+    assert made["tracker"].wait(blended[0].task, timeout=60).is_grid
+    view.close()
+    studio.close()
+
+
+def test_a_blend_through_the_studio_keeps_to_the_studios_budget(made):
+    studio = Studio(
+        made["tracker"].client, tracker=made["tracker"], budget=Budget(jobs=0, name="studio budget")
+    )
+    view = HistoryView(studio=studio)
+    before = _blends(made["server"])
+    view.selected = [made["red"].id, made["blue"].id]
+    _click(view, {"type": "blend_ticked", "dimensions": "PORTRAIT"})
+    assert "studio budget" in view.gallery.error, view.gallery.error
+    assert _blends(made["server"]) == before and not studio.cards
     view.close()
     studio.close()

@@ -46,7 +46,8 @@ class GalleryInputs:
         self.box = ipywidgets.VBox()
         self.box.add_class("mjw-history-blends")
         self.views: list[TaskView] = []
-        self._lock = threading.Lock()  # one submit at a time, whatever the page sends
+        self._busy = False  # a click in flight: another message from the page is dropped
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ public
     def blend(self, tasks: Sequence[Task | str] | None = None, dimensions: str = "SQUARE") -> Task:
@@ -94,30 +95,42 @@ class GalleryInputs:
 
     # ------------------------------------------------------------------ messages
     def on_message(self, content: dict) -> None:
-        """A click from the page: run it off the message loop, then answer ``inputs_done``."""
-        SUBMITTER.submit(self._run, dict(content), list(self.model.selected))
+        """A click from the page: run it off the message loop, then answer ``inputs_done``. While
+        one runs, another is dropped (a double click, a page re-sending): one click, one bill."""
+        with self._lock:
+            if self._busy:
+                log.info("gallery %s dropped: the previous click is still running", content)
+                return
+            self._busy = True
+        try:
+            SUBMITTER.submit(self._run, dict(content), list(self.model.selected))
+        except BaseException:
+            self._busy = False
+            raise
 
     def _run(self, content: dict, ticked: list[str]) -> None:
         kind = content.get("type")
         model = self.model
         try:
-            with self._lock:
-                model.error = ""
-                if kind == "blend_ticked":
-                    self.blend(ticked, str(content.get("dimensions") or "SQUARE"))
-                    where = "in the Studio" if self.studio is not None else "below"
-                    model.message = f"blend of {len(ticked)} submitted: its card is {where}"
-                elif kind == "use_as":
-                    slot = str(content.get("slot", ""))
-                    added = self.use_as(slot, ticked)
-                    name = SLOT_NAMES.get(slot, slot)
-                    model.message = f"{len(added)} image(s) put into the Studio's {name} slot"
+            model.error = ""
+            if kind == "blend_ticked":
+                self.blend(ticked, str(content.get("dimensions") or "SQUARE"))
+                where = "in the Studio" if self.studio is not None else "below"
+                model.message = f"blend of {len(ticked)} submitted: its card is {where}"
+            elif kind == "use_as":
+                slot = str(content.get("slot", ""))
+                added = self.use_as(slot, ticked)
+                name = SLOT_NAMES.get(slot, slot)
+                model.message = f"{len(added)} image(s) put into the Studio's {name} slot"
         except MJError as exc:
             what = "Not available here" if isinstance(exc, UnsupportedError) else "Not sent"
             model.error = f"{what}: {wording.error_words(exc)}"
         except Exception as exc:  # a worker must answer the page whatever happens
             log.exception("gallery %s failed", kind)
             model.error = wording.error_words(exc)
+        finally:
+            with self._lock:
+                self._busy = False
         model.send({"type": "inputs_done", "what": kind})
 
     def _tasks(self, tasks: Sequence[Task | str] | None) -> list[Task]:
