@@ -34,7 +34,8 @@ from .ledger import Ledger, ledger
 from .media import decode_image, mask_data_url, to_data_url
 from .models import Button, ButtonKind, Status, Task, TaskBackend, VideoClip
 from .picks import preferences
-from .prompt import Prompt, PromptError, diff_params, diff_prompts
+from .prompt import Prompt, PromptError
+from .promptdiff import diff_params, diff_prompts
 from .provenance import provenance
 from .recipes import recipe
 from .replay import Replay, continue_from, replay

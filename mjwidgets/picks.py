@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import ButtonKind, Status, Task
-from .prompt import diff_params
+from .promptdiff import diff_params
 from .store import HistoryStore
 
 __all__ = ["Pick", "ValueStat", "Preferences", "preferences"]

@@ -1,4 +1,4 @@
-"""Midjourney prompts as data: parse, compose, validate and diff them.
+"""Midjourney prompts as data: parse, compose and validate them (``promptdiff`` compares them).
 
 A prompt is ``[image URLs] descriptive text [--parameters]``. Notebook users vary prompts
 systematically (sweeps) and compare them, so this module turns the text into parts that can be
@@ -12,9 +12,8 @@ prompt box shows. Pure: the widgets, the sweep runner, the client and the export
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,9 +28,8 @@ __all__ = [
     "PARAM_ALIASES",
     "FLAG_PARAMS",
     "canonical_param_name",
-    "diff_prompts",
-    "diff_params",
     "numbered_prompts",
+    "ParamUnit",
 ]
 
 #: A parameter's value as written (surrounding whitespace removed), or True when it has none.
@@ -169,6 +167,9 @@ class _Param:
         return f"{self.lead}{self.marker}{self.written_name}{self.gap}{self.raw_value}"
 
 
+ParamUnit = _Param  # the public name of one parameter unit (``Prompt.units``)
+
+
 class Prompt:
     """A parsed Midjourney prompt that prints back exactly as written until it is changed.
 
@@ -241,6 +242,12 @@ class Prompt:
     def parts(self) -> list[tuple[str, float | None]]:
         """The text split at ``::`` into (part, weight); weight None where none was written."""
         return _multi_prompt_parts(self.text)
+
+    @property
+    def units(self) -> tuple[ParamUnit, ...]:
+        """Each ``--name value`` as typed, in prompt order (a comparison matches them by meaning:
+        ``unit.key``; shows them as ``unit.label``)."""
+        return tuple(self._params)
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -599,72 +606,3 @@ def numbered_prompts(text: str) -> list[str]:
         if match:
             prompts.append(match.group(2).strip())
     return prompts
-
-
-# ---- comparing ---------------------------------------------------------------------------------
-
-DiffOp = tuple[str, str]
-
-
-def _as_prompt(prompt: str | Prompt) -> Prompt:
-    return prompt if isinstance(prompt, Prompt) else Prompt(prompt)
-
-
-def diff_prompts(a: str | Prompt, b: str | Prompt) -> list[DiffOp]:
-    """Word-level differences from ``a`` to ``b`` for the compare view.
-
-    Returns (op, token) with op "same", "removed" or "added". Image URLs and words are diffed in
-    order; each parameter is one ``--name value`` unit matched by meaning (``--s 250`` equals
-    ``--stylize 250``, order does not matter) and a changed value shows as the old unit removed
-    right before the new one added.
-    """
-    first, second = _as_prompt(a), _as_prompt(b)
-    ops: list[DiffOp] = []
-
-    def words(prompt: Prompt) -> list[str]:
-        return prompt.image_prompts + prompt.text.split()
-
-    old_words, new_words = words(first), words(second)
-    matcher = difflib.SequenceMatcher(a=old_words, b=new_words, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            ops.extend(("same", word) for word in old_words[i1:i2])
-            continue
-        ops.extend(("removed", word) for word in old_words[i1:i2])
-        ops.extend(("added", word) for word in new_words[j1:j2])
-
-    unmatched = list(second._params)
-    for param in first._params:
-        same = next((other for other in unmatched if other.key == param.key), None)
-        if same is not None:
-            unmatched.remove(same)
-            ops.append(("same", param.label))
-            continue
-        ops.append(("removed", param.label))
-        changed = next((other for other in unmatched if other.name == param.name), None)
-        if changed is not None:
-            unmatched.remove(changed)
-            ops.append(("added", changed.label))
-    ops.extend(("added", param.label) for param in unmatched)
-    return ops
-
-
-def diff_params(prompts: Iterable[str | Prompt]) -> dict[str, list[ParamValue | None]]:
-    """For each parameter whose value differs across ``prompts``: its value in each, None if absent.
-
-    Canonical names, in order of first appearance: the labels of a sweep's rows and columns.
-    """
-    all_params: list[Mapping[str, ParamValue]] = [_as_prompt(p).params for p in prompts]
-    names: dict[str, None] = {}
-    for params in all_params:
-        names.update(dict.fromkeys(params))
-
-    def meaning(value: ParamValue | None) -> object:
-        return " ".join(value.split()) if isinstance(value, str) else value
-
-    differing: dict[str, list[ParamValue | None]] = {}
-    for name in names:
-        values = [params.get(name) for params in all_params]
-        if len({meaning(value) for value in values}) > 1:
-            differing[name] = values
-    return differing

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from mjwidgets.prompt import Prompt, PromptError, diff_params, diff_prompts
+from mjwidgets.prompt import Prompt, PromptError
+from mjwidgets.promptdiff import diff_params, diff_prompts
 
 VARIED_PROMPTS = [
     "a red fox in snow",

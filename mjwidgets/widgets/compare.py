@@ -14,7 +14,7 @@ from PIL import Image
 from .. import media, renditions
 from ..errors import MJError, ValidationError
 from ..models import Task
-from ..prompt import diff_params, diff_prompts
+from ..promptdiff import diff_params, diff_prompts
 from ..tracking import Tracker
 from .plumbing import STATIC, tracker_for
 
