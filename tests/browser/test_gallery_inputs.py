@@ -1,7 +1,8 @@
 """The history gallery's ticked results as inputs, in a real browser: two grids ticked → "Blend 2"
 → a blend grid in the attached Studio that succeeds; one ticked → "Use as ▸ Style reference" →
 the Studio's style slot shows its thumbnail and the planned prompt carries its URL. Picture:
-test-artifacts/screens/gallery-inputs-1400-light.png (two ticked, the new buttons)."""
+test-artifacts/screens/gallery-inputs-1400-light.png (two ticked, the new buttons), and
+gallery-inputs-800-dark.png."""
 
 from __future__ import annotations
 
@@ -86,4 +87,14 @@ def test_ticked_results_blend_and_become_a_style_reference(jupyter_lab, browser)
         timeout=30_000,
     )
     assert nb.eval("studio.slots.options()['sref'][0].id") == barn
+
+    _tick(gallery, lake)  # the same controls, dark and narrow
+    nb.wait_until("len(h.selected) == 2")
+    gallery.locator("button.mjw-history-use-as").click()
+    menu.wait_for()
+    nb.set_theme("dark")
+    page.set_viewport_size({"width": 800, "height": 1000})
+    page.wait_for_timeout(1000)  # theme and reflow transitions
+    gallery.locator(".mjw-history-selbar").scroll_into_view_if_needed()
+    nb.screenshot("gallery-inputs-800-dark", selector=".mjw-history")
     assert not nb.page_errors(), nb.console
