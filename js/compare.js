@@ -19,7 +19,60 @@ function render({ model, el: host, signal }) {
   const root = el("div", "mjw-compare-view");
   host.appendChild(root);
   let urls = [];
-  signal.addEventListener("abort", () => urls.forEach((u) => URL.revokeObjectURL(u)));
+  const clipUrls = new Map(); // item index → Blob URL of its clip (asked of the kernel once)
+  const waiting = new Map(); // item index → [resolve, reject] pairs
+  signal.addEventListener("abort", () => {
+    urls.forEach((u) => URL.revokeObjectURL(u));
+    clipUrls.forEach((u) => URL.revokeObjectURL(u));
+  });
+
+  // ---- clips: a video item's clip plays over its poster ----------------------------------------
+  function clipUrl(index) {
+    if (clipUrls.has(index)) return Promise.resolve(clipUrls.get(index));
+    return new Promise((resolve, reject) => {
+      const list = waiting.get(index) || [];
+      list.push([resolve, reject]);
+      waiting.set(index, list);
+      if (list.length === 1) model.send({ type: "clip", item: index });
+    });
+  }
+  model.on("msg:custom", (msg, buffers) => {
+    if (msg.type !== "clip") return;
+    const list = waiting.get(msg.item) || [];
+    waiting.delete(msg.item);
+    if (msg.error) {
+      list.forEach(([, reject]) => reject(new Error(msg.error)));
+      return;
+    }
+    if (!clipUrls.has(msg.item)) {
+      clipUrls.set(msg.item,
+        URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime || "video/mp4" })));
+    }
+    list.forEach(([resolve]) => resolve(clipUrls.get(msg.item)));
+  });
+
+  async function playClips(frames, fromStart) {
+    const videos = await Promise.all(frames.map(async (frame) => {
+      const video = frame.querySelector("video");
+      frame.dataset.state = "loading";
+      try {
+        const url = await clipUrl(Number(frame.dataset.item));
+        if (video.getAttribute("src") !== url) video.src = url;
+        return video;
+      } catch (err) {
+        frame.dataset.state = "error";
+        frame.title = `The clip is not available: ${err.message}`;
+        return null;
+      }
+    }));
+    const ready = videos.filter(Boolean);
+    await Promise.all(ready.map((v) => (v.readyState >= 2 ? null
+      : new Promise((r) => v.addEventListener("loadeddata", r, { once: true })))));
+    for (const video of ready) {
+      if (fromStart) video.currentTime = 0;
+      video.play().then(() => { video.parentElement.dataset.state = "playing"; }, () => {});
+    }
+  }
 
   function diffLine(ops) {
     const line = el("div", "mjw-compare-prompt");
@@ -69,13 +122,44 @@ function render({ model, el: host, signal }) {
         urls.push(url);
         img.src = url;
       }
+      let picture = img;
+      if (item.clip) { // the poster, and the clip over it once played
+        picture = el("div", "mjw-compare-clip");
+        picture.dataset.item = String(index);
+        picture.dataset.state = "poster";
+        if (size.length === 2) picture.style.aspectRatio = `${size[0]} / ${size[1]}`;
+        const video = el("video", "mjw-compare-video");
+        video.muted = true;
+        video.loop = true;
+        video.playsInline = true;
+        picture.title = "Click to play or pause this clip";
+        picture.append(img, video, el("span", "mjw-compare-clip-mark", "▶"));
+        picture.addEventListener("click", () => {
+          if (!video.paused) {
+            video.pause();
+            picture.dataset.state = "paused";
+          } else {
+            playClips([picture], false);
+          }
+        }, { signal });
+      }
       const caption = el("figcaption", "mjw-compare-caption");
       caption.appendChild(diffLine(item.diff || []));
-      if (size.length === 2) caption.appendChild(el("div", "mjw-compare-size", `${size[0]}×${size[1]}`));
-      column.append(head, img, caption);
+      const facts = size.length === 2 ? [`${size[0]}×${size[1]}`] : [];
+      if (item.clip && item.clip.duration) facts.push(`${Number(item.clip.duration).toFixed(1)} s`);
+      if (facts.length) caption.appendChild(el("div", "mjw-compare-size", facts.join(" · ")));
+      column.append(head, picture, caption);
       row.appendChild(column);
     });
     root.appendChild(row);
+    const frames = Array.from(row.querySelectorAll(".mjw-compare-clip"));
+    if (frames.length > 1) {
+      const both = el("button", "mjw-compare-play", "▶ Play side by side");
+      both.type = "button";
+      both.title = "Play every clip from its first frame, together";
+      both.addEventListener("click", () => playClips(frames, true), { signal });
+      root.insertBefore(both, row);
+    }
 
     const params = model.get("params") || [];
     const table = el("table", "mjw-compare-params");

@@ -229,6 +229,7 @@ function render({ model, el: host, signal }) {
         img.alt = item.prompt || "";
         img.src = url;
         frame.appendChild(img);
+        if (item.video) frame.appendChild(videoBadge(item.video, "mjw-thumb-video"));
       } else {
         const label = item.status === "SUCCESS" ? "image not cached" : item.status.toLowerCase();
         frame.appendChild(el("div", "mjw-thumb-empty", label.replace(/_/g, " ")));
@@ -298,6 +299,15 @@ function render({ model, el: host, signal }) {
     }
   }
 
+  // A video's mark: "▶ 4 clips · 5 s" (its picture is the first clip's poster).
+  function videoBadge(video, className) {
+    const parts = [video.clips > 1 ? `${video.clips} clips` : "video"];
+    if (video.duration) parts.push(`${Math.round(video.duration)} s`);
+    const badge = el("span", className, `▶ ${parts.join(" · ")}`);
+    badge.title = "A video: open its card to play the clips";
+    return badge;
+  }
+
   function treeNode(node) {
     const li = el("li", "mjw-lineage-item");
     const button = el("button", "mjw-lineage-node");
@@ -314,6 +324,8 @@ function render({ model, el: host, signal }) {
         (node.status || "").replace(/_/g, " ").toLowerCase()),
       el("span", "mjw-lineage-id", `#${node.task_id}`),
     );
+    if (node.video) button.insertBefore(videoBadge(node.video, "mjw-lineage-video"),
+      button.lastChild);
     button.addEventListener("click", () => select(node.task_id), { signal });
     li.appendChild(button);
     if (node.children && node.children.length) {

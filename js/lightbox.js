@@ -1,4 +1,4 @@
-// mjwidgets lightbox: one image at full size over the page, with previous/next (arrow keys
+// mjwidgets lightbox: one image (or a video card's clip, playing) at full size over the page, with previous/next (arrow keys
 // too), its own download, copy prompt, copy seed and its U/V buttons; Escape closes.
 // One overlay serves every card on the page: each card's module fills it for its own image and,
 // for the next or previous image of another card, asks that card (a DOM event on its root) to
@@ -18,12 +18,18 @@ function lightboxOverlay() {
   const stage = el("div", "mjw-lb-stage");
   const img = el("img", "mjw-lb-image");
   img.alt = "";
+  const video = el("video", "mjw-lb-video");
+  video.controls = true;
+  video.loop = true;
+  video.muted = true;
+  video.playsInline = true;
+  video.hidden = true;
   const loading = el("div", "mjw-lb-loading", "loading the full-size image…");
   const prev = el("button", "mjw-lb-prev", "‹");
   prev.title = "Previous image (←)";
   const next = el("button", "mjw-lb-next", "›");
   next.title = "Next image (→)";
-  stage.append(img, loading, prev, next);
+  stage.append(img, video, loading, prev, next);
   const side = el("div", "mjw-lb-side");
   const close = el("button", "mjw-lb-close", "×");
   close.title = "Close (Esc)";
@@ -38,14 +44,15 @@ function lightboxOverlay() {
   side.append(close, title, size, prompt, actions, seed, message, keys);
   overlay.append(stage, side);
   document.body.appendChild(overlay);
-  overlay.parts = { stage, img, loading, prev, next, close, title, size, prompt, actions, seed,
-    message };
+  overlay.parts = { stage, img, video, loading, prev, next, close, title, size, prompt, actions,
+    seed, message };
   return overlay;
 }
 
 // Every card root on the page that has an image, in the order a person reads the page.
 function lightboxCards() {
-  const roots = Array.from(document.querySelectorAll(".mjw-task[data-has-image='true']"));
+  const roots = Array.from(document.querySelectorAll(
+    ".mjw-task[data-has-image='true'], .mjw-task[data-clips]"));
   const placed = roots.map((root) => ({ root, box: root.getBoundingClientRect() }))
     .filter(({ box }) => box.width > 0);
   placed.sort((a, b) => (Math.abs(a.box.top - b.box.top) > 4 ? a.box.top - b.box.top
@@ -65,6 +72,7 @@ function lightboxClose() {
   if (overlay.imageUrl) URL.revokeObjectURL(overlay.imageUrl);
   overlay.imageUrl = null;
   overlay.parts.img.removeAttribute("src");
+  lightboxStopVideo(overlay.parts);
   if (opener && opener.isConnected) opener.focus({ preventScroll: true });
 }
 
@@ -83,7 +91,11 @@ function lightboxShow(spec) {
   overlay.dataset.taskId = spec.owner.dataset.taskId || "";
   overlay.dataset.index = String(spec.index);
   overlay.dataset.state = "loading";
-  p.title.textContent = spec.count > 1 ? `Image ${spec.index} of ${spec.count}` : "Image";
+  const noun = spec.noun || "Image";
+  p.title.textContent = spec.count > 1 ? `${noun} ${spec.index} of ${spec.count}` : noun;
+  lightboxStopVideo(p);
+  p.img.hidden = false;
+  p.loading.textContent = spec.loadingText || "loading the full-size image…";
   p.title.appendChild(el("span", "mjw-lb-id", ` · #${spec.owner.dataset.taskId || ""}`));
   p.size.textContent = spec.sizeText || "";
   p.prompt.textContent = spec.prompt || "";
@@ -168,6 +180,33 @@ function lightboxSetImage(owner, index, blob, width, height, source) {
   p.loading.hidden = true;
   if (width && height) p.size.textContent = `${width}×${height} px`;
   return true;
+}
+
+// A clip arrived (a Blob URL): play it in the overlay if it still shows that clip.
+function lightboxSetVideo(owner, index, url, width, height) {
+  const overlay = document.querySelector("body > .mjw-lightbox");
+  if (!overlay || overlay.hidden || overlay.owner !== owner
+    || overlay.dataset.index !== String(index)) return false;
+  const p = overlay.parts;
+  p.video.onloadeddata = () => {
+    overlay.dataset.state = "full";
+    p.img.hidden = true;
+    p.video.hidden = false;
+    p.loading.hidden = true;
+  };
+  overlay.dataset.source = "clip";
+  p.video.src = url;
+  p.video.play().catch(() => { /* the controls still let a person start it */ });
+  if (width && height) p.size.textContent = `${width}×${height} px`;
+  return true;
+}
+
+function lightboxStopVideo(p) {
+  p.video.pause();
+  p.video.onloadeddata = null;
+  p.video.removeAttribute("src");
+  p.video.load();
+  p.video.hidden = true;
 }
 
 function lightboxMessage(owner, text) {

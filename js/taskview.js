@@ -277,6 +277,7 @@ function render({ model, el: host, signal }) {
     send({ type: "tile", index, mode: "view" });
   }
   root.addEventListener(LIGHTBOX_EVENT, (event) => {
+    if (root.dataset.clips) return; // a video card's clips open in its own player (videocard.js)
     openLightbox(event.detail ? event.detail.index : 1);
   }, { signal });
   full.addEventListener("click", () => openLightbox(1), { signal });

@@ -66,7 +66,7 @@ def _label(entry):
 REFUSED_ON_UPSCALE = {
     "plus": set(),
     "trueai": {"❤️"},
-    "newapi": {"Animate (High motion)", "Animate (Low motion)", "❤️"},
+    "newapi": {"❤️"},  # Animate: made through /submit/video instead (widgets/videocard.py)
 }
 
 
@@ -87,7 +87,8 @@ def test_no_visible_enabled_button_is_refused(flavor, tmp_path):
         assert set(refused) == REFUSED_ON_UPSCALE[flavor]
         assert all(reason for reason in refused.values())  # each says why
         if flavor == "newapi":
-            assert "/mj/submit/video" in refused["Animate (High motion)"]
+            animate = next(e for e in entries if e["label"] == "Animate (High motion)")
+            assert animate["enabled"] and "/submit/video" in animate["title"]
         titles = {_label(e): e["title"] for e in entries}
         assert titles["⬅️"].startswith("Pan left:")
         assert titles["Vary (Region)"] == "Vary (Region): repaint a part you select"

@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import wording
 from ..capabilities import Capabilities
-from ..errors import ValidationError
+from ..errors import UnsupportedError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..tracking import Tracker
 
@@ -40,6 +40,7 @@ __all__ = [
     "controls",
     "equivalent_for",
     "parent_of",
+    "press",
     "register_equivalent",
     "resubmit",
     "resubmit_blocker",
@@ -50,13 +51,20 @@ __all__ = [
 # ButtonKind.ANIMATE, "Animate: a 5-second video through /submit/video", lambda tracker, task,
 # button: tracker.video(...))`` — cards then show Animate enabled and pressing it runs ``press``.
 Equivalent = Callable[[Tracker, Task, Button], Task]
-_EQUIVALENTS: dict[ButtonKind, tuple[str, Equivalent]] = {}
+Title = str | Callable[[Button], str]
+_EQUIVALENTS: dict[ButtonKind, tuple[Title, Equivalent]] = {}
 
 
-def register_equivalent(kind: ButtonKind, title: str, press: Equivalent) -> None:
+def register_equivalent(kind: ButtonKind, title: Title, press: Equivalent) -> None:
     """Let cards run ``press(tracker, task, button)`` for a ``kind`` of button their server
-    refuses; its tooltip becomes ``title``. ``press`` returns the new (submitted) task."""
+    refuses; its tooltip becomes ``title`` (or ``title(button)``). ``press`` returns the new
+    (submitted) task."""
     _EQUIVALENTS[kind] = (title, press)
+
+
+def _equivalent_title(button: Button) -> str:
+    title = _EQUIVALENTS[button.kind][0]
+    return title(button) if callable(title) else title
 
 
 def _capabilities(tracker: Tracker) -> Capabilities | None:
@@ -70,6 +78,24 @@ def equivalent_for(tracker: Tracker, button: Button) -> Equivalent | None:
     if capabilities is None or button.kind not in _EQUIVALENTS:
         return None
     return None if capabilities.accepts(button).ok else _EQUIVALENTS[button.kind][1]
+
+
+def press(tracker: Tracker, task: Task, button: Button) -> Task:
+    """Press ``button`` on ``task`` for a card: its registered equivalent where the server is
+    known to refuse it, else the button itself — and, when the server refuses it only now
+    (a first press teaches the card which server it is), the equivalent right after. The
+    refused press made nothing (a typed refusal, never "maybe submitted"), so one click still
+    pays once."""
+    equivalent = equivalent_for(tracker, button)
+    if equivalent is not None:
+        return equivalent(tracker, task, button)
+    try:
+        return tracker.action(task, button)
+    except UnsupportedError as exc:
+        equivalent = None if exc.maybe_submitted else equivalent_for(tracker, button)
+        if equivalent is None:
+            raise
+    return equivalent(tracker, task, button)
 
 
 def parent_of(tracker: Tracker, task: Task) -> Task | None:
@@ -135,7 +161,7 @@ def _entry(
     elif capabilities is not None:
         enabled, reason = capabilities.accepts(button)
         if not enabled and button.kind in _EQUIVALENTS:
-            title, enabled, reason = _EQUIVALENTS[button.kind][0], True, ""
+            title, enabled, reason = _equivalent_title(button), True, ""
     if result is not None:
         title = wording.existing_result_title(button)
     elif lost and enabled and button.kind is ButtonKind.UPSAMPLE:

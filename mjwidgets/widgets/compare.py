@@ -1,5 +1,10 @@
 """Compare: two or more images side by side at the same display width, each with its prompt's
-differences from the first prompt highlighted, and a table of the parameters that differ."""
+differences from the first prompt highlighted, and a table of the parameters that differ.
+
+A video (a Task whose result is clips, or ``(video_task, clip_index)``) is compared by one of its
+clips: its poster shows at once, and the clip plays over it — each on a click, or all of them
+together from their first frame with "Play side by side". Clip bytes come from the kernel only
+when played (one message buffer each), as in the video card."""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from ..errors import MJError, ValidationError
 from ..models import Task
 from ..promptdiff import diff_params, diff_prompts
 from ..tracking import Tracker
-from .plumbing import STATIC, tracker_for
+from .plumbing import IMAGER, STATIC, tracker_for
+from .videocard import clip_payload
 
 COMPARE_MAX_SIDE = 900  # px on the long side of each image sent to the browser
 
@@ -35,8 +41,9 @@ def _text(value: Any) -> str | None:
 class Compare(anywidget.AnyWidget):
     """Images side by side at one display width, prompts diffed against the first one.
 
-    ``items``: Tasks (their final image; a grid shows whole), TaskViews, task ids (looked up in
-    the history), PIL images, image files or bytes, or ``(image_or_task, prompt)`` pairs. Prompt
+    ``items``: Tasks (their final image; a grid shows whole; a video its first clip), TaskViews,
+    task ids (looked up in the history), PIL images, image files or bytes, ``(image_or_task,
+    prompt)`` pairs, or ``(video_task, clip_index)`` for one clip of a video (0-based). Prompt
     differences appear as ``<ins class="mjw-diff-added">`` / ``<del class="mjw-diff-removed">``;
     parameters count as whole ``--name value`` units. ``width`` overrides the shared width.
     """
@@ -58,6 +65,7 @@ class Compare(anywidget.AnyWidget):
         title: str = "",
     ) -> None:
         self.tracker = tracker
+        self._clips: dict[int, tuple[Task, int]] = {}  # item index → (video task, clip index)
         entries = [self._load(item) for item in items]
         if len(entries) < 2:
             raise ValidationError(
@@ -68,6 +76,9 @@ class Compare(anywidget.AnyWidget):
         first = prompts[0]
         for index, entry in enumerate(entries):
             entry["index"] = index
+            clip = entry.pop("_clip", None)
+            if clip is not None:
+                self._clips[index] = clip
             # the first prompt against itself: the same token order as the others' diffs
             entry["diff"] = [[op, token] for op, token in diff_prompts(first, entry["prompt"])]
         differing = diff_params(prompts)
@@ -82,6 +93,25 @@ class Compare(anywidget.AnyWidget):
             title=title,
         )
         self.add_class("mjw-compare-widget")
+        self.on_msg(self._on_message)
+
+    def _on_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
+        if content.get("type") == "clip":
+            IMAGER.submit(self._send_clip, content.get("item"))
+
+    def _send_clip(self, item: Any) -> None:
+        """The clip of item ``item`` (a video's), to play (one message buffer)."""
+        found = self._clips.get(item) if isinstance(item, int) else None
+        if found is None:
+            self.send({"type": "clip", "item": item, "error": "this item is not a video"})
+            return
+        task, index = found
+        try:
+            content, data = clip_payload(self._tracker(task), task, index, "play")
+        except (MJError, OSError) as exc:
+            self.send({"type": "clip", "item": item, "error": str(exc)})
+            return
+        self.send({**content, "item": item}, [data])
 
     @property
     def prompts(self) -> list[str]:
@@ -90,8 +120,12 @@ class Compare(anywidget.AnyWidget):
     # ------------------------------------------------------------------ loading
     def _load(self, item: Any) -> dict[str, Any]:
         prompt: str | None = None
+        clip: int | None = None
         if isinstance(item, tuple) and len(item) == 2:
-            item, prompt = item
+            if isinstance(item[1], int) and not isinstance(item[1], bool):
+                item, clip = item  # (a video, the clip to compare)
+            else:
+                item, prompt = item
         item = getattr(item, "task", item)  # a TaskView
         if isinstance(item, str) and not os.path.exists(item):
             item = self._lookup(item)
@@ -100,14 +134,24 @@ class Compare(anywidget.AnyWidget):
             task_id, action = item.id, item.action or ""
             origin = item.origin_button.display if item.origin_button else ""
             label = " · ".join(x for x in (f"#{item.id}", action.lower(), origin) if x)
-            image = self._task_image(item)
+            if item.is_video:
+                clip = self._check_clip(item, clip or 0)
+                label += f" · clip {clip + 1}" if len(item.video_urls) > 1 else ""
+                image = self._clip_poster(item, clip)
+            else:
+                image = self._task_image(item)
             if prompt is None:
                 prompt = item.prompt or item.prompt_en or ""
+        elif clip is not None:
+            raise ValidationError(
+                "a clip number goes with a video task only",
+                advice="pass (video_task, clip_index), or the image alone",
+            )
         else:
             image = media.load_image(item)  # refused with the package's typed errors
         data = renditions.display_jpeg(image, max_side=COMPARE_MAX_SIDE)
         fmt = "webp" if data[:4] == b"RIFF" else "png" if data[:4] == b"\x89PNG" else "jpeg"
-        return {
+        entry: dict[str, Any] = {
             "task_id": task_id,
             "action": action,
             "label": label,
@@ -115,7 +159,32 @@ class Compare(anywidget.AnyWidget):
             "image": data,
             "format": fmt,
             "size": list(image.size),
+            "clip": None,
         }
+        if isinstance(item, Task) and clip is not None:
+            entry["clip"] = {"index": clip, "duration": item.video_duration}
+            entry["_clip"] = (item, clip)
+        return entry
+
+    def _check_clip(self, task: Task, clip: int) -> int:
+        count = len(task.video_urls)
+        if not 0 <= clip < count:
+            raise ValidationError(
+                f"task {task.id} has no clip {clip}: its clips are 0 to {count - 1}",
+                task_id=task.id,
+                advice="clips are numbered from 0, as task.video_urls",
+            )
+        return clip
+
+    def _clip_poster(self, task: Task, clip: int) -> Image.Image:
+        """The first frame of the clip (cached with the clip; downloaded if it is not yet)."""
+        tracker = self._tracker(task)
+        try:
+            return tracker.cache.videos.poster_image(task, clip)
+        except MJError as exc:
+            raise ValidationError(
+                f"no poster for clip {clip} of task {task.id}: {exc}", task_id=task.id
+            ) from exc
 
     def _tracker(self, task: Task | None = None) -> Tracker:
         if self.tracker is None:

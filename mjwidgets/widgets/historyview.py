@@ -135,9 +135,18 @@ class _Gallery(anywidget.AnyWidget):
     marks = traitlets.Dict().tag(sync=True)
 
 
+def video_facts(task: Task) -> dict[str, Any] | None:
+    """What a gallery tile or a lineage node says of a video: its clips and their length
+    (its picture is the first clip's poster, the task's final image in the cache)."""
+    if not task.is_video:
+        return None
+    return {"clips": len(task.video_urls), "duration": task.video_duration}
+
+
 def _tree_json(node: LineageNode, current: str) -> dict[str, Any]:
     task = node.task
     return {
+        "video": video_facts(task),
         "task_id": task.id,
         "via": node.via.display if node.via is not None else "",
         "action": task.action or "",
@@ -406,6 +415,7 @@ class HistoryView(ipywidgets.VBox):
             "parent_id": task.parent_id or "",
             "when": when.isoformat() if when else "",
             "thumb": thumbs.get(task.id),
+            "video": video_facts(task),
             "other_server": task.server != self.tracker.base_url,
         }
 

@@ -26,11 +26,19 @@ STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.par
 def front_end(*names: str) -> str:
     """Files of ``js/`` joined in order: one widget's module (or style sheet) built from shared
     parts without a bundler. Only the last part of a module may ``export``; the others define
-    plain functions it uses (``common.js``: ``el``, copying, the connection watch).
+    plain functions it uses (``common.js``: ``el``, copying, the connection watch). A widget's
+    module may build on another's: an earlier part's ``export default`` line is left out (the
+    video card is ``taskview.js``'s card, then ``videocard.js``, which exports).
 
     Comments and indentation are left out: every widget's state carries its module and style
     sheet, so a saved notebook holds them once per card."""
-    return "\n".join(_compact((STATIC / name).read_text(encoding="utf-8")) for name in names)
+    parts = [_compact((STATIC / name).read_text(encoding="utf-8")) for name in names]
+    for number in range(len(parts) - 1):
+        parts[number] = _EXPORT_DEFAULT.sub("", parts[number])
+    return "\n".join(parts)
+
+
+_EXPORT_DEFAULT = re.compile(r"^export default .*$", flags=re.MULTILINE)
 
 
 def _compact(source: str) -> str:

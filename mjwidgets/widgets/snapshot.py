@@ -42,6 +42,16 @@ _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start"
 
 
 @dataclass(frozen=True)
+class ClipPicture:
+    """One clip of a video card as the snapshot keeps it: its poster (a small JPEG) always, the
+    clip itself (``data``, ``mime``) only when the card's clips fit the saved-notebook budget."""
+
+    poster: bytes
+    mime: str = "video/mp4"
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
 class CardPicture:
     """One card as the snapshot shows it."""
 
@@ -53,6 +63,7 @@ class CardPicture:
     progress: int = 0
     fail_reason: str = ""
     jpeg: bytes = b""  # the final image, small; empty while there is none
+    clips: tuple[ClipPicture, ...] = ()  # a video's clips (shown instead of ``jpeg``)
 
 
 def _status_text(card: CardPicture) -> str:
@@ -68,7 +79,9 @@ def card_html(card: CardPicture) -> str:
         f'<figure class="mjw-snapshot-card" data-task-id="{html.escape(card.task_id)}" '
         f'style="{_CARD_STYLE}">'
     ]
-    if card.jpeg:
+    if card.clips:
+        parts.append(_clips_html(card))
+    elif card.jpeg:
         data = base64.b64encode(card.jpeg).decode("ascii")
         parts.append(
             f'<img src="data:image/jpeg;base64,{data}" alt="{html.escape(card.prompt)}" '
@@ -90,6 +103,38 @@ def card_html(card: CardPicture) -> str:
         parts.append(f'<div style="color:#d32f2f">Failed: {html.escape(card.fail_reason)}</div>')
     parts.append("</figcaption></figure>")
     return "".join(parts)
+
+
+def _data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _clips_html(card: CardPicture) -> str:
+    """A video's clips: each poster as an image (every renderer shows it, a sanitizer keeps it)
+    and, over it, the clip itself when the notebook carries it — a player where the renderer
+    allows one, invisible where it strips the clip (the poster below still shows)."""
+    columns = 2 if len(card.clips) > 1 else 1
+    cells = []
+    for number, clip in enumerate(card.clips, 1):
+        poster = (
+            f'<img src="{_data_url("image/jpeg", clip.poster)}" alt="clip {number}: '
+            f'{html.escape(card.prompt)}" style="display:block;width:100%;height:auto">'
+        )
+        player = ""
+        if clip.data:
+            player = (
+                f'<video class="mjw-snapshot-clip" src="{_data_url(clip.mime, clip.data)}" '
+                'controls muted loop playsinline preload="metadata" '
+                'style="position:absolute;inset:0;width:100%;height:100%"></video>'
+            )
+        cells.append(
+            f'<div class="mjw-snapshot-poster" data-clip="{number}" '
+            f'style="position:relative;border-radius:6px;overflow:hidden">{poster}{player}</div>'
+        )
+    return (
+        f'<div class="mjw-snapshot-clips" style="display:grid;gap:4px;'
+        f'grid-template-columns:repeat({columns},1fr)">{"".join(cells)}</div>'
+    )
 
 
 def snapshot_html(uid: str, title: str, cards: list[CardPicture], note: str = "") -> str:

@@ -271,7 +271,7 @@ class Studio(ipywidgets.VBox):
     # ------------------------------------------------------------------ placing cards
     def _watch(self, view: TaskView) -> None:
         """Count the card and keep the snapshot current as it changes: its status and its final
-        image (a preview changes nothing the snapshot shows)."""
+        image or a video's posters (a preview changes nothing the snapshot shows)."""
         card = view.card
 
         def final_image(_change: Any) -> None:
@@ -280,6 +280,8 @@ class Studio(ipywidgets.VBox):
 
         card.observe(lambda _change: self._changed(), names="status")
         card.observe(final_image, names="image")
+        if card.has_trait("clips"):  # a video card: its posters are its final picture
+            card.observe(lambda _change: self._changed(), names="clips")
 
     def _place(self, view: TaskView, after: Any) -> None:
         view.on_child(self._on_child)

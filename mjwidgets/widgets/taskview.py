@@ -20,9 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import anywidget
 import ipywidgets
-import traitlets
 from PIL import Image
 
 from .. import renditions, wording
@@ -31,13 +29,22 @@ from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
 from ..tracking import Tracker
-from . import cardbuttons, lightbox
+from . import cardbuttons, lightbox, videocard
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
+from .cardmodel import CardModel
 from .gallerylibrary import MARK_MESSAGES, show_card_marks
 from .maskeditor import MaskEditor
-from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
+from .plumbing import IMAGER, SUBMITTER, tracker_for
 from .recipecopy import recipe_message
-from .snapshot import SNAPSHOT_QUALITY, SNAPSHOT_SIDE, CardPicture, Snapshot, snapshot_html
+from .snapshot import (
+    SNAPSHOT_QUALITY,
+    SNAPSHOT_SIDE,
+    CardPicture,
+    ClipPicture,
+    Snapshot,
+    snapshot_html,
+)
+from .videocard import VideoCardModel, is_video_card
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -46,49 +53,6 @@ def _seconds(later, earlier) -> float | None:
     if later is None or earlier is None:
         return None
     return max(0.0, (later - earlier).total_seconds())
-
-
-class _Card(anywidget.AnyWidget):
-    """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
-
-    _esm = front_end("common.js", "lightbox.js", "copycode.js", "gallerylibrary.js", "taskview.js")
-    _css = front_end("mjwidgets.css", "lightbox.css")
-
-    task_id = traitlets.Unicode("").tag(sync=True)
-    marks = traitlets.Dict().tag(sync=True)  # the library's ♥ and stars (gallerylibrary)
-    status = traitlets.Unicode("").tag(sync=True)
-    status_text = traitlets.Unicode("").tag(sync=True)  # the status in words for people
-    stuck = traitlets.Unicode("").tag(sync=True)  # "" or why the job may be stuck
-    controls = traitlets.List[Any]().tag(sync=True)  # the card's own: Cancel, Submit again
-    action = traitlets.Unicode("").tag(sync=True)
-    progress = traitlets.Int(0).tag(sync=True)
-    prompt = traitlets.Unicode("").tag(sync=True)
-    fail_reason = traitlets.Unicode("").tag(sync=True)
-    timings = traitlets.Dict().tag(sync=True)
-    buttons = traitlets.List[Any]().tag(sync=True)
-    buttons_note = traitlets.Unicode("").tag(sync=True)  # why an image has no buttons at all
-    pending_buttons = traitlets.List[Any]().tag(sync=True)
-    used_buttons = traitlets.List[Any]().tag(sync=True)
-    image = traitlets.Bytes(b"").tag(sync=True)
-    image_format = traitlets.Unicode("webp").tag(sync=True)
-    image_size = traitlets.List[Any]().tag(sync=True)
-    is_preview = traitlets.Bool(False).tag(sync=True)
-    lineage = traitlets.Unicode("").tag(sync=True)
-    parent_id = traitlets.Unicode("").tag(sync=True)
-    children = traitlets.List[Any]().tag(sync=True)
-    modal = traitlets.Dict().tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    retrying = traitlets.Unicode("").tag(sync=True)
-    compact = traitlets.Bool(False).tag(sync=True)
-    aspect = traitlets.List[Any]([1, 1]).tag(sync=True)  # the image's shape, known before it
-    grid = traitlets.Bool(False).tag(sync=True)  # the image is a 2×2 grid of candidates
-    tile_buttons = traitlets.List[Any]().tag(
-        sync=True
-    )  # U/V buttons by candidate, for the lightbox
-    prompts = traitlets.List[Any]().tag(sync=True)  # a describe's or shorten's proposed prompts
-    can_use_prompt = traitlets.Bool(False).tag(sync=True)  # a prompt box can take a prompt
-    notice = traitlets.Unicode("").tag(sync=True)  # a short confirmation ("❤️ done")
-    uid = traitlets.Unicode("").tag(sync=True)  # names this card's saved snapshot
 
 
 class TaskView(ipywidgets.VBox):
@@ -101,20 +65,22 @@ class TaskView(ipywidgets.VBox):
     def __init__(
         self, task: Task | str, client: Client | None = None, *, tracker: Tracker | None = None
     ) -> None:
-        self.card = _Card()
-        super().__init__([self.card])
-        self.add_class("mjw-taskview")
         if tracker is None:
             tracker = tracker_for(client, task if isinstance(task, Task) else None)
-        self.tracker = tracker
-        self.client = tracker.client
         if isinstance(task, str):
             task = tracker.reload(Task(id=task))
+        # a video's card shows its clips (widgets/videocard.py); every other card an image
+        self.card: CardModel = VideoCardModel() if is_video_card(task) else CardModel()
+        super().__init__([self.card])
+        self.add_class("mjw-taskview")
+        self.tracker = tracker
+        self.client = tracker.client
         self.task = task
         self._child_handlers: list[Callable[[TaskView, TaskView], None]] = []
         self._prompt_handlers: list[Callable[[str], None]] = []
         self._waited_from: datetime | None = None  # when a dialog's prompt was sent
         self.snapshot_jpeg = b""  # the final image, small, for the notebook's saved snapshot
+        self.snapshot_clips: tuple[ClipPicture, ...] = ()  # a video's, for the same snapshot
         self._snapshot: Snapshot | None = None
         self._child_views: dict[str, TaskView] = {}
         self._lock = threading.Lock()
@@ -167,6 +133,7 @@ class TaskView(ipywidgets.VBox):
             progress=card.progress,
             fail_reason=card.fail_reason,
             jpeg=self.snapshot_jpeg,
+            clips=self.snapshot_clips,
         )
 
     def _ipython_display_(self) -> None:
@@ -184,7 +151,7 @@ class TaskView(ipywidgets.VBox):
                 lambda: snapshot_html(uid, "mjwidgets card", [self.picture()]),
                 label=f"mjwidgets card {self.task.id}",
             )
-            self.card.observe(lambda _change: snapshot.touch(), names=["status", "image"])
+            self.card.observe(lambda _change: snapshot.touch(), names=["status", "image", "clips"])
         snapshot.display()
 
     def press(self, button: Button | str) -> TaskView | None:
@@ -218,6 +185,20 @@ class TaskView(ipywidgets.VBox):
             self._release("resubmit")
         label = wording.control_words("resubmit")[0]
         return self._adopt(fresh, Button(custom_id="", label=label))
+
+    def extend_clip(self, index: int, motion: str = "high") -> TaskView | None:
+        """Extend clip ``index`` (0-based) of this video by four seconds: the card's "+4 s",
+        offered where the server refuses the clips' U buttons. Returns the new card."""
+        if not self._claim(f"extend-{index}"):
+            return None  # a double click: this one is already being submitted
+        try:
+            child = self.tracker.extend(self.task, index=index, motion=motion)
+        except MJError as exc:
+            self.card.error = wording.error_words(exc)
+            return None
+        finally:
+            self._release(f"extend-{index}")
+        return self._adopt(child, Button(custom_id="", label=f"Extend clip {index + 1}"))
 
     def _claim(self, key: str) -> bool:
         """One submit per button at a time: a double click must not pay twice."""
@@ -372,11 +353,18 @@ class TaskView(ipywidgets.VBox):
         key = (task.image_url, final)
         if not task.image_url or key == self._shown_image:
             return
+        if final and isinstance(self.card, VideoCardModel):  # posters, no image beside them
+            pictures = videocard.show_finished(self.card, self.tracker, task)
+            if pictures is not None:
+                self.snapshot_clips = pictures
+                self._shown_image = key
+            return
         try:
             image = self.tracker.cache.image(task)  # the final image, or the latest preview
             data = renditions.display_jpeg(image)
-        except MJError as exc:
-            self.card.retrying = f"image not available yet: {exc.description or exc}"
+        except MJError as exc:  # a running video's "preview" may be its clip: no error line
+            if not isinstance(self.card, VideoCardModel):
+                self.card.retrying = f"image not available yet: {exc.description or exc}"
             return
         if final:
             self.snapshot_jpeg = renditions.display_jpeg(
@@ -413,6 +401,11 @@ class TaskView(ipywidgets.VBox):
             self._send_full_image(content.get("mode", "open"))
         elif kind == "tile":
             IMAGER.submit(self._send_tile, _int(content.get("index"), 1), content.get("mode"))
+        elif kind == "clip":
+            index, mode = _int(content.get("index"), 0), str(content.get("mode", "play"))
+            IMAGER.submit(videocard.send_clip, self.card, self.tracker, self.task, index, mode)
+        elif kind == "extend":  # a clip's "+4 s" (videocard.extend_offer)
+            SUBMITTER.submit(self.extend_clip, _int(content.get("index"), 0))
         elif kind == "seed":
             SUBMITTER.submit(self._send_seed)
         elif kind in MARK_MESSAGES:
@@ -442,11 +435,8 @@ class TaskView(ipywidgets.VBox):
             return self._adopt(existing, button)
         card.pending_buttons = [*card.pending_buttons, button.custom_id]
         try:
-            equivalent = cardbuttons.equivalent_for(self.tracker, button)
-            if equivalent is not None:  # e.g. Animate → /submit/video where Animate is refused
-                child = equivalent(self.tracker, self.task, button)
-            else:
-                child = self.tracker.action(self.task, button)
+            # the button, or its equivalent where refused (Animate → /submit/video on new-api)
+            child = cardbuttons.press(self.tracker, self.task, button)
         except MJError as exc:
             card.error = wording.error_words(exc)
             self._refresh_buttons()  # a refusal was learnt: the button now says why

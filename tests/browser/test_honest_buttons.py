@@ -58,24 +58,28 @@ def test_refused_button_says_why_and_cancel_stops_a_running_card(jupyter_lab, br
         "U1 of “a red fox in snow”"
     )
 
+    # Animate is made through /submit/video on this relay (widgets/videocard.py): pressable
     animate = card.locator("button.mjw-button", has_text="Animate (High motion)")
-    assert animate.get_attribute("aria-disabled") == "true"
-    reason = animate.get_attribute("data-reason")
-    assert "not available at a new-api relay" in reason and "/mj/submit/video" in reason
-    assert "/mj/submit/video" in animate.get_attribute("title")
+    assert animate.get_attribute("aria-disabled") is None
+    assert "/submit/video" in animate.get_attribute("title")
+    heart = card.locator("button.mjw-button", has_text="❤️")
+    assert heart.get_attribute("aria-disabled") == "true"
+    reason = heart.get_attribute("data-reason")
+    assert "not available at a new-api relay" in reason and "midjourney.com" in reason
+    assert "midjourney.com" in heart.get_attribute("title")
     presses = _actions(nb)
-    animate.hover()
+    heart.hover()
     shown = card.locator(".mjw-reason")
     shown.wait_for(state="visible")
-    assert "/mj/submit/video" in shown.inner_text()
+    assert "midjourney.com" in shown.inner_text()
     card.locator(".mjw-prompt-text").hover()  # away: the reason goes …
     shown.wait_for(state="hidden")
     # … and a click (aria-disabled, still clickable) brings it back in the same handler that
     # would have sent the press: seeing it means nothing was sent
-    animate.click(force=True)
+    heart.click(force=True)
     shown.wait_for(state="visible")
     assert _actions(nb) == presses
-    assert card.locator("button.mjw-button[aria-disabled='true']").count() == 3  # 2× Animate, ❤️
+    assert card.locator("button.mjw-button[aria-disabled='true']").count() == 1  # ❤️
     vary = card.locator("button.mjw-button", has_text="Vary (Subtle)")
     assert vary.get_attribute("aria-disabled") is None
     assert vary.get_attribute("title").startswith("Vary (Subtle):")
