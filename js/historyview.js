@@ -2,7 +2,8 @@
 // task's lineage as a tree, "reuse prompt" and "compare". Filters are synced traits (the kernel
 // queries the history); clicks leave as messages. Every server-provided string is inserted with
 // textContent, never as HTML. Joined after common.js (el, flashNote), copycode.js ("Copy as
-// code") and gallerylibrary.js (marks, the library's filters, the zip).
+// code"), gallerylibrary.js (marks, the library's filters, the zip) and galleryinputs.js
+// ("Blend N", "Use as ▸").
 
 function when(text) {
   // "14:31" today, "11-24 14:31" this year, "2025-11-24" before
@@ -69,7 +70,8 @@ function render({ model, el: host, signal }) {
   tagTicked.placeholder = "tag the ticked…";
   tagTicked.setAttribute("aria-label", "Tag the ticked images");
   const clear = el("button", "mjw-history-clear", "Clear ticks");
-  selbar.append(selcount, compare, zip, tagTicked, clear);
+  const inputs = galleryInputs(model, signal);
+  selbar.append(selcount, compare, zip, tagTicked, clear, inputs.row);
 
   const grid = el("div", "mjw-history-grid");
   grid.setAttribute("role", "list");
@@ -142,6 +144,8 @@ function render({ model, el: host, signal }) {
   model.on("msg:custom", (msg, buffers) => {
     if (msg.type === "recipe") {
       if (msg.task_id === model.get("current")) showRecipe(detailHead, msg, signal);
+    } else if (msg.type === "inputs_done") {
+      inputs.done();
     } else if (msg.type === "zip") {
       zipBusy = false;
       showSelection();
@@ -278,7 +282,7 @@ function render({ model, el: host, signal }) {
     const chosen = new Set(model.get("selected") || []);
     const n = chosen.size;
     selcount.textContent = n ? `${n} ticked`
-      : "Tick images to compare them or to download them as a zip";
+      : "Tick images to compare, blend or download them";
     compare.disabled = n < 2;
     compare.textContent = n >= 2 ? `Compare ${n}` : "Compare";
     zip.disabled = n === 0 || zipBusy;
@@ -286,6 +290,7 @@ function render({ model, el: host, signal }) {
     if (!zipBusy) zip.textContent = n ? `Download ${n} as zip` : "Download zip";
     clear.hidden = n === 0;
     tagTicked.hidden = n === 0;
+    inputs.update(n);
     for (const tile of grid.children) {
       const on = chosen.has(tile.dataset.taskId);
       tile.classList.toggle("mjw-thumb-ticked", on);
@@ -388,6 +393,7 @@ function render({ model, el: host, signal }) {
   for (const name of ["query", "status", "action", "since", "until", "statuses", "actions"]) {
     model.on(`change:${name}`, showFilters);
   }
+  model.on("change:has_studio", showSelection);
   for (const name of ["current", "current_prompt", "current_note", "lineage", "has_studio"]) {
     model.on(`change:${name}`, showDetail);
   }

@@ -5,7 +5,8 @@ buttons, usable while the server still knows the task) and its lineage as a tree
 puts the prompt into the Studio; tick two or more thumbnails and "compare" shows them side by side.
 Favourites, stars and tags are set on the thumbnails and kept in the history file; the library's
 filters find them again (``gallerylibrary``); ticked thumbnails download as one zip whose images
-carry their records; "Copy as code" copies the shown task's recipe (``recipecopy``).
+carry their records; "Copy as code" copies the shown task's recipe (``recipecopy``). Ticked
+results are inputs too: "Blend N" and, with a Studio, "Use as ▸ … reference" (``galleryinputs``).
 
 The history survives kernel restarts (it is the SQLite store under ``$MJ_HOME``), so the gallery
 shows the tasks of every server by default — including the embedded simulator of an earlier
@@ -34,6 +35,8 @@ from ..store import LineageNode
 from ..tracking import Tracker
 from . import gallerylibrary
 from .compare import Compare
+from .galleryinputs import MESSAGES as INPUT_MESSAGES
+from .galleryinputs import GalleryInputs
 from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
 from .recipecopy import recipe_message
 from .taskview import TaskView
@@ -97,7 +100,9 @@ def _as_date_text(value: Any) -> str:
 class _Gallery(anywidget.AnyWidget):
     """The front-end half of a HistoryView (js/historyview.js)."""
 
-    _esm = front_end("common.js", "copycode.js", "gallerylibrary.js", "historyview.js")
+    _esm = front_end(
+        "common.js", "copycode.js", "gallerylibrary.js", "galleryinputs.js", "historyview.js"
+    )
     _css = front_end("mjwidgets.css", "historyview.css")
 
     items = traitlets.List[Any]().tag(sync=True)
@@ -189,7 +194,11 @@ class HistoryView(ipywidgets.VBox):
         self.card_box.add_class("mjw-history-card")
         self.compare_box = ipywidgets.VBox()
         self.compare_box.add_class("mjw-history-compare")
-        super().__init__([self.gallery, self.prompt_box, self.compare_box, self.card_box])
+        #: "Blend N" / "Use as ▸" on the ticked results (``inputs.blend``, ``inputs.use_as``)
+        self.inputs = GalleryInputs(self.gallery, tracker, studio, self._find)
+        super().__init__(
+            [self.gallery, self.prompt_box, self.compare_box, self.inputs.box, self.card_box]
+        )
         self.add_class("mjw-historyview")
         self.tasks: list[Task] = []
         self.card: TaskView | None = None
@@ -548,6 +557,8 @@ class HistoryView(ipywidgets.VBox):
                 self.reuse(str(content.get("task_id") or "") or None)
             elif kind == "compare":
                 self.compare()
+            elif kind in INPUT_MESSAGES:
+                self.inputs.on_message(content)
             elif kind == "refresh":
                 self.refresh()
             elif kind in gallerylibrary.MARK_MESSAGES:

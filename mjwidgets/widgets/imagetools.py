@@ -36,8 +36,10 @@ class StudioTools:
         slots: ReferenceSlots,
         show: Callable[[Task], Any],
         open_editor: Callable[[Any], Any],
+        budgets: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.model = model
+        self._budgets = budgets or list  # the Studio's own budgets, asked at each submit
         self.tracker = tracker
         self.slots = slots
         self._show = show
@@ -59,10 +61,11 @@ class StudioTools:
         return self.tracker.describe(image)
 
     def blend(self, images: list[Any] | None = None, dimensions: str = "SQUARE") -> Task:
-        """Blend ``images`` (default: the image-prompt slot's)."""
+        """Blend ``images`` (default: the image-prompt slot's) within the Studio's budgets."""
         chosen = images if images is not None else self.slots.options().get("images", [])
         self._check("blend")
-        return self.tracker.blend(chosen, dimensions=dimensions)
+        wanted = self._budgets() or None
+        return self.tracker.blend(chosen, dimensions=dimensions, budget=wanted)
 
     def shorten(self, prompt: str) -> Task:
         self._check("shorten")

@@ -76,7 +76,9 @@ class Studio(ipywidgets.VBox):
         #: the image prompt / --sref / --oref / --cref slots under the box
         self.slots = ReferenceSlots(self.bar, lambda: self.client, tracker.image)
         #: Describe, Blend, Shorten and the editor beside the slots
-        self.tools = StudioTools(self.bar, tracker, self.slots, self.add, self.edit)
+        self.tools = StudioTools(
+            self.bar, tracker, self.slots, self.add, self.edit, lambda: list(self.budgets)
+        )
         self.cards_box = ipywidgets.GridBox(
             layout=ipywidgets.Layout(
                 grid_template_columns=GRID_COLUMNS, grid_gap="12px", align_items="flex-start"
