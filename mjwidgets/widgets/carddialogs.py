@@ -10,23 +10,41 @@ its Send makes as a child card.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from .. import wording
 from ..errors import MJError, ValidationError
 from ..models import Button, ButtonKind, Status, Task
 from ..prompt import Prompt
+from ..tracking import Tracker
 from .maskeditor import MaskEditor
 from .plumbing import SUBMITTER
 
-if TYPE_CHECKING:
-    from .taskview import TaskView
+
+class DialogCard(Protocol):
+    """What a dialog needs of its card (``TaskView`` is one): its task and tracker, its traits
+    (``card``), its children (the editor goes beside the card) and a way to adopt the result."""
+
+    tracker: Tracker
+    card: Any
+    task: Task
+    children: Any
+    layout: Any
+    _closed: bool
+
+    def add_class(self, name: str) -> Any: ...
+
+    def remove_class(self, name: str) -> Any: ...
+
+    def _adopt(
+        self, child: Task, button: Button, *, waited_from: datetime | None = None
+    ) -> Any: ...
 
 
 class CardDialogs:
     """The open dialog of one card: its MODAL task and, for Vary (Region), its mask editor."""
 
-    def __init__(self, view: TaskView) -> None:
+    def __init__(self, view: DialogCard) -> None:
         self.view = view
         self.task: Task | None = None  # the MODAL task the open dialog finishes
         self.editor: MaskEditor | None = None
@@ -77,7 +95,7 @@ class CardDialogs:
             "hint": "Edit the prompt, then Send",
         }
 
-    def send(self, prompt: str) -> TaskView | None:
+    def send(self, prompt: str) -> Any:
         """The dialog's Send: Custom Zoom's prompt checked by the prompt's own rule first."""
         view = self.view
         modal_task = self.task
@@ -93,7 +111,7 @@ class CardDialogs:
         view.card.modal = {**state, "sending": True, "prompt": prompt}
         return self.submit(modal_task, prompt=prompt)
 
-    def submit(self, modal_task: Task, *, prompt: str, mask=None) -> TaskView | None:
+    def submit(self, modal_task: Task, *, prompt: str, mask=None) -> Any:
         view = self.view
         sent_at = datetime.now(timezone.utc)
         try:
