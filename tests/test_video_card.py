@@ -1,7 +1,7 @@
 """The video card on the kernel side (no browser): posters first and no clip bytes in its
 traits, a clip on demand, Animate on new-api through /submit/video billed once, and what a
 saved notebook's snapshot keeps (posters always, the clips only within the budget, no key).
-The browser half is tests/browser/test_video_card.py."""
+The browser half is tests/browser/test_video_clips_play.py."""
 
 from __future__ import annotations
 
