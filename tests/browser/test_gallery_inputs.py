@@ -11,6 +11,7 @@ from harness import DEFAULT_TIMEOUT, open_notebook
 SETUP = """
 import os
 os.environ["MJ_SIM_SPEED"] = "40"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 studio = mjw.Studio()
 barn = studio.imagine("a red barn in a wheat field").task

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SETUP = """
 import os
 os.environ["MJ_SIM_SPEED"] = "20"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 tracker = mjw.Tracker.for_client(mjw.Client())
 wide = tracker.wait(tracker.imagine("a lighthouse on a basalt cliff at dawn --ar 3:2 --v 7"), 60)
@@ -203,6 +204,7 @@ def test_rate_tag_filter_and_a_fresh_gallery(jupyter_lab, browser):
 ZIP_SETUP = """
 import os
 os.environ["MJ_SIM_SPEED"] = "20"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 tracker = mjw.Tracker.for_client(mjw.Client())
 grid = tracker.wait(tracker.imagine("a glass teapot on a wooden table --ar 4:3"), 60)
@@ -262,6 +264,7 @@ COPY_SETUP = [
     """
 import os
 os.environ["MJ_SIM_SPEED"] = "20"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 tracker = mjw.Tracker.for_client(mjw.Client())
 grid = tracker.wait(tracker.imagine("a brass compass on an old 'sea' chart --ar 3:2"), 60)

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 SETUP = """
 import os
 os.environ["MJ_SIM_SPEED"] = "40"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 studio = mjw.Studio()
 studio

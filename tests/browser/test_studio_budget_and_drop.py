@@ -18,6 +18,7 @@ BUDGET_CELLS = [
     """
 import os
 os.environ["MJ_SIM_SPEED"] = "20"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 studio = mjw.Studio(budget=mjw.Budget(jobs=2, name="studio budget"))
 studio
@@ -50,6 +51,7 @@ DROP_CELLS = [
     """
 import os
 os.environ["MJ_SIM_SPEED"] = "20"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 import mjwidgets as mjw
 tracker = mjw.Tracker.for_client(mjw.Client())
 grid = tracker.wait(tracker.imagine("a teal kite over dunes --ar 3:2"), 60)

@@ -25,6 +25,7 @@ JOB_MS = int(DEFAULT_TIMEOUT * 1000)
 SETUP = """
 import os
 os.environ["MJ_SIM_SPEED"] = "40"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 os.environ["MJ_SIM_FLAVOR"] = "{flavor}"
 import mjwidgets as mjw
 studio = mjw.Studio()
@@ -232,6 +233,7 @@ def test_a_saved_notebook_keeps_the_posters_and_small_clips_and_no_key(
         f"""
 import os
 os.environ["MJ_SIM_SPEED"] = "40"
+os.environ["MJ_HOME"] = __import__("tempfile").mkdtemp(prefix="mjw-")  # a history of its own
 os.environ["MJ_API_KEY"] = open({str(key_file)!r}).read()
 import mjwidgets as mjw
 studio = mjw.Studio()
