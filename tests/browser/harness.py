@@ -55,7 +55,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEFAULT_TIMEOUT = 120.0  # seconds: the upper bound of every wait in this module
-WAIT_TIMEOUT = 60.0  # seconds: default bound of one wait for a condition (kernel or page)
+WAIT_TIMEOUT = 120.0  # seconds: default bound of one wait for a condition (a hang catcher)
 WAIT_TIMEOUT_MS = int(WAIT_TIMEOUT * 1000)  # the same for playwright calls
 VIEWPORT = {"width": 1400, "height": 1000}
 # Inherited variables removed from the server's (and so the kernels') environment, so notebooks

@@ -48,14 +48,14 @@ def test_describe_and_shorten_cards_offer_their_prompts(jupyter_lab, browser):
     )
     card.locator(".mjw-proposal[data-index='2'] .mjw-proposal-imagine").click()
     child = page.locator(f".mjw-task:has(.mjw-lineage[data-parent-id='{described_id}'])")
-    child.wait_for(timeout=60_000)
+    child.wait_for(timeout=120_000)
     child_id = child.get_attribute("data-task-id")
     nb.wait_until(f"studio.cards[{child_id!r}].task.status.value == 'SUCCESS'", timeout=120)
     assert nb.eval(f"studio.cards[{child_id!r}].task.prompt") == proposals[1]
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
         arg=child_id,
-        timeout=60_000,
+        timeout=120_000,
     )
     card.scroll_into_view_if_needed()
     nb.screenshot("describe-card", docs=True)

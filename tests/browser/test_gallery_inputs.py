@@ -7,6 +7,7 @@ gallery-inputs-800-dark.png."""
 from __future__ import annotations
 
 from harness import DEFAULT_TIMEOUT, open_notebook
+from playwright.sync_api import Error as PlaywrightError
 
 SETUP = """
 import os
@@ -29,9 +30,16 @@ JOB_MS = int(DEFAULT_TIMEOUT * 1000)
 
 
 def _tick(gallery, task_id: str) -> None:
+    """Tick a thumbnail. The gallery re-renders as new results arrive (a blend's own task), so a
+    box can be replaced under the pointer: a detached box is looked up again."""
     box = gallery.locator(f".mjw-thumb[data-task-id='{task_id}'] input.mjw-thumb-check")
-    box.scroll_into_view_if_needed()
-    box.check()
+    for attempt in range(5):
+        try:
+            box.check(timeout=120_000)
+            return
+        except PlaywrightError:
+            if attempt == 4:
+                raise
 
 
 def test_ticked_results_blend_and_become_a_style_reference(jupyter_lab, browser):
@@ -41,7 +49,7 @@ def test_ticked_results_blend_and_become_a_style_reference(jupyter_lab, browser)
     gallery = page.locator(".mjw-history").first
     for task_id in (barn, lake):
         gallery.locator(f".mjw-thumb[data-task-id='{task_id}'] img.mjw-thumb-img").wait_for(
-            timeout=60_000
+            timeout=120_000
         )
     _tick(gallery, barn)
     _tick(gallery, lake)
@@ -79,7 +87,7 @@ def test_ticked_results_blend_and_become_a_style_reference(jupyter_lab, browser)
     gallery.locator("button.mjw-history-use-as").click()
     menu.locator("button[data-slot='sref']").click()
     thumb = page.locator(".mjw-ref-slot[data-slot='sref'] img.mjw-ref-thumb")
-    thumb.wait_for(timeout=60_000)
+    thumb.wait_for(timeout=120_000)
     assert thumb.evaluate("img => img.naturalWidth > 0 && img.src.startsWith('data:image/')")
     url = nb.eval("barn.image_url")
     page.wait_for_function(

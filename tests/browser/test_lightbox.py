@@ -29,7 +29,7 @@ def _painted(page, task_id: str) -> None:
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
         arg=task_id,
-        timeout=60_000,
+        timeout=120_000,
     )
 
 
@@ -40,7 +40,7 @@ def _showing(page, task_id: str, index: int) -> None:
              return o && !o.hidden && o.dataset.taskId === id && o.dataset.index === index
                     && o.dataset.state === 'full'; }""",
         arg=[task_id, str(index)],
-        timeout=60_000,
+        timeout=120_000,
     )
 
 
@@ -59,7 +59,7 @@ def test_lightbox_shows_and_downloads_the_real_tile(jupyter_lab, browser):
     assert size == ["1024", "1024"], f"not the full-size tile of a 2048² grid: {size}"
     nb.screenshot("lightbox", docs=True)
 
-    with page.expect_download(timeout=60_000) as download:
+    with page.expect_download(timeout=120_000) as download:
         overlay.locator(".mjw-lb-download").click()
     tile = np.asarray(Image.open(download.value.path()).convert("RGB"))
     nb.execute(
@@ -117,7 +117,7 @@ studio
     page.locator(f".mjw-task[data-task-id='{task_id}'] .mjw-tile-hit[data-index='3']").click()
     _showing(page, task_id, 3)
     assert page.locator(LIGHTBOX).get_attribute("data-source") == "server"
-    with page.expect_download(timeout=60_000) as download:
+    with page.expect_download(timeout=120_000) as download:
         page.locator(f"{LIGHTBOX} .mjw-lb-download").click()
     got = np.asarray(Image.open(download.value.path()).convert("RGB"))
     nb.execute(

@@ -57,7 +57,7 @@ def test_sref_file_input_uploads_and_the_result_wears_its_palette(jupyter_lab, b
     page.locator("textarea.mjw-prompt").wait_for()
     page.locator(".mjw-ref-input[data-slot='sref']").set_input_files(str(picture))
     thumb = page.locator(".mjw-ref-slot[data-slot='sref'] img.mjw-ref-thumb")
-    thumb.wait_for(timeout=60_000)
+    thumb.wait_for(timeout=120_000)
     shown = thumb.evaluate("img => atob(img.src.split(',')[1]).length")
     assert shown * 20 < size, f"a thumbnail ({shown} B) goes to the browser, not the image"
 
@@ -73,7 +73,7 @@ def test_sref_file_input_uploads_and_the_result_wears_its_palette(jupyter_lab, b
     nb.screenshot("references-sref-slot", selector=".mjw-studio-bar")
     box.press("Enter")
     card = page.locator(".mjw-task").first
-    card.wait_for(timeout=60_000)
+    card.wait_for(timeout=120_000)
     task_id = card.get_attribute("data-task-id")
     sent = nb.eval(f"studio.cards[{task_id!r}].task.prompt")
     upload = sent.split("--sref ", 1)[1].split()[0]
@@ -138,7 +138,7 @@ def test_describe_then_imagine_this_then_blend_two_images(jupyter_lab, browser, 
     chosen = texts.nth(1).inner_text()
     card.locator(".mjw-proposal[data-index='2'] .mjw-proposal-imagine").click()
     child = page.locator(f".mjw-task:has(.mjw-lineage[data-parent-id='{described}'])")
-    child.wait_for(timeout=60_000)
+    child.wait_for(timeout=120_000)
     child_id = child.get_attribute("data-task-id")
     _painted(page, child_id)
     assert nb.eval(f"studio.cards[{child_id!r}].task.prompt") == chosen
@@ -174,7 +174,7 @@ def test_edit_a_dropped_image_repaints_inside_the_drawn_mask_only(jupyter_lab, b
     garden = _file(tmp_path / "garden.png", (40, 150, 60))
     page.locator(".mjw-ref-input[data-tool='tool_edit']").set_input_files(garden)
     canvas = page.locator(".mjw-image-editor canvas").first
-    canvas.wait_for(timeout=60_000)
+    canvas.wait_for(timeout=120_000)
     page.wait_for_function(
         """() => {
           const c = document.querySelector('.mjw-image-editor canvas');

@@ -54,7 +54,7 @@ def _painted(page, task_id: str) -> None:
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
         arg=task_id,
-        timeout=60_000,
+        timeout=180_000,  # a hang catcher: a loaded machine paints late, not never
     )
 
 
@@ -64,7 +64,7 @@ def _snapshot_has(page, ids: list[str]) -> None:
         """ids => ids.every(id => document.querySelector(
               `.mjw-snapshot .mjw-snapshot-card[data-task-id='${id}'] img`))""",
         arg=ids,
-        timeout=60_000,
+        timeout=180_000,  # snapshots are spaced by size (snapshot.SECONDS_PER_MB) and slow here
     )
 
 
@@ -106,12 +106,12 @@ def test_a_notebook_saved_without_widget_state_keeps_its_pictures(lab_defaults, 
     again = open_notebook(lab_defaults, browser, "keeps_pictures", None, run=False, timeout=120)
     page = again.page
     shown = page.locator(".mjw-snapshot")
-    shown.wait_for(timeout=60_000)
+    shown.wait_for(timeout=120_000)
     page.wait_for_function(
         """() => [...document.querySelectorAll('.mjw-snapshot img')]
               .filter(i => i.naturalWidth > 0 && i.getBoundingClientRect().height > 50)
               .length === 2""",
-        timeout=60_000,
+        timeout=120_000,
     )
     assert "run the cell again" in shown.inner_text()
     error_line = page.get_by_text("Error displaying widget")
@@ -131,7 +131,7 @@ def test_a_reopened_studio_with_widget_state_says_it_is_a_snapshot(jupyter_lab, 
     again = open_notebook(jupyter_lab, browser, "saved_state", None, run=False, timeout=120)
     page = again.page
     for task_id in ids:
-        page.locator(f".mjw-task[data-task-id='{task_id}'] img.mjw-image").wait_for(timeout=60_000)
+        page.locator(f".mjw-task[data-task-id='{task_id}'] img.mjw-image").wait_for(timeout=120_000)
     banner = page.locator(".mjw-studio-bar .mjw-offline")
     banner.wait_for(timeout=30_000)
     assert "Saved snapshot" in banner.inner_text() and "Run the cell again" in banner.inner_text()
@@ -154,7 +154,7 @@ def test_cards_of_a_restarted_kernel_say_so(jupyter_lab, browser):
     assert not card.locator(".mjw-offline").is_visible()
     page.evaluate("() => { window.jupyterapp.commands.execute('kernelmenu:restart'); }")
     page.locator(".jp-Dialog .jp-mod-accept").click(timeout=30_000)
-    card.locator(".mjw-offline", has_text="restarted").wait_for(timeout=60_000)
+    card.locator(".mjw-offline", has_text="restarted").wait_for(timeout=120_000)
     assert "Run the cell again" in card.locator(".mjw-offline").inner_text()
     bar = page.locator(".mjw-studio-bar .mjw-offline")
     assert bar.is_visible() and "restarted" in bar.inner_text()

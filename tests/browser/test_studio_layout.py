@@ -27,7 +27,7 @@ def _painted(page, task_id: str) -> None:
     page.wait_for_function(
         "id => document.querySelector(`.mjw-task[data-task-id='${id}']`)?.dataset.painted === id",
         arg=task_id,
-        timeout=60_000,
+        timeout=120_000,
     )
 
 
