@@ -19,6 +19,8 @@ studio
 """
 
 STUCK = f"""
+import os, tempfile
+os.environ["MJ_HOME"] = tempfile.mkdtemp(prefix="mjw-")  # a history of its own
 from mjwidgets import Client, Studio, sim
 server = sim.start(speed=200, flavor="plus", secret={KEY!r}, task_timeout=None)
 studio = Studio(Client(server.url, {KEY!r}, auth="raw"))
