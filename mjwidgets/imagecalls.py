@@ -7,7 +7,7 @@ checked and turned into data URLs by ``media`` before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import media
@@ -15,6 +15,7 @@ from .errors import UnsupportedError, ValidationError
 from .journal import new_state
 from .models import Task
 from .prompt import checked_text
+from .submitbase import SubmitBase
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,36 +34,10 @@ BLEND_DIMENSIONS = {
 }
 
 
-class ImageCalls:
+class ImageCalls(SubmitBase):
     """``Client.blend``, ``describe``, ``shorten``, ``edit``, ``retexture`` and ``upload``."""
 
     if TYPE_CHECKING:  # provided by Client
-
-        def _submit(
-            self,
-            name: str,
-            body: dict[str, Any],
-            *,
-            state: str | None,
-            make_task: Callable[[int, Any, dict[str, Any], str], Task] | None,
-        ) -> tuple[Any, Task | None]: ...
-
-        def _new_task(
-            self,
-            code: int,
-            result: Any,
-            properties: dict[str, Any],
-            description: str,
-            *,
-            name: str,
-            action: str,
-            prompt: str = "",
-            state: str | None,
-        ) -> Task: ...
-
-        @staticmethod
-        def _submitted(answer: tuple[Any, Task | None]) -> Task: ...
-
         capabilities: Capabilities
 
         def image(self, task: Task) -> Image.Image: ...

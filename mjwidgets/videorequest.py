@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from .errors import UnsupportedError, ValidationError
 from .journal import new_state
 from .models import Status, Task
 from .prompt import Prompt, checked_text
+from .submitbase import SubmitBase
 from .wording import route_instead
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def no_video(exc: UnsupportedError) -> UnsupportedError:
     )
 
 
-class VideoCalls:
+class VideoCalls(SubmitBase):
     """``Client.video`` and ``Client.extend``: the video API, one submit each through the
     client's journaled ``_submit`` (the same typed errors and never-resend rules as every other
     submit)."""
@@ -289,31 +289,6 @@ class VideoCalls:
         def base_url(self) -> str: ...
 
         def fetch(self, task_id: str | Task) -> Task: ...
-
-        def _submit(
-            self,
-            name: str,
-            body: dict[str, Any],
-            *,
-            state: str | None,
-            make_task: Callable[[int, Any, dict[str, Any], str], Task] | None,
-        ) -> tuple[Any, Task | None]: ...
-
-        def _new_task(
-            self,
-            code: int,
-            result: Any,
-            properties: dict[str, Any],
-            description: str,
-            *,
-            name: str,
-            action: str,
-            prompt: str = "",
-            state: str | None,
-        ) -> Task: ...
-
-        @staticmethod
-        def _submitted(answer: tuple[Any, Task | None]) -> Task: ...
 
         def download(self, url: str, *, max_bytes: int = ...) -> bytes: ...
 
