@@ -320,15 +320,8 @@ class ImageCache:
         limit = None if timeout is None else time.monotonic() + timeout
         if self._videos is not None and not self._videos.drain(timeout):
             return False
-        while True:
-            with self._lock:
-                jobs = [job for job in self._jobs if not job.done()]
-            if not jobs:
-                return True
-            remaining = None if limit is None else limit - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            wait(jobs, timeout=remaining)
+        remaining = None if limit is None else max(0.0, limit - time.monotonic())
+        return wait_for_jobs(self._lock, self._jobs, remaining)
 
     def close(self) -> None:
         """Stop prefetching: queued downloads are dropped, running ones end without keeping."""
@@ -412,3 +405,18 @@ class ImageCache:
             steps=lineage,
             inputs=masks,
         )
+
+
+def wait_for_jobs(lock: threading.Lock, jobs: set[Future], timeout: float | None) -> bool:
+    """Wait until every job in ``jobs`` (guarded by ``lock``, which may gain jobs meanwhile) is
+    done; True when none is left within ``timeout`` seconds (None: no limit)."""
+    limit = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with lock:
+            pending = [job for job in jobs if not job.done()]
+        if not pending:
+            return True
+        remaining = None if limit is None else limit - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        wait(pending, timeout=remaining)

@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +31,7 @@ from PIL import Image
 
 from . import clips, records, renditions, steps
 from .errors import MJError, NotFoundError
-from .imagecache import FINAL, Downloader, write_content_addressed
+from .imagecache import FINAL, Downloader, wait_for_jobs, write_content_addressed
 from .models import Status, Task
 
 if TYPE_CHECKING:
@@ -256,16 +255,7 @@ class VideoCache:
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait for queued prefetches; True when none is left."""
-        limit = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                jobs = [job for job in self._jobs if not job.done()]
-            if not jobs:
-                return True
-            remaining = None if limit is None else limit - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            wait(jobs, timeout=remaining)
+        return wait_for_jobs(self._lock, self._jobs, timeout)
 
     def close(self) -> None:
         with self._lock:
