@@ -299,6 +299,19 @@ class Tracker(ImageJobs, Poller):
 
         return unsubscribe
 
+    def replay(self, task_id: str | Task, callback: Callback) -> None:
+        """Call ``callback(task)`` once with the tracked task as it is, in order with its changes.
+
+        For a re-show prompted by something other than the task (what the server accepts, say):
+        called from another thread it could otherwise read the task just before a change and
+        write its old status over the new one."""
+        key = task_id.id if isinstance(task_id, Task) else str(task_id)
+        with self._dispatch_lock:
+            with self._lock:
+                tracked = self._tracked.get(key)
+            if tracked is not None:
+                callback(tracked.task)
+
     def subscribe_all(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(task)`` on every change of every tracked task (a gallery, a log)."""
         with self._lock:

@@ -130,6 +130,34 @@ def test_a_raising_subscriber_does_not_stop_the_others(store, caplog):
     assert "a bug in a widget" in caplog.text
 
 
+def test_a_reshow_from_another_thread_waits_for_the_change_being_told(store):
+    """A card re-shown because something else changed (what the server accepts) must not write
+    the task's old status over the news: the re-show runs in order with the changes."""
+    telling, release = threading.Event(), threading.Event()
+    reshown: list[Status] = []
+
+    def slow_subscriber(task: Task) -> None:
+        if task.status is Status.SUCCESS and not telling.is_set():
+            telling.set()
+            release.wait(60)  # bounds a hang
+
+    with sim.start(speed=40.0) as server:
+        with Tracker(Client(server.url), store, prefetch="none") as tracker:
+            task = tracker.imagine("a quiet harbour")
+            tracker.subscribe(task, slow_subscriber)
+            assert telling.wait(60), "the tracker never told the subscriber the task finished"
+            other = threading.Thread(
+                target=tracker.replay, args=(task, lambda t: reshown.append(t.status))
+            )
+            other.start()
+            other.join(0.5)
+            waited = not reshown  # still waiting while the change is being told
+            release.set()
+            other.join(60)
+    assert waited, "the re-show ran in the middle of telling a change"
+    assert reshown == [Status.SUCCESS]
+
+
 def test_push_updates_arrive_through_the_notify_hook(store):
     with sim.start(speed=20.0) as server:
         with Tracker(Client(server.url), store, notify=True, prefetch="none") as tracker:

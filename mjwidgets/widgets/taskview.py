@@ -103,9 +103,7 @@ class TaskView(ipywidgets.VBox):
         self._untrouble = tracker.on_trouble(self._on_trouble)
         self._uncapabilities: Callable[[], None] = lambda: None
         if tracker.client is not None:  # something learnt (a refusal, the flavour): re-show
-            self._uncapabilities = tracker.client.capabilities.on_change(
-                lambda _facts: self._on_update(self.task)
-            )
+            self._uncapabilities = tracker.client.capabilities.on_change(self._on_capabilities)
         IMAGER.submit(show_card_marks, self)  # ♥ and stars given earlier (the history's)
 
     # ------------------------------------------------------------------ public
@@ -254,6 +252,14 @@ class TaskView(ipywidgets.VBox):
             self.card.retrying = message and f"{message} — retrying by itself"
 
     # ------------------------------------------------------------------ task → traits
+    def _on_capabilities(self, _facts: dict[str, Any]) -> None:
+        """Something was learnt about the server (a refusal, its flavour): re-show the buttons.
+        Through the tracker, in order with the task's changes (this runs on another thread)."""
+        if self.foreign:
+            self._on_update(self.task)
+        else:
+            self.tracker.replay(self.task, self._on_update)
+
     def _on_update(self, task: Task) -> None:
         if self._closed:
             return
