@@ -75,6 +75,10 @@ class Options:
     realtime_check: bool = True  # the tracker once more at speed 1 (N = 100, plus)
     quick: bool = False
     verbose: bool = True
+    # the browser's big Studio (issue 18 §4): cards held, cards added at once, buttons clicked
+    studio_cards: int = 200
+    added_cards: int = 100
+    clicks: int = 12
 
 
 def percentile(values: Sequence[float], q: float) -> float:
