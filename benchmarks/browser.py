@@ -34,8 +34,9 @@ server.configure(concurrency=400, queue_size=1000)
 
 def discard(widget):
     # a Studio's close() leaves its cards' models alive (and in a saved notebook's state)
-    for child in getattr(widget, "children", ()):
-        discard(child)
+    if isinstance(widget, ipywidgets.Box):
+        for child in widget.children:
+            discard(child)
     widget.close()
 
 
