@@ -60,15 +60,26 @@ _ARM_CLICK_JS = """
     return box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth;
   };
   window.__mjwClick = new Promise((resolve) => {
-    let clickedAt = null, attachedMs = null, finished = false;
+    let clickedAt = null, attachedMs = null, finished = false, busyMs = 0;
     const onClick = (event) => { if (clickedAt === null) clickedAt = event.timeStamp; };
+    // the page's own work in the wait: long tasks (≥ 50 ms) on its main thread after the click
+    const longTasks = new PerformanceObserver((list) => {
+      for (const task of list.getEntries()) {
+        if (clickedAt !== null && task.startTime >= clickedAt) busyMs += task.duration;
+      }
+    });
+    longTasks.observe({ type: 'longtask' });
     document.addEventListener('click', onClick, { capture: true });
     const finish = (visibleMs) => {
       if (finished) return;
       finished = true;
       observer.disconnect();
+      for (const task of longTasks.takeRecords()) {
+        if (clickedAt !== null && task.startTime >= clickedAt) busyMs += task.duration;
+      }
+      longTasks.disconnect();
       document.removeEventListener('click', onClick, { capture: true });
-      resolve({ attachedMs, visibleMs, clicked: clickedAt !== null });
+      resolve({ attachedMs, visibleMs, busyMs, clicked: clickedAt !== null });
     };
     const check = () => {
       if (finished || clickedAt === null) return;
@@ -192,6 +203,7 @@ def _click_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "p50": percentile(visible, 50) if visible else None,
         "p95": percentile(visible, 95) if visible else None,
         "attached p50": percentile(attached, 50) if attached else None,
+        "busy p50": percentile([s["busyMs"] for s in samples], 50) if samples else None,
         "seen": f"{len(visible)}/{len(samples)}",
         "others": sum(s["others"] or 0 for s in samples),
     }
@@ -325,10 +337,12 @@ def rows(nb, options: Options) -> list[Row]:
                 "p50 ms": _r(big["p50"]),
                 "p95 ms": _r(big["p95"]),
                 "attached p50 ms": _r(big["attached p50"]),
+                "of it the page busy p50 ms": _r(big["busy p50"]),
                 "seen": big["seen"],
                 "baseline": "the same click in a 1-card Studio",
                 "baseline p50 ms": _r(small["p50"]),
                 "baseline p95 ms": _r(small["p95"]),
+                "baseline page busy p50 ms": _r(small["busy p50"]),
                 "÷ baseline": _r(click_ratio, 2),
                 "other cards re-rendered": big["others"] + small["others"],
                 "submits": submits,
