@@ -359,9 +359,7 @@ class TaskView(ipywidgets.VBox):
         if not task.image_url or key == self._shown_image:
             return
         if final and isinstance(self.card, VideoCardModel):  # posters, no image beside them
-            pictures = videocard.show_finished(self.card, self.tracker, task)
-            if pictures is not None:
-                self.snapshot_clips = pictures
+            if videocard.show_finished(self.card, self.tracker, task, self._keep_clips):
                 self._shown_image = key
             return
         try:
@@ -383,6 +381,9 @@ class TaskView(ipywidgets.VBox):
             self.card.is_preview = not final
             self.card.retrying = ""
         self._shown_image = key
+
+    def _keep_clips(self, pictures: tuple[ClipPicture, ...]) -> None:
+        self.snapshot_clips = pictures
 
     # ------------------------------------------------------------------ clicks and modals
     def _on_message(self, _widget, content: dict, _buffers) -> None:
