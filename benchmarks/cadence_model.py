@@ -174,7 +174,10 @@ class ModelTracker:
         tasks = {i: server.look(i, server.submits[i]) for i in range(n)}
         for task in tasks.values():  # what a submit answers (code 1): SUBMITTED
             task.status, task.status_raw, task.progress = Status.SUBMITTED, "SUBMITTED", 0
-        rhythms = {i: TaskRhythm.start(tasks[i], began, relaxed=False) for i in range(n)}
+        rhythms = {  # tracked once every submit is answered; each knows its own submit time
+            i: TaskRhythm.start(tasks[i], began, False, submitted_ago=began - server.submits[i])
+            for i in range(n)
+        }
         seen: dict[int, float] = {}
         polls: list[float] = []
         now = began

@@ -9,6 +9,11 @@ so polling on a fixed clock either wastes requests or shows results late. Every 
 only to lie between the last look that showed the old state and the first look that showed the
 new one; intersecting those brackets over consecutive steps pins the step interval down even
 from coarse looks. The lag we accept is small for the result and larger for mid-way steps.
+
+Like the stepped schedule a maintainer would write (fast at the start, slow in between, fast
+when results are due), but with its times learnt, not told: the first looks probe, the looks
+mid-way come once a step, and the fast looks for a result start no sooner than the shortest job
+of its kind has taken from its submit (``ServerRhythm.shortest_length``).
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ class ServerRhythm:
         self._all: deque[float] = deque(maxlen=64)
         self._rough: deque[float] = deque(maxlen=64)
         self._final_ratios: deque[float] = deque(maxlen=32)
+        # seconds from a job's submit to its result, per (action, relaxed): the earliest a job of
+        # the kind can end, as the stepped schedule a maintainer would write knows it in advance
+        self._lengths: dict[tuple[str, bool], deque[float]] = {}
         # batched looks: (before, at, how many tasks moved) and the looks that showed nothing
         self._changes: deque[tuple[float, float, int]] = deque(maxlen=16)
         self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
@@ -90,6 +98,21 @@ class ServerRhythm:
     def learn_final_ratio(self, ratio: float) -> None:
         if 0.2 <= ratio <= 5.0:
             self._final_ratios.append(ratio)
+
+    def learn_length(self, action: str, relaxed: bool, seconds: float) -> None:
+        """A job ended at least ``seconds`` after its submit."""
+        if seconds > 0:
+            self._lengths.setdefault((action, relaxed), deque(maxlen=64)).append(seconds)
+
+    def shortest_length(self, action: str, relaxed: bool) -> float | None:
+        """The shortest of the recent jobs of this kind (from three on), less the gap to expect
+        below the shortest of that many: no job is likely to end sooner, so looking fast for a
+        result before then is wasted. A queue only adds to a job's length."""
+        lengths = self._lengths.get((action, relaxed))
+        if not lengths or len(lengths) < 3:
+            return None
+        shortest = min(lengths)
+        return shortest - (max(lengths) - shortest) / (len(lengths) - 1)
 
     def interval(self, action: str) -> float | None:
         """Typical seconds between two progress steps of a task of this action."""
@@ -183,13 +206,22 @@ class TaskRhythm:
     progress_steps: deque[int] = field(default_factory=lambda: deque(maxlen=8))
     poll_now: bool = False
     first_seen: float = 0.0  # when tracking (re)started
+    submitted_at: float | None = None  # the job's submit on this clock, when known
     seed: float | None = None  # a first guess of the step interval: the wait for the first step
     # (step number, seen after, seen by) of each observed progress step, to anchor the next one
     steps: deque[tuple[int, float, float]] = field(default_factory=lambda: deque(maxlen=8))
     _memo: tuple[tuple, tuple[float, float] | None] | None = field(default=None, repr=False)
 
     @classmethod
-    def start(cls, task: Task, now: float, relaxed: bool, poll_now: bool = False) -> TaskRhythm:
+    def start(
+        cls,
+        task: Task,
+        now: float,
+        relaxed: bool,
+        poll_now: bool = False,
+        submitted_ago: float | None = None,
+    ) -> TaskRhythm:
+        """``submitted_ago``: seconds since the job's submit, when known (its submit time)."""
         return cls(
             action=task.action.upper(),
             relaxed=relaxed,
@@ -201,6 +233,7 @@ class TaskRhythm:
             status_since=now,
             poll_now=poll_now,
             first_seen=now,
+            submitted_at=None if submitted_ago is None else now - max(0.0, submitted_ago),
         )
 
     @property
@@ -254,7 +287,9 @@ class TaskRhythm:
                         server.learn_rough(middle)
                 self.steps.clear()
                 self.steps.append((0, low, now))
-            elif task.is_done and self.progress >= FINAL_STEP_PROGRESS:
+            if task.status is Status.SUCCESS and self.submitted_at is not None:
+                server.learn_length(self.action, self.relaxed, low - self.submitted_at)
+            if task.is_done and self.progress >= FINAL_STEP_PROGRESS:
                 interval = self.interval(server)
                 gap_low, gap_high = low - self.change_high, now - self.change_low
                 if interval and gap_high - gap_low <= 0.3 * interval:
@@ -295,7 +330,17 @@ class TaskRhythm:
             return None
         ratio = server.final_ratio() if self.progress >= FINAL_STEP_PROGRESS else 1.0
         spread = server.spread() * ratio * interval
-        return self.change_mid + ratio * interval - spread - self.change_width / 2
+        return self._not_before_end(
+            self.change_mid + ratio * interval - spread - self.change_width / 2, server
+        )
+
+    def _not_before_end(self, earliest: float, server: ServerRhythm) -> float:
+        """When the next change is the result: not before the shortest job of its kind could
+        end (coarse looks mid-way leave the last step's time, so the result's, vague)."""
+        if self.progress < FINAL_STEP_PROGRESS or self.submitted_at is None:
+            return earliest
+        shortest = server.shortest_length(self.action, self.relaxed)
+        return earliest if shortest is None else max(earliest, self.submitted_at + shortest)
 
     def predict(self, server: ServerRhythm) -> tuple[float, float] | None:
         """(earliest, latest) time of the next change, anchored on every observed step.
@@ -422,6 +467,8 @@ class TaskRhythm:
         if predicted is not None and interval is not None:
             step = lag_budget(self.progress, interval)
             earliest, latest = predicted
+            earliest = self._not_before_end(earliest, server)
+            latest = max(latest, earliest)
             if last < earliest:  # the next change cannot have happened yet: look just after it
                 return (earliest, earliest + step)
             if now <= latest + step:

@@ -244,12 +244,20 @@ class Poller:
         )
 
     @staticmethod
-    def _seconds_left(task: Task, deadline_s: float) -> float:
-        """The deadline counts from the submit; a resumed old task still gets one look."""
+    def _since_submit(task: Task) -> float | None:
+        """Seconds since the job's submit (its submit time: ours, or the server's once read)."""
         if task.submit_time is None:
-            return deadline_s
-        elapsed = time.time() - task.submit_time.timestamp()
-        return max(1.0, deadline_s - max(0.0, elapsed))
+            return None
+        return max(0.0, time.time() - task.submit_time.timestamp())
+
+    def _seconds_left(self, task: Task, deadline_s: float) -> float:
+        """The deadline counts from the submit; a resumed old task still gets one look."""
+        elapsed = self._since_submit(task)
+        return deadline_s if elapsed is None else max(1.0, deadline_s - elapsed)
+
+    def _rhythm(self, task: Task, now: float, poll_now: bool) -> TaskRhythm:
+        """A task's timing from the moment tracking (re)starts, anchored on its submit."""
+        return TaskRhythm.start(task, now, self._relaxed(task), poll_now, self._since_submit(task))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

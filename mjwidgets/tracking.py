@@ -234,7 +234,7 @@ class Tracker(ImageJobs, Poller):
             if tracked is None:
                 tracked = _Tracked(
                     task=task,
-                    rhythm=TaskRhythm.start(task, now, self._relaxed(task), poll_now),
+                    rhythm=self._rhythm(task, now, poll_now),
                     deadline=0.0,
                     deadline_s=0.0,
                     fingerprint=_fingerprint(task),
@@ -247,7 +247,7 @@ class Tracker(ImageJobs, Poller):
                         tracked.mirrors.append(weakref.ref(task))
                     if _rank(task) >= _rank(tracked.task) or tracked.done:
                         tracked.task.update_from(task)
-                tracked.rhythm = TaskRhythm.start(tracked.task, now, self._relaxed(task), poll_now)
+                tracked.rhythm = self._rhythm(tracked.task, now, poll_now)
                 tracked.fingerprint = _fingerprint(tracked.task)
             tracked.deadline_s = self.relax_deadline if self._relaxed(task) else self.deadline
             tracked.deadline = now + self._seconds_left(task, tracked.deadline_s)

@@ -122,6 +122,76 @@ def test_window(rule, rhythm, now, server, pushed, expected):
     assert rhythm.window(now, server, pushed) == pytest.approx(expected), rule
 
 
+# -- the shortest job of a kind: no fast looks for a result before it could come -----------------
+
+
+def _lengths(*seconds: float, action="IMAGINE", relaxed=False) -> ServerRhythm:
+    server = _server([7.0, 7.0], final=[1.3, 1.3, 1.3])
+    for value in seconds:
+        server.learn_length(action, relaxed, value)
+    return server
+
+
+@pytest.mark.parametrize(
+    ("rule", "server", "action", "relaxed", "expected"),
+    [
+        ("two jobs are not yet a shortest", _lengths(50.0, 52.0), "IMAGINE", False, None),
+        ("the shortest, less the gap expected below it", _lengths(50.0, 52.0, 54.0), "IMAGINE",
+         False, 48.0),
+        ("another action learns its own", _lengths(50.0, 52.0, 54.0), "UPSCALE", False, None),
+        ("relax mode learns its own", _lengths(50.0, 52.0, 54.0), "IMAGINE", True, None),
+    ],
+)  # fmt: skip
+def test_shortest_length(rule, server, action, relaxed, expected):
+    assert server.shortest_length(action, relaxed) == expected, rule
+
+
+def _at_final_step(seen_at: float, submit_known: bool = True) -> TaskRhythm:
+    """Submitted at 0 s, tracked from 5 s on; its 93 % step seen at ``seen_at``, the look
+    before 8 s earlier."""
+    task = Task(id="1", action="IMAGINE", status=Status.SUBMITTED)
+    rhythm = TaskRhythm.start(task, 5.0, False, submitted_ago=5.0 if submit_known else None)
+    rhythm.status, rhythm.progress = Status.IN_PROGRESS, 93
+    rhythm.change_low, rhythm.change_high = seen_at - 8.0, seen_at
+    rhythm.observed_at = seen_at
+    return rhythm
+
+
+@pytest.mark.parametrize(
+    ("rule", "rhythm", "server", "first_look"),
+    [
+        ("nothing learnt of the kind: fast looks right after the vague 93 %",
+         _at_final_step(41.0), _lengths(), 41.27),
+        ("jobs of the kind took 50-54 s: the first look at 48 s", _at_final_step(41.0),
+         _lengths(50.0, 52.0, 54.0), 48.0),
+        ("93 % seen after the shortest job's end: the step rules", _at_final_step(60.0),
+         _lengths(50.0, 52.0, 54.0), 60.27),
+        ("its submit time unknown: no anchor", _at_final_step(41.0, False),
+         _lengths(50.0, 52.0, 54.0), 41.27),
+    ],
+)  # fmt: skip
+def test_the_result_is_not_looked_for_before_the_shortest_job_could_end(
+    rule, rhythm, server, first_look
+):
+    earliest, _latest = rhythm.window(rhythm.observed_at, server, pushed=False)
+    assert earliest == pytest.approx(first_look, abs=0.01), rule
+
+
+def test_each_finished_job_teaches_its_length_from_its_submit():
+    server = _server([7.0, 7.0])
+    for n, submitted_ago in enumerate((0.0, 3.0, 10.0)):  # tracked at 10 s, however submitted
+        task = Task(id=str(n), action="IMAGINE", status=Status.SUBMITTED)
+        rhythm = TaskRhythm.start(task, 10.0, False, submitted_ago=submitted_ago)
+        rhythm.status, rhythm.progress, rhythm.observed_at = Status.IN_PROGRESS, 93, 45.0
+        rhythm.observe(Task(id=str(n), status=Status.SUCCESS, progress=100), 53.5, True, server,
+                       seen_unchanged_at=53.0)  # fmt: skip
+    unknown = TaskRhythm.start(Task(id="9", action="IMAGINE", status=Status.SUBMITTED), 0, False)
+    unknown.observe(Task(id="9", status=Status.SUCCESS, progress=100), 20.0, True, server)
+    # 43, 46 and 53 s: from each job's submit to the last look before its result, no sooner;
+    # the job whose submit time is unknown teaches nothing
+    assert server.shortest_length("IMAGINE", False) == pytest.approx(43.0 - 10.0 / 2)
+
+
 # -- what a look teaches ---------------------------------------------------------------------------
 
 

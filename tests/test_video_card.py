@@ -90,6 +90,23 @@ def test_animate_on_new_api_is_made_through_submit_video_and_bills_once(
     _until(lambda: len(made[0].card.clips) == 4)
 
 
+def test_what_wakes_the_saved_snapshot_finds_the_posters_already_there(upscaled):
+    """The posters reaching the card wake the notebook's saved snapshot (on another thread):
+    the snapshot's picture of the card must already have them, or it is saved without."""
+    _server, _tracker, view = upscaled
+    seen_by_snapshot: list[int] = []
+
+    def watch(_parent, child) -> None:
+        child.card.observe(
+            lambda _change: seen_by_snapshot.append(len(child.picture().clips)), names="clips"
+        )
+
+    view.on_child(watch)
+    child = view.press("Animate (Low motion)")
+    _until(lambda: len(child.card.clips) == 4)
+    assert seen_by_snapshot and seen_by_snapshot[-1] == 4, seen_by_snapshot
+
+
 def test_the_snapshot_keeps_posters_always_and_clips_only_within_the_budget(upscaled):
     _server, tracker, view = upscaled
     child = view.press("Animate (Low motion)")

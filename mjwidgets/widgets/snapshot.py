@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from PIL import Image
+
+from .. import renditions
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -39,6 +44,14 @@ _CARD_STYLE = (
     "border-radius:8px;font:12px/1.4 system-ui,sans-serif;overflow:hidden"
 )
 _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start"
+
+
+def picture_jpeg(display: bytes) -> bytes:
+    """A card's picture in the snapshot, from the display JPEG the card shows: decoded at a
+    fraction of its size (JPEG's own scaling), a few milliseconds, never the full image."""
+    with Image.open(io.BytesIO(display)) as shown:
+        shown.draft("RGB", (SNAPSHOT_SIDE, SNAPSHOT_SIDE))
+        return renditions.display_jpeg(shown, max_side=SNAPSHOT_SIDE, quality=SNAPSHOT_QUALITY)
 
 
 @dataclass(frozen=True)

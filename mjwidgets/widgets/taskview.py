@@ -36,11 +36,10 @@ from .gallerylibrary import MARK_MESSAGES, show_card_marks
 from .plumbing import IMAGER, SUBMITTER, tracker_for
 from .recipecopy import recipe_message
 from .snapshot import (
-    SNAPSHOT_QUALITY,
-    SNAPSHOT_SIDE,
     CardPicture,
     ClipPicture,
     Snapshot,
+    picture_jpeg,
     snapshot_html,
 )
 from .videocard import VideoCardModel, is_video_card
@@ -78,7 +77,8 @@ class TaskView(ipywidgets.VBox):
         self._child_handlers: list[Callable[[TaskView, TaskView], None]] = []
         self._prompt_handlers: list[Callable[[str], None]] = []
         self._waited_from: datetime | None = None  # when a dialog's prompt was sent
-        self.snapshot_jpeg = b""  # the final image, small, for the notebook's saved snapshot
+        self._final_display = b""  # the final image's display JPEG, for the saved snapshot …
+        self._snapshot_memo = (b"", b"")  # … and the small picture made of it when first asked
         self.snapshot_clips: tuple[ClipPicture, ...] = ()  # a video's, for the same snapshot
         self._snapshot: Snapshot | None = None
         self._child_views: dict[str, TaskView] = {}
@@ -128,9 +128,21 @@ class TaskView(ipywidgets.VBox):
             lineage=card.lineage,
             progress=card.progress,
             fail_reason=card.fail_reason,
-            jpeg=self.snapshot_jpeg,
+            jpeg=self._snapshot_jpeg(),
             clips=self.snapshot_clips,
         )
+
+    def _snapshot_jpeg(self) -> bytes:
+        """The final image, small, as the saved snapshot shows it: made when the snapshot is
+        built (on its own thread, a few times a minute at most), off the way to the screen."""
+        display = self._final_display
+        if not display:
+            return b""
+        source, picture = self._snapshot_memo
+        if source is not display:
+            picture = picture_jpeg(display)
+            self._snapshot_memo = (display, picture)
+        return picture
 
     def _ipython_display_(self) -> None:
         """The live card, then its static snapshot for readers without a kernel."""
@@ -359,30 +371,35 @@ class TaskView(ipywidgets.VBox):
         if not task.image_url or key == self._shown_image:
             return
         if final and isinstance(self.card, VideoCardModel):  # posters, no image beside them
-            pictures = videocard.show_finished(self.card, self.tracker, task)
-            if pictures is not None:
-                self.snapshot_clips = pictures
+            if videocard.show_finished(self.card, self.tracker, task, self._keep_clips):
                 self._shown_image = key
             return
         try:
-            image = self.tracker.cache.image(task)  # the final image, or the latest preview
-            data = renditions.display_jpeg(image)
+            if final:  # the display JPEG the cache made beside the image: read, not re-encoded
+                data, size = self.tracker.cache.display(task)
+            else:  # the latest preview: shown once, so made here rather than kept on disk
+                image = self.tracker.cache.image(task)
+                data, size = renditions.display_jpeg(image), image.size
         except MJError as exc:  # a running video's "preview" may be its clip: no error line
             if not isinstance(self.card, VideoCardModel):
                 self.card.retrying = f"image not available yet: {exc.description or exc}"
             return
+        if not all(size):  # no record of the image's own size: the picture's
+            with Image.open(io.BytesIO(data)) as shown:
+                size = shown.size
         if final:
-            self.snapshot_jpeg = renditions.display_jpeg(
-                image, max_side=SNAPSHOT_SIDE, quality=SNAPSHOT_QUALITY
-            )
+            self._final_display = data
         with self.card.hold_sync():
             self.card.image = data
             self.card.image_format = "jpeg"
-            self.card.image_size = list(image.size)
-            self.card.aspect = list(image.size)
+            self.card.image_size = list(size)
+            self.card.aspect = list(size)
             self.card.is_preview = not final
             self.card.retrying = ""
         self._shown_image = key
+
+    def _keep_clips(self, pictures: tuple[ClipPicture, ...]) -> None:
+        self.snapshot_clips = pictures
 
     # ------------------------------------------------------------------ clicks and modals
     def _on_message(self, _widget, content: dict, _buffers) -> None:

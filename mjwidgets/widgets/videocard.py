@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import traitlets
@@ -100,23 +101,28 @@ def _entry(clip: CardClip) -> dict[str, Any]:
 
 
 def show_finished(
-    card: VideoCardModel, tracker: Tracker, task: Task
-) -> tuple[ClipPicture, ...] | None:
-    """Put a finished video's posters on ``card`` (the clips come when played); returns what
-    the saved snapshot keeps of them, or None when the clips cannot be had yet (the card says
-    why in its ``retrying`` line and the next update tries again)."""
+    card: VideoCardModel,
+    tracker: Tracker,
+    task: Task,
+    keep_pictures: Callable[[tuple[ClipPicture, ...]], None],
+) -> bool:
+    """Put a finished video's posters on ``card`` (the clips come when played), after handing
+    what the saved snapshot keeps of them to ``keep_pictures`` (first: the change wakes the
+    snapshot, which must find them). False when the clips cannot be had yet (the card says why
+    in its ``retrying`` line and the next update tries again)."""
     try:
         entries = clip_entries(tracker, task)
         pictures = clip_pictures(tracker, task)
     except MJError as exc:
         card.retrying = f"clips not available yet: {exc.description or exc}"
-        return None
+        return False
+    keep_pictures(pictures)
     with card.hold_sync():
         card.clips = entries
         card.extend_offer = extend_offer(tracker, task)
         card.is_preview = False
         card.retrying = ""
-    return pictures
+    return True
 
 
 MAX_SECONDS = 21.0  # 5 s and four extends of 4 s: Midjourney extends no further
