@@ -22,6 +22,7 @@ import statistics
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .models import Status, Task
 from .refreshgrid import (
@@ -137,6 +138,34 @@ class ServerRhythm:
     def final_ratio(self) -> float:
         """Gap before the result as a multiple of the step interval (~8 s after 6–7 s steps)."""
         return _median(self._final_ratios) or 1.3
+
+    def export(self) -> dict[str, Any]:
+        """What was learnt that holds across sessions, as JSON-able data: step intervals (and
+        rough guesses of them), the final gap, job lengths (a refresh grid's phase does not
+        hold: it is found again)."""
+        return {
+            "intervals": {action: list(values) for action, values in self._by_action.items()},
+            "rough": list(self._rough),
+            "final_ratios": list(self._final_ratios),
+            "lengths": [[a, r, list(values)] for (a, r), values in self._lengths.items()],
+        }
+
+    def restore(self, data: Any) -> None:
+        """Take what an earlier session learnt (``export()``), so the first jobs of a session
+        are timed as well as the later ones; anything malformed is ignored."""
+        if not isinstance(data, dict):
+            return
+        for action, values in (data.get("intervals") or {}).items():
+            for seconds in _seconds(values):
+                self.learn_interval(str(action), seconds)
+        for seconds in _seconds(data.get("rough")):
+            self.learn_rough(seconds)
+        for ratio in _seconds(data.get("final_ratios")):
+            self.learn_final_ratio(ratio)
+        for entry in data.get("lengths") or []:
+            if isinstance(entry, list) and len(entry) == 3:
+                for seconds in _seconds(entry[2]):
+                    self.learn_length(str(entry[0]), bool(entry[1]), seconds)
 
     def observe_poll(
         self, previous: tuple[float, float], look: tuple[float, float], changed: int, running: int
@@ -486,6 +515,13 @@ class TaskRhythm:
         overdue = max(0.0, last - expected)  # late (a stuck task?): back off slowly, up to 5 s
         gap = min(max(step, 5.0), step * (1 + overdue / interval))
         return (last + gap / 2, last + gap)
+
+
+def _seconds(values: Any) -> list[float]:
+    """The positive numbers of a remembered list (a hand-edited or older file may hold more)."""
+    if not isinstance(values, list):
+        return []
+    return [float(v) for v in values if isinstance(v, (int, float)) and 0 < v < 86_400]
 
 
 def _is_running_status(status: Status) -> bool:

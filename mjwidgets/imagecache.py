@@ -42,8 +42,8 @@ log = logging.getLogger("mjwidgets.imagecache")
 
 FINAL = "final"
 PREVIEW = "preview"
-# decoded images kept for the cards that ask right after caching: three 2048² grids (one per
-# download thread), ~38 MB; more would make a big Studio's kernel heavy for nothing
+# decoded previews kept for the cards that ask right after caching: at most three 2048² grids’
+# worth (one per download thread); more would make a big Studio's kernel heavy for nothing
 _DECODED_PIXELS = 3 * 2048 * 2048
 DISPLAY_FOLDER = "display"  # images/display/<sha256 of the image>.jpg: each card's JPEG
 
@@ -219,16 +219,17 @@ class ImageCache:
         )
         if kind == PREVIEW:
             self._preview_urls[(task.server, task.id)] = url
-        with self._lock:
-            self._decoded[target] = image
+        if kind == FINAL:  # previews come every few seconds: their card makes its own …
+            self._keep_display(target, image)
+            return target
+        with self._lock:  # … from this copy, asked for right after (a final one's card reads
+            self._decoded[target] = image  # the display JPEG: no copy kept for it)
             self._decoded.move_to_end(target)
             while len(self._decoded) > 1 and (
                 len(self._decoded) > 8
                 or sum(i.width * i.height for i in self._decoded.values()) > _DECODED_PIXELS
             ):
                 self._decoded.popitem(last=False)
-        if kind == FINAL:  # previews come every few seconds: their card makes its own
-            self._keep_display(target, image)
         return target
 
     # -- the display rendition kept beside each image -------------------------------------------

@@ -40,6 +40,7 @@ from .wording import backend_state
 if TYPE_CHECKING:
     from .client import Client
     from .notify import PushReceiver
+    from .serverfacts import ServerFacts
 
 __all__ = ["Poller", "Callback", "Overdue"]
 
@@ -148,6 +149,7 @@ class Poller:
     _last_answer: float | None  # monotonic time the server last answered a poll or submit
     _last_error: MJError | None  # what went wrong since, if anything
     _last_look: tuple[float, float] = (0.0, 0.0)  # the last batched look: (sent, answered)
+    _facts: ServerFacts  # what is remembered of the server across kernels
 
     @property
     def client(self) -> Client | None:
@@ -177,6 +179,16 @@ class Poller:
                 return None
             found = tracked.rhythm.overdue(time.monotonic(), self.rhythm)
         return Overdue(*found) if found is not None else None
+
+    def _keep_facts(self) -> None:
+        """Remember what was learnt about the server (on a change of what it can do, and when
+        a batch of jobs has ended) for the next kernel."""
+        client = self._client
+        if client is None:
+            return
+        with self._lock:
+            rhythm = self.rhythm.export()
+        self._facts.put(self.base_url, {**client.capabilities.export(), "rhythm": rhythm})
 
     def health(self) -> dict[str, Any]:
         """The backend badge: ``{ok, label, reason}`` — ok when the server answered (a poll or
@@ -472,6 +484,10 @@ class Poller:
             self._after_changes(changed)
             self._check_overdue(batch, observed_at)
         self._settle(changed)
+        with self._lock:
+            ended = bool(changed) and not self._pending
+        if ended:  # the last job of a batch ended: what its jobs taught is kept for later
+            self._keep_facts()
         return len(changed)
 
     def _check_overdue(self, batch: list[_Tracked], now: float) -> None:

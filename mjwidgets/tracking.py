@@ -177,13 +177,13 @@ class Tracker(ImageJobs, Poller):
             client.uploads = self._uploads
 
     def _remember_capabilities(self, client: Client) -> None:
-        """What an earlier kernel learnt about this server is known at once; what this one
-        learns is kept for the next."""
+        """What an earlier kernel learnt about this server (what it can do, how long its jobs
+        take) is known at once; what this one learns is kept for the next."""
         capabilities = client.capabilities
-        capabilities.restore(self._facts.get(client.base_url))
-        self._forget_facts = capabilities.on_change(
-            lambda facts: self._facts.put(self.base_url, facts)
-        )
+        known = self._facts.get(client.base_url)
+        capabilities.restore(known)
+        self.rhythm.restore((known or {}).get("rhythm"))
+        self._forget_facts = capabilities.on_change(lambda _facts: self._keep_facts())
 
     def _resume(self, client: Client) -> None:
         for task in self.store.unfinished(client.base_url, client):

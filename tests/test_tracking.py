@@ -158,6 +158,33 @@ def test_a_reshow_from_another_thread_waits_for_the_change_being_told(store):
     assert reshown == [Status.SUCCESS]
 
 
+def test_a_new_kernel_times_its_first_jobs_with_what_the_last_one_learnt(tmp_path):
+    """How long the server's jobs take is kept in the history file: a new kernel's first
+    batch is timed like a later one, not probed from nothing."""
+    path = tmp_path / "history.sqlite3"
+    with sim.start(speed=20.0) as server:
+        with HistoryStore(path) as store, Tracker(Client(server.url), store) as first:
+            tasks = [first.imagine(f"a heron at dawn {i}") for i in range(3)]
+            for task in tasks:
+                first.wait(task, timeout=60)
+            learnt = first.rhythm.shortest_length("IMAGINE", False)
+            assert learnt is not None and learnt > 0
+        with HistoryStore(path) as store, Tracker(Client(server.url), store) as second:
+            assert second.rhythm.shortest_length("IMAGINE", False) == pytest.approx(learnt)
+            assert second.rhythm.interval("IMAGINE") is not None
+        with sim.start(speed=20.0) as other, HistoryStore(path) as store:
+            with Tracker(Client(other.url), store) as elsewhere:  # another server: its own
+                assert elsewhere.rhythm.shortest_length("IMAGINE", False) is None
+
+
+def test_a_remembered_rhythm_that_makes_no_sense_is_ignored():
+    rhythm = ServerRhythm()
+    rhythm.restore({"intervals": {"IMAGINE": ["x", -3, 7.0, 7.0]}, "lengths": [["IMAGINE"]],
+                    "final_ratios": "nope"})  # fmt: skip
+    rhythm.restore("not a dict")
+    assert rhythm.interval("IMAGINE") == 7.0 and rhythm.shortest_length("IMAGINE", False) is None
+
+
 def test_push_updates_arrive_through_the_notify_hook(store):
     with sim.start(speed=20.0) as server:
         with Tracker(Client(server.url), store, notify=True, prefetch="none") as tracker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from mjwidgets import Client, Studio, TaskView, Tracker, sim
 from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
+from mjwidgets.sweep import Sweep
+from mjwidgets.widgets.sweepview import SweepView
 
 KEY = "sk-widget-SECRET-777"
 
@@ -159,6 +162,39 @@ def test_a_sweep_submits_the_product_a_few_at_a_time(tmp_path):
         wide = next(v for v in view.views.values() if "--ar 3:2" in v.task.prompt)
         _until(lambda: len(wide.card.image_size) == 2)
         assert wide.card.image_size[0] > wide.card.image_size[1], "--ar 3:2 gives a wide grid"
+        tracker.close()
+
+
+def test_a_sweep_view_making_a_card_while_the_tracker_tells_a_change_does_not_deadlock(tmp_path):
+    """The sweep's thread makes a card for its newest task (the card subscribes to the tracker)
+    while the tracker's thread, telling a change, refreshes the same sweep view: both must go
+    on (the card used to be made under the view's lock, which the tracker's call waited for
+    while the card waited for the tracker: the sweep stalled with jobs "running" forever)."""
+    with sim.start(speed=200) as server:
+        tracker = Tracker(Client(server.url), store=HistoryStore(tmp_path / "h.sqlite3"))
+        sweep = Sweep("a red fox in snow", {"ar": ["1:1", "3:2"]}, tracker)
+        view = SweepView(sweep)
+        sweep.items[0].task = tracker.imagine(sweep.items[0].prompt)  # as the sweep submits
+        done: list[str] = []
+
+        def tracker_telling_a_change() -> None:
+            with tracker._dispatch_lock:  # as the poller holds it while it calls subscribers
+                sweep_thread.start()
+                time.sleep(0.5)  # the sweep's thread is making the card by now
+                view._refresh(sweep)  # what the sweep's subscription does on this thread
+            done.append("tracker")
+
+        def sweep_making_its_card() -> None:
+            view._refresh(sweep)
+            done.append("sweep")
+
+        sweep_thread = threading.Thread(target=sweep_making_its_card, daemon=True)
+        teller = threading.Thread(target=tracker_telling_a_change, daemon=True)
+        teller.start()
+        teller.join(60)
+        sweep_thread.join(60)
+        assert sorted(done) == ["sweep", "tracker"], f"stalled: only {done} went on"
+        assert list(view.views) == [sweep.items[0].task.id], "one card for the task, not two"
         tracker.close()
 
 

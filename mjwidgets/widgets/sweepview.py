@@ -7,6 +7,7 @@ import threading
 
 import ipywidgets
 
+from ..models import Task
 from ..sweep import Sweep, SweepItem
 from .taskview import TaskView
 
@@ -70,6 +71,7 @@ class SweepView(ipywidgets.VBox):
         super().__init__([self.title, self.progress, self.grid])
         self.add_class("mjw-sweep")
         self.views: dict[str, TaskView] = {}
+        self._claimed: set[str] = set()  # tasks whose card is made or being made
         sweep.on_change(self._refresh)
         self._refresh(sweep)
 
@@ -94,28 +96,39 @@ class SweepView(ipywidgets.VBox):
         return cell
 
     def _refresh(self, sweep: Sweep) -> None:
+        """Show the sweep's progress, its refusals, and a card for each task it submitted.
+
+        Runs on the sweep's thread and on the tracker's (a task changed). A new card subscribes
+        to the tracker, which waits for the tracker's callbacks to finish, and one of those may
+        be this very method waiting for the lock: so cards are made outside the lock (each
+        task claimed first, so two threads never make one twice)."""
         with self._lock:
             self.progress.value = html.escape(sweep.summary())
-            changed = False
-            children = list(self.grid.children)
+            fresh: list[tuple[int, Task]] = []
             for index, item in enumerate(sweep.items):
                 if item.task is None and item.error:
                     cell = self.cells[index]
                     if isinstance(cell, ipywidgets.HTML) and "mjw-sweep-error" not in cell.value:
                         cell.value = f"<div class='mjw-sweep-error'>{html.escape(item.error)}</div>"
-                    continue
-                if item.task is None or item.task.id in self.views:
-                    continue
-                view = TaskView(item.task, tracker=sweep.tracker)
-                view.card.compact = True
-                if self._on_child is not None:
-                    view.on_child(self._on_child)
-                if self._on_card is not None:
-                    self._on_card(view)
-                self.views[item.task.id] = view
-                position = children.index(self.cells[index])
-                children[position] = view
+                elif item.task is not None and item.task.id not in self._claimed:
+                    self._claimed.add(item.task.id)
+                    fresh.append((index, item.task))
+        made = [(index, self._card(task, sweep)) for index, task in fresh]
+        if not made:
+            return
+        with self._lock:
+            children = list(self.grid.children)
+            for index, view in made:
+                self.views[view.task.id] = view
+                children[children.index(self.cells[index])] = view
                 self.cells[index] = view
-                changed = True
-            if changed:
-                self.grid.children = tuple(children)
+            self.grid.children = tuple(children)
+
+    def _card(self, task: Task, sweep: Sweep) -> TaskView:
+        view = TaskView(task, tracker=sweep.tracker)
+        view.card.compact = True
+        if self._on_child is not None:
+            view.on_child(self._on_child)
+        if self._on_card is not None:
+            self._on_card(view)
+        return view
