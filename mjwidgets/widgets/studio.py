@@ -279,7 +279,9 @@ class Studio(ipywidgets.VBox):
                 self._changed()
 
         card.observe(lambda _change: self._changed(), names="status")
-        card.observe(final_image, names="image")
+        # a final image replaces a preview: the image changes first, then is_preview (in one
+        # message to the page), and the status may have changed before either
+        card.observe(final_image, names=["image", "is_preview"])
         if card.has_trait("clips"):  # a video card: its posters are its final picture
             card.observe(lambda _change: self._changed(), names="clips")
 
