@@ -122,6 +122,20 @@ def _bursts_of_429(server, stop: threading.Event) -> None:
         server.configure(rate_limit_rate=FAULTS["rate_limit_rate"])
 
 
+def _client_side_errors(caplog) -> list[logging.LogRecord]:
+    """ERROR records of the package's client side (tracker, cache, client, store, widgets). The
+    simulator's HTTP server logs what reaches its port, and on a busy test machine that may be a
+    stray connection of another process's ZeroMQ socket (a kernel's old port, reused): a line of
+    the server's, not a failure of the client."""
+    return [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR
+        and r.name.startswith("mjwidgets")
+        and not r.name.startswith("mjwidgets.sim")
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_100_tasks_survive_every_fault_with_no_duplicate_and_nothing_lost(
@@ -214,7 +228,7 @@ def test_100_tasks_survive_every_fault_with_no_duplicate_and_nothing_lost(
 
     # no uncaught exception anywhere, no ERROR from the tracker, cache or client
     assert thread_errors == []
-    logged_errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    logged_errors = _client_side_errors(caplog)
     assert logged_errors == [], [
         r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
         for r in logged_errors
@@ -322,7 +336,7 @@ def test_hostile_labels_descriptions_and_image_urls_stay_plain_data(kind, tmp_pa
         tracker.close()
     finally:
         server.stop()
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not _client_side_errors(caplog)
 
 
 # -- 6. load: 500 tasks in the history, 200 live cards in one Studio ----------------------------
