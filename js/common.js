@@ -9,6 +9,23 @@ function el(tag, className, text) {
   return node;
 }
 
+// The widget's style sheets, one <style> per file for the whole page (widgets/plumbing.py:
+// front_end(styles=…) calls this first). A sheet already there with the same text is left
+// alone: anywidget's own _css path rewrites its <style> for every new widget, and every rewrite
+// makes the browser restyle the whole page — a card added to a 200-card Studio paid for all 200.
+function adoptStyles(sheets) {
+  for (const [id, css] of sheets) {
+    let style = document.getElementById(id);
+    if (style && style.textContent === css) continue;
+    if (!style) {
+      style = document.createElement("style");
+      style.id = id;
+      document.head.appendChild(style);
+    }
+    style.textContent = css;
+  }
+}
+
 // Copy text to the clipboard: the async API where the page may use it, else a hidden textarea
 // and execCommand (plain http pages, older browsers). Resolves to true when it worked.
 async function copyText(text) {

@@ -139,6 +139,7 @@ def test_the_video_cards_module_builds_on_the_cards_and_exports_once():
         "gallerylibrary.js",
         "taskview.js",
         "videocard.js",
+        styles=("mjwidgets.css", "lightbox.css", "videocard.css"),
     )
     assert module.count("export default") == 1
     assert module.rstrip().endswith("export default { render: renderVideoCard };")

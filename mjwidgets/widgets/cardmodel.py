@@ -22,8 +22,10 @@ CARD_PARTS = ("common.js", "lightbox.js", "copycode.js", "gallerylibrary.js", "t
 class CardModel(anywidget.AnyWidget):
     """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
 
-    _esm = front_end(*CARD_PARTS)
-    _css = front_end("mjwidgets.css", "lightbox.css")
+    _esm = front_end(
+        *CARD_PARTS,
+        styles=("mjwidgets.css", "lightbox.css"),
+    )
 
     task_id = traitlets.Unicode("").tag(sync=True)
     marks = traitlets.Dict().tag(sync=True)  # the library's ♥ and stars (gallerylibrary)

@@ -101,9 +101,13 @@ class _Gallery(anywidget.AnyWidget):
     """The front-end half of a HistoryView (js/historyview.js)."""
 
     _esm = front_end(
-        "common.js", "copycode.js", "gallerylibrary.js", "galleryinputs.js", "historyview.js"
+        "common.js",
+        "copycode.js",
+        "gallerylibrary.js",
+        "galleryinputs.js",
+        "historyview.js",
+        styles=("mjwidgets.css", "historyview.css"),
     )
-    _css = front_end("mjwidgets.css", "historyview.css")
 
     items = traitlets.List[Any]().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)

@@ -46,8 +46,11 @@ Callback = Callable[["MaskEditor"], Any]
 class _EditorBar(anywidget.AnyWidget):
     """The editor's instructions, tools, prompt and Submit (js/maskeditor.js)."""
 
-    _esm = front_end("common.js", "maskeditor.js")
-    _css = front_end("mjwidgets.css", "maskeditor.css")
+    _esm = front_end(
+        "common.js",
+        "maskeditor.js",
+        styles=("mjwidgets.css", "maskeditor.css"),
+    )
 
     title = traitlets.Unicode("Vary (Region)").tag(sync=True)  # what the Submit will do
     tool = traitlets.Unicode("rect").tag(sync=True)

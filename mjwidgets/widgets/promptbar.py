@@ -53,8 +53,12 @@ def describe_prompt(text: str) -> dict[str, Any]:
 class _PromptBarModel(anywidget.AnyWidget):
     """The front-end half of the prompt bar (js/studio.js)."""
 
-    _esm = front_end("common.js", "refslots.js", "studio.js")
-    _css = front_end("mjwidgets.css", "studio.css", "refslots.css")
+    _esm = front_end(
+        "common.js",
+        "refslots.js",
+        "studio.js",
+        styles=("mjwidgets.css", "studio.css", "refslots.css"),
+    )
 
     simulator = traitlets.Bool(False).tag(sync=True)
     backend_label = traitlets.Unicode("").tag(sync=True)

@@ -39,8 +39,7 @@ MAX_DROP_BYTES = 200 * 1024 * 1024
 class _DropOffer(anywidget.AnyWidget):
     """The front-end half (js/provenancedrop.js): listens for drops on its Studio."""
 
-    _esm = front_end("common.js", "provenancedrop.js")
-    _css = front_end("provenancedrop.css")
+    _esm = front_end("common.js", "provenancedrop.js", styles=("provenancedrop.css",))
 
     offer = traitlets.Dict().tag(sync=True)  # what the dropped file says; {} when none
     note = traitlets.Unicode("").tag(sync=True)

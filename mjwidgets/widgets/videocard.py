@@ -66,8 +66,8 @@ class VideoCardModel(CardModel):
         "gallerylibrary.js",
         "taskview.js",
         "videocard.js",
+        styles=("mjwidgets.css", "lightbox.css", "videocard.css"),
     )
-    _css = front_end("mjwidgets.css", "lightbox.css", "videocard.css")
 
     clips = traitlets.List[Any]().tag(sync=True)
     # "" or the tooltip of each clip's "+4 s": Extend offered clip by clip where the server
