@@ -33,7 +33,7 @@ server.configure(concurrency=400, queue_size=1000)
 
 
 def discard(widget):
-    # a Studio's close() leaves its cards' models alive (and in a saved notebook's state)
+    # a Box's close() closes the box alone (a Studio's closes its cards)
     if isinstance(widget, ipywidgets.Box):
         for child in widget.children:
             discard(child)

@@ -66,6 +66,32 @@ def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
     _until(lambda: child.card.status == "SUCCESS" and len(child.card.image) > 0)
 
 
+def test_closing_a_studio_closes_its_cards_and_they_stop_following_their_tasks(studio):
+    parent = studio.imagine("a paper lantern")
+    _until(lambda: parent.card.status == "SUCCESS")
+    child = parent.press("U1")
+    views = [parent, child]
+    tracker = studio.tracker
+
+    def followers(only_cards=False):
+        found = [
+            callback
+            for view in views
+            if view.task.id in tracker._tracked
+            for callback in tracker._tracked[view.task.id].subscribers
+        ]
+        return [c for c in found if getattr(c, "__self__", None) in views] if only_cards else found
+
+    assert len(followers(only_cards=True)) == 2
+    studio.close()
+    assert all(v.comm is None and v.card.comm is None for v in views), "no card's model lives on"
+    assert studio.cards_box.comm is None and studio.bar.comm is None
+    assert followers(only_cards=True) == [], "a closed card no longer follows its task"
+    # the parent's watch of its press's answer (a late MODAL) ends with the job
+    tracker.wait(child.task.id, timeout=60)
+    _until(lambda: followers() == [])
+
+
 def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
     grid = studio.imagine("a desert road --v 7")  # V8.1 (the default) has no zoom buttons
     _until(lambda: grid.card.status == "SUCCESS")

@@ -12,11 +12,13 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import ipywidgets
+
 from ..client import Client
 from ..models import Task
 from ..tracking import Tracker
 
-__all__ = ["STATIC", "SUBMITTER", "IMAGER", "front_end", "tracker_for"]
+__all__ = ["STATIC", "SUBMITTER", "IMAGER", "close_tree", "front_end", "tracker_for"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
@@ -73,3 +75,13 @@ def tracker_for(client: Client | None = None, task: Task | None = None) -> Track
     if client is None and task is not None and isinstance(task.backend, Client):
         client = task.backend
     return Tracker.for_client(client) if client is not None else Tracker.default()
+
+
+def close_tree(widget: ipywidgets.Widget) -> None:
+    """Close a widget and every widget shown inside it. ipywidgets' ``Box.close`` closes the
+    box alone: its children's models would stay in the page's (and a saved notebook's) state,
+    and each card would stay subscribed to its tracker."""
+    if isinstance(widget, ipywidgets.Box):
+        for child in widget.children:
+            close_tree(child)
+    widget.close()

@@ -34,7 +34,7 @@ from ..tracking import Tracker
 from .imageeditor import ImageEditor
 from .imagetools import StudioTools
 from .placement import CardOrder
-from .plumbing import tracker_for
+from .plumbing import close_tree, tracker_for
 from .promptbar import PromptBar, new_bar
 from .provenancedrop import ProvenanceDrop
 from .refslots import ReferenceSlots
@@ -262,10 +262,13 @@ class Studio(ipywidgets.VBox):
         self._snapshot.display()
 
     def close(self) -> None:
+        """Close the Studio with everything in it: its cards stop following their tasks."""
         snapshot = getattr(self, "_snapshot", None)  # absent when __init__ failed
         if snapshot is not None:
             snapshot.close()
             self._unhealth()
+        for child in self.children:  # the bar, the drop zone, the grid of cards and sweeps
+            close_tree(child)
         super().close()
 
     # ------------------------------------------------------------------ placing cards

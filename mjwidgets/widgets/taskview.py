@@ -33,7 +33,7 @@ from .carddialogs import CardDialogs
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .cardmodel import CardModel
 from .gallerylibrary import MARK_MESSAGES, show_card_marks
-from .plumbing import IMAGER, SUBMITTER, tracker_for
+from .plumbing import IMAGER, SUBMITTER, close_tree, tracker_for
 from .recipecopy import recipe_message
 from .snapshot import (
     CardPicture,
@@ -256,6 +256,8 @@ class TaskView(ipywidgets.VBox):
         if self._snapshot is not None:
             self._snapshot.close()
         self._uncapabilities()
+        for child in self.children:  # the card's model, an open editor
+            close_tree(child)
         super().close()
 
     def _on_trouble(self, message: str) -> None:
