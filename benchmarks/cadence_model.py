@@ -188,6 +188,7 @@ class ModelTracker:
             now = max(now, wake)
             polls.append(now)
             changed = running = 0
+            moved_submits: list[float | None] = []  # of the tasks this look saw move
             for i in list(rhythms):
                 fresh = server.look(i, now)
                 old = tasks[i]
@@ -204,11 +205,14 @@ class ModelTracker:
                 rhythms[i].observe(fresh, now, moved, self.rhythm)
                 if moved:
                     changed += 1
+                    moved_submits.append(server.submits[i])
                 if fresh.is_done:
                     seen[i] = now
                     del rhythms[i]
             if previous > began:  # as the poller: only looks whose tasks the last look saw
                 self.rhythm.observe_poll((previous, previous), (now, now), changed, running)
+            else:  # as the poller: the first look at a batch, against its submits' answers
+                self.rhythm.observe_first_look(moved_submits, (now, now))
             previous = self.last_poll = now
         lags, vis = _lags(server, seen)
         return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, now))

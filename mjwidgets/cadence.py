@@ -183,6 +183,22 @@ class ServerRhythm:
             return
         self._grid_memo = None
 
+    def observe_first_look(
+        self, moved_submits: list[float | None], look: tuple[float, float]
+    ) -> None:
+        """Learn from the first look at tasks submitted since the look before, on a server with
+        a known refresh grid: ``moved_submits``, the submit times of the tasks that moved (None:
+        not known on this clock). Each moved at a refresh after its submit, so one lies between
+        the latest such submit and this look: that settles whether the refresh the look was
+        aimed at has happened, and saves a second look at it. Moves only: the states a submit
+        answered are no evidence that nothing was refreshed."""
+        grid = self.grid()
+        if grid is None or not moved_submits or None in moved_submits:
+            return
+        # the server made each task a moment before it answered the submit
+        after = max(s for s in moved_submits if s is not None) - min(1.0, 0.05 * grid.period)
+        self.observe_poll((after, after), look, len(moved_submits), 0)
+
     def expect_refresh_grid(self, expected: bool = True) -> None:
         """The server is known to refresh on a shared grid (a new-api relay): look often enough
         to find it, and accept a grid from fewer refreshes."""

@@ -312,6 +312,33 @@ def test_the_poller_looks_on_the_grid_once_the_looks_prove_one():
     assert next_poll([(110.0, 120.0)], server, 95.0, 95.0) == pytest.approx(109.01, abs=0.3)
 
 
+def _grid_known_from_looks_every_half_second():
+    server = ServerRhythm()
+    looks = _every(0.25, 0.5, 90.0)  # each refresh (4 + 15k s) in the middle of a bracket
+    for before, at in zip(looks, looks[1:], strict=False):
+        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
+        server.observe_poll((before, before), (at, at), moved, running=5)
+    assert server.grid() is not None
+    return server
+
+
+def test_the_first_look_at_a_new_batch_settles_the_refresh_it_saw():
+    # a batch submitted at 100–100.5 s; its first look, at 109.1 s, saw the refresh at 109 s
+    # move its tasks — whether that refresh had happened was not yet known (108.75–109.25 s)
+    windows = [(109.2, 140.0)]
+    unsure = _grid_known_from_looks_every_half_second()
+    assert next_poll(windows, unsure, 109.1, 109.1) < 110.0, "a second look at the same refresh"
+    told = _grid_known_from_looks_every_half_second()
+    told.observe_first_look([100.0, 100.5], (109.1, 109.1))
+    assert next_poll(windows, told, 109.1, 109.1) == pytest.approx(124.0, abs=0.3), (
+        "the moves after their submits settle it: the next look is at the next refresh"
+    )
+    # a task whose submit time is not this process's (None) says nothing
+    foreign = _grid_known_from_looks_every_half_second()
+    foreign.observe_first_look([100.0, None], (109.1, 109.1))
+    assert next_poll(windows, foreign, 109.1, 109.1) < 110.0
+
+
 def test_no_grid_on_a_live_server_whose_tasks_move_at_every_look():
     server = ServerRhythm()
     looks = _every(0.5, 0.5, 60.0)
