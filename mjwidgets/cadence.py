@@ -379,6 +379,13 @@ class TaskRhythm:
             self.change_mid + ratio * interval - spread - self.change_width / 2, server
         )
 
+    def _length_known(self, server: ServerRhythm) -> bool:
+        """Jobs of its kind have a known length from their submit, and its submit is known."""
+        return (
+            self.submitted_at is not None
+            and server.shortest_length(self.action, self.relaxed) is not None
+        )
+
     def _not_before_end(self, earliest: float, server: ServerRhythm) -> float:
         """When the next change is the result: not before the shortest job of its kind could
         end (coarse looks mid-way leave the last step's time, so the result's, vague)."""
@@ -510,7 +517,7 @@ class TaskRhythm:
             return (last + gap / 2, last + gap)
         predicted = self.predict(server)
         if predicted is not None and interval is not None:
-            step = lag_budget(self.progress, interval)
+            step = lag_budget(self.progress, interval, self._length_known(server))
             earliest, latest = predicted
             earliest = self._not_before_end(earliest, server)
             latest = max(latest, earliest)
@@ -525,7 +532,7 @@ class TaskRhythm:
         if interval is None or expected is None:  # rhythm unknown: a look every few seconds
             gap = min(5.0, max(2.5, 0.5 * (now - self.change_mid)))
             return (last + gap / 2, last + gap)
-        step = lag_budget(self.progress, interval)
+        step = lag_budget(self.progress, interval, self._length_known(server))
         if last < expected:  # the next change cannot have happened yet: look just after it
             return (expected, expected + step)
         overdue = max(0.0, last - expected)  # late (a stuck task?): back off slowly, up to 5 s
@@ -544,12 +551,16 @@ def _is_running_status(status: Status) -> bool:
     return status in (Status.SUBMITTED, Status.IN_PROGRESS)
 
 
-def lag_budget(progress: int, interval: float) -> float:
-    """How late we may see the next change: little for the result, more for mid-way steps."""
+def lag_budget(progress: int, interval: float, length_known: bool = False) -> float:
+    """How late we may see the next change: little for the result, more for mid-way steps —
+    and more still once jobs of its kind have a known length (the result's window is then
+    anchored on the submit, not on how precisely the steps before it were seen)."""
     if progress >= FINAL_STEP_PROGRESS:  # the result: what the goals are about
         return min(0.5, max(0.03, 0.07 * interval))
     if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
         return min(4.0, max(0.1, 0.6 * interval))
+    if length_known:  # progress may show a step late
+        return min(16.0, max(0.1, 2.0 * interval))
     return min(8.0, max(0.1, 1.0 * interval))  # progress may show a few seconds late
 
 

@@ -71,20 +71,37 @@ def test_final_ratio(rule, ratios, expected, known):
 
 
 @pytest.mark.parametrize(
-    ("rule", "progress", "interval", "expected"),
+    ("rule", "progress", "interval", "length_known", "expected"),
     [
-        ("the result: 7 % of a step", 93, 7.0, 0.49),
-        ("the result: never more than 0.5 s", 93, 20.0, 0.5),
-        ("the result: never less than 30 ms", 93, 0.1, 0.03),
-        ("the last step (78 %) anchors the result: 60 %", 78, 5.0, 3.0),
-        ("the last step: at most 4 s", 78, 60.0, 4.0),
-        ("mid-way steps may show a step late", 31, 7.0, 7.0),
-        ("mid-way steps: at most 8 s", 31, 30.0, 8.0),
-        ("mid-way steps: at least 0.1 s", 0, 0.01, 0.1),
+        ("the result: 7 % of a step", 93, 7.0, False, 0.49),
+        ("the result: never more than 0.5 s", 93, 20.0, False, 0.5),
+        ("the result: never less than 30 ms", 93, 0.1, False, 0.03),
+        ("the result: the same with a known job length", 93, 7.0, True, 0.49),
+        ("the last step (78 %) anchors the result: 60 %", 78, 5.0, False, 3.0),
+        ("the last step: at most 4 s", 78, 60.0, False, 4.0),
+        ("mid-way steps may show a step late", 31, 7.0, False, 7.0),
+        ("mid-way steps: at most 8 s", 31, 30.0, False, 8.0),
+        ("mid-way steps: at least 0.1 s", 0, 0.01, False, 0.1),
+        ("a known job length anchors the result: mid-way two steps late", 31, 7.0, True, 14.0),
+        ("… at most 16 s", 31, 30.0, True, 16.0),
     ],
-)
-def test_lag_budget(rule, progress, interval, expected):
-    assert lag_budget(progress, interval) == pytest.approx(expected), rule
+)  # fmt: skip
+def test_lag_budget(rule, progress, interval, length_known, expected):
+    assert lag_budget(progress, interval, length_known) == pytest.approx(expected), rule
+
+
+def test_a_task_of_a_kind_whose_length_is_known_is_looked_at_less_mid_way():
+    task = Task(id="1", action="IMAGINE", status=Status.IN_PROGRESS, progress=31)
+    cold, warm = _server([7.0] * 5), _server([7.0] * 5)
+    for seconds in (52.0, 54.0, 56.0):
+        warm.learn_length("IMAGINE", False, seconds)
+    gaps = []
+    for server in (cold, warm):
+        rhythm = TaskRhythm.start(task, 20.0, False, submitted_ago=20.0)
+        rhythm.observe(task, 20.0, True, server)
+        earliest, latest = rhythm.window(21.0, server, False)
+        gaps.append(latest - 20.0)
+    assert gaps[1] > gaps[0], "with the length known the next look waits longer"
 
 
 # -- when the next poll is useful ----------------------------------------------------------------
