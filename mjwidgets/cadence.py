@@ -282,6 +282,15 @@ class TaskRhythm:
         )
 
     @property
+    def fresh_submit(self) -> float | None:
+        """Its submit time, if tracking began right after it (then this process submitted it,
+        and the time is on this clock, not a server's); else None."""
+        submitted = self.submitted_at
+        if submitted is None or self.first_seen - submitted > _FRESH_SUBMIT_S:
+            return None
+        return submitted
+
+    @property
     def change_mid(self) -> float:
         return (self.change_low + self.change_high) / 2
 
@@ -565,6 +574,7 @@ def lag_budget(progress: int, interval: float, length_known: bool = False) -> fl
 
 
 MIN_POLL_GAP_S = 0.03  # never two looks closer than this
+_FRESH_SUBMIT_S = 5.0  # tracked this soon after its submit: the submit time is ours
 
 
 def next_poll(

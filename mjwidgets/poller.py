@@ -51,7 +51,6 @@ Callback = Callable[[Task], Any]
 _IDLE_EXIT_S = 60.0  # an idle poller thread ends after this; the next track() starts a new one
 _MIN_TICK_GAP_S = 0.03
 _BATCH_SIZE = 200  # some resellers cap list-by-condition at 500 ids
-_FRESH_SUBMIT_S = 5.0  # tracked this soon after its submit: the submit time is this process's
 _MAX_BACKOFF_S = 30.0
 # Errors that say something about the backend itself (the badge), not about one request.
 _BACKEND_ERRORS = (AuthError, TransportError, ServerError, RateLimitError)
@@ -67,15 +66,6 @@ def _rank(task: Task) -> float:
         Status.SUBMITTED: 1.0,
         Status.IN_PROGRESS: 2.0 + task.progress / 100,
     }.get(task.status, 0.0)
-
-
-def _fresh_submit(rhythm: TaskRhythm) -> float | None:
-    """When the task was submitted, if this process submitted it and tracked it at once (its
-    submit time is ours, not a server's clock); else None."""
-    submitted = rhythm.submitted_at
-    if submitted is None or rhythm.first_seen - submitted > _FRESH_SUBMIT_S:
-        return None
-    return submitted
 
 
 def _fingerprint(task: Task) -> tuple:
@@ -384,7 +374,7 @@ class Poller:
             since = max((t.rhythm.first_seen for t in batch), default=sent)
             # status and progress only: new-api gives every in-progress preview a fresh ?rand=
             stages = [(t.task.status, t.task.progress) for t in batch]
-            submits = [_fresh_submit(t.rhythm) for t in batch]
+            submits = [t.rhythm.fresh_submit for t in batch]
         fresh: dict[str, Task] = {}
         try:
             if self._batch_supported:
@@ -414,27 +404,16 @@ class Poller:
                     if (t.task.status, t.task.progress) != stage
                 )
                 self.rhythm.observe_poll(previous, (sent, observed_at), moved, running)
-        elif whole:
-            self._observe_first_look(batch, stages, submits, (sent, observed_at))
+        elif whole:  # the first look at tasks submitted since: those that moved tell the grid
+            with self._lock:
+                moved_submits = [
+                    submit
+                    for t, stage, submit in zip(batch, stages, submits, strict=True)
+                    if (t.task.status, t.task.progress) != stage
+                ]
+            self.rhythm.observe_first_look(moved_submits, (sent, observed_at))
         if whole:
             self._last_look = (sent, observed_at)
-
-    def _observe_first_look(
-        self,
-        batch: list[_Tracked],
-        stages: list[tuple[Status, int]],
-        submits: list[float | None],
-        look: tuple[float, float],
-    ) -> None:
-        """The first look at tasks submitted since the last look: the submit times of those
-        that moved tell the grid detector (``ServerRhythm.observe_first_look``)."""
-        with self._lock:
-            moved = [
-                submit
-                for t, stage, submit in zip(batch, stages, submits, strict=True)
-                if (t.task.status, t.task.progress) != stage
-            ]
-        self.rhythm.observe_first_look(moved, look)
 
     def _fetch_batch(self, client: Client, batch: list[_Tracked]) -> dict[str, Task]:
         fresh: dict[str, Task] = {}

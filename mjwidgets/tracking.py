@@ -45,8 +45,6 @@ from .wording import button_name
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .notify import PushReceiver
-
 __all__ = ["Tracker", "Overdue", "ServerRhythm", "TaskRhythm"]
 
 log = redacting_logger("mjwidgets.tracking")
@@ -60,14 +58,6 @@ _ENDED = (Status.FAILURE, Status.CANCEL)
 _trackers: weakref.WeakKeyDictionary[Any, Tracker] = weakref.WeakKeyDictionary()
 _trackers_lock = threading.RLock()
 _default_tracker: Tracker | None = None
-
-
-def _push_receiver(on_push: Callable[[dict[str, Any]], None]) -> PushReceiver:
-    """The push endpoint, imported on first use: werkzeug's server is a sixth of the package's
-    import time, and only a Tracker made with ``notify=True`` listens."""
-    from .notify import PushReceiver
-
-    return PushReceiver(on_push)
 
 
 # ------------------------------------------------------------------------------------------
@@ -144,7 +134,11 @@ class Tracker(ImageJobs, Poller):
                     advice="use Tracker.for_client(client), or close the other tracker first",
                 )
             _trackers[client] = self
-        self._receiver = _push_receiver(self._on_push) if notify else None
+        self._receiver = None
+        if notify:  # werkzeug's server: imported only by a tracker that listens
+            from .notify import PushReceiver
+
+            self._receiver = PushReceiver(self._on_push)
         self._uploads: StoredUploads | None = None
         self._attach(client)
         self._facts = ServerFacts(self.store.path)
