@@ -340,7 +340,8 @@ def server_family(reply: Reply) -> str | None:
             return "trueai"
         if reply.blank:
             return "spring"
-    if reply.is_json and _DOTNET_ESCAPE.search(reply.text):
+    # (the plain test first: the pattern's look-behind costs ~6 ms on a 100-task reply)
+    if reply.is_json and "\\u" in reply.text and _DOTNET_ESCAPE.search(reply.text):
         return "trueai"
     return None
 
