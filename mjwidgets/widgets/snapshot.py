@@ -38,6 +38,11 @@ SNAPSHOT_QUALITY = 70
 # A big snapshot is refreshed less often: about 3 s per MB (a hundred cards: one every ~10 s),
 # so keeping it current never costs more than a small share of the connection and the browser.
 SECONDS_PER_MB = 3.0
+# A change is painted by the live view first: the snapshot waits this long after it. The page
+# still receives every snapshot (hidden, but parsed whole by JupyterLab's HTML renderer and again
+# by its table of contents: ~0.2 s for a 300-card Studio), and sent at once it lands while the
+# change's own card is being drawn (a click's new card took 0.1-0.2 s longer to show).
+SETTLE_S = 1.0
 
 _CARD_STYLE = (
     "box-sizing:border-box;width:min(100%,300px);margin:0;padding:8px;border:1px solid #8884;"
@@ -211,11 +216,12 @@ class Snapshot:
             self._last = time.monotonic()
 
     def touch(self) -> None:
-        """Something shown changed: refresh the snapshot soon (at most every min_interval s)."""
+        """Something shown changed: refresh the snapshot soon (at most every min_interval s,
+        and ``SETTLE_S`` after the change at the soonest, once its live view has drawn it)."""
         with self._lock:
             if not self._shown or self._closed or self._timer is not None:
                 return
-            delay = max(0.0, self._last + self._interval - time.monotonic())
+            delay = max(SETTLE_S, self._last + self._interval - time.monotonic())
             self._timer = threading.Timer(delay, self._refresh)
             self._timer.daemon = True
             self._timer.start()
