@@ -42,14 +42,29 @@ _PAINTED = (
 
 # Arm the watch for one click: the click's own event time (capture listener) → the first moment
 # the result's card is attached, laid out (non-empty box, not hidden) and inside the viewport,
-# checked on every DOM mutation and every frame. Resolves window.__mjwClick with the times.
+# checked on every DOM mutation and every frame. Resolves window.__mjwClick with the times. Only
+# the cards attached since the watch was armed are looked at (from the mutation records): a scan
+# of every card in every frame would cost a 300-card page more than the click itself.
 _ARM_CLICK_JS = """
 ([scope, parentId]) => {
   const root = document.querySelector(scope);
   const known = new Set(root.querySelectorAll('.mjw-task'));
   window.__mjwKnown = known;
-  const isResult = (card) => !known.has(card)
-    && card.querySelector(`.mjw-lineage[data-parent-id="${CSS.escape(parentId)}"]`);
+  window.__mjwResult = null;
+  const fresh = new Set();
+  const collect = (records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        if (node.matches('.mjw-task') && !known.has(node)) fresh.add(node);
+        for (const card of node.querySelectorAll('.mjw-task')) {
+          if (!known.has(card)) fresh.add(card);
+        }
+      }
+    }
+  };
+  const isResult = (card) =>
+    card.querySelector(`.mjw-lineage[data-parent-id="${CSS.escape(parentId)}"]`);
   const laidOut = (card) => {
     const box = card.getBoundingClientRect();
     return card.isConnected && box.width > 0 && box.height > 0 && card.checkVisibility();
@@ -82,21 +97,29 @@ _ARM_CLICK_JS = """
     };
     const check = () => {
       if (finished || clickedAt === null) return;
-      for (const card of root.querySelectorAll('.mjw-task')) {
+      for (const card of fresh) {
         if (!isResult(card) || !laidOut(card)) continue;
         const now = performance.now();
+        window.__mjwResult = card;
         if (attachedMs === null) attachedMs = now - clickedAt;
         if (inView(card)) finish(now - clickedAt);
         return;
       }
     };
-    const observer = new MutationObserver(check);
-    observer.observe(root, { childList: true, subtree: true, attributes: true });
+    const observer = new MutationObserver((records) => { collect(records); check(); });
+    observer.observe(root, { childList: true, subtree: true });
     const frame = () => { if (!finished) { check(); requestAnimationFrame(frame); } };
     requestAnimationFrame(frame);
     setTimeout(() => finish(null), 120000);  // a hang catcher: the row says "seen k/N"
   });
 }
+"""
+
+# Before a click: the page done with what came before (the scroll's newly shown cards, a
+# snapshot the last click's card caused), as when a person looks, then clicks.
+_SETTLED_JS = """
+() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(
+  () => requestIdleCallback(resolve, { timeout: 10000 }))))
 """
 
 # After the result painted: how many cards' views were created since the click besides it.
@@ -110,9 +133,10 @@ _OTHERS_JS = """
 """
 
 _RESULT_PAINTED_JS = """
-([scope, parentId]) => [...document.querySelector(scope).querySelectorAll('.mjw-task')]
-  .some(card => !window.__mjwKnown.has(card) && card.dataset.painted
-    && card.querySelector(`.mjw-lineage[data-parent-id="${CSS.escape(parentId)}"]`))
+([scope, parentId]) => window.__mjwResult ? !!window.__mjwResult.dataset.painted
+  : [...document.querySelector(scope).querySelectorAll('.mjw-task')]
+    .some(card => !window.__mjwKnown.has(card) && card.dataset.painted
+      && card.querySelector(`.mjw-lineage[data-parent-id="${CSS.escape(parentId)}"]`))
 """
 
 # Frame times of the page idle, then while the Studio's scroller moves from the Studio's first
@@ -180,13 +204,15 @@ def _timed_add(
     return time.monotonic() - began, cell
 
 
-def _click(nb, scope: str, parent: str) -> dict[str, Any]:
-    """One U2 click on ``parent``'s card, timed in the page; waits for the result to paint."""
+def _click(nb, studio: str, scope: str, parent: str) -> dict[str, Any]:
+    """One U2 click on ``parent``'s card in the Studio the kernel calls ``studio``, timed in the
+    page; waits for the result to paint."""
     page = nb.page
     card = f"{scope} .mjw-task[data-task-id='{parent}']"
     # the card at the top of the viewport, so the result's place after it is on screen
     page.evaluate("(sel) => document.querySelector(sel).scrollIntoView({block: 'start'})", card)
-    page.wait_for_timeout(500)
+    nb.wait_until(f"{studio}._snapshot._timer is None", timeout=120)
+    page.evaluate(_SETTLED_JS)
     page.evaluate(_ARM_CLICK_JS, [scope, parent])
     page.locator(f"{card} button.mjw-button", has_text=re.compile(r"^U2$")).click()
     times = page.evaluate("() => window.__mjwClick")
@@ -256,7 +282,7 @@ def rows(nb, options: Options) -> list[Row]:
             "side.children = (small,)"
         )
         _wait_painted(nb, scope, 1)
-        small_samples.append(_click(nb, scope, nb.eval(f"singles[{i}].id")))
+        small_samples.append(_click(nb, "small", scope, nb.eval(f"singles[{i}].id")))
         nb.execute("side.children = ()\ndiscard(small)")
     small = _click_summary(small_samples)
     log(options, f"click → new card visible, 1-card Studio: {small}")
@@ -290,7 +316,7 @@ def rows(nb, options: Options) -> list[Row]:
         f"[v.task.id for v in studio.order.in_screen_order()][:: max(1, len(studio.order) "
         f"// {clicks})][:{clicks}]"
     )
-    big_samples = [_click(nb, BIG, parent) for parent in parents]
+    big_samples = [_click(nb, "studio", BIG, parent) for parent in parents]
     big = _click_summary(big_samples)
     submits = nb.eval(sim_tasks) - submits_before
     log(options, f"click → new card visible, {cards + added}-card Studio: {big}; {submits} submits")

@@ -142,9 +142,14 @@ def _refreshes(server: ModelServer, began: float, ended: float) -> int:
 
 
 def run_schedule(
-    server: ModelServer, name: str, gap: Callable[[float], float], began: float
+    server: ModelServer,
+    name: str,
+    gap: Callable[[float], float],
+    began: float,
+    latency: float = 0.0,
 ) -> Outcome:
-    """A batched poll whose next look is ``gap(elapsed)`` after the last answer."""
+    """A batched poll whose next look is ``gap(elapsed)`` after the last answer; each look
+    reads the server ``latency / 2`` after it is sent and is answered ``latency`` after."""
     n = len(server.submits)
     seen: dict[int, float] = {}
     polls: list[float] = []
@@ -153,8 +158,9 @@ def run_schedule(
         t += gap(t - began)
         polls.append(t)
         for i in range(n):
-            if i not in seen and server.look(i, t).is_done:
-                seen[i] = t
+            if i not in seen and server.look(i, t + latency / 2).is_done:
+                seen[i] = t + latency
+        t += latency
     lags, vis = _lags(server, seen)
     return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, t))
 
@@ -164,7 +170,8 @@ class ModelTracker:
     look at ``next_poll`` of every pending task's window. Kept across batches (``rhythm``), as
     a Tracker is across a notebook session."""
 
-    def __init__(self, expect_grid: bool = False) -> None:
+    def __init__(self, expect_grid: bool = False, latency: float = 0.0) -> None:
+        self.latency = latency  # a look reads the server latency/2 after it is sent
         self.rhythm = ServerRhythm()
         self.rhythm.expect_refresh_grid(expect_grid)
         self.last_poll = 0.0
@@ -181,16 +188,17 @@ class ModelTracker:
         seen: dict[int, float] = {}
         polls: list[float] = []
         now = began
-        previous = self.last_poll
+        previous = (self.last_poll, self.last_poll)
         while len(seen) < n and now < began + 10 * server.finished(n - 1) + 100:
             windows = [rhythms[i].window(now, self.rhythm, False) for i in rhythms]
             wake = next_poll(windows, self.rhythm, now, self.last_poll, began)
-            now = max(now, wake)
+            sent = now = max(now, wake)
             polls.append(now)
+            read, now = sent + self.latency / 2, sent + self.latency  # as the poller: answered
             changed = running = 0
             moved_submits: list[float | None] = []  # of the tasks this look saw move
             for i in list(rhythms):
-                fresh = server.look(i, now)
+                fresh = server.look(i, read)
                 old = tasks[i]
                 if _rank(fresh) < _rank(old):  # as the poller: never back to an older state
                     fresh = old
@@ -209,11 +217,12 @@ class ModelTracker:
                 if fresh.is_done:
                     seen[i] = now
                     del rhythms[i]
-            if previous > began:  # as the poller: only looks whose tasks the last look saw
-                self.rhythm.observe_poll((previous, previous), (now, now), changed, running)
+            if previous[0] > began:  # as the poller: only looks whose tasks the last look saw
+                self.rhythm.observe_poll(previous, (sent, now), changed, running)
             else:  # as the poller: the first look at a batch, against its submits' answers
-                self.rhythm.observe_first_look(moved_submits, (now, now))
-            previous = self.last_poll = now
+                self.rhythm.observe_first_look(moved_submits, (sent, now))
+            previous = (sent, now)
+            self.last_poll = sent
         lags, vis = _lags(server, seen)
         return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, now))
 
@@ -235,17 +244,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--batches", type=int, default=1, help="batches per tracker (warm-up)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="real seconds from a look to its answer"
+    )
+    parser.add_argument(
+        "--submit-gap", type=float, default=0.01, help="real seconds between two submits"
+    )
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args(argv)
     speed = args.speed
     rows: dict[str, list[dict]] = {}
     bounds = []
     for seed in range(args.seeds):
-        tracker = ModelTracker(expect_grid=args.flavor == "newapi")
+        tracker = ModelTracker(expect_grid=args.flavor == "newapi", latency=args.latency)
         start = 0.0
         first: ModelServer | None = None
         for batch in range(args.batches):
-            server = make_server(args.n, args.flavor, speed, seed * 100 + batch, start=start)
+            server = make_server(
+                args.n, args.flavor, speed, seed * 100 + batch, start, args.submit_gap
+            )
             if first is None:
                 first = server
             else:  # the same gateway: the same grid
@@ -264,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
             ("batched-0.5s", lambda _e: 0.5 / speed),
             ("stepped", lambda e: 0.5 / speed if e < 3 / speed or e >= 46 / speed else 5 / speed),
         ):
-            rows.setdefault(name, []).append(run_schedule(server, name, gap, began).figures(speed))
+            outcome = run_schedule(server, name, gap, began, args.latency)
+            rows.setdefault(name, []).append(outcome.figures(speed))
     print(f"lower bound (requests, lag p50 ≤ 0.3 s): {median(bounds):.1f}")
     for name, figures in rows.items():
         keys = figures[0].keys()

@@ -79,6 +79,7 @@ class Options:
     studio_cards: int = 200
     added_cards: int = 100
     clicks: int = 12
+    repeats: int = 3  # runs of each strategy the product goal compares (polling.REPEATED)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

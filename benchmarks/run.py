@@ -61,6 +61,7 @@ POLLING_COLUMNS = (
     "vis-lag p50 ×speed",
     "vis-lag p95 ×speed",
     "lag×req",
+    "lag×req of runs",
     "req ÷ fewest",
     "lag ÷ least",
     "lag×req ÷ best",
@@ -232,6 +233,12 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument(
         "--added-cards", type=int, default=100, help="cards added at once to the big Studio"
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of each strategy the lag × requests goal compares (the median run is kept)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument(
         "--no-readme", action="store_true", help="do not copy the table into benchmarks/README.md"
@@ -245,6 +252,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
         quick=args.quick,
         studio_cards=args.studio_cards,
         added_cards=args.added_cards,
+        repeats=1 if args.quick else max(1, args.repeats),
     )
     return args, options
 
