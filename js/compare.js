@@ -1,13 +1,7 @@
 // mjwidgets Compare: images side by side at one display width, each prompt diffed against the
 // first one (<ins>/<del> built with textContent), and a table of the parameters that differ.
 // Every server-provided string is inserted with textContent, never as HTML.
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
+// Joined after common.js (el, adoptStyles…) by widgets/plumbing.py: front_end.
 
 const DIFF = {
   same: ["span", "mjw-diff-same"],

@@ -374,7 +374,6 @@ class Poller:
             since = max((t.rhythm.first_seen for t in batch), default=sent)
             # status and progress only: new-api gives every in-progress preview a fresh ?rand=
             stages = [(t.task.status, t.task.progress) for t in batch]
-            submits = [t.rhythm.fresh_submit for t in batch]
         fresh: dict[str, Task] = {}
         try:
             if self._batch_supported:
@@ -407,8 +406,8 @@ class Poller:
         elif whole:  # the first look at tasks submitted since: those that moved tell the grid
             with self._lock:
                 moved_submits = [
-                    submit
-                    for t, stage, submit in zip(batch, stages, submits, strict=True)
+                    t.rhythm.fresh_submit
+                    for t, stage in zip(batch, stages, strict=True)
                     if (t.task.status, t.task.progress) != stage
                 ]
             self.rhythm.observe_first_look(moved_submits, (sent, observed_at))

@@ -21,7 +21,7 @@ from ..errors import MJError, ValidationError
 from ..models import Task
 from ..promptdiff import diff_params, diff_prompts
 from ..tracking import Tracker
-from .plumbing import IMAGER, STATIC, tracker_for
+from .plumbing import IMAGER, front_end, tracker_for
 from .videocard import clip_payload
 
 COMPARE_MAX_SIDE = 900  # px on the long side of each image sent to the browser
@@ -48,8 +48,7 @@ class Compare(anywidget.AnyWidget):
     parameters count as whole ``--name value`` units. ``width`` overrides the shared width.
     """
 
-    _esm = STATIC / "compare.js"
-    _css = (STATIC / "mjwidgets.css").read_text() + (STATIC / "compare.css").read_text()
+    _esm = front_end("common.js", "compare.js", styles=("mjwidgets.css", "compare.css"))
 
     items = traitlets.List[Any]().tag(sync=True)
     params = traitlets.List[Any]().tag(sync=True)

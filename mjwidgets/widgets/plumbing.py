@@ -40,16 +40,18 @@ def front_end(*names: str, styles: tuple[str, ...] = ()) -> str:
 
     Comments and indentation are left out: every widget's state carries its module, so a
     saved notebook holds it once per card."""
-    parts = [_compact((STATIC / name).read_text(encoding="utf-8")) for name in names]
+    parts = [_read(name) for name in names]
     for number in range(len(parts) - 1):
         parts[number] = _EXPORT_DEFAULT.sub("", parts[number])
     if styles:
-        sheets = [
-            [f"mjw-css-{Path(name).stem}", _compact((STATIC / name).read_text(encoding="utf-8"))]
-            for name in styles
-        ]
+        sheets = [[f"mjw-css-{Path(name).stem}", _read(name)] for name in styles]
         parts.insert(0, f"adoptStyles({json.dumps(sheets, ensure_ascii=False)});")
     return "\n".join(parts)
+
+
+def _read(name: str) -> str:
+    """One file of ``js/``, compacted."""
+    return _compact((STATIC / name).read_text(encoding="utf-8"))
 
 
 _EXPORT_DEFAULT = re.compile(r"^export default .*$", flags=re.MULTILINE)
