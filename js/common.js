@@ -61,19 +61,6 @@ function flashNote(anchor, text, ms = 1600) {
   setTimeout(() => note.remove(), ms);
 }
 
-// A mouse press on one of `root`'s buttons stays the button's: neither moves the keyboard focus
-// (typing goes on where it was) nor tells JupyterLab, which would make the cell the active one
-// and focus it — a restyle of the whole notebook (0.1 s in a 300-card Studio, before the click's
-// new card could show). The click still fires; Tab and Enter reach the buttons as before.
-function pressInPlace(root, signal) {
-  root.addEventListener("mousedown", (event) => {
-    if (event.button === 0 && event.target.closest("button")) {
-      event.preventDefault();
-      event.stopPropagation();
-    }
-  }, { signal });
-}
-
 // Is this view still connected to a kernel? ipywidgets flips a model's `comm_live` when its
 // kernel restarts or shuts down (and says so with a "comm_live_update" event, whose `this` is
 // our view), and marks the containers around the view "jupyter-widgets-disconnected" — from the

@@ -173,7 +173,6 @@ function render({ model, el: host, signal }) {
   root.append(top, offline, form, ...slots.nodes, tools, problems, hint, settings, status, sweep,
     error, silentNote);
   host.appendChild(root);
-  pressInPlace(root, signal);
   hideSnapshotOf(model.get("uid"), signal);
 
   // ---- talking to Python -----------------------------------------------------------------

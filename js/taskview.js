@@ -29,7 +29,6 @@ const DONE = new Set(["SUCCESS", "FAILURE", "CANCEL", "MODAL"]);
 function render({ model, el: host, signal }) {
   const root = el("div", "mjw-task");
   host.appendChild(root);
-  pressInPlace(root, signal);
   // a card shown on its own has a saved snapshot beside it (a uid): hide it while alive
   const liveUid = () => {
     root.dataset.mjwLive = model.get("uid") || "";
