@@ -40,8 +40,9 @@ SNAPSHOT_QUALITY = 70
 SECONDS_PER_MB = 3.0
 # A change is painted by the live view first: the snapshot waits this long after it. The page
 # still receives every snapshot (hidden, but parsed whole by JupyterLab's HTML renderer and again
-# by its table of contents: ~0.2 s for a 300-card Studio), and sent at once it lands while the
-# change's own card is being drawn (a click's new card took 0.1-0.2 s longer to show).
+# by its table of contents: ~0.2 s for a 300-card Studio), and sent at once it would land while
+# the change's own card is being drawn. Not shown to make a click faster on its own; on a burst
+# of results 0.5 s apart it was within the runs' spread (benchmarks/README.md, "Issue 18").
 SETTLE_S = 1.0
 
 _CARD_STYLE = (
