@@ -227,6 +227,14 @@ class ModelTracker:
         return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, now))
 
 
+def _stepped_gap(elapsed: float) -> float:
+    """The stepped baseline's next wait (unscaled), as ``strategies.SteppedPolling`` waits: fast
+    in the opening and from the closing on, slow in between but never past the closing."""
+    if 3.0 <= elapsed < 46.0:
+        return min(5.0, 46.0 - elapsed)
+    return 0.5
+
+
 def lower_bound(server: ModelServer, lag: float = LAG_TARGET_S / 1.0) -> float:
     """Fewest batched requests for lag p50 ≤ ``lag`` when each finish time is known only to lie
     in the batch's spread: a look catches within ``lag`` only the results of the ``lag`` before
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
             ("trueai-2s", lambda _e: 2.0 / speed),
             ("batched-1s", lambda _e: 1.0 / speed),
             ("batched-0.5s", lambda _e: 0.5 / speed),
-            ("stepped", lambda e: 0.5 / speed if e < 3 / speed or e >= 46 / speed else 5 / speed),
+            ("stepped", lambda e: _stepped_gap(e * speed) / speed),
         ):
             outcome = run_schedule(server, name, gap, began, args.latency)
             rows.setdefault(name, []).append(outcome.figures(speed))

@@ -98,10 +98,21 @@ def _submit(client: Client, n: int, hook: str | None) -> tuple[list[Task], dict[
     return tasks, submitted
 
 
-def measure(flavor: str, n: int, strategy: Strategy, speed: float, sim_mode: str) -> Measurement:
-    """Run one strategy on a fresh simulator until it has seen all ``n`` tasks finish."""
+def measure(
+    flavor: str, n: int, strategy: Strategy, speed: float, sim_mode: str, seed: int | None = None
+) -> Measurement:
+    """Run one strategy on a fresh simulator until it has seen all ``n`` tasks finish.
+    ``seed``: the simulator's, so that runs with the same seed meet the same job lengths (each
+    job's ±10 % is drawn from its job hash, and the hashes from the seed) — strategies compared
+    on the same batch, not on two draws whose spreads differ by 15 %."""
     timeout = (JOB_S * 1.1 + NEWAPI_REFRESH_S + 40.0) / speed + 10.0
-    options = {"speed": speed, "flavor": flavor, "concurrency": n, "queue_size": max(n, 10)}
+    options = {
+        "speed": speed,
+        "flavor": flavor,
+        "concurrency": n,
+        "queue_size": max(n, 10),
+        "seed": seed,
+    }
     with simproc.start(sim_mode, **options) as sim:
         client = Client(sim.url)
         try:
@@ -382,8 +393,11 @@ def run(options: Options) -> list[Row]:
     for flavor, n, speed, name in plan(options):
         repeated = flavor == "plus" and n == GOAL_N and name in REPEATED
         runs = []
-        for _ in range(options.repeats if repeated else 1):
-            m = measure(flavor, n, make_strategy(name, speed), speed, options.sim_mode)
+        for repeat in range(options.repeats if repeated else 1):
+            # repeat k of every strategy meets the same batch (a warm Tracker's measured batch
+            # is its second on the server, so it meets the next draws, not the same ones)
+            strategy = make_strategy(name, speed)
+            m = measure(flavor, n, strategy, speed, options.sim_mode, seed=repeat + 1)
             runs.append(to_row(m))
             log(options, _progress(runs[-1]))
         rows.append(_median_run(runs))

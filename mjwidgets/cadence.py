@@ -7,7 +7,7 @@ poll window and polls at the earliest deadline among them.
 Why adaptive: Midjourney reports progress only every few seconds and resellers refresh every 15 s,
 so polling on a fixed clock either wastes requests or shows results late. Every change is known
 only to lie between the last look that showed the old state and the first look that showed the
-new one; intersecting those brackets over consecutive steps pins the step interval down even
+new one; intersecting those brackets over every pair of steps pins the step interval down even
 from coarse looks. The lag we accept is small for the result and larger for mid-way steps.
 
 Like the stepped schedule a maintainer would write (fast at the start, slow in between, fast
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,11 +57,46 @@ _OVERDUE_FLOOR_S = 1.0  # never sooner: a look or two may simply have been late
 # A queue moves when other people's jobs end, not at this job's rhythm: half a minute of waiting
 # in line is ordinary on every server, so a queued job is never called stuck before that.
 _OVERDUE_QUEUED_FLOOR_S = 30.0
+_LENGTHS_KEPT = 64  # job lengths remembered per kind
+_ADVANCES_KEPT = 256  # progress moves remembered: a batch of 100 moves 3–6 times each
+_INTERVAL_VOTERS = 128  # tasks whose step intervals are remembered: a batch of 100 and more
+# Where the looks for a result start in its predicted window, while no job length is known:
+# the window's first fifth held fewer than 1 % of the results in the model of a 100-job batch.
+_RESULT_WINDOW_SKIP = 0.2
 
 
 def _median(values: Iterable[float]) -> float | None:
     items = list(values)
     return statistics.median(items) if items else None
+
+
+class _Votes:
+    """The latest value from each of the most recent voters (``size`` of them), in the order
+    they last voted. One task learns its step interval again at every step, each time more
+    precisely; keeping every value would let the tasks that step last — a batch's slowest —
+    outvote the rest, and learn the server slower than it is."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: dict[object, float] = {}
+        self._anonymous = 0
+        self.cast = 0  # votes cast, a voter's repeated ones included
+
+    def vote(self, voter: object, value: float) -> None:
+        self.cast += 1
+        if voter is None:  # one vote of its own (a value remembered from an earlier session)
+            self._anonymous += 1
+            voter = ("anonymous", self._anonymous)
+        self._values.pop(voter, None)
+        self._values[voter] = value
+        if len(self._values) > self._size:
+            del self._values[next(iter(self._values))]
+
+    def values(self) -> list[float]:
+        return list(self._values.values())
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 class ServerRhythm:
@@ -72,13 +107,20 @@ class ServerRhythm:
     """
 
     def __init__(self) -> None:
-        self._by_action: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque(maxlen=64)
+        # each task's latest estimate of its own step interval, per action and for all
+        self._by_action: dict[str, _Votes] = {}
+        self._all = _Votes(_INTERVAL_VOTERS)
         self._rough: deque[float] = deque(maxlen=64)
         self._final_ratios: deque[float] = deque(maxlen=32)
+        # how far progress moves in one step (Midjourney: ~15 %), from the smallest moves seen:
+        # a task looked at every other step only ever shows double moves, and without this
+        # would count each as one step and learn an interval twice too long
+        self._advances: deque[int] = deque(maxlen=_ADVANCES_KEPT)
         # seconds from a job's submit to its result, per (action, relaxed): the earliest a job of
-        # the kind can end, as the stepped schedule a maintainer would write knows it in advance
-        self._lengths: dict[tuple[str, bool], deque[float]] = {}
+        # the kind can end, as the stepped schedule a maintainer would write knows it in advance;
+        # each (submit time, order learnt, seconds), the most recently submitted kept
+        self._lengths: dict[tuple[str, bool], list[tuple[float, int, float]]] = {}
+        self._learnt = 0
         # batched looks: (before, at, how many tasks moved) and the looks that showed nothing
         self._changes: deque[tuple[float, float, int]] = deque(maxlen=16)
         self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
@@ -86,9 +128,11 @@ class ServerRhythm:
         self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
         self._grid_expected = False
 
-    def learn_interval(self, action: str, seconds: float) -> None:
-        self._by_action.setdefault(action, deque(maxlen=32)).append(seconds)
-        self._all.append(seconds)
+    def learn_interval(self, action: str, seconds: float, task_id: str | None = None) -> None:
+        """Task ``task_id`` steps every ``seconds`` (its latest estimate replaces its earlier
+        ones; None: a value of its own, as one remembered from an earlier session)."""
+        self._by_action.setdefault(action, _Votes(_INTERVAL_VOTERS)).vote(task_id, seconds)
+        self._all.vote(task_id, seconds)
 
     def learn_rough(self, seconds: float) -> None:
         """A coarse guess (the middle of a wide bracket): used only until precise ones exist.
@@ -96,21 +140,41 @@ class ServerRhythm:
         if seconds > 0:
             self._rough.append(seconds)
 
+    def learn_advance(self, percent: int) -> None:
+        """Progress moved by ``percent`` between two looks (one step or more)."""
+        if percent > 0:
+            self._advances.append(percent)
+
+    def step_size(self) -> int | None:
+        """Progress per step: the smallest move seen (any other is a few steps at once)."""
+        return min(self._advances) if self._advances else None
+
     def learn_final_ratio(self, ratio: float) -> None:
         if 0.2 <= ratio <= 5.0:
             self._final_ratios.append(ratio)
 
-    def learn_length(self, action: str, relaxed: bool, seconds: float) -> None:
-        """A job ended at least ``seconds`` after its submit."""
+    def learn_length(
+        self, action: str, relaxed: bool, seconds: float, submitted_at: float | None = None
+    ) -> None:
+        """A job ended at least ``seconds`` after its submit (at ``submitted_at`` on this clock;
+        None: earlier than any job seen here). The ``_LENGTHS_KEPT`` most recently *submitted*
+        jobs are kept, not the latest results: a batch's results come shortest first, so keeping
+        the latest results dropped a batch of 100's shortest third, and the next batch looked for
+        its first results seconds late."""
         if seconds > 0:
-            self._lengths.setdefault((action, relaxed), deque(maxlen=64)).append(seconds)
+            kept = self._lengths.setdefault((action, relaxed), [])
+            self._learnt += 1
+            when = float("-inf") if submitted_at is None else submitted_at
+            kept.append((when, self._learnt, seconds))
+            if len(kept) > _LENGTHS_KEPT:
+                kept.remove(min(kept))
 
     def shortest_length(self, action: str, relaxed: bool) -> float | None:
         """The shortest of the recent jobs of this kind (from three on), less the gap to expect
         below the shortest of that many: no job is likely to end sooner, so looking fast for a
         result before then is wasted. A queue only adds to a job's length."""
-        lengths = self._lengths.get((action, relaxed))
-        if not lengths or len(lengths) < 3:
+        lengths = [seconds for _, _, seconds in self._lengths.get((action, relaxed), ())]
+        if len(lengths) < 3:
             return None
         shortest = min(lengths)
         return shortest - (max(lengths) - shortest) / (len(lengths) - 1)
@@ -118,10 +182,10 @@ class ServerRhythm:
     def interval(self, action: str) -> float | None:
         """Typical seconds between two progress steps of a task of this action."""
         own = self._by_action.get(action)
-        if own and len(own) >= 2:
-            return _median(own)
-        if len(self._all) >= 2:
-            return _median(self._all)
+        if own and own.cast >= 2:  # one task's second look at its rhythm is enough
+            return _median(own.values())
+        if self._all.cast >= 2:
+            return _median(self._all.values())
         return _median(self._rough) if len(self._rough) >= 3 else None
 
     def final_ratio_known(self) -> bool:
@@ -131,8 +195,8 @@ class ServerRhythm:
         """Relative uncertainty of a predicted step time (interquartile range / median)."""
         if len(self._all) < 4:
             return 0.2
-        quartiles = statistics.quantiles(self._all, n=4)
-        middle = statistics.median(self._all)
+        quartiles = statistics.quantiles(self._all.values(), n=4)
+        middle = statistics.median(self._all.values())
         return min(0.5, max(0.08, (quartiles[2] - quartiles[0]) / middle if middle else 0.2))
 
     def final_ratio(self) -> float:
@@ -144,10 +208,14 @@ class ServerRhythm:
         rough guesses of them), the final gap, job lengths (a refresh grid's phase does not
         hold: it is found again)."""
         return {
-            "intervals": {action: list(values) for action, values in self._by_action.items()},
+            "intervals": {action: votes.values() for action, votes in self._by_action.items()},
             "rough": list(self._rough),
             "final_ratios": list(self._final_ratios),
-            "lengths": [[a, r, list(values)] for (a, r), values in self._lengths.items()],
+            "step_size": self.step_size(),
+            "lengths": [
+                [a, r, [seconds for _, _, seconds in sorted(kept)]]
+                for (a, r), kept in self._lengths.items()
+            ],
         }
 
     def restore(self, data: Any) -> None:
@@ -162,6 +230,8 @@ class ServerRhythm:
             self.learn_rough(seconds)
         for ratio in _seconds(data.get("final_ratios")):
             self.learn_final_ratio(ratio)
+        for percent in _seconds([data.get("step_size")]):
+            self.learn_advance(int(percent))
         for entry in data.get("lengths") or []:
             if isinstance(entry, list) and len(entry) == 3:
                 for seconds in _seconds(entry[2]):
@@ -233,9 +303,9 @@ class TaskRhythm:
     """One task's observed changes, and the window in which its next poll is useful.
 
     Every change is known only to lie between the last look that showed the old state and the
-    first look that showed the new one. Intersecting those brackets over consecutive steps pins
-    the step interval down even from coarse looks, as long as the steps are regular; when they
-    are not, the intersection empties and starts again from the latest pair.
+    first look that showed the new one. Intersecting those brackets over every pair of steps
+    pins the step interval down even from coarse looks, as long as the steps are regular; when
+    they are not, the intersection empties and the latest pair alone is kept.
     """
 
     action: str
@@ -248,7 +318,6 @@ class TaskRhythm:
     status_since: float = 0.0
     interval_low: float | None = None  # the step interval lies in [interval_low, interval_high]
     interval_high: float | None = None
-    progress_steps: deque[int] = field(default_factory=lambda: deque(maxlen=8))
     poll_now: bool = False
     first_seen: float = 0.0  # when tracking (re)started
     submitted_at: float | None = None  # the job's submit on this clock, when known
@@ -317,20 +386,20 @@ class TaskRhythm:
             advance = task.progress - self.progress
             if task.status is Status.IN_PROGRESS and advance > 0 and self.progress > 0:
                 # a step missed between two looks shows as a double jump: count the steps
-                self.progress_steps.append(advance)
-                steps = max(1, round(advance / (_median(self.progress_steps) or advance)))
-                self._narrow((low - self.change_high) / steps, (now - self.change_low) / steps)
+                server.learn_advance(advance)
+                steps = max(1, round(advance / (server.step_size() or advance)))
+                number = (self.steps[-1][0] if self.steps else 0) + steps
+                self.steps.append((number, low, now))
+                self.interval_low, self.interval_high = _step_bracket(self.steps)
                 interval = self._own_interval()
                 if interval is not None:
-                    server.learn_interval(self.action, interval)
+                    server.learn_interval(self.action, interval, task.id)
                 else:
                     rough_low = (low - self.change_high) / steps
                     rough_high = (now - self.change_low) / steps
                     middle = (rough_low + rough_high) / 2
                     if middle > 0 and rough_high - rough_low <= 1.2 * middle:
                         server.learn_rough(middle)
-                number = (self.steps[-1][0] if self.steps else 0) + steps
-                self.steps.append((number, low, now))
             elif task.status is Status.IN_PROGRESS and advance > 0:
                 # the first step: the wait since the start seeds the step interval
                 start = self.change_mid if self.status_since > self.first_seen else self.first_seen
@@ -342,7 +411,9 @@ class TaskRhythm:
                 self.steps.clear()
                 self.steps.append((0, low, now))
             if task.status is Status.SUCCESS and self.submitted_at is not None:
-                server.learn_length(self.action, self.relaxed, low - self.submitted_at)
+                server.learn_length(
+                    self.action, self.relaxed, low - self.submitted_at, self.submitted_at
+                )
             if task.is_done and self.progress >= FINAL_STEP_PROGRESS:
                 interval = self.interval(server)
                 gap_low, gap_high = low - self.change_high, now - self.change_low
@@ -353,17 +424,6 @@ class TaskRhythm:
         self.status, self.progress = task.status, task.progress
         self.change_low, self.change_high = low, now
         self.observed_at = now
-
-    def _narrow(self, low: float, high: float) -> None:
-        low = max(0.0, low)
-        if self.interval_low is None or self.interval_high is None:
-            self.interval_low, self.interval_high = low, high
-            return
-        merged_low, merged_high = max(low, self.interval_low), min(high, self.interval_high)
-        if merged_low > merged_high:  # irregular steps: start again from this pair
-            self.interval_low, self.interval_high = low, high
-        else:
-            self.interval_low, self.interval_high = merged_low, merged_high
 
     def _own_interval(self, precision: float = 0.5) -> float | None:
         if self.interval_low is None or self.interval_high is None:
@@ -438,14 +498,9 @@ class TaskRhythm:
             low, high = known * (1 - margin), known * (1 + margin)
         else:
             for attempt in range(2):
-                low_i, high_i = low, high
-                for a in range(len(steps)):
-                    for b in range(a + 1, len(steps)):
-                        count = steps[b][0] - steps[a][0]
-                        low_i = max(low_i, (steps[b][1] - steps[a][2]) / count)
-                        high_i = min(high_i, (steps[b][2] - steps[a][1]) / count)
-                if low_i <= high_i:
-                    low, high = low_i, high_i
+                bracket = _pairs_bracket(steps, low, high)
+                if bracket is not None:
+                    low, high = bracket
                     break
                 steps = steps[-2:]  # irregular: keep only the latest pair
                 if attempt or len(self.steps) == 2:
@@ -526,10 +581,15 @@ class TaskRhythm:
             return (last + gap / 2, last + gap)
         predicted = self.predict(server)
         if predicted is not None and interval is not None:
-            step = lag_budget(self.progress, interval, self._length_known(server))
+            length_known = self._length_known(server)
+            step = lag_budget(self.progress, interval, length_known)
             earliest, latest = predicted
             earliest = self._not_before_end(earliest, server)
             latest = max(latest, earliest)
+            if self.progress >= FINAL_STEP_PROGRESS and not length_known:
+                # a result falls anywhere in its window, hardly ever in its first fifth
+                # (benchmarks/README.md, "Issue 18"): the looks for it start there
+                earliest += _RESULT_WINDOW_SKIP * (latest - earliest)
             if last < earliest:  # the next change cannot have happened yet: look just after it
                 return (earliest, earliest + step)
             if now <= latest + step:
@@ -547,6 +607,31 @@ class TaskRhythm:
         overdue = max(0.0, last - expected)  # late (a stuck task?): back off slowly, up to 5 s
         gap = min(max(step, 5.0), step * (1 + overdue / interval))
         return (last + gap / 2, last + gap)
+
+
+_Step = tuple[int, float, float]  # (step number, seen after, seen by)
+
+
+def _pairs_bracket(
+    steps: Sequence[_Step], low: float = 0.0, high: float = float("inf")
+) -> tuple[float, float] | None:
+    """The step intervals that every pair of observed steps allows, within [low, high]: steps
+    ``count`` apart, seen within [after, by] each, are between (after₂ − by₁) / count and
+    (by₂ − after₁) / count apart. None when no interval fits them all (irregular steps)."""
+    for a, first in enumerate(steps):
+        for second in list(steps)[a + 1 :]:
+            count = second[0] - first[0]
+            low = max(low, (second[1] - first[2]) / count)
+            high = min(high, (second[2] - first[1]) / count)
+    return (low, high) if low <= high else None
+
+
+def _step_bracket(steps: Sequence[_Step]) -> tuple[float, float]:
+    """A task's step interval from its observed steps: what every pair of them allows, or
+    when the steps were irregular, what the latest two allow."""
+    bracket = _pairs_bracket(steps) or _pairs_bracket(list(steps)[-2:])
+    assert bracket is not None  # one pair always fits: after ≤ by
+    return bracket
 
 
 def _seconds(values: Any) -> list[float]:
@@ -567,7 +652,7 @@ def lag_budget(progress: int, interval: float, length_known: bool = False) -> fl
     if progress >= FINAL_STEP_PROGRESS:  # the result: what the goals are about
         return min(0.5, max(0.03, 0.07 * interval))
     if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
-        return min(4.0, max(0.1, 0.6 * interval))
+        return min(4.0, max(0.1, 0.45 * interval))
     if length_known:  # progress may show a step late
         return min(16.0, max(0.1, 2.0 * interval))
     return min(8.0, max(0.1, 1.0 * interval))  # progress may show a few seconds late

@@ -77,7 +77,7 @@ def test_final_ratio(rule, ratios, expected, known):
         ("the result: never more than 0.5 s", 93, 20.0, False, 0.5),
         ("the result: never less than 30 ms", 93, 0.1, False, 0.03),
         ("the result: the same with a known job length", 93, 7.0, True, 0.49),
-        ("the last step (78 %) anchors the result: 60 %", 78, 5.0, False, 3.0),
+        ("the last step (78 %) anchors the result: 45 %", 78, 5.0, False, 2.25),
         ("the last step: at most 4 s", 78, 60.0, False, 4.0),
         ("mid-way steps may show a step late", 31, 7.0, False, 7.0),
         ("mid-way steps: at most 8 s", 31, 30.0, False, 8.0),
@@ -228,12 +228,111 @@ def test_the_first_step_seeds_the_interval_from_the_wait_since_the_start():
 
 def test_a_double_jump_counts_as_two_steps():
     rhythm, server = _rhythm(Status.IN_PROGRESS, 15), _server()
+    server.learn_advance(16)  # another task was seen moving one step
     rhythm.steps.append((0, 0.0, 0.0))
-    rhythm.progress_steps.extend([16, 15])
     task = Task(id="1", status=Status.IN_PROGRESS, progress=46)  # 15 → 46 skips 31
     rhythm.observe(task, 14.0, True, server, seen_unchanged_at=14.0)
     assert rhythm.steps[-1][0] == 2
     assert rhythm.interval_low == pytest.approx(7.0) and rhythm.interval_high == pytest.approx(7.0)
+
+
+def _seen_every_other_step(server: ServerRhythm, task_id: str = "1") -> TaskRhythm:
+    """A task stepping every 7 s from 9 s (15, 31, 46, 62, 78 %), looked at every 14 s from
+    2 s: it only ever shows double moves."""
+    task = Task(id=task_id, action="IMAGINE", status=Status.SUBMITTED)
+    rhythm = TaskRhythm.start(task, 0.0, relaxed=False)
+    for now, progress in ((2.0, 0), (16.0, 31), (30.0, 62), (44.0, 93)):
+        changed = progress != task.progress
+        task.status = Status.IN_PROGRESS if progress else Status.SUBMITTED
+        task.progress = progress
+        rhythm.observe(task, now, changed, server)
+    return rhythm
+
+
+def test_a_task_seen_only_at_double_moves_counts_them_from_the_servers_step_size():
+    server = _server()
+    server.learn_advance(15)  # a task of the server's was seen moving a single step
+    rhythm = _seen_every_other_step(server)
+    assert [number for number, _, _ in rhythm.steps] == [0, 2, 4]
+    assert rhythm.interval_low <= 7.0 <= rhythm.interval_high
+    # without the server's step size the double moves pass for single steps: 7–21 s, 14 s
+    alone = _seen_every_other_step(_server())
+    assert (alone.interval_low, alone.interval_high) == pytest.approx((7.0, 21.0))
+
+
+def test_the_step_size_is_remembered_across_sessions():
+    server = _server()
+    server.learn_advance(31)
+    server.learn_advance(15)
+    later = ServerRhythm()
+    later.restore(server.export())
+    assert later.step_size() == 15
+
+
+def test_every_pair_of_steps_narrows_the_interval_not_only_consecutive_ones():
+    rhythm, server = _rhythm(Status.IN_PROGRESS, 15), _server()
+    server.learn_advance(15)
+    # steps every 7 s at 1, 8, 15, 22 s; each seen within a 6 s bracket
+    rhythm.steps.append((0, 0.0, 6.0))
+    rhythm.change_low, rhythm.change_high = 0.0, 6.0
+    for progress, after, by in ((31, 6.0, 12.0), (46, 12.0, 18.0), (62, 18.0, 24.0)):
+        task = Task(id="1", status=Status.IN_PROGRESS, progress=progress)
+        rhythm.observe(task, by, True, server, seen_unchanged_at=after)
+    # consecutive pairs allow 0–12 s; steps 0 and 3 allow (18 − 6) / 3 … (24 − 0) / 3 = 4–8 s
+    assert (rhythm.interval_low, rhythm.interval_high) == pytest.approx((4.0, 8.0))
+
+
+def test_each_task_counts_once_in_the_servers_interval():
+    server = ServerRhythm()
+    server.learn_interval("IMAGINE", 7.0, "fast")
+    server.learn_interval("IMAGINE", 7.2, "middle")
+    for estimate in (9.5, 9.2, 9.0, 9.0):  # a slow task learns again at every step
+        server.learn_interval("IMAGINE", estimate, "slow")
+    assert server.interval("IMAGINE") == 7.2  # its latest estimate is one vote of three
+
+
+def test_what_a_batch_teaches_of_job_lengths_does_not_depend_on_the_order_of_its_results():
+    # 100 jobs submitted 10 ms apart, 48–58 s long in a scrambled order; results come shortest
+    # first, and the shortest must not be forgotten by the time the last result comes
+    jobs = [(index * 0.01, 48.0 + (index * 37 % 100) / 10) for index in range(100)]
+    by_result = sorted(jobs, key=lambda job: job[0] + job[1])
+    by_submit = _server()
+    in_result_order = _server()
+    for submitted, seconds in jobs:
+        by_submit.learn_length("IMAGINE", False, seconds, submitted)
+    for submitted, seconds in by_result:
+        in_result_order.learn_length("IMAGINE", False, seconds, submitted)
+    learnt = in_result_order.shortest_length("IMAGINE", False)
+    assert learnt == by_submit.shortest_length("IMAGINE", False)
+    kept = [seconds for _, seconds in jobs[-64:]]  # the 64 most recently submitted
+    assert learnt == pytest.approx(min(kept) - (max(kept) - min(kept)) / 63)
+
+
+def _at_result_step(server: ServerRhythm, submitted_ago: float | None) -> TaskRhythm:
+    """Steps every 7 s seen within 1 s (at 9, 16, 23, 30, 37 and 44 s after its submit)."""
+    task = Task(id="1", action="IMAGINE", status=Status.IN_PROGRESS, progress=93)
+    rhythm = TaskRhythm.start(task, 44.5, False, submitted_ago=submitted_ago)
+    for number, at in enumerate((9.0, 16.0, 23.0, 30.0, 37.0, 44.0)):
+        rhythm.steps.append((number, at - 0.5, at + 0.5))
+    rhythm.change_low, rhythm.change_high = 43.5, 44.5
+    return rhythm
+
+
+def test_with_no_job_length_known_the_looks_for_a_result_skip_its_windows_first_fifth():
+    server = _server([7.0] * 8, final=[9 / 7] * 3)
+    rhythm = _at_result_step(server, submitted_ago=None)
+    predicted_earliest, predicted_latest = rhythm.predict(server)
+    earliest, _ = rhythm.window(44.5, server, pushed=False)
+    assert earliest == pytest.approx(
+        predicted_earliest + 0.2 * (predicted_latest - predicted_earliest)
+    )
+    # once jobs of its kind have a known length, that anchors the window instead
+    for seconds in (53.0, 53.5, 54.0):
+        server.learn_length("IMAGINE", False, seconds)
+    anchored = _at_result_step(server, submitted_ago=44.5)
+    assert anchored.window(44.5, server, pushed=False)[0] == pytest.approx(
+        max(anchored.predict(server)[0], server.shortest_length("IMAGINE", False))
+    )
 
 
 def test_no_prediction_before_the_task_runs():

@@ -142,6 +142,24 @@ def test_lost_submit_reply_is_kept_as_outcome_unknown_and_never_resent(store):
         assert other.execute("SELECT outcome FROM intents").fetchall() == [("unknown",)]
 
 
+def test_a_status_update_does_not_wait_for_the_disk_but_a_submit_does(store):
+    """Statuses are the server's to tell again; a submit's record is what stops a resend."""
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.record_many([_task("t1", "a red fox", "IN_PROGRESS")], "http://mj")
+    store.before_submit("/mj/submit/imagine", {"prompt": "a fox"}, "state-1")
+    store._db.set_trace_callback(None)
+    mode, written = "FULL", {}
+    for statement in statements:
+        if statement.startswith("PRAGMA synchronous="):
+            mode = statement.split("=", 1)[1]
+        elif statement.startswith("INSERT"):
+            table = statement.split(" INTO ", 1)[1].split()[0]
+            written.setdefault(table, set()).add(mode)
+    assert written["tasks"] == {"NORMAL"} and written["intents"] == {"FULL"}
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+
+
 def test_the_api_key_never_reaches_the_store(tmp_path):
     secret = "sk-SECRET-123"
     with sim.start(speed=200.0, secret=secret) as server:
