@@ -60,8 +60,10 @@ _OVERDUE_QUEUED_FLOOR_S = 30.0
 _LENGTHS_KEPT = 64  # job lengths remembered per kind
 _ADVANCES_KEPT = 256  # progress moves remembered: a batch of 100 moves 3–6 times each
 _INTERVAL_VOTERS = 128  # tasks whose step intervals are remembered: a batch of 100 and more
-# Where the looks for a result start in its predicted window, while no job length is known:
-# the window's first fifth held fewer than 1 % of the results in the model of a 100-job batch.
+# Where the looks for a result start in its predicted window, while no job length is known: in
+# the model of a first batch of 100, 4 % of the results (13 % at speed 7, where a round trip
+# counts seven times) fell in their window's first fifth and waited for the first look; the
+# looks saved before the first results were worth more (benchmarks/README.md, "Issue 18").
 _RESULT_WINDOW_SKIP = 0.2
 
 
@@ -587,8 +589,7 @@ class TaskRhythm:
             earliest = self._not_before_end(earliest, server)
             latest = max(latest, earliest)
             if self.progress >= FINAL_STEP_PROGRESS and not length_known:
-                # a result falls anywhere in its window, hardly ever in its first fifth
-                # (benchmarks/README.md, "Issue 18"): the looks for it start there
+                # a result seldom falls in its window's first fifth: its looks start there
                 earliest += _RESULT_WINDOW_SKIP * (latest - earliest)
             if last < earliest:  # the next change cannot have happened yet: look just after it
                 return (earliest, earliest + step)
