@@ -392,7 +392,9 @@ class TaskRhythm:
                 steps = max(1, round(advance / (server.step_size() or advance)))
                 number = (self.steps[-1][0] if self.steps else 0) + steps
                 self.steps.append((number, low, now))
-                self.interval_low, self.interval_high = _step_bracket(self.steps)
+                bracket = _step_bracket(self.steps)
+                if bracket is not None:  # None: its first step seen (tracked from mid-way)
+                    self.interval_low, self.interval_high = bracket
                 interval = self._own_interval()
                 if interval is not None:
                     server.learn_interval(self.action, interval, task.id)
@@ -627,9 +629,11 @@ def _pairs_bracket(
     return (low, high) if low <= high else None
 
 
-def _step_bracket(steps: Sequence[_Step]) -> tuple[float, float]:
+def _step_bracket(steps: Sequence[_Step]) -> tuple[float, float] | None:
     """A task's step interval from its observed steps: what every pair of them allows, or
-    when the steps were irregular, what the latest two allow."""
+    when the steps were irregular, what the latest two allow. None from a single step."""
+    if len(steps) < 2:
+        return None
     bracket = _pairs_bracket(steps) or _pairs_bracket(list(steps)[-2:])
     assert bracket is not None  # one pair always fits: after ≤ by
     return bracket

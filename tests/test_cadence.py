@@ -517,3 +517,13 @@ def test_may_be_stuck(rule, status, intervals, quiet_s, stuck):
     rhythm = _seen(status)
     overdue = rhythm.overdue(rhythm.change_mid + quiet_s, _server(intervals))
     assert (overdue is not None) is stuck, rule
+
+
+def test_a_task_tracked_from_mid_way_learns_no_interval_from_its_first_step():
+    # resumed at 46 %: when it reached 46 % is unknown, so its first step seen teaches nothing
+    rhythm, server = _rhythm(Status.IN_PROGRESS, 46, at=100.0), _server()
+    server.learn_advance(15)
+    rhythm.observe(Task(id="1", status=Status.IN_PROGRESS, progress=62), 104.0, True, server)
+    assert rhythm.interval(server) is None and server.interval("IMAGINE") is None
+    earliest, latest = rhythm.window(104.0, server, pushed=False)
+    assert latest < 104.0 + 10  # still looked at every few seconds
