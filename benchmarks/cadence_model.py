@@ -29,6 +29,7 @@ from mjwidgets.models import Status, Task
 from mjwidgets.poller import _rank
 
 from .common import median, percentile
+from .strategies import STEPPED_CLOSING_S, STEPPED_FAST_S, STEPPED_OPENING_S, STEPPED_SLOW_S
 
 STEPS = (
     [(1.0, Status.SUBMITTED, 0)]
@@ -230,9 +231,9 @@ class ModelTracker:
 def _stepped_gap(elapsed: float) -> float:
     """The stepped baseline's next wait (unscaled), as ``strategies.SteppedPolling`` waits: fast
     in the opening and from the closing on, slow in between but never past the closing."""
-    if 3.0 <= elapsed < 46.0:
-        return min(5.0, 46.0 - elapsed)
-    return 0.5
+    if STEPPED_OPENING_S <= elapsed < STEPPED_CLOSING_S:
+        return min(STEPPED_SLOW_S, STEPPED_CLOSING_S - elapsed)
+    return STEPPED_FAST_S
 
 
 def lower_bound(server: ModelServer, lag: float = LAG_TARGET_S / 1.0) -> float:

@@ -81,14 +81,12 @@ class _Votes:
     def __init__(self, size: int) -> None:
         self._size = size
         self._values: dict[object, float] = {}
-        self._anonymous = 0
         self.cast = 0  # votes cast, a voter's repeated ones included
 
     def vote(self, voter: object, value: float) -> None:
         self.cast += 1
         if voter is None:  # one vote of its own (a value remembered from an earlier session)
-            self._anonymous += 1
-            voter = ("anonymous", self._anonymous)
+            voter = ("anonymous", self.cast)
         self._values.pop(voter, None)
         self._values[voter] = value
         if len(self._values) > self._size:
@@ -621,8 +619,9 @@ def _pairs_bracket(
     """The step intervals that every pair of observed steps allows, within [low, high]: steps
     ``count`` apart, seen within [after, by] each, are between (after₂ − by₁) / count and
     (by₂ − after₁) / count apart. None when no interval fits them all (irregular steps)."""
+    steps = list(steps)  # a deque does not slice
     for a, first in enumerate(steps):
-        for second in list(steps)[a + 1 :]:
+        for second in steps[a + 1 :]:
             count = second[0] - first[0]
             low = max(low, (second[1] - first[2]) / count)
             high = min(high, (second[2] - first[1]) / count)
