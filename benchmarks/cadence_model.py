@@ -148,9 +148,11 @@ def run_schedule(
     gap: Callable[[float], float],
     began: float,
     latency: float = 0.0,
+    jitter: Callable[[], float] = lambda: 0.0,
 ) -> Outcome:
     """A batched poll whose next look is ``gap(elapsed)`` after the last answer; each look
-    reads the server ``latency / 2`` after it is sent and is answered ``latency`` after."""
+    reads the server half its round trip after it is sent and is answered a round trip after
+    (``latency`` plus a draw of ``jitter``)."""
     n = len(server.submits)
     seen: dict[int, float] = {}
     polls: list[float] = []
@@ -158,10 +160,11 @@ def run_schedule(
     while len(seen) < n and t < began + 10 * server.finished(n - 1) + 100:
         t += gap(t - began)
         polls.append(t)
+        took = latency + jitter()
         for i in range(n):
-            if i not in seen and server.look(i, t + latency / 2).is_done:
-                seen[i] = t + latency
-        t += latency
+            if i not in seen and server.look(i, t + took / 2).is_done:
+                seen[i] = t + took
+        t += took
     lags, vis = _lags(server, seen)
     return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, t))
 
@@ -171,8 +174,15 @@ class ModelTracker:
     look at ``next_poll`` of every pending task's window. Kept across batches (``rhythm``), as
     a Tracker is across a notebook session."""
 
-    def __init__(self, expect_grid: bool = False, latency: float = 0.0) -> None:
-        self.latency = latency  # a look reads the server latency/2 after it is sent
+    def __init__(
+        self,
+        expect_grid: bool = False,
+        latency: float = 0.0,
+        jitter: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        # a look reads the server half its round trip (latency + a draw of jitter) after it
+        # is sent
+        self.latency, self.jitter = latency, jitter
         self.rhythm = ServerRhythm()
         self.rhythm.expect_refresh_grid(expect_grid)
         self.last_poll = 0.0
@@ -195,7 +205,8 @@ class ModelTracker:
             wake = next_poll(windows, self.rhythm, now, self.last_poll, began)
             sent = now = max(now, wake)
             polls.append(now)
-            read, now = sent + self.latency / 2, sent + self.latency  # as the poller: answered
+            took = self.latency + self.jitter()
+            read, now = sent + took / 2, sent + took  # as the poller: answered
             changed = running = 0
             moved_submits: list[float | None] = []  # of the tasks this look saw move
             for i in list(rhythms):
@@ -246,6 +257,12 @@ def lower_bound(server: ModelServer, lag: float = LAG_TARGET_S / 1.0) -> float:
     return spread / (2 * lag) + 1
 
 
+def _jitter(mean: float, seed: int) -> Callable[[], float]:
+    """Seeded exponential draws of ``mean`` seconds (0: none)."""
+    draws = random.Random(seed)
+    return (lambda: draws.expovariate(1 / mean)) if mean > 0 else (lambda: 0.0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100)
@@ -257,6 +274,13 @@ def main(argv: list[str] | None = None) -> None:
         "--latency", type=float, default=0.0, help="real seconds from a look to its answer"
     )
     parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        help="mean real seconds a round trip takes beyond --latency (exponential draws): a "
+        "loaded machine's; it blurs what each look shows",
+    )
+    parser.add_argument(
         "--submit-gap", type=float, default=0.01, help="real seconds between two submits"
     )
     parser.add_argument("--trace", action="store_true")
@@ -265,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, list[dict]] = {}
     bounds = []
     for seed in range(args.seeds):
-        tracker = ModelTracker(expect_grid=args.flavor == "newapi", latency=args.latency)
+        tracker = ModelTracker(args.flavor == "newapi", args.latency, _jitter(args.jitter, seed))
         start = 0.0
         first: ModelServer | None = None
         for batch in range(args.batches):
@@ -290,7 +314,8 @@ def main(argv: list[str] | None = None) -> None:
             ("batched-0.5s", lambda _e: 0.5 / speed),
             ("stepped", lambda e: _stepped_gap(e * speed) / speed),
         ):
-            outcome = run_schedule(server, name, gap, began, args.latency)
+            draws = _jitter(args.jitter, seed)  # each strategy its own draws
+            outcome = run_schedule(server, name, gap, began, args.latency, draws)
             rows.setdefault(name, []).append(outcome.figures(speed))
     print(f"lower bound (requests, lag p50 ≤ 0.3 s): {median(bounds):.1f}")
     for name, figures in rows.items():

@@ -600,6 +600,17 @@ def test_introspection_reports_finish_times_and_requests(server, api):
     assert timings[0]["updates"] == 9
 
 
+def test_without_prerender_an_image_is_drawn_only_when_it_is_fetched():
+    """For a benchmark that fetches no image (the polling one): the simulator draws nothing on
+    the cores its client shares, and an image asked for is still there."""
+    with sim.start(speed=FAST, prerender=False) as server:
+        api = Api(server.url)
+        task = api.wait(api.imagine("a heron in the reeds"))
+        assert requests.get(f"{server.url}/sim/stats", timeout=5).json()["images_drawn"] == 0
+        assert api.image(task["imageUrl"]).size == (2048, 2048)
+        assert requests.get(f"{server.url}/sim/stats", timeout=5).json()["images_drawn"] == 1
+
+
 # ---------------------------------------------------------------------------- command line
 def test_command_line_runs_a_simulator_for_other_clients():
     proc = subprocess.Popen(

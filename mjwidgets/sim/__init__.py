@@ -122,6 +122,7 @@ def create(
     strict: bool = False,
     image_urls: bool = False,
     auth: str = "flavor",
+    prerender: bool = True,
 ) -> SimServer:
     """Build a simulator bound to its port(s) without serving yet (the CLI serves it itself)."""
     config = FaultConfig()
@@ -141,6 +142,7 @@ def create(
         task_timeout=task_timeout,
         strict=strict,
         image_urls=image_urls,
+        prerender=prerender,
     )
     engine.media.set_account(account)
     app = SimApp(engine, dice, secret, auth=auth)
@@ -164,7 +166,9 @@ def start(**options) -> SimServer:
     buttons of the task), image_urls (trueai's per-tile `imageUrls`, like its
     EnableFillOfficialCdn), auth ("flavor": each server's own header rule; "any": every style),
     account ("official", the default, so edits and retexture run; "youchuan"; or "discord",
-    which refuses them and needs remix on for /submit/video).
+    which refuses them and needs remix on for /submit/video), prerender (True, the default: each
+    final image is drawn at its job's last progress step, ready when the job ends; False: at its
+    first GET).
     """
     return create(**options).serve_in_background()
 
