@@ -375,6 +375,8 @@ class TaskView(ipywidgets.VBox):
         if final and isinstance(self.card, VideoCardModel):  # posters, no image beside them
             if videocard.show_finished(self.card, self.tracker, task, self._keep_clips):
                 self._shown_image = key
+                # a preview shown while it ran (a loaded machine can fetch one) gives way
+                self.card.image = b""
             return
         try:
             if final:  # the display JPEG the cache made beside the image: read, not re-encoded
