@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mjwidgets.cadence import ServerRhythm, TaskRhythm, next_poll
+from mjwidgets.cadence import ServerRhythm, TaskRhythm, next_poll, watched_since
 from mjwidgets.models import Status, Task
 from mjwidgets.poller import _rank
 
@@ -202,7 +202,8 @@ class ModelTracker:
         previous = (self.last_poll, self.last_poll)
         while len(seen) < n and now < began + 10 * server.finished(n - 1) + 100:
             windows = [rhythms[i].window(now, self.rhythm, False) for i in rhythms]
-            wake = next_poll(windows, self.rhythm, now, self.last_poll, began)
+            since = watched_since(previous[1], [began])  # as the poller
+            wake = next_poll(windows, self.rhythm, now, self.last_poll, since)
             sent = now = max(now, wake)
             polls.append(now)
             took = self.latency + self.jitter()

@@ -41,6 +41,7 @@ __all__ = [
     "OVERDUE_STEPS",
     "QUEUED_STEPS",
     "lag_budget",
+    "watched_since",
 ]
 
 FINAL_STEP_PROGRESS = 93  # Midjourney's last progress step; the next change is the result
@@ -660,6 +661,15 @@ def lag_budget(progress: int, interval: float, length_known: bool = False) -> fl
     if length_known:  # progress may show a step late
         return min(16.0, max(0.1, 2.0 * interval))
     return min(8.0, max(0.1, 1.0 * interval))  # progress may show a few seconds late
+
+
+def watched_since(last_answer: float, tracking_starts: Iterable[float]) -> float:
+    """Since when every pending task has been watched: the last batched look's answer (a
+    refresh while it was on its way counts as seen), or, for a task tracked after it, its start
+    of tracking — the earliest of those, so that a task submitted meanwhile does not hide a
+    refresh that the tasks already pending have not been shown yet (on a refresh grid, their
+    results would wait a whole period more)."""
+    return max(last_answer, min(tracking_starts, default=last_answer))
 
 
 MIN_POLL_GAP_S = 0.03  # never two looks closer than this

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .cadence import ServerRhythm, TaskRhythm, next_poll
+from .cadence import ServerRhythm, TaskRhythm, next_poll, watched_since
 from .errors import (
     AuthError,
     MJError,
@@ -332,12 +332,10 @@ class Poller:
             self.rhythm.expect_refresh_grid(
                 client is not None and client.capabilities.flavor == "newapi"
             )
-            # since when every pending task has been watched: the last look's answer (a
-            # refresh while it was on its way counts as seen), or a later start of tracking
-            watched_since = max(
-                self._last_look[1], *(t.rhythm.first_seen for t in self._pending.values())
+            since = watched_since(
+                self._last_look[1], (t.rhythm.first_seen for t in self._pending.values())
             )
-            wake_at = next_poll(windows.values(), self.rhythm, now, self._last_tick, watched_since)
+            wake_at = next_poll(windows.values(), self.rhythm, now, self._last_tick, since)
             wake_at = max(wake_at, self._not_before, self._last_tick + _MIN_TICK_GAP_S)
             next_deadline = min(
                 t.deadline if now < t.deadline else t.deadline + 60 for t in self._pending.values()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget, next_poll
+from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget, next_poll, watched_since
 from mjwidgets.models import Status, Task
 from mjwidgets.refreshgrid import RefreshGrid, find_grid
 
@@ -453,6 +453,19 @@ def test_the_first_look_at_a_new_batch_settles_the_refresh_it_saw():
     foreign = _grid_known_from_looks_every_half_second()
     foreign.observe_first_look([100.0, None], (109.1, 109.1))
     assert next_poll(windows, foreign, 109.1, 109.1) < 110.0
+
+
+def test_a_task_submitted_between_two_refreshes_does_not_hide_one_from_the_tasks_pending():
+    # the grid refreshes at 4 + 15k s; the last look was answered at 90 s; one task pending
+    # since long before, a second one submitted at 99 s — after the refresh at 94 s, which
+    # the first task has not been shown yet (its result may be in it)
+    server = _grid_known_from_looks_every_half_second()
+    since = watched_since(90.0, [10.0, 99.0])
+    assert since == 90.0
+    assert next_poll([(95.0, 120.0)], server, 99.0, 90.0, since) == pytest.approx(94.01, abs=0.3)
+    # a batch of new tasks only: the refreshes before the first of them show nothing of theirs
+    assert watched_since(90.0, [99.0, 99.5]) == 99.0
+    assert watched_since(90.0, []) == 90.0
 
 
 def test_no_grid_on_a_live_server_whose_tasks_move_at_every_look():
