@@ -129,6 +129,10 @@ class Outcome:
         }
 
 
+def _no_jitter() -> float:
+    return 0.0
+
+
 def _lags(server: ModelServer, seen: dict[int, float]) -> tuple[list[float], list[float]]:
     lags = [seen[i] - server.finished(i) for i in sorted(seen)]
     vis = [seen[i] - server.visible_at(server.finished(i)) for i in sorted(seen)]
@@ -148,7 +152,7 @@ def run_schedule(
     gap: Callable[[float], float],
     began: float,
     latency: float = 0.0,
-    jitter: Callable[[], float] = lambda: 0.0,
+    jitter: Callable[[], float] = _no_jitter,
 ) -> Outcome:
     """A batched poll whose next look is ``gap(elapsed)`` after the last answer; each look
     reads the server half its round trip after it is sent and is answered a round trip after
@@ -178,7 +182,7 @@ class ModelTracker:
         self,
         expect_grid: bool = False,
         latency: float = 0.0,
-        jitter: Callable[[], float] = lambda: 0.0,
+        jitter: Callable[[], float] = _no_jitter,
     ) -> None:
         # a look reads the server half its round trip (latency + a draw of jitter) after it
         # is sent
@@ -261,7 +265,7 @@ def lower_bound(server: ModelServer, lag: float = LAG_TARGET_S / 1.0) -> float:
 def _jitter(mean: float, seed: int) -> Callable[[], float]:
     """Seeded exponential draws of ``mean`` seconds (0: none)."""
     draws = random.Random(seed)
-    return (lambda: draws.expovariate(1 / mean)) if mean > 0 else (lambda: 0.0)
+    return (lambda: draws.expovariate(1 / mean)) if mean > 0 else _no_jitter
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,6 +66,13 @@ _INTERVAL_VOTERS = 128  # tasks whose step intervals are remembered: a batch of 
 # counts seven times) fell in their window's first fifth and waited for the first look; the
 # looks saved before the first results were worth more (benchmarks/README.md, "Issue 18").
 _RESULT_WINDOW_SKIP = 0.2
+# While no job of its kind has ended (a first batch), a task's step interval is taken to lie
+# within this share of its server's, or 1.5 times the server's measured spread if wider (a
+# uniform spread's whole range is twice its interquartile range): jobs of one kind step at one
+# pace within ±10 % on the simulator, while the coarse looks mid-way bracket a task's own
+# interval only within ±33 %, which made its result window 15 s wide and the fast looks for a
+# first batch's results start five looks early (benchmarks/README.md, "Issue 18").
+_FIRST_BATCH_INTERVAL_SHARE = 0.15
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -483,6 +490,7 @@ class TaskRhythm:
             final,
             server.final_ratio() if final else 1.0,
             server.spread(),
+            self._length_known(server),
         )
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
@@ -494,6 +502,9 @@ class TaskRhythm:
         steps = list(self.steps)
         known = server.interval(self.action)
         low, high = (0.05, 1e9) if known is None else (known * 0.5, known * 1.6)
+        if known is not None and not self._length_known(server):
+            share = max(_FIRST_BATCH_INTERVAL_SHARE, 1.5 * server.spread())
+            low, high = known * (1 - share), known * (1 + share)
         if len(steps) == 1:
             if known is None:
                 return None

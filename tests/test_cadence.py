@@ -335,6 +335,39 @@ def test_with_no_job_length_known_the_looks_for_a_result_skip_its_windows_first_
     )
 
 
+def _seen_by_coarse_looks(submitted_ago: float | None) -> TaskRhythm:
+    """A first batch's task at 93 %, its steps seen by looks ~9 s apart (traced in the model at
+    speed 7, scaled): its own steps bracket its interval only within 4.45–6.93 s."""
+    task = Task(id="1", action="IMAGINE", status=Status.IN_PROGRESS, progress=93)
+    rhythm = TaskRhythm.start(task, 41.91, False, submitted_ago=submitted_ago)
+    seen = (
+        (0, 7.24, 16.1),
+        (2, 16.1, 24.99),
+        (3, 24.99, 33.88),
+        (4, 33.88, 37.9),
+        (5, 37.9, 41.91),
+    )
+    rhythm.steps.extend(seen)
+    rhythm.change_low, rhythm.change_high = 37.9, 41.91
+    return rhythm
+
+
+def test_in_a_first_batch_a_task_steps_at_about_its_servers_pace():
+    # the server's tasks step every 6.6–7.4 s: this one's interval is taken within 15 % of 7 s
+    # (5.95 s at least), not its own bracket's 4.45 s. Its 78 % step came after 33.88 s, so
+    # its 93 % one an interval I later and its result 1.24 I after that: looked for from
+    # 33.88 + 2.24 × 5.95 = 47.2 s, not from 33.88 + 2.24 × 4.45 = 43.8 s
+    server = _server([6.6, 6.8, 7.0, 7.2, 7.4])
+    first_batch = _seen_by_coarse_looks(submitted_ago=None)
+    earliest, _latest = first_batch.predict(server)
+    assert earliest == pytest.approx(33.88 + 2.24 * 5.95, abs=0.01)
+    # once jobs of its kind have a known length, the submit anchors the result: its own steps
+    for seconds in (50.0, 52.0, 54.0):
+        server.learn_length("IMAGINE", False, seconds)
+    later = _seen_by_coarse_looks(submitted_ago=41.91)
+    assert later.predict(server)[0] == pytest.approx(33.88 + 2.24 * 4.45, abs=0.02)
+
+
 def test_no_prediction_before_the_task_runs():
     assert _rhythm(Status.SUBMITTED).predict(_server([7.0, 7.0])) is None
 
