@@ -188,8 +188,33 @@ singles = submit("a lone lighthouse", CLICKS)
 """
 
 
+# What the cards that are not painted show, when a wait for them gives up
+_UNPAINTED = """
+(scope) => {
+  const cards = [...document.querySelectorAll(`${scope} .mjw-task`)];
+  const waiting = cards.filter((card) => !card.dataset.painted);
+  const img = (card) => card.querySelector("img");
+  return {
+    cards: cards.length,
+    waiting: waiting.length,
+    first: waiting.slice(0, 5).map((card) => ({
+      status: card.dataset.status || "",
+      hasImage: card.dataset.hasImage || "",
+      src: Boolean(img(card) && img(card).getAttribute("src")),
+      complete: Boolean(img(card) && img(card).complete),
+      width: img(card) ? img(card).naturalWidth : -1,
+    })),
+  };
+}
+"""
+
+
 def _wait_painted(nb, scope: str, count: int) -> None:
-    nb.page.wait_for_function(_PAINTED, arg=[scope, count], timeout=PAINT_WAIT_MS)
+    try:
+        nb.page.wait_for_function(_PAINTED, arg=[scope, count], timeout=PAINT_WAIT_MS)
+    except Exception as exc:  # say what the page showed, not only that it timed out
+        seen = nb.page.evaluate(_UNPAINTED, scope)
+        raise RuntimeError(f"{count} cards of {scope} not all painted: {seen}") from exc
 
 
 def _timed_add(
