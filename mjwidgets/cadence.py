@@ -129,6 +129,7 @@ class ServerRhythm:
         # each (submit time, order learnt, seconds), the most recently submitted kept
         self._lengths: dict[tuple[str, bool], list[tuple[float, int, float]]] = {}
         self._learnt = 0
+        self._shortest: dict[tuple[str, bool], float | None] = {}  # shortest_length, kept
         # batched looks: (before, at, how many tasks moved) and the looks that showed nothing
         self._changes: deque[tuple[float, float, int]] = deque(maxlen=16)
         self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
@@ -170,6 +171,7 @@ class ServerRhythm:
         the latest results dropped a batch of 100's shortest third, and the next batch looked for
         its first results seconds late."""
         if seconds > 0:
+            self._shortest.pop((action, relaxed), None)
             kept = self._lengths.setdefault((action, relaxed), [])
             self._learnt += 1
             when = float("-inf") if submitted_at is None else submitted_at
@@ -180,12 +182,18 @@ class ServerRhythm:
     def shortest_length(self, action: str, relaxed: bool) -> float | None:
         """The shortest of the recent jobs of this kind (from three on), less the gap to expect
         below the shortest of that many: no job is likely to end sooner, so looking fast for a
-        result before then is wasted. A queue only adds to a job's length."""
-        lengths = [seconds for _, _, seconds in self._lengths.get((action, relaxed), ())]
-        if len(lengths) < 3:
-            return None
-        shortest = min(lengths)
-        return shortest - (max(lengths) - shortest) / (len(lengths) - 1)
+        result before then is wasted. A queue only adds to a job's length. Asked for every
+        pending task at every wake of the poller, so kept until a job of the kind ends."""
+        kind = (action, relaxed)
+        if kind not in self._shortest:
+            lengths = [seconds for _, _, seconds in self._lengths.get(kind, ())]
+            shortest = min(lengths, default=0.0)
+            self._shortest[kind] = (
+                shortest - (max(lengths) - shortest) / (len(lengths) - 1)
+                if len(lengths) >= 3
+                else None
+            )
+        return self._shortest[kind]
 
     def interval(self, action: str) -> float | None:
         """Typical seconds between two progress steps of a task of this action."""
@@ -501,8 +509,11 @@ class TaskRhythm:
     def _predict(self, server: ServerRhythm, final: bool) -> tuple[float, float] | None:
         steps = list(self.steps)
         known = server.interval(self.action)
-        low, high = (0.05, 1e9) if known is None else (known * 0.5, known * 1.6)
-        if known is not None and not self._length_known(server):
+        if known is None:
+            low, high = 0.05, 1e9
+        elif self._length_known(server):
+            low, high = known * 0.5, known * 1.6
+        else:  # a first batch: about the server's pace
             share = max(_FIRST_BATCH_INTERVAL_SHARE, 1.5 * server.spread())
             low, high = known * (1 - share), known * (1 + share)
         if len(steps) == 1:
