@@ -13,7 +13,7 @@ from mjwidgets import Client, TaskView, Tracker, sim
 from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 from mjwidgets.videocache import CARD_CLIP_BUDGET
-from mjwidgets.widgets.plumbing import front_end
+from mjwidgets.widgets.plumbing import front_end, module_source
 from mjwidgets.widgets.snapshot import CardPicture, card_html
 from mjwidgets.widgets.videocard import VideoCardModel, clip_payload, clip_pictures
 
@@ -132,7 +132,7 @@ def test_the_snapshot_keeps_posters_always_and_clips_only_within_the_budget(upsc
 
 
 def test_the_video_cards_module_builds_on_the_cards_and_exports_once():
-    module = front_end(
+    loader = front_end(
         "common.js",
         "lightbox.js",
         "copycode.js",
@@ -141,9 +141,10 @@ def test_the_video_cards_module_builds_on_the_cards_and_exports_once():
         "videocard.js",
         styles=("mjwidgets.css", "lightbox.css", "videocard.css"),
     )
+    module = module_source(loader)
     assert module.count("export default") == 1
     assert module.rstrip().endswith("export default { render: renderVideoCard };")
-    assert VideoCardModel._esm == module
+    assert VideoCardModel._esm == loader
 
 
 @pytest.mark.parametrize("upscaled", ["newapi"], indirect=True)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import anywidget
 import traitlets
 
-from .plumbing import front_end
+from .plumbing import FrontEndWidget, front_end
 
 __all__ = ["CARD_PARTS", "CardModel"]
 
@@ -19,7 +18,7 @@ __all__ = ["CARD_PARTS", "CardModel"]
 CARD_PARTS = ("common.js", "lightbox.js", "copycode.js", "gallerylibrary.js", "taskview.js")
 
 
-class CardModel(anywidget.AnyWidget):
+class CardModel(FrontEndWidget):
     """The front-end half of a TaskView (js/taskview.js, with its lightbox)."""
 
     _esm = front_end(

@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import anywidget
 import traitlets
 from PIL import Image
 
@@ -21,7 +20,7 @@ from ..errors import MJError, ValidationError
 from ..models import Task
 from ..promptdiff import diff_params, diff_prompts
 from ..tracking import Tracker
-from .plumbing import IMAGER, front_end, tracker_for
+from .plumbing import IMAGER, FrontEndWidget, front_end, tracker_for
 from .videocard import clip_payload
 
 COMPARE_MAX_SIDE = 900  # px on the long side of each image sent to the browser
@@ -38,7 +37,7 @@ def _text(value: Any) -> str | None:
     return "(flag)" if value is True else str(value)
 
 
-class Compare(anywidget.AnyWidget):
+class Compare(FrontEndWidget):
     """Images side by side at one display width, prompts diffed against the first one.
 
     ``items``: Tasks (their final image; a grid shows whole; a video its first clip), TaskViews,

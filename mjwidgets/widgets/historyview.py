@@ -22,7 +22,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import ipywidgets
 import traitlets
 
@@ -37,7 +36,7 @@ from . import gallerylibrary
 from .compare import Compare
 from .galleryinputs import MESSAGES as INPUT_MESSAGES
 from .galleryinputs import GalleryInputs
-from .plumbing import IMAGER, SUBMITTER, front_end, tracker_for
+from .plumbing import IMAGER, SUBMITTER, FrontEndWidget, front_end, tracker_for
 from .recipecopy import recipe_message
 from .taskview import TaskView
 
@@ -97,7 +96,7 @@ def _as_date_text(value: Any) -> str:
     return str(value)
 
 
-class _Gallery(anywidget.AnyWidget):
+class _Gallery(FrontEndWidget):
     """The front-end half of a HistoryView (js/historyview.js)."""
 
     _esm = front_end(

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anywidget
 import ipywidgets as W
 import numpy as np
 import traitlets
@@ -31,7 +30,7 @@ from PIL import Image, ImageFilter
 
 from .. import masks
 from ..masks import Clear, Invert, Op, Polygon, Rect, Stroke
-from .plumbing import front_end
+from .plumbing import FrontEndWidget, front_end
 
 BRAND = "#1976d2"  # JupyterLab's --jp-brand-color1: the drag preview
 ERASER = "#ffffff"
@@ -43,7 +42,7 @@ _OP_CLASSES = (Rect, Polygon, Stroke, Invert, Clear)
 Callback = Callable[["MaskEditor"], Any]
 
 
-class _EditorBar(anywidget.AnyWidget):
+class _EditorBar(FrontEndWidget):
     """The editor's instructions, tools, prompt and Submit (js/maskeditor.js)."""
 
     _esm = front_end(

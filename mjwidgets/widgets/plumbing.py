@@ -7,18 +7,32 @@ twenty results arriving together must not hold up polling or each other's cards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import anywidget
 import ipywidgets
+import traitlets
 
 from ..client import Client
 from ..models import Task
 from ..tracking import Tracker
 
-__all__ = ["STATIC", "SUBMITTER", "IMAGER", "close_tree", "front_end", "tracker_for"]
+__all__ = [
+    "IMAGER",
+    "STATIC",
+    "SUBMITTER",
+    "FrontEndWidget",
+    "close_tree",
+    "front_end",
+    "module_source",
+    "tracker_for",
+]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
@@ -27,26 +41,74 @@ STATIC = _PACKAGE / "static" if (_PACKAGE / "static").is_dir() else _PACKAGE.par
 
 
 def front_end(*names: str, styles: tuple[str, ...] = ()) -> str:
-    """Files of ``js/`` joined in order: one widget's module built from shared parts without a
-    bundler. Only the last part of a module may ``export``; the others define plain functions
-    it uses (``common.js``: ``el``, copying, the connection watch). A widget's module may build
-    on another's: an earlier part's ``export default`` line is left out (the video card is
-    ``taskview.js``'s card, then ``videocard.js``, which exports).
+    """A widget's module for a `FrontEndWidget`'s ``_esm``, made of files of ``js/`` joined in
+    order without a bundler. Only the last part may ``export``; the others define plain
+    functions it uses (``common.js``: ``el``, copying, the connection watch). A widget's module
+    may build on another's: an earlier part's ``export default`` line is left out (the video
+    card is ``taskview.js``'s card, then ``videocard.js``, which exports).
 
     ``styles``: the widget's ``.css`` files, carried in the module and put on the page by
     ``adoptStyles`` (common.js), one ``<style>`` per file, written only when its text changed.
     Not anywidget's ``_css``: that rewrites its sheet for every new widget, and each rewrite
     restyles the whole page (a card added to a 200-card Studio cost ~0.1 s of style work).
 
-    Comments and indentation are left out: every widget's state carries its module, so a
-    saved notebook holds it once per card."""
+    What this returns is a loader of a few hundred bytes, not the module: anywidget sends a
+    widget's ``_esm`` with every instance and the page imports it once per instance (a new
+    ``Blob`` URL each time). A card's module is ~58 kB: a hundred cards added in one cell were
+    ~6 MB through the Jupyter server and a hundred compilations in the page, and the burst of
+    large messages could outrun the server — the kernel's message queue then drops messages
+    (ZeroMQ's high-water mark), and a Studio of 200 cards showed 149. The module travels once
+    per kernel in a `ModuleSource` model; the loader of every instance imports it once per page.
+    Comments and indentation are left out all the same (a saved notebook carries it)."""
     parts = [_read(name) for name in names]
     for number in range(len(parts) - 1):
         parts[number] = _EXPORT_DEFAULT.sub("", parts[number])
     if styles:
         sheets = [[f"mjw-css-{Path(name).stem}", _read(name)] for name in styles]
         parts.insert(0, f"adoptStyles({json.dumps(sheets, ensure_ascii=False)});")
-    return "\n".join(parts)
+    source = "\n".join(parts)
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:20]
+    loader = _read("moduleloader.js").replace("DIGEST", digest)
+    _SOURCES[loader] = source
+    return loader
+
+
+def module_source(loader: str) -> str:
+    """The module a `front_end` loader stands for."""
+    return _SOURCES[loader]
+
+
+_SOURCES: dict[str, str] = {}  # loader → the module it loads
+
+
+class ModuleSource(ipywidgets.Widget):
+    """One front-end module's text, for the page to import once (see `front_end`). Never
+    shown: ipywidgets' base model, no view."""
+
+    source = traitlets.Unicode("").tag(sync=True)
+
+
+_HOLDERS: dict[str, ModuleSource] = {}  # loader → the open model carrying its module
+_HOLDERS_LOCK = threading.Lock()
+
+
+def _holder(loader: str) -> ModuleSource:
+    with _HOLDERS_LOCK:
+        holder = _HOLDERS.get(loader)
+        if holder is None or holder.comm is None:  # first use, or closed (Widget.close_all)
+            holder = _HOLDERS[loader] = ModuleSource(source=_SOURCES[loader])
+        return holder
+
+
+class FrontEndWidget(anywidget.AnyWidget):
+    """An anywidget whose ``_esm`` is a `front_end` loader: the module reaches the page once
+    per kernel, however many instances are shown."""
+
+    _source_model = traitlets.Unicode("").tag(sync=True)  # the ModuleSource's model id
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("_source_model", _holder(str(type(self)._esm)).model_id)
+        super().__init__(*args, **kwargs)
 
 
 def _read(name: str) -> str:

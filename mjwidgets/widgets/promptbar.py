@@ -20,13 +20,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import anywidget
 import traitlets
 
 from .. import wording
 from ..errors import MJError
 from ..prompt import Prompt, PromptError, checked_text
-from .plumbing import front_end
+from .plumbing import FrontEndWidget, front_end
 
 log = logging.getLogger("mjwidgets.widgets")
 
@@ -50,7 +49,7 @@ def describe_prompt(text: str) -> dict[str, Any]:
     }
 
 
-class _PromptBarModel(anywidget.AnyWidget):
+class _PromptBarModel(FrontEndWidget):
     """The front-end half of the prompt bar (js/studio.js)."""
 
     _esm = front_end(

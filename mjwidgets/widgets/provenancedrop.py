@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 
 from .. import budget as budgets
@@ -23,7 +22,7 @@ from .. import wording
 from ..errors import MJError, NotFoundError
 from ..provenance import provenance
 from ..replay import continue_from
-from .plumbing import SUBMITTER, front_end
+from .plumbing import SUBMITTER, FrontEndWidget, front_end
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -36,7 +35,7 @@ log = logging.getLogger("mjwidgets.widgets")
 MAX_DROP_BYTES = 200 * 1024 * 1024
 
 
-class _DropOffer(anywidget.AnyWidget):
+class _DropOffer(FrontEndWidget):
     """The front-end half (js/provenancedrop.js): listens for drops on its Studio."""
 
     _esm = front_end("common.js", "provenancedrop.js", styles=("provenancedrop.css",))
