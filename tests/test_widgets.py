@@ -7,11 +7,14 @@ import threading
 import time
 
 import pytest
+from ipywidgets import Widget
 
 from mjwidgets import Client, Studio, TaskView, Tracker, sim
 from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 from mjwidgets.sweep import Sweep
+from mjwidgets.widgets.cardmodel import CardModel
+from mjwidgets.widgets.plumbing import module_source
 from mjwidgets.widgets.sweepview import SweepView
 
 KEY = "sk-widget-SECRET-777"
@@ -90,6 +93,23 @@ def test_closing_a_studio_closes_its_cards_and_they_stop_following_their_tasks(s
     # the parent's watch of its press's answer (a late MODAL) ends with the job
     tracker.wait(child.task.id, timeout=60)
     _until(lambda: followers() == [])
+
+
+def test_cards_carry_their_front_end_once_not_each(studio):
+    # anywidget sends a widget's module with every instance (a card's is ~58 kB): the page and a
+    # saved notebook get it once, in one model every card names
+    first, second = studio.imagine("a kite"), studio.imagine("a kite at dusk")
+    holder = Widget.widgets[first.card._source_model]
+    assert second.card._source_model == holder.model_id and holder.comm is not None
+    assert holder.source == module_source(CardModel._esm)
+    assert "export default { render };" in holder.source and len(holder.source) > 20_000
+    state = json.dumps(second.card.get_state(), default=str)
+    assert len(state) < 8_000 and "adoptStyles(" not in state, "a card's state is small"
+    closed = holder.model_id
+    holder.close()  # e.g. Widget.close_all(): the next card brings a new one
+    third = studio.imagine("a kite at night")
+    assert third.card._source_model != closed
+    assert Widget.widgets[third.card._source_model].source == holder.source
 
 
 def test_custom_zoom_opens_an_inline_prompt_and_checks_the_zoom(studio):
