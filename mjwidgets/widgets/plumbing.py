@@ -1,4 +1,5 @@
-"""What every widget shares: where the front end's files are, and the worker threads.
+"""What every widget shares: where the front end's files are, how a widget's module reaches
+the page (once per kernel, `front_end` and `FrontEndWidget`), and the worker threads.
 
 Clicks are submitted on ``SUBMITTER`` (a submit may take seconds; the kernel's message loop must
 not wait for it) and images are fetched and encoded on ``IMAGER``, never on the tracker's thread:
