@@ -57,8 +57,9 @@ def front_end(*names: str, styles: tuple[str, ...] = ()) -> str:
     widget's ``_esm`` with every instance and the page imports it once per instance (a new
     ``Blob`` URL each time). A card's module is ~58 kB: a hundred cards added in one cell were
     ~6 MB through the Jupyter server and a hundred compilations in the page, and the burst of
-    large messages could outrun the server — the kernel's message queue then drops messages
-    (ZeroMQ's high-water mark), and a Studio of 200 cards showed 149. The module travels once
+    large messages can outrun the server, whose queue on the kernel's side then drops messages
+    (ZeroMQ's high-water mark; read so, not proved, when a Studio of 200 cards once showed 149:
+    benchmarks/README). The module travels once
     per kernel in a `ModuleSource` model; the loader of every instance imports it once per page.
     Comments and indentation are left out all the same (a saved notebook carries it)."""
     parts = [_read(name) for name in names]
