@@ -162,8 +162,11 @@ function hideSnapshotOf(uid, signal) {
   if (document.getElementById(id)) return;
   const style = el("style");
   style.id = id;
+  // Child combinators only: a :has() that looks at every descendant makes each style change
+  // anywhere in a big Studio re-check its whole subtree (~5 ms a frame with 300 cards).
   style.textContent = `[data-mjw-of="${uid}"] { display: none !important; }\n`
-    + `.jp-OutputArea-child:has([data-mjw-of="${uid}"]) { display: none !important; }`;
+    + `.jp-OutputArea-child:has(> .jp-OutputArea-output > [data-mjw-of="${uid}"]) `
+    + "{ display: none !important; }";
   document.head.appendChild(style);
   signal.addEventListener("abort", () => {
     // another view of the same widget may still be on the page

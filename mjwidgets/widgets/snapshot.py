@@ -161,9 +161,11 @@ def snapshot_html(uid: str, title: str, cards: list[CardPicture], note: str = ""
     escaped_uid = html.escape(uid)
     # Trusted notebooks only (JupyterLab renders the style of trusted HTML): hide the "model not
     # found" / "Loading widget..." line the widget output above shows when its model is gone.
+    # Child combinators only (as js/common.js's hideSnapshotOf): a :has() over every descendant
+    # is re-checked at each style change inside the live widget beside it.
     style = (
-        "<style>.jp-OutputArea-child:has(+ .jp-OutputArea-child "
-        f'[data-mjw-of="{escaped_uid}"]) > .jp-OutputArea-output:not(:has(*))'
+        "<style>.jp-OutputArea-child:has(+ .jp-OutputArea-child > .jp-OutputArea-output > "
+        f'[data-mjw-of="{escaped_uid}"]) > .jp-OutputArea-output:not(:has(> *))'
         "{display:none}</style>"
     )
     count = f"{len(cards)} card{'s' if len(cards) != 1 else ''}"

@@ -69,8 +69,8 @@ class TaskView(ipywidgets.VBox):
             task = tracker.reload(Task(id=task))
         # a video's card shows its clips (widgets/videocard.py); every other card an image
         self.card: CardModel = VideoCardModel() if is_video_card(task) else CardModel()
-        super().__init__([self.card])
-        self.add_class("mjw-taskview")
+        # the class with the first state: a separate update is one more message per card
+        super().__init__([self.card], _dom_classes=("mjw-taskview",))
         self.tracker = tracker
         self.client = tracker.client
         self.task = task

@@ -76,6 +76,11 @@ def test_a_notebook_saved_without_widget_state_keeps_its_pictures(lab_defaults, 
         _painted(page, task_id)
     _snapshot_has(page, ids)
     assert not page.locator(".mjw-snapshot").first.is_visible(), "hidden while the Studio lives"
+    shown_as = page.evaluate(
+        """() => [...document.querySelectorAll('.mjw-snapshot')]
+              .map((s) => getComputedStyle(s.closest('.jp-OutputArea-child')).display)"""
+    )
+    assert shown_as and set(shown_as) == {"none"}, "its whole output (prompt, margins) hidden too"
     path = nb.save()
     saved = json.loads(path.read_text())
     assert "widgets" not in saved["metadata"], "JupyterLab's default saves no widget state"
