@@ -121,6 +121,17 @@ def test_a_notebook_saved_without_widget_state_keeps_its_pictures(lab_defaults, 
     assert "run the cell again" in shown.inner_text()
     error_line = page.get_by_text("Error displaying widget")
     assert error_line.count() == 0 or not error_line.first.is_visible(), "a dead widget's error"
+    # the line JupyterLab shows for the dead widget above the snapshot ("Loading widget..."):
+    # the snapshot's own rule finds it and hides it
+    found = page.evaluate(
+        """() => [...document.querySelectorAll('.mjw-snapshot')].map((snapshot) => {
+              const rule = snapshot.parentElement.querySelector('style').textContent;
+              const lines = [...document.querySelectorAll(rule.slice(0, rule.indexOf('{')))];
+              return lines.map((line) => [line.textContent.trim(), getComputedStyle(line).display]);
+            })"""
+    )
+    assert found and all(len(lines) == 1 for lines in found), "the rule finds the widget's line"
+    assert all(shown == "none" for lines in found for _, shown in lines), found
     shown.scroll_into_view_if_needed()
     again.screenshot("notebook-reopened-without-widget-state", docs=True)
     assert not again.page_errors(), again.console
