@@ -59,9 +59,9 @@ def front_end(*names: str, styles: tuple[str, ...] = ()) -> str:
     ~6 MB through the Jupyter server and a hundred compilations in the page, and the burst of
     large messages can outrun the server, whose queue on the kernel's side then drops messages
     (ZeroMQ's high-water mark; read so, not proved, when a Studio of 200 cards once showed 149:
-    benchmarks/README). The module travels once
-    per kernel in a `ModuleSource` model; the loader of every instance imports it once per page.
-    Comments and indentation are left out all the same (a saved notebook carries it)."""
+    benchmarks/README). The module travels once per kernel in a `ModuleSource` model; the
+    loader of every instance imports it once per page. Comments and indentation are left out
+    all the same (a saved notebook carries it)."""
     parts = [_read(name) for name in names]
     for number in range(len(parts) - 1):
         parts[number] = _EXPORT_DEFAULT.sub("", parts[number])
