@@ -407,7 +407,21 @@ function render({ model, el: host, signal }) {
   // Trait contract: mjwidgets/widgets/cardbuttons.py. Rows follow each entry's `group`; a
   // button the server cannot press is aria-disabled (still focusable) and says why on hover,
   // focus and click; a used upscale opens its result (no new job).
+  // A pressed button is marked pending (aria-disabled), never `disabled`: a disabled button
+  // drops focus to the page (see rebuildKeepingFocus, common.js).
+  const buttonKey = (node) => (node.dataset.customId !== undefined
+    ? `button ${node.dataset.customId}`
+    : node.dataset.control !== undefined ? `control ${node.dataset.control}` : "");
+  function markPending(button) {
+    button.setAttribute("aria-disabled", "true");
+    button.classList.add("mjw-pending");
+  }
+  const isPending = (button) => button.classList.contains("mjw-pending");
   function showButtons() {
+    rebuildKeepingFocus(rows, buttonKey, buildButtons);
+  }
+
+  function buildButtons() {
     rows.replaceChildren();
     const buttons = model.get("buttons") || [];
     const controls = model.get("controls") || [];
@@ -461,11 +475,9 @@ function render({ model, el: host, signal }) {
       } else if (used.has(b.custom_id)) {
         button.classList.add("mjw-used");
       }
-      if (pending.has(b.custom_id)) {
-        button.disabled = true;
-        button.classList.add("mjw-pending");
-      }
+      if (pending.has(b.custom_id)) markPending(button);
       button.addEventListener("click", () => {
+        if (isPending(button)) return; // its request is on its way: one click, one job
         if (!enabled) {
           explain(reason);
           return;
@@ -476,8 +488,7 @@ function render({ model, el: host, signal }) {
           scrollToTask(existing); // its result is on the page: no new job, no round trip
           return;
         }
-        button.disabled = true;
-        button.classList.add("mjw-pending");
+        markPending(button);
         model.send({ type: "click", custom_id: b.custom_id });
       }, { signal });
       row.appendChild(button);
@@ -493,17 +504,14 @@ function render({ model, el: host, signal }) {
         const button = makeButton(c.label, c.title || c.label, enabled || !reason, reason);
         button.classList.add("mjw-control");
         button.dataset.control = c.id;
-        if (!enabled && !reason) {
-          button.disabled = true; // busy: this control's request is on its way
-          button.classList.add("mjw-pending");
-        }
+        if (!enabled && !reason) markPending(button); // busy: its request is on its way
         button.addEventListener("click", () => {
+          if (isPending(button)) return;
           if (!enabled) {
             if (reason) explain(reason);
             return;
           }
-          button.disabled = true;
-          button.classList.add("mjw-pending");
+          markPending(button);
           model.send({ type: "control", id: c.id });
         }, { signal });
         row.appendChild(button);
@@ -622,10 +630,11 @@ function render({ model, el: host, signal }) {
     "lineage", "action", "task_id", "retrying", "compact", "status_text", "stuck"]) {
     model.on(`change:${name}`, showHeader);
   }
-  const showMarks = () => {
+  const markKey = (node) => node.dataset.stars || (node.classList.contains("mjw-fav") ? "♥" : "");
+  const showMarks = () => rebuildKeepingFocus(marks, markKey, () => {
     const m = model.get("marks") || {};
     marks.replaceChildren(...(m.tags ? [markButtons(model.get("task_id"), m, send, signal)] : []));
-  };
+  });
   model.on("change:marks", showMarks);
   model.on("change:buttons", showButtons);
   model.on("change:buttons_note", showButtons);

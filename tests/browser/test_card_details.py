@@ -95,3 +95,46 @@ mjw.Compare(tasks)
         assert len(widths) == 1, f"not the same scale at {width} px: {widths}"
         nb.screenshot(f"compare-three-{width}", selector=".mjw-compare-view")
     assert not nb.page_errors(), nb.console
+
+
+def test_a_click_keeps_the_keyboard_on_the_card_and_bills_once(jupyter_lab, browser):
+    """A pressed button shows its job is on its way without letting go of the keyboard: when
+    its row is rebuilt (U1 becomes a used upscale) and when ♥ redraws the marks, focus is on the
+    new button, not dropped to the page, where JupyterLab would bounce the next click through
+    the notebook and the cell first. A double click is one job."""
+    nb = open_notebook(jupyter_lab, browser, "card_focus", CELLS, timeout=180)
+    page = nb.page
+    grid_id = nb.eval("grid.task.id")
+    _painted(page, grid_id)
+    card = page.locator(f".mjw-task[data-task-id='{grid_id}']")
+    u1 = card.locator("button.mjw-button", has_text="U1")
+    u1.evaluate("b => { b.dataset.testOld = '1'; }")  # the rebuilt row has a new element
+    before = nb.eval("mjw.sim.embedded().stats()['requests'].get('POST /mj/submit/action', 0)")
+    u1.dblclick()
+    nb.wait_until("len(studio.cards) == 3", timeout=120)
+    page.wait_for_function(
+        "id => document.querySelector(`.mjw-task[data-task-id='${id}'] button.mjw-used`"
+        " + `:not([data-test-old])`)",
+        arg=grid_id,
+        timeout=60_000,
+    )
+    focused = page.evaluate(
+        "() => ({text: document.activeElement.textContent, old: 'testOld' in"
+        " document.activeElement.dataset, card: document.activeElement.closest('.mjw-task')"
+        "?.dataset.taskId})"
+    )
+    assert focused == {"text": "U1 ↗", "old": False, "card": grid_id}, focused  # opens its result
+    after = nb.eval("mjw.sim.embedded().stats()['requests'].get('POST /mj/submit/action', 0)")
+    assert after - before == 1, "a double click is one job"
+
+    heart = card.locator(".mjw-marks .mjw-fav")
+    heart.click()
+    page.wait_for_function(
+        "id => document.querySelector(`.mjw-task[data-task-id='${id}'] .mjw-fav.mjw-on`)",
+        arg=grid_id,
+        timeout=60_000,
+    )
+    assert page.evaluate(
+        "() => document.activeElement.matches('.mjw-fav.mjw-on')"
+    ), "the redrawn ♥ keeps the focus"
+    assert not nb.page_errors(), nb.console
