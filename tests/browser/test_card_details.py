@@ -134,7 +134,7 @@ def test_a_click_keeps_the_keyboard_on_the_card_and_bills_once(jupyter_lab, brow
         arg=grid_id,
         timeout=60_000,
     )
-    assert page.evaluate(
-        "() => document.activeElement.matches('.mjw-fav.mjw-on')"
-    ), "the redrawn ♥ keeps the focus"
+    assert page.evaluate("() => document.activeElement.matches('.mjw-fav.mjw-on')"), (
+        "the redrawn ♥ keeps the focus"
+    )
     assert not nb.page_errors(), nb.console
