@@ -19,8 +19,12 @@ function load(model) {
   return loading;
 }
 
+// anywidget keeps a closed view's element reachable (its model's state_change promise holds the
+// view), so the view empties it when it goes: a closed Studio would otherwise keep ~110 nodes
+// and a decoded picture per card for the page's lifetime.
 async function render(context) {
   const module = await load(context.model);
+  context.signal?.addEventListener("abort", () => context.el.replaceChildren(), { once: true });
   return module.default.render(context);
 }
 
