@@ -21,7 +21,7 @@ function load(model) {
 
 // anywidget keeps a closed view's element reachable (its model's state_change promise holds the
 // view), so the view empties it when it goes: a closed Studio would otherwise keep ~110 nodes
-// and a decoded picture per card for the page's lifetime.
+// and a decoded picture per card for the page's lifetime (tests/browser/test_studio_memory.py).
 async function render(context) {
   const module = await load(context.model);
   context.signal?.addEventListener("abort", () => context.el.replaceChildren(), { once: true });
