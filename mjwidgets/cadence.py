@@ -677,7 +677,10 @@ def lag_budget(progress: int, interval: float, length_known: bool = False) -> fl
     and more still once jobs of its kind have a known length (the result's window is then
     anchored on the submit, not on how precisely the steps before it were seen)."""
     if progress >= FINAL_STEP_PROGRESS:  # the result: what the goals are about
-        return min(0.5, max(0.03, 0.07 * interval))
+        # 5 % of a step: the looks before the results (finding the jobs' pace) are then spent
+        # on more results seen sooner; at 7 % a first batch's lag × requests lost to the
+        # stepped schedule at speed 7 (benchmarks/README.md, "Issue 18")
+        return min(0.5, max(0.03, 0.05 * interval))
     if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
         return min(4.0, max(0.1, 0.45 * interval))
     if length_known:  # progress may show a step late

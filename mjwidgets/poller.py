@@ -342,7 +342,13 @@ class Poller:
             )
             wake_at = min(wake_at, next_deadline)
             if wake_at > now:
-                self._cond.wait(wake_at - now)
+                # from the clock as it is now, not as it was before the planning (which takes
+                # a few ms with 100 tasks pending): slept from ``now``, every look went out late
+                notified = self._cond.wait(max(0.0, wake_at - time.monotonic()))
+                if not notified and wake_at < next_deadline and self._batch_supported:
+                    # nothing changed while asleep (every change notifies): the look planned is
+                    # the look to send; planning it again first sent it late by as long again
+                    return list(self._pending.values()), []
                 continue
             if self._batch_supported:
                 return list(self._pending.values()), []
@@ -525,6 +531,7 @@ class Poller:
                 if client is not None:
                     update.bind(client)
                 changed = self._merge(tracked, update, now, now - 0.01)
+                self._cond.notify_all()  # a pushed task is polled only as a safety net: re-plan
             self._after_changes([tracked] if changed else [])
         if changed:
             self._settle([tracked])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 
@@ -259,3 +260,32 @@ def test_cadence_learns_the_step_interval_and_polls_just_after_the_result_is_due
     assert latest - earliest <= 0.5  # and looked for closely
     queued = TaskRhythm.start(Task(id="2", status=Status.NOT_START), 0.0, relaxed=False)
     assert queued.window(60.0, ServerRhythm(), pushed=False)[1] == pytest.approx(5.0)
+
+
+def test_a_planned_look_goes_out_without_planning_it_again(store, monkeypatch):
+    """The poller works out every pending task's window, sleeps until the earliest is due and
+    then looks. Planning again on waking (a few ms with 100 pending) sent every look late by that
+    much; only a change while asleep (a new task, a push, a finished job) calls for a new plan."""
+    import mjwidgets.poller as poller
+
+    windows, plans_per_look = [0], []
+    window, tick = poller.TaskRhythm.window, poller.Poller._tick
+
+    def counting_window(self, *args, **kwargs):
+        windows[0] += 1
+        return window(self, *args, **kwargs)
+
+    def counting_tick(self, batch):
+        plans_per_look.append(windows[0] / len(batch))  # windows worked out since the last look
+        windows[0] = 0
+        return tick(self, batch)
+
+    monkeypatch.setattr(poller.TaskRhythm, "window", counting_window)
+    monkeypatch.setattr(poller.Poller, "_tick", counting_tick)
+    with sim.start(speed=20.0, concurrency=10) as server:
+        with Tracker(Client(server.url), store, prefetch="none") as tracker:
+            tasks = [tracker.imagine(f"heron {i}") for i in range(10)]
+            done = [tracker.wait(task, timeout=60) for task in tasks]
+    assert {task.status for task in done} == {Status.SUCCESS}
+    # most looks planned once (a look after a submit or a finished job is planned again)
+    assert statistics.median(plans_per_look) == 1, plans_per_look
