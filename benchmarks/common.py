@@ -32,6 +32,7 @@ class Goal:
     target: float
     op: str = "<="
     unit: str = ""
+    why: str = ""  # the figures that explain the verdict (what it was measured against)
 
     @property
     def met(self) -> bool | None:
@@ -80,6 +81,7 @@ class Options:
     added_cards: int = 100
     clicks: int = 12
     repeats: int = 3  # runs of each strategy the product goal compares (polling.REPEATED)
+    paired_seeds: int = 15  # paired batches: the Tracker's first batch and the best baseline
 
 
 def percentile(values: Sequence[float], q: float) -> float:

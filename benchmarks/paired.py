@@ -4,9 +4,9 @@ Why: on this 2-core machine one batch's lag × requests varies by ±15–20 % fr
 same batch traced twice gave 10.0 and 15.5 at speed 7), so the three runs of ``run.py`` can show a
 strategy ahead by chance. Here strategy A and strategy B meet batch *k* back to back (the
 simulator seeded *k*: the same job lengths), for many *k*, and which of them runs first
-alternates: run first each time, the Tracker came out ahead of the stepped schedule on 10 and 11
-of 15 batches; alternating, on 8. A strategy is ahead only when it is ahead on most batches *and*
-in the median (``README.md``, "Issue 18").
+alternates. A strategy is ahead only when it is ahead on most batches *and* in the median;
+``benchmarks.run`` judges the Tracker's first batch so against its closest baseline
+(``polling.paired_products``; ``README.md``, "Issue 18").
 
     python -m benchmarks.paired                                  # mjwidgets vs stepped, 15 batches
     python -m benchmarks.paired --a mjwidgets --b trueai-2s --seeds 8 --speed 1
@@ -17,26 +17,7 @@ from __future__ import annotations
 import argparse
 
 from .common import median
-from .polling import make_strategy, measure, to_row
-
-
-def run(a: str, b: str, seeds: int, speed: float, n: int, flavor: str) -> dict[str, list[float]]:
-    """lag × requests of ``a`` and of ``b`` on batches seeded 1 … ``seeds``, printed as they
-    come; returns both lists."""
-    products: dict[str, list[float]] = {a: [], b: []}
-    for seed in range(1, seeds + 1):
-        parts = []
-        # alternate which goes first, so that neither always meets the machine the other left
-        for name in (a, b) if seed % 2 else (b, a):
-            row = to_row(measure(flavor, n, make_strategy(name, speed), speed, "subprocess", seed))
-            figures = row.metrics
-            products[name].append(figures["lag×req"])
-            parts.append(
-                f"{name} {figures['requests']} req, lag p50 {figures['lag p50 ×speed']} s "
-                f"(× {speed:g}), lag×req {figures['lag×req']}"
-            )
-        print(f"batch {seed}: " + " | ".join(parts), flush=True)
-    return products
+from .polling import paired_products
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--flavor", default="plus")
     args = parser.parse_args(argv)
-    products = run(args.a, args.b, args.seeds, args.speed, args.n, args.flavor)
+    products = paired_products(args.a, args.b, args.seeds, args.speed, args.n, args.flavor)
     ours, theirs = products[args.a], products[args.b]
     ahead = sum(x < y for x, y in zip(ours, theirs, strict=True))
     print(

@@ -74,8 +74,8 @@ def goals_of(sections: Sequence[Section]) -> list[Goal]:
 
 def goals_table(goals: Sequence[Goal]) -> str:
     mark = {True: "✅ met", False: "❌ missed", None: "– not measured"}
-    body = [[g.label, g.value, f"{g.op} {_cell(g.target)}", mark[g.met]] for g in goals]
-    return table(["goal", "value", "target", "met"], body)
+    body = [[g.label, g.value, f"{g.op} {_cell(g.target)}", mark[g.met], g.why] for g in goals]
+    return table(["goal", "value", "target", "met", "why: measured against"], body)
 
 
 def markdown(machine: dict[str, Any], header: Sequence[str], sections: Sequence[Section]) -> str:

@@ -239,6 +239,12 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
         default=3,
         help="runs of each strategy the lag × requests goal compares (the median run is kept)",
     )
+    parser.add_argument(
+        "--paired-seeds",
+        type=int,
+        default=15,
+        help="paired batches of the Tracker's first batch and the best baseline (0: none)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument(
         "--no-readme", action="store_true", help="do not copy the table into benchmarks/README.md"
@@ -253,6 +259,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
         studio_cards=args.studio_cards,
         added_cards=args.added_cards,
         repeats=1 if args.quick else max(1, args.repeats),
+        paired_seeds=0 if args.quick else max(0, args.paired_seeds),
     )
     return args, options
 
