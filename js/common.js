@@ -30,6 +30,16 @@ function rebuildKeepingFocus(box, keyOf, build) {
   (again || box).focus({ preventScroll: true });
 }
 
+// A pressed button whose request is on its way: aria-disabled and marked, never `disabled` —
+// a disabled button drops focus to the page (above). Its click handler ignores it meanwhile:
+// one click, one job (the kernel's one-press guard stays the last word).
+function markPending(button, pending = true) {
+  if (pending) button.setAttribute("aria-disabled", "true");
+  else button.removeAttribute("aria-disabled");
+  button.classList.toggle("mjw-pending", pending);
+}
+const isPending = (button) => button.classList.contains("mjw-pending");
+
 // The widget's style sheets, one <style> per file for the whole page (widgets/plumbing.py:
 // front_end(styles=…) calls this first). A sheet already there with the same text is left
 // alone: anywidget's own _css path rewrites its <style> for every new widget, and every rewrite

@@ -412,11 +412,6 @@ function render({ model, el: host, signal }) {
   const buttonKey = (node) => (node.dataset.customId !== undefined
     ? `button ${node.dataset.customId}`
     : node.dataset.control !== undefined ? `control ${node.dataset.control}` : "");
-  function markPending(button) {
-    button.setAttribute("aria-disabled", "true");
-    button.classList.add("mjw-pending");
-  }
-  const isPending = (button) => button.classList.contains("mjw-pending");
   function showButtons() {
     rebuildKeepingFocus(rows, buttonKey, buildButtons);
   }

@@ -143,12 +143,15 @@ function renderVideoCard(args) {
       const longer = el("button", "mjw-clip-extend", "+4 s");
       longer.type = "button";
       longer.title = offer;
+      longer.dataset.press = extendKey(index);
+      markPending(longer, extending().has(extendKey(index)));
       longer.addEventListener("click", () => {
+        if (isPending(longer)) return; // its job is on its way: one click, one job
         if (kernelState !== "live") {
           say(offlineText(kernelState, "card"));
           return;
         }
-        longer.disabled = true;
+        markPending(longer); // until the kernel has submitted it (or said why not)
         model.send({ type: "extend", index });
         say(`Extending clip ${index + 1}…`);
       }, { signal });
@@ -302,6 +305,24 @@ function renderVideoCard(args) {
     const asked = event.detail ? event.detail.index : 1;
     openPlayer(asked === "last" ? "last" : Number(asked) - 1);
   }, { signal });
+
+  // "+4 s" of each clip: pending while the kernel submits it (`pending_buttons` holds
+  // "extend-<index>", cardmodel.py), pressable again once the new card or the error is there
+  function extendKey(index) {
+    return `extend-${index}`;
+  }
+  function extending() {
+    return new Set(model.get("pending_buttons") || []);
+  }
+  function showExtending() {
+    const now = extending();
+    for (const button of grid.querySelectorAll(".mjw-clip-extend")) {
+      markPending(button, now.has(button.dataset.press));
+    }
+  }
+  model.on("change:pending_buttons", showExtending);
+  model.on("change:children", showExtending);
+  model.on("change:error", showExtending);
 
   model.on("change:clips", showClips);
   model.on("change:extend_offer", () => { shownKey = ""; showClips(); });

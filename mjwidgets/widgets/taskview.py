@@ -197,15 +197,20 @@ class TaskView(ipywidgets.VBox):
     def extend_clip(self, index: int, motion: str = "high") -> TaskView | None:
         """Extend clip ``index`` (0-based) of this video by four seconds: the card's "+4 s",
         offered where the server refuses the clips' U buttons. Returns the new card."""
-        if not self._claim(f"extend-{index}"):
+        key = f"extend-{index}"  # the clip's "+4 s" shows pending while this key is listed
+        if not self._claim(key):
             return None  # a double click: this one is already being submitted
+        card = self.card
+        card.error = ""
+        card.pending_buttons = [*card.pending_buttons, key]
         try:
             child = self.tracker.extend(self.task, index=index, motion=motion)
         except MJError as exc:
-            self.card.error = wording.error_words(exc)
+            card.error = wording.error_words(exc)
             return None
         finally:
-            self._release(f"extend-{index}")
+            card.pending_buttons = [c for c in card.pending_buttons if c != key]
+            self._release(key)
         return self._adopt(child, Button(custom_id="", label=f"Extend clip {index + 1}"))
 
     def _claim(self, key: str) -> bool:

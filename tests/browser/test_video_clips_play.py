@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import harness
 import pytest
 from harness import DEFAULT_TIMEOUT, open_notebook
+from playwright.sync_api import expect
 
 from mjwidgets.videocache import CARD_CLIP_BUDGET
 
@@ -199,9 +200,17 @@ def test_animate_on_new_api_goes_through_submit_video_and_bills_once(jupyter_lab
     longer_button = cell.locator(".mjw-clip-extend")
     assert "/submit/video" in longer_button.get_attribute("title")
     nb.screenshot("video-card-newapi-extend", selector=f".mjw-task[data-task-id='{video_id}']")
-    longer_button.click()
+    before = nb.eval("mjw.sim.embedded().stats()['requests']")
+    longer_button.dblclick()  # one job; the button keeps the keyboard on the card meanwhile
+    assert page.evaluate("document.activeElement.classList.contains('mjw-clip-extend')")
     longer = _child_of(page, video_id)
     longer_id = longer.get_attribute("data-task-id")
+    after = nb.eval("mjw.sim.embedded().stats()['requests']")
+    assert after.get("POST /mj/submit/video", 0) - before.get("POST /mj/submit/video", 0) == 1
+    # its job is out: "+4 s" can be pressed again (another four seconds, another job)
+    cell.hover()
+    expect(longer_button).not_to_have_attribute("aria-disabled", "true", timeout=JOB_MS)
+    assert page.evaluate("document.activeElement.classList.contains('mjw-clip-extend')")
     count = nb.wait_until(f"len(studio.cards[{longer_id!r}].task.video_urls)", timeout=120)
     _posters_painted(page, longer_id, count)
     extended = _play_all(page, longer_id, count)
