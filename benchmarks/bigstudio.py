@@ -380,9 +380,9 @@ def rows(nb, options: Options) -> list[Row]:
                     _r(big_s),
                     ADD_GOAL_S,
                     unit="s",
-                    why=f"the same {added} into an empty Studio {_r(empty_s)} s: the time is "
-                    f"the added cards' own, not the Studio's size (of it the cell "
-                    f"{_r(big_cell_s)} s)",
+                    why=f"the same {added} into an empty Studio: {_r(empty_s)} s (of it the "
+                    f"cell {_r(empty_cell_s)} s); into {cards} cards, of it the cell "
+                    f"{_r(big_cell_s)} s",
                 ),
                 Goal(f"saved notebook per 100 cards ({shown} cards)", _r(per_100), 25, unit="MB"),
             ],

@@ -206,6 +206,9 @@ def to_row(m: Measurement) -> Row:
         metrics["req ÷ bound"] = _round(m.status_requests / bound, 2)
     if m.flavor == "newapi":
         metrics["req/refresh"] = _round(ratio(m.status_requests, m.refreshes), 2)
+        metrics["refreshes"] = m.refreshes
+        # the results come at one or two refresh ticks, each seen by one look: that many lags
+        metrics["vis-lag samples"] = len({round(lag, 2) for lag in m.visible_lags})
         vis50, vis95 = median(m.visible_lags), percentile(m.visible_lags, 95)
         metrics.update(
             {
@@ -303,9 +306,25 @@ def _goals_of(ours: Row, same: list[Row], flavor: str, speed: float) -> None:
     clock = "real clock" if speed == 1 else f"× {speed:g}"
     where = f"{flavor} N=100 @ speed {speed:g}, {ours.case['strategy']}:"
     m = ours.metrics
+    samples = ""
+    if flavor == "newapi":
+        samples = (
+            f"{m['vis-lag samples']} distinct lags: the results came at "
+            f"{m['vis-lag samples']} refresh ticks, each seen by one look"
+        )
     ours.goals += [
-        Goal(f"{where} {what} p50 ≤ 0.3 s ({clock})", m[f"{lag} p50 ×speed"], GOAL_LAG_P50_S),
-        Goal(f"{where} {what} p95 ≤ 1 s ({clock})", m[f"{lag} p95 ×speed"], GOAL_LAG_P95_S),
+        Goal(
+            f"{where} {what} p50 ≤ 0.3 s ({clock})",
+            m[f"{lag} p50 ×speed"],
+            GOAL_LAG_P50_S,
+            why=samples,
+        ),
+        Goal(
+            f"{where} {what} p95 ≤ 1 s ({clock})",
+            m[f"{lag} p95 ×speed"],
+            GOAL_LAG_P95_S,
+            why=samples,
+        ),
         Goal(f"{where} requests per server update ≤ 1.5", m["req/update"], GOAL_REQ_PER_UPDATE),
     ]
     if flavor == "newapi":
@@ -314,6 +333,8 @@ def _goals_of(ours: Row, same: list[Row], flavor: str, speed: float) -> None:
                 f"{where} requests per refresh ≤ 1.2",
                 m.get("req/refresh"),
                 GOAL_REQ_PER_REFRESH,
+                why=f"{m['requests']} requests over the {m['refreshes']} refresh ticks of the "
+                "batch, the looks that find the ticks' period and phase included",
             )
         )
     polling = [r for r in same if r.case["strategy"] in POLLING_PEERS]
