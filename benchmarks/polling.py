@@ -402,18 +402,21 @@ def _goals_of(ours: Row, same: list[Row], flavor: str, speed: float) -> None:
             )
 
 
+def _named(row: Row) -> str:
+    """How a goal's why names a strategy: ours goes without ("ours …" says it)."""
+    return "" if row.case["strategy"] in OURS else f"{row.case['strategy']} "
+
+
 def _figures(row: Row, lag: str) -> str:
     """A strategy's two axes, for a goal's why: requests and lag p50 (× speed)."""
-    m = row.metrics
-    name = "" if row.case["strategy"] in OURS else f"{row.case['strategy']} "
+    m, name = row.metrics, _named(row)
     clock = "" if row.case["speed"] == 1 else f" (× {row.case['speed']:g})"
     return f"{name}{m['requests']} requests at {lag} p50 {m[f'{lag} p50 ×speed']} s{clock}"
 
 
 def _product(row: Row) -> str:
     """A strategy's lag × requests, with its repeated runs when there were some."""
-    m = row.metrics
-    name = "" if row.case["strategy"] in OURS else f"{row.case['strategy']} "
+    m, name = row.metrics, _named(row)
     runs = f" (runs {m['lag×req of runs']})" if m.get("lag×req of runs") else ""
     return f"{name}{m['lag×req']}{runs}"
 

@@ -16,7 +16,8 @@ import io
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -200,16 +201,14 @@ class TaskView(ipywidgets.VBox):
         key = f"extend-{index}"  # the clip's "+4 s" shows pending while this key is listed
         if not self._claim(key):
             return None  # a double click: this one is already being submitted
-        card = self.card
-        card.error = ""
-        card.pending_buttons = [*card.pending_buttons, key]
+        self.card.error = ""
         try:
-            child = self.tracker.extend(self.task, index=index, motion=motion)
+            with self._pending(key):
+                child = self.tracker.extend(self.task, index=index, motion=motion)
         except MJError as exc:
-            card.error = wording.error_words(exc)
+            self.card.error = wording.error_words(exc)
             return None
         finally:
-            card.pending_buttons = [c for c in card.pending_buttons if c != key]
             self._release(key)
         return self._adopt(child, Button(custom_id="", label=f"Extend clip {index + 1}"))
 
@@ -226,6 +225,17 @@ class TaskView(ipywidgets.VBox):
         with self._lock:
             self._pressing.discard(key)
         self._show_controls()
+
+    @contextmanager
+    def _pending(self, key: str) -> Iterator[None]:
+        """The card shows button ``key`` as on its way (``pending_buttons``) while its submit
+        runs, whatever the submit's end."""
+        card = self.card
+        card.pending_buttons = [*card.pending_buttons, key]
+        try:
+            yield
+        finally:
+            card.pending_buttons = [c for c in card.pending_buttons if c != key]
 
     def wait(self, timeout: float | None = 900) -> Task:
         """Block until the task is finished or MODAL (raises TaskFailed/TaskTimeout)."""
@@ -464,10 +474,10 @@ class TaskView(ipywidgets.VBox):
         existing = self.tracker.existing_result(self.task, button)
         if existing is not None:  # a used upscale: its result, not a second paid job
             return self._adopt(existing, button)
-        card.pending_buttons = [*card.pending_buttons, button.custom_id]
         try:
-            # the button, or its equivalent where refused (Animate → /submit/video on new-api)
-            child = cardbuttons.press(self.tracker, self.task, button)
+            with self._pending(button.custom_id):
+                # the button, or its equivalent where refused (Animate → /submit/video on new-api)
+                child = cardbuttons.press(self.tracker, self.task, button)
         except MJError as exc:
             card.error = wording.error_words(exc)
             self._refresh_buttons()  # a refusal was learnt: the button now says why
@@ -476,8 +486,6 @@ class TaskView(ipywidgets.VBox):
             log.exception("action %s failed", button.custom_id)
             card.error = wording.error_words(exc)
             return None
-        finally:
-            card.pending_buttons = [c for c in card.pending_buttons if c != button.custom_id]
         card.used_buttons = sorted({*card.used_buttons, button.custom_id})
         if child.id == self.task.id:  # ❤️ and friends: no new task, so say it worked
             card.notice = f"{button.display} — done"
