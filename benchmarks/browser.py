@@ -11,6 +11,7 @@ on average before any rendering; the goal here is ≤ 0.5 s end to end.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -161,7 +162,18 @@ def _paint_rows(nb, options: Options) -> list[Row]:
                 "p95 s": round(p95, 3),
                 "vs polling every 5 s (mean 2.5 s)": round(2.5 / p50, 1) if p50 else None,
             },
-            [Goal("finish → painted p50", p50, 0.5, unit="s")],
+            [
+                Goal(
+                    "finish → painted p50",
+                    p50,
+                    0.5,
+                    unit="s",
+                    # measured in real seconds on a shared 2-core machine: it moves with the
+                    # load the earlier benchmarks leave (0.26 s alone, 0.69 s at a run's end)
+                    why=f"p95 {p95:.2f} s over {len(lags)} results; the machine's load "
+                    f"average {os.getloadavg()[0]:.1f} when measured",
+                ),
+            ],
         )
     ]
 

@@ -312,6 +312,14 @@ def _goals_of(ours: Row, same: list[Row], flavor: str, speed: float) -> None:
             f"{m['vis-lag samples']} distinct lags: the results came at "
             f"{m['vis-lag samples']} refresh ticks, each seen by one look"
         )
+        if m.get("x:grid refresh ms") is not None:
+            # a look goes just after a refresh's latest time, or probes the middle of a wider
+            # bracket: the lag is about how precisely the grid was known
+            samples += (
+                f"; the grid as found at the batch's end (real time): period "
+                f"{m['x:grid period s']} s, the last refresh pinned within "
+                f"{m['x:grid refresh ms']} ms"
+            )
     ours.goals += [
         Goal(
             f"{where} {what} p50 ≤ 0.3 s ({clock})",

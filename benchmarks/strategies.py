@@ -376,11 +376,16 @@ class TrackerStrategy(Strategy):
 
     def extra(self) -> dict[str, Any]:
         stats = dict(self._tracker.stats()) if self._tracker is not None else {}
-        return {
+        extra: dict[str, Any] = {
             key: stats[key]
             for key in ("ticks", "batch_requests", "task_fetches", "pushes", "errors")
             if key in stats
         }
+        grid = self._tracker.rhythm.grid() if self._tracker is not None else None
+        if grid is not None:  # what the looks at a refresh grid were aimed by, at the end
+            extra["grid period s"] = f"{grid.period_low:.3f}–{grid.period_high:.3f}"
+            extra["grid refresh ms"] = round(1000 * (grid.anchor_high - grid.anchor_low))
+        return extra
 
 
 # Unscaled intervals (seconds against a real server), client-anchors §4.2.
