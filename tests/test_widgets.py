@@ -69,6 +69,34 @@ def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
     _until(lambda: child.card.status == "SUCCESS" and len(child.card.image) > 0)
 
 
+def test_a_cell_adding_many_cards_sends_the_page_a_few_messages_and_loses_none(studio):
+    """Adding 20 finished tasks in one cell: the page gets the first card at once (a click's
+    card is never held back), the others together, and the last message names every card."""
+    tracker = studio.tracker
+    tasks = []
+    for i in range(20):  # one at a time: the simulated account's queue is short
+        tasks.append(tracker.wait(tracker.imagine(f"a harbour {i}"), timeout=120))
+    box = studio.cards_box
+    sent: list[list[str]] = []
+    send = box.comm.send
+
+    def spy(data=None, metadata=None, buffers=None):
+        if data and "children" in data.get("state", {}):
+            sent.append(data["state"]["children"])
+        return send(data=data, metadata=metadata, buffers=buffers)
+
+    box.comm.send = spy
+    studio._cards_sync.window = 2.0  # a window no loop of 20 adds outlasts on a loaded machine
+    studio.add(tasks[0])
+    assert len(sent) == 1, "the first card goes to the page at once"
+    for task in tasks[1:]:
+        studio.add(task)
+    _until(lambda: sent and len(sent[-1]) == 20)
+    assert len(sent) < 20, f"{len(sent)} messages for 20 cards"
+    assert sent[-1] == [f"IPY_MODEL_{view.model_id}" for view in box.children]
+    assert [view.task.id for view in box.children] == [task.id for task in tasks]
+
+
 def test_closing_a_studio_closes_its_cards_and_they_stop_following_their_tasks(studio):
     parent = studio.imagine("a paper lantern")
     _until(lambda: parent.card.status == "SUCCESS")

@@ -6,8 +6,10 @@ State lives in traits (every view, and a saved notebook, shows it); events trave
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import ipywidgets
 import traitlets
 
 from .plumbing import FrontEndWidget, front_end
@@ -61,3 +63,22 @@ class CardModel(FrontEndWidget):
     can_use_prompt = traitlets.Bool(False).tag(sync=True)  # a prompt box can take a prompt
     notice = traitlets.Unicode("").tag(sync=True)  # a short confirmation ("❤️ done")
     uid = traitlets.Unicode("").tag(sync=True)  # names this card's saved snapshot
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("layout", _shared_layout())
+        super().__init__(**kwargs)
+
+
+_LAYOUT: list[ipywidgets.Layout] = []  # the one Layout every card model shows
+_LAYOUT_LOCK = threading.Lock()
+
+
+def _shared_layout() -> ipywidgets.Layout:
+    """One Layout for every card model. Why: ipywidgets gives each widget a Layout model of its
+    own, and a card's model never sets one (its TaskView's Layout places the card), so each card
+    cost the page one more model to open and keep. Made again when closed (``Widget.close_all``).
+    """
+    with _LAYOUT_LOCK:
+        if not _LAYOUT or _LAYOUT[0].comm is None:
+            _LAYOUT[:] = [ipywidgets.Layout()]
+        return _LAYOUT[0]

@@ -12,7 +12,9 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ __all__ = [
     "IMAGER",
     "STATIC",
     "SUBMITTER",
+    "BurstSync",
     "FrontEndWidget",
     "close_tree",
     "front_end",
@@ -111,6 +114,52 @@ class FrontEndWidget(anywidget.AnyWidget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("_source_model", _holder(str(type(self)._esm)).model_id)
         super().__init__(*args, **kwargs)
+
+
+class BurstSync:
+    """One message to the page for a burst of changes to one widget's traits: the first change
+    goes at once, the changes made in the next ``window`` seconds go together when it ends (one
+    message per window while the burst lasts). The traits themselves change at once.
+
+    Why: the page handles each message on its own (a Studio's ``children`` message makes it
+    re-read every card's model), so a cell adding 100 cards to a 200-card Studio sent 100
+    messages naming 201 … 300 cards; the first change is not held back, so a click's card is
+    not late either.
+    """
+
+    def __init__(self, widget: ipywidgets.Widget, window: float = 0.05) -> None:
+        self.widget = widget
+        self.window = window
+        self._lock = threading.RLock()
+        self._held: ExitStack | None = None  # the widget's hold_sync while a window is open
+        self._pending = False
+
+    @contextmanager
+    def change(self) -> Iterator[None]:
+        """Change the widget's traits inside this block."""
+        with self._lock:
+            if self._held is None:  # the burst's first change: sent as the block ends
+                yield
+                self._open()
+            else:
+                yield
+                self._pending = True
+
+    def _open(self) -> None:
+        held = self._held = ExitStack()
+        held.enter_context(self.widget.hold_sync())
+        timer = threading.Timer(self.window, self._close)
+        timer.daemon = True
+        timer.start()
+
+    def _close(self) -> None:
+        with self._lock:
+            held, self._held = self._held, None
+            pending, self._pending = self._pending, False
+            if held is not None:
+                held.close()  # sends what changed in the window, if anything
+            if pending:  # the burst goes on: hold the next window's changes too
+                self._open()
 
 
 def _read(name: str) -> str:

@@ -34,7 +34,7 @@ from ..tracking import Tracker
 from .imageeditor import ImageEditor
 from .imagetools import StudioTools
 from .placement import CardOrder
-from .plumbing import close_tree, tracker_for
+from .plumbing import BurstSync, close_tree, tracker_for
 from .promptbar import PromptBar, new_bar
 from .provenancedrop import ProvenanceDrop
 from .refslots import ReferenceSlots
@@ -85,6 +85,7 @@ class Studio(ipywidgets.VBox):
             )
         )
         self.cards_box.add_class("mjw-cards")
+        self._cards_sync = BurstSync(self.cards_box)  # a cell adding 100 cards: a few messages
         self.drop = ProvenanceDrop(self)  # a dropped picture that carries its story
         super().__init__([self.bar, self.drop.widget, self.cards_box])
         self.add_class("mjw-studio")
@@ -302,7 +303,8 @@ class Studio(ipywidgets.VBox):
         """Append ``widget`` to the grid and give the moved widgets their new screen order."""
         for moved, key in keys.items():
             moved.layout.order = str(key)
-        self.cards_box.children = (*self.cards_box.children, widget)
+        with self._cards_sync.change():
+            self.cards_box.children = (*self.cards_box.children, widget)
 
     def _on_child(self, parent: TaskView, child: TaskView) -> None:
         anchor: Any = parent
