@@ -3,12 +3,14 @@ proposes, the prompt box's answers, and the saved snapshot's HTML (hostile text 
 
 from __future__ import annotations
 
+import time
+
 from mjwidgets.models import Button, Task
 from mjwidgets.prompt import numbered_prompts
 from mjwidgets.widgets.cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from mjwidgets.widgets.placement import GAP, CardOrder
 from mjwidgets.widgets.promptbar import describe_prompt
-from mjwidgets.widgets.snapshot import CardPicture, snapshot_html
+from mjwidgets.widgets.snapshot import CardPicture, Snapshot, snapshot_html
 
 
 def test_newest_first_and_a_result_right_after_its_parent():
@@ -120,3 +122,31 @@ def test_the_snapshot_escapes_every_text_and_names_its_widget():
     assert html.count("data:image/jpeg;base64,") == 1
     assert 'data-mjw-of="abc123"' in html and 'data-task-id="12"' in html
     assert "run the cell again" in html and "2 cards" in html
+
+
+def test_the_snapshot_waits_for_a_quiet_moment_then_shows_the_last_change():
+    """A burst of changes (a cell adding cards one by one) is not interrupted by a snapshot:
+    it is built once the burst has been quiet for ``settle`` s, and shows its last change."""
+    state = {"n": 0}
+    built: list[int] = []
+
+    def build() -> str:
+        built.append(state["n"])
+        return f"<p>{state['n']}</p>"
+
+    snapshot = Snapshot(build, label="test", min_interval=0.1, settle=2.0)
+    snapshot.display()
+    built.clear()
+    try:
+        burst_began = time.monotonic()
+        while time.monotonic() - burst_began < 4.0:  # longer than settle: a change every 0.1 s
+            state["n"] += 1
+            snapshot.touch()
+            time.sleep(0.1)
+        assert built == [], "a snapshot was built while the changes kept coming"
+        deadline = time.monotonic() + 60
+        while not built and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert built == [state["n"]], "one snapshot, of the last change"
+    finally:
+        snapshot.close()

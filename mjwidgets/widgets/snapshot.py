@@ -38,11 +38,13 @@ SNAPSHOT_QUALITY = 70
 # A big snapshot is refreshed less often: about 3 s per MB (a hundred cards: one every ~10 s),
 # so keeping it current never costs more than a small share of the connection and the browser.
 SECONDS_PER_MB = 3.0
-# A change is painted by the live view first: the snapshot waits this long after it. The page
-# still receives every snapshot (hidden, but parsed whole by JupyterLab's HTML renderer and again
-# by its table of contents: ~0.2 s for a 300-card Studio), and sent at once it would land while
-# the change's own card is being drawn. Not shown to make a click faster on its own; on a burst
-# of results 0.5 s apart it was within the runs' spread (benchmarks/README.md, "Issue 18").
+# A change is painted by the live view first: the snapshot waits until the widget has been quiet
+# this long (and no longer than its interval while changes keep coming). The page still receives
+# every snapshot (hidden, but parsed whole by JupyterLab's HTML renderer and again by its table
+# of contents: ~0.2 s for a 300-card Studio), and sent at once it would land while the change's
+# own card is being drawn. Counted from the first change, a cell adding 100 cards to a 200-card
+# Studio had its 6 MB snapshot built and parsed while the cards were being drawn: 2.3–2.7 s
+# until all were painted, 1.85 s without it (benchmarks/README.md, "Issue 18").
 SETTLE_S = 1.0
 
 _CARD_STYLE = (
@@ -189,15 +191,25 @@ class Snapshot:
     ``build()`` returns the snapshot's HTML; it runs on a timer thread, so it must only read.
     """
 
-    def __init__(self, build: Callable[[], str], *, label: str, min_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        build: Callable[[], str],
+        *,
+        label: str,
+        min_interval: float = 2.0,
+        settle: float = SETTLE_S,
+    ) -> None:
         self._build = build
         self._label = label
         self.min_interval = min_interval
+        self.settle = settle
         self.display_id = f"mjw-snapshot-{uuid.uuid4().hex}"
         self._shown = False
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._last = 0.0
+        self._changed_at = 0.0  # the latest change
+        self._waiting_since = 0.0  # the first change the next refresh shows
         self._interval = min_interval  # grows with the snapshot: sending it is not free
         self._closed = False
         # one build-and-send at a time: a slow older picture must never land after a newer one
@@ -219,15 +231,23 @@ class Snapshot:
             self._last = time.monotonic()
 
     def touch(self) -> None:
-        """Something shown changed: refresh the snapshot soon (at most every min_interval s,
-        and ``SETTLE_S`` after the change at the soonest, once its live view has drawn it)."""
+        """Something shown changed: refresh the snapshot soon — once the widget has been quiet
+        for ``settle`` s (its live view has drawn the changes), at most every min_interval s,
+        and while changes keep coming at least once per interval (or four ``settle``s)."""
         with self._lock:
-            if not self._shown or self._closed or self._timer is not None:
+            if not self._shown or self._closed:
                 return
-            delay = max(SETTLE_S, self._last + self._interval - time.monotonic())
-            self._timer = threading.Timer(delay, self._refresh)
-            self._timer.daemon = True
-            self._timer.start()
+            now = time.monotonic()
+            self._changed_at = now
+            if self._timer is not None:
+                return
+            self._waiting_since = now
+            self._start_timer(max(self.settle, self._last + self._interval - now))
+
+    def _start_timer(self, delay: float) -> None:
+        self._timer = threading.Timer(delay, self._refresh)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _refresh(self) -> None:
         from IPython.display import update_display
@@ -237,7 +257,13 @@ class Snapshot:
                 self._timer = None
                 if self._closed:
                     return
-                self._last = time.monotonic()
+                now = time.monotonic()
+                quiet_at = self._changed_at + self.settle
+                longest = max(self._interval, 4 * self.settle)  # while changes keep coming
+                if now < quiet_at and now - self._waiting_since < longest:
+                    self._start_timer(quiet_at - now)  # still changing: wait for a quiet moment
+                    return
+                self._last = now
             try:
                 bundle = self._bundle()
                 megabytes = len(bundle["text/html"]) / 1e6
