@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ __all__ = [
     "module_source",
     "tracker_for",
 ]
+
+log = logging.getLogger("mjwidgets.widgets")
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
@@ -157,7 +160,10 @@ class BurstSync:
             held, self._held = self._held, None
             pending, self._pending = self._pending, False
             if held is not None:
-                held.close()  # sends what changed in the window, if anything
+                try:
+                    held.close()  # sends what changed in the window, if anything
+                except Exception:  # on a timer thread: say it, and the next change sends again
+                    log.exception("sending %s's held changes failed", type(self.widget).__name__)
             if pending:  # the burst goes on: hold the next window's changes too
                 self._open()
 
