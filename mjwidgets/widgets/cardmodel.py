@@ -6,13 +6,12 @@ State lives in traits (every view, and a saved notebook, shows it); events trave
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import ipywidgets
 import traitlets
 
-from .plumbing import FrontEndWidget, front_end
+from .plumbing import FrontEndWidget, front_end, shared_widget
 
 __all__ = ["CARD_PARTS", "CardModel"]
 
@@ -69,16 +68,8 @@ class CardModel(FrontEndWidget):
         super().__init__(**kwargs)
 
 
-_LAYOUT: list[ipywidgets.Layout] = []  # the one Layout every card model shows
-_LAYOUT_LOCK = threading.Lock()
-
-
 def _shared_layout() -> ipywidgets.Layout:
     """One Layout for every card model. Why: ipywidgets gives each widget a Layout model of its
     own, and a card's model never sets one (its TaskView's Layout places the card), so each card
-    cost the page one more model to open and keep. Made again when closed (``Widget.close_all``).
-    """
-    with _LAYOUT_LOCK:
-        if not _LAYOUT or _LAYOUT[0].comm is None:
-            _LAYOUT[:] = [ipywidgets.Layout()]
-        return _LAYOUT[0]
+    cost the page one more model to open and keep."""
+    return shared_widget("card layout", ipywidgets.Layout)

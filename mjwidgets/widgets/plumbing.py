@@ -13,11 +13,11 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anywidget
 import ipywidgets
@@ -36,10 +36,12 @@ __all__ = [
     "close_tree",
     "front_end",
     "module_source",
+    "shared_widget",
     "tracker_for",
 ]
 
 log = logging.getLogger("mjwidgets.widgets")
+W = TypeVar("W", bound=ipywidgets.Widget)
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The front end's sources live in js/; a wheel carries them as mjwidgets/static (pyproject's
@@ -96,16 +98,23 @@ class ModuleSource(ipywidgets.Widget):
     source = traitlets.Unicode("").tag(sync=True)
 
 
-_HOLDERS: dict[str, ModuleSource] = {}  # loader → the open model carrying its module
-_HOLDERS_LOCK = threading.Lock()
+_SHARED: dict[Any, ipywidgets.Widget] = {}  # key → the one open widget the kernel shares
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_widget(key: Any, make: Callable[[], W]) -> W:
+    """One open widget per ``key`` for the whole kernel (a module's source, the card models'
+    Layout), made by ``make`` on first use and again once closed (``Widget.close_all``)."""
+    with _SHARED_LOCK:
+        widget = _SHARED.get(key)
+        if widget is None or widget.comm is None:
+            widget = _SHARED[key] = make()
+        return cast(W, widget)
 
 
 def _holder(loader: str) -> ModuleSource:
-    with _HOLDERS_LOCK:
-        holder = _HOLDERS.get(loader)
-        if holder is None or holder.comm is None:  # first use, or closed (Widget.close_all)
-            holder = _HOLDERS[loader] = ModuleSource(source=_SOURCES[loader])
-        return holder
+    """The open model carrying ``loader``'s module."""
+    return shared_widget(("module", loader), lambda: ModuleSource(source=_SOURCES[loader]))
 
 
 class FrontEndWidget(anywidget.AnyWidget):

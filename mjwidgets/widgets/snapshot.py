@@ -39,12 +39,12 @@ SNAPSHOT_QUALITY = 70
 # so keeping it current never costs more than a small share of the connection and the browser.
 SECONDS_PER_MB = 3.0
 # A change is painted by the live view first: the snapshot waits until the widget has been quiet
-# this long (while changes keep coming, no longer than its interval or 4 s). The page receives
-# every snapshot (hidden, but parsed whole by JupyterLab's HTML renderer and again by its table
-# of contents: ~0.2 s for a 300-card Studio), and sent at once it would land while the change's
-# own card is being drawn. Counted from the first change, a cell adding 100 cards to a 200-card
-# Studio had its 6 MB snapshot built and parsed while the cards were being drawn: 2.3–2.7 s
-# until all were painted, 1.85 s without it (benchmarks/README.md, "Issue 18").
+# this long (while changes keep coming, at most the longer of its interval and 4 s). The page
+# receives every snapshot (hidden, but parsed whole by JupyterLab's HTML renderer and again by
+# its table of contents: ~0.2 s for a 300-card Studio), and sent at once it would land while the
+# change's own card is being drawn. Counted from the first change, a cell adding 100 cards to a
+# 200-card Studio had its 6 MB snapshot built and parsed while the cards were being drawn:
+# 2.3–2.7 s until all were painted, 1.85 s without it (benchmarks/README.md, "Issue 18").
 SETTLE_S = 1.0
 
 _CARD_STYLE = (
