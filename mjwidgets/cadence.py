@@ -61,11 +61,14 @@ _OVERDUE_QUEUED_FLOOR_S = 30.0
 _LENGTHS_KEPT = 64  # job lengths remembered per kind
 _ADVANCES_KEPT = 256  # progress moves remembered: a batch of 100 moves 3–6 times each
 _INTERVAL_VOTERS = 128  # tasks whose step intervals are remembered: a batch of 100 and more
-# Where the looks for a result start in its predicted window, while no job length is known: in
-# the model of a first batch of 100, 4 % of the results (13 % at speed 7, where a round trip
-# counts seven times) fell in their window's first fifth and waited for the first look; the
-# looks saved before the first results were worth more (benchmarks/README.md, "Issue 18").
-_RESULT_WINDOW_SKIP = 0.2
+# Where the looks for a result start in its predicted window, while no job length is known. A
+# first batch's windows are wide (its steps were seen by looks ~9 s apart) and its results come
+# in their later half: in the model of a first batch of 100 (``benchmarks/cadence_model.py``, 15
+# seeds), starting at the window's middle rather than its first fifth saved 3–4 of ~41 looks
+# and lowered lag × requests from 9.9 to 8.5 at speed 7 (7.5 → 8.2 on the real clock, where the
+# looks are cheaper in lag; both well below the stepped schedule's 11.3 and 10.5); the few
+# results that come early wait for the first look (benchmarks/README.md, "Issue 18").
+_RESULT_WINDOW_SKIP = 0.5
 # While no job of its kind has ended (a first batch), a task's step interval is taken to lie
 # within this share of its server's, or 1.5 times the server's measured spread if wider (a
 # uniform spread's whole range is twice its interquartile range): jobs of one kind step at one
@@ -73,6 +76,14 @@ _RESULT_WINDOW_SKIP = 0.2
 # interval only within ±33 %, which made its result window 15 s wide and the fast looks for a
 # first batch's results start five looks early (benchmarks/README.md, "Issue 18").
 _FIRST_BATCH_INTERVAL_SHARE = 0.15
+# A job's length (submit → result) is learnt only from a result seen within this share of a
+# step (or half a second: fast servers step not much slower than a round trip) after the last
+# look that did not show it, for the length learnt is "at least" that look. A batch's first
+# result follows the slow looks mid-way (~3 s apart on the real clock): "at least 44.8 s" for
+# a job that took 47.7 made the next batch look fast for its results three seconds early,
+# eight looks spent on nothing (the model's second batch on the real clock: 43 → 35 looks).
+_LENGTH_BRACKET_SHARE = 0.2
+_LENGTH_BRACKET_FLOOR_S = 0.5
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -429,9 +440,13 @@ class TaskRhythm:
                 self.steps.clear()
                 self.steps.append((0, low, now))
             if task.status is Status.SUCCESS and self.submitted_at is not None:
-                server.learn_length(
-                    self.action, self.relaxed, low - self.submitted_at, self.submitted_at
-                )
+                interval = self.interval(server)
+                if interval is None or now - low <= max(
+                    _LENGTH_BRACKET_SHARE * interval, _LENGTH_BRACKET_FLOOR_S
+                ):
+                    server.learn_length(
+                        self.action, self.relaxed, low - self.submitted_at, self.submitted_at
+                    )
             if task.is_done and self.progress >= FINAL_STEP_PROGRESS:
                 interval = self.interval(server)
                 gap_low, gap_high = low - self.change_high, now - self.change_low

@@ -209,6 +209,21 @@ def test_each_finished_job_teaches_its_length_from_its_submit():
     assert server.shortest_length("IMAGINE", False) == pytest.approx(43.0 - 10.0 / 2)
 
 
+def test_a_result_seen_long_after_the_last_look_teaches_no_job_length():
+    """The first result of a batch follows the slow looks mid-way: "at least 45 s" from a result
+    seen 3 s after the last look would make the next batch look fast for its results too soon."""
+    server = _server([7.0, 7.0])
+    for n, (last_look, seen) in enumerate(((45.0, 48.0), (47.5, 47.8), (48.0, 48.3), (49.0, 49.3))):
+        task = Task(id=str(n), action="IMAGINE", status=Status.SUBMITTED)
+        rhythm = TaskRhythm.start(task, 0.0, False, submitted_ago=0.0)
+        rhythm.status, rhythm.progress, rhythm.observed_at = Status.IN_PROGRESS, 93, 44.0
+        rhythm.observe(Task(id=str(n), status=Status.SUCCESS, progress=100), seen, True, server,
+                       seen_unchanged_at=last_look)  # fmt: skip
+    # 47.5, 48 and 49 s are learnt (seen within 0.3 s, under a fifth of the 7 s step); the result
+    # seen 3 s after its last look is not
+    assert server.shortest_length("IMAGINE", False) == pytest.approx(47.5 - 1.5 / 2)
+
+
 # -- what a look teaches ---------------------------------------------------------------------------
 
 
@@ -318,13 +333,13 @@ def _at_result_step(server: ServerRhythm, submitted_ago: float | None) -> TaskRh
     return rhythm
 
 
-def test_with_no_job_length_known_the_looks_for_a_result_skip_its_windows_first_fifth():
+def test_with_no_job_length_known_the_looks_for_a_result_start_half_way_through_its_window():
     server = _server([7.0] * 8, final=[9 / 7] * 3)
     rhythm = _at_result_step(server, submitted_ago=None)
     predicted_earliest, predicted_latest = rhythm.predict(server)
     earliest, _ = rhythm.window(44.5, server, pushed=False)
     assert earliest == pytest.approx(
-        predicted_earliest + 0.2 * (predicted_latest - predicted_earliest)
+        predicted_earliest + 0.5 * (predicted_latest - predicted_earliest)
     )
     # once jobs of its kind have a known length, that anchors the window instead
     for seconds in (53.0, 53.5, 54.0):
