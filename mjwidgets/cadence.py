@@ -692,10 +692,13 @@ def lag_budget(progress: int, interval: float, length_known: bool = False) -> fl
     and more still once jobs of its kind have a known length (the result's window is then
     anchored on the submit, not on how precisely the steps before it were seen)."""
     if progress >= FINAL_STEP_PROGRESS:  # the result: what the goals are about
-        # 5 % of a step: the looks before the results (finding the jobs' pace) are then spent
-        # on more results seen sooner; at 7 % a first batch's lag × requests lost to the
-        # stepped schedule at speed 7 (benchmarks/README.md, "Issue 18")
-        return min(0.5, max(0.03, 0.05 * interval))
+        # 5.5 % of a step (0.39 s of Midjourney's 7 s): looks that far apart see half the
+        # results within about half of it, plus a round trip (the goal: 0.3 s). In the model of
+        # a batch of 100 (15 seeds), 5 % → 5.5 % took 39 → 36 looks for lag p50 0.22 → 0.25 s
+        # at speed 7 and 37 → 35 for 0.21 → 0.22 s on the real clock; at 6.5 % lag reached
+        # 0.28 s and the first batch's lag × requests lost more than the looks saved
+        # (benchmarks/README.md, "Issue 18")
+        return min(0.5, max(0.03, 0.055 * interval))
     if progress >= _NEAR_END_PROGRESS:  # the last step anchors the result's window
         return min(4.0, max(0.1, 0.45 * interval))
     if length_known:  # progress may show a step late

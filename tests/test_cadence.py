@@ -73,10 +73,10 @@ def test_final_ratio(rule, ratios, expected, known):
 @pytest.mark.parametrize(
     ("rule", "progress", "interval", "length_known", "expected"),
     [
-        ("the result: 5 % of a step", 93, 7.0, False, 0.35),
+        ("the result: 5.5 % of a step", 93, 7.0, False, 0.385),
         ("the result: never more than 0.5 s", 93, 20.0, False, 0.5),
         ("the result: never less than 30 ms", 93, 0.1, False, 0.03),
-        ("the result: the same with a known job length", 93, 7.0, True, 0.35),
+        ("the result: the same with a known job length", 93, 7.0, True, 0.385),
         ("the last step (78 %) anchors the result: 45 %", 78, 5.0, False, 2.25),
         ("the last step: at most 4 s", 78, 60.0, False, 4.0),
         ("mid-way steps may show a step late", 31, 7.0, False, 7.0),
@@ -178,13 +178,13 @@ def _at_final_step(seen_at: float, submit_known: bool = True) -> TaskRhythm:
     ("rule", "rhythm", "server", "first_look"),
     [
         ("nothing learnt of the kind: fast looks right after the vague 93 %",
-         _at_final_step(41.0), _lengths(), 41.19),
+         _at_final_step(41.0), _lengths(), 41.21),
         ("jobs of the kind took 50-54 s: the first look at 48 s", _at_final_step(41.0),
          _lengths(50.0, 52.0, 54.0), 48.0),
         ("93 % seen after the shortest job's end: the step rules", _at_final_step(60.0),
-         _lengths(50.0, 52.0, 54.0), 60.19),
+         _lengths(50.0, 52.0, 54.0), 60.21),
         ("its submit time unknown: no anchor", _at_final_step(41.0, False),
-         _lengths(50.0, 52.0, 54.0), 41.19),
+         _lengths(50.0, 52.0, 54.0), 41.21),
     ],
 )  # fmt: skip
 def test_the_result_is_not_looked_for_before_the_shortest_job_could_end(
