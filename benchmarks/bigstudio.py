@@ -122,6 +122,16 @@ _SETTLED_JS = """
   () => requestIdleCallback(resolve, { timeout: 10000 }))))
 """
 
+# The page shows the latest snapshot of the Studio (one card per card on screen), or none at all
+# (a Studio shown inside another widget has none)
+_SNAPSHOT_SHOWN_JS = """
+([scope, uid]) => {
+  const snapshot = document.querySelector(`.mjw-snapshot[data-mjw-of="${uid}"]`);
+  return !snapshot || snapshot.querySelectorAll('.mjw-snapshot-card').length
+    === document.querySelectorAll(`${scope} .mjw-task`).length;
+}
+"""
+
 # After the result painted: how many cards' views were created since the click besides it.
 _OTHERS_JS = """
 ([scope, parentId]) => {
@@ -237,6 +247,10 @@ def _click(nb, studio: str, scope: str, parent: str) -> dict[str, Any]:
     # the card at the top of the viewport, so the result's place after it is on screen
     page.evaluate("(sel) => document.querySelector(sel).scrollIntoView({block: 'start'})", card)
     nb.wait_until(f"{studio}._snapshot._timer is None", timeout=120)
+    # sent by the kernel is not yet shown by the page: a big Studio's snapshot (6 MB for 300
+    # cards) takes the page ~0.5 s to receive and parse, and landed inside a click's wait
+    page.wait_for_function(_SNAPSHOT_SHOWN_JS, arg=[scope, nb.eval(f"{studio}.bar.uid")],
+                           timeout=PAINT_WAIT_MS)  # fmt: skip
     page.evaluate(_SETTLED_JS)
     page.evaluate(_ARM_CLICK_JS, [scope, parent])
     page.locator(f"{card} button.mjw-button", has_text=re.compile(r"^U2$")).click()
