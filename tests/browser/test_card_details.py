@@ -114,8 +114,9 @@ def test_a_click_keeps_the_keyboard_on_the_card_and_bills_once(jupyter_lab, brow
     nb.wait_until("len(studio.cards) == 3", timeout=120)
     page.wait_for_function(
         # U1's own new button: the card's U3 (pressed in the setup cell) is a used one too,
-        # and a row rebuilt while U1 was still pending has a new U3 ↗ but not yet U1 ↗
-        "id => document.querySelector(`.mjw-task[data-task-id='${id}'] button.mjw-used`"
+        # and a row rebuilt while U1 was still pending has a new U3 ↗ but not yet U1 ↗; nor has
+        # the row rebuilt when U1 is marked used, before its result is known ("U1", then "U1 ↗")
+        "id => document.querySelector(`.mjw-task[data-task-id='${id}'] button.mjw-open-result`"
         " + `[data-custom-id*='upsample::1::']:not([data-test-old])`)",
         arg=grid_id,
         timeout=60_000,
