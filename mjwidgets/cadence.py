@@ -64,10 +64,11 @@ _INTERVAL_VOTERS = 128  # tasks whose step intervals are remembered: a batch of 
 # Where the looks for a result start in its predicted window, while no job length is known. A
 # first batch's windows are wide (its steps were seen by looks ~9 s apart) and its results come
 # in their later half: in the model of a first batch of 100 (``benchmarks/cadence_model.py``, 15
-# seeds), starting at the window's middle rather than its first fifth saved 3–4 of ~41 looks
-# and lowered lag × requests from 9.9 to 8.5 at speed 7 (7.5 → 8.2 on the real clock, where the
-# looks are cheaper in lag; both well below the stepped schedule's 11.3 and 10.5); the few
-# results that come early wait for the first look (benchmarks/README.md, "Issue 18").
+# seeds, results looked for every 5 % of a step), starting at the window's middle rather than
+# its first fifth saved 3–4 of ~41 looks and lowered lag × requests from 9.9 to 8.5 at speed 7;
+# on the real clock, where a look costs less lag, it rose from 7.5 to 8.2 (both well below the
+# stepped schedule's 11.3 and 10.5). The few results that come early wait for the first look
+# (benchmarks/README.md, "Runs of one part since").
 _RESULT_WINDOW_SKIP = 0.5
 # While no job of its kind has ended (a first batch), a task's step interval is taken to lie
 # within this share of its server's, or 1.5 times the server's measured spread if wider (a
