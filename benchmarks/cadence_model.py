@@ -214,6 +214,7 @@ class ModelTracker:
             read, now = sent + took / 2, sent + took  # as the poller: answered
             changed = running = 0
             moved_submits: list[float | None] = []  # of the tasks this look saw move
+            looked = len(rhythms)
             for i in list(rhythms):
                 fresh = server.look(i, read)
                 old = tasks[i]
@@ -237,7 +238,7 @@ class ModelTracker:
             if previous[0] > began:  # as the poller: only looks whose tasks the last look saw
                 self.rhythm.observe_poll(previous, (sent, now), changed, running)
             else:  # as the poller: the first look at a batch, against its submits' answers
-                self.rhythm.observe_first_look(moved_submits, (sent, now))
+                self.rhythm.observe_first_look(moved_submits, (sent, now), looked)
             previous = (sent, now)
             self.last_poll = sent
         lags, vis = _lags(server, seen)

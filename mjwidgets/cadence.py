@@ -29,6 +29,7 @@ from .refreshgrid import (
     GRID_EXPECTED_SLACK,
     GRID_PERIOD_SLACK,
     MIN_GRID_PERIOD_S,
+    Change,
     RefreshGrid,
     find_grid,
 )
@@ -143,7 +144,7 @@ class ServerRhythm:
         self._learnt = 0
         self._shortest: dict[tuple[str, bool], float | None] = {}  # shortest_length, kept
         # batched looks: (before, at, how many tasks moved) and the looks that showed nothing
-        self._changes: deque[tuple[float, float, int]] = deque(maxlen=16)
+        self._changes: deque[Change] = deque(maxlen=16)
         self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
         self._grid_memo: tuple[RefreshGrid | None] | None = None
         self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
@@ -274,7 +275,8 @@ class ServerRhythm:
         at the look before (none lies in (previous answered, sent]: a task in progress moves
         at every refresh; a queued or just-submitted one may not). Feeds the grid detector."""
         if changed:
-            self._changes.append((previous[0], look[1], changed))
+            whole = 0 < running <= changed  # every task in progress moved: a whole refresh
+            self._changes.append(Change(previous[0], look[1], changed, previous[1], whole))
         elif running and look[0] > previous[1]:
             self._quiet.append((previous[1], look[0]))
         else:
@@ -282,20 +284,23 @@ class ServerRhythm:
         self._grid_memo = None
 
     def observe_first_look(
-        self, moved_submits: list[float | None], look: tuple[float, float]
+        self, moved_submits: list[float | None], look: tuple[float, float], looked: int = 0
     ) -> None:
-        """Learn from the first look at tasks submitted since the look before, on a server with
-        a known refresh grid: ``moved_submits``, the submit times of the tasks that moved (None:
-        not known on this clock). Each moved at a refresh after its submit, so one lies between
-        the latest such submit and this look: that settles whether the refresh the look was
-        aimed at has happened, and saves a second look at it. Moves only: the states a submit
-        answered are no evidence that nothing was refreshed."""
+        """Learn from the first look at ``looked`` tasks submitted since the look before, on a
+        server with a known refresh grid: ``moved_submits``, the submit times of the tasks that
+        moved (None: not known on this clock). Each moved at a refresh after its submit, so one
+        lies between the latest such submit and this look: that settles whether the refresh the
+        look was aimed at has happened, and saves a second look at it. When all of them moved,
+        the look saw that refresh whole, and what moves by the next look came with a later one.
+        Moves only: the states a submit answered are no evidence that nothing was refreshed."""
         grid = self.grid()
         if grid is None or not moved_submits or None in moved_submits:
             return
         # the server made each task a moment before it answered the submit
         after = max(s for s in moved_submits if s is not None) - min(1.0, 0.05 * grid.period)
-        self.observe_poll((after, after), look, len(moved_submits), 0)
+        whole = len(moved_submits) >= looked
+        self._changes.append(Change(after, look[1], len(moved_submits), None, whole))
+        self._grid_memo = None
 
     def expect_refresh_grid(self, expected: bool = True) -> None:
         """The server is known to refresh on a shared grid (a new-api relay): look often enough
@@ -311,7 +316,7 @@ class ServerRhythm:
     def discovery_gap(self) -> float:
         """While an expected grid is not found yet: looks this far apart give brackets narrow
         enough to find it (a quarter of the gap between the looks that saw tasks move)."""
-        middles = sorted((a + b) / 2 for a, b, _ in self._changes)
+        middles = sorted((c.after + c.by) / 2 for c in self._changes)
         gaps = [b - a for a, b in zip(middles, middles[1:], strict=False)]
         gaps = [gap for gap in gaps if gap >= MIN_GRID_PERIOD_S]
         return min(5.0, max(0.2, 0.25 * min(gaps))) if gaps else 1.0

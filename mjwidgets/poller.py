@@ -414,7 +414,7 @@ class Poller:
                     for t, stage in zip(batch, stages, strict=True)
                     if (t.task.status, t.task.progress) != stage
                 ]
-            self.rhythm.observe_first_look(moved_submits, (sent, observed_at))
+            self.rhythm.observe_first_look(moved_submits, (sent, observed_at), len(batch))
         if whole:
             self._last_look = (sent, observed_at)
 

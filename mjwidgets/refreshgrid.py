@@ -12,9 +12,11 @@ is the grid; each refresh is then pinned down further by the looks around it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-__all__ = ["RefreshGrid", "find_grid", "MIN_GRID_PERIOD_S"]
+__all__ = ["Change", "RefreshGrid", "find_grid", "MIN_GRID_PERIOD_S"]
 
 MIN_GRID_PERIOD_S = 1.0  # a grid finer than this is not worth finding
 # Look this long after the latest time a refresh can have happened. 10 ms was enough while every
@@ -29,6 +31,24 @@ GRID_EXPECTED_SLACK = 0.2  # … or 20 % on a server known to refresh on a grid
 _MIN_LEAD_S = 0.03  # a probe no closer than this to the last look
 _GRID_MIN_TICKS = 4  # refreshes seen (spanning at least three periods)
 _EPSILON = 1e-6  # seconds: a refresh on the very edge of a look is not a contradiction
+
+
+class Change(NamedTuple):
+    """A look that saw ``moved`` tasks move since the look before: a refresh lies in
+    (``after``, ``by``], ``after`` being when the look before was sent (it may have read the
+    server any time until its answer, ``opened_by``; None: not a look, as a submit).
+
+    ``whole``: every task in progress moved, so the look saw the whole of one refresh, and what
+    the next look sees move came with a later one. Without that, a bracket opened by a look
+    sent just before a refresh's latest time was taken to perhaps hold that refresh, and the
+    next look went to it again: a request wasted per refresh (a warm new-api batch on the real
+    clock, benchmarks/README.md)."""
+
+    after: float
+    by: float
+    moved: int
+    opened_by: float | None = None
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +98,7 @@ class RefreshGrid:
 
 
 def find_grid(
-    changes: list[tuple[float, float, int]],
+    changes: Iterable[Change | tuple[float, float, int]],
     quiet: list[tuple[float, float]],
     hint: float | None = None,
     slack: float = GRID_PERIOD_SLACK,
@@ -93,19 +113,19 @@ def find_grid(
     periods that fit, the longest wins (a third of the true period fits every bracket too, but
     puts refreshes where looks saw nothing). ``slack``: how uncertain the period may be."""
     movers = 1 if slack > GRID_PERIOD_SLACK else 2  # one task moving alone is a grid only
-    if len(changes) < _GRID_MIN_TICKS or sum(1 for *_, n in changes if n >= movers) < 2:
+    looks = sorted((Change(*c) for c in changes), key=lambda c: c.by)
+    if len(looks) < _GRID_MIN_TICKS or sum(1 for c in looks if c.moved >= movers) < 2:
         return None  # on a server known to have one: a live one's steps are periodic too
-    if len(quiet) < len(changes):  # a live server's tasks, many at once, move at most looks
+    if len(quiet) < len(looks):  # a live server's tasks, many at once, move at most looks
         return None
-    changes = sorted(changes, key=lambda c: c[1])
     if hint is not None:
-        grid = _fit_grid(changes, quiet, hint, slack)
+        grid = _fit_grid(looks, quiet, hint, slack)
         if grid is not None:
             return grid
     # the narrow brackets lie whole numbers of periods apart: from the first to the last, at
     # least one period per gap between them, at most a third of the shortest gap each
-    widths = sorted(b - a for a, b, _ in changes)
-    narrow = [(a + b) / 2 for a, b, _ in changes if b - a <= 2 * widths[len(widths) // 2]]
+    widths = sorted(c.by - c.after for c in looks)
+    narrow = [(c.after + c.by) / 2 for c in looks if c.by - c.after <= 2 * widths[len(widths) // 2]]
     gaps = [b - a for a, b in zip(narrow, narrow[1:], strict=False)]
     if not gaps or min(gaps) < MIN_GRID_PERIOD_S:
         return None
@@ -114,14 +134,14 @@ def find_grid(
     for count in range(len(gaps), most + 1):  # the longest period that fits wins
         if span / count < MIN_GRID_PERIOD_S:
             break
-        grid = _fit_grid(changes, quiet, span / count, slack)
+        grid = _fit_grid(looks, quiet, span / count, slack)
         if grid is not None:
             return grid
     return None
 
 
 def _fit_grid(
-    changes: list[tuple[float, float, int]],
+    changes: list[Change],
     quiet: list[tuple[float, float]],
     guess: float,
     slack: float,
@@ -130,17 +150,17 @@ def _fit_grid(
     a grid; then let every look narrow the refresh it bears on (a bracket holding only one
     refresh; a quiet stretch beside one) and fit again, until nothing narrows. None when a
     look contradicts the grid (a refresh where looks saw nothing move, a bracket with none)."""
-    useful = [c for c in changes if c[1] - c[0] <= 0.5 * guess]
+    useful = [c for c in changes if c.by - c.after <= 0.5 * guess]
     if len(useful) < _GRID_MIN_TICKS:
         return None
-    reference = min(useful, key=lambda c: c[1] - c[0])
-    middle = (reference[0] + reference[1]) / 2
-    numbers = [round(((a + b) / 2 - middle) / guess) for a, b, _ in useful]
+    reference = min(useful, key=lambda c: c.by - c.after)
+    middle = (reference.after + reference.by) / 2
+    numbers = [round(((c.after + c.by) / 2 - middle) / guess) for c in useful]
     if any(later <= earlier for earlier, later in zip(numbers, numbers[1:], strict=False)):
         return None  # two brackets on one refresh: not this period
     if numbers[-1] - numbers[0] < _GRID_MIN_TICKS - 1:
         return None
-    ticks = {number: (a, b) for (a, b, _), number in zip(useful, numbers, strict=True)}
+    ticks = {number: (c.after, c.by) for c, number in zip(useful, numbers, strict=True)}
     grid = _grid_from_ticks(ticks, slack)
     for _ in range(4):
         if grid is None:
@@ -158,7 +178,7 @@ def _fit_grid(
 
 
 def _narrow_ticks(
-    grid: RefreshGrid, changes: list[tuple[float, float, int]], quiet: list[tuple[float, float]]
+    grid: RefreshGrid, changes: list[Change], quiet: list[tuple[float, float]]
 ) -> dict[int, tuple[float, float]] | None:
     """Each refresh's (earliest, latest) once every look has narrowed the one it bears on: a
     bracket that can hold only one refresh, a quiet stretch beside one. None when a look
@@ -169,12 +189,17 @@ def _narrow_ticks(
         old_low, old_high = narrowed.get(k, grid.tick(k))
         narrowed[k] = (max(low, old_low), min(high, old_high))
 
-    for a, b, _ in changes:
+    shown: dict[float, int] = {}  # a look's answer → the one refresh it showed whole
+    for a, b, _, opened_by, whole in changes:
         k = grid.next_index(a)
+        if opened_by in shown:  # the look before showed that refresh: this is a later one
+            k = max(k, shown[opened_by] + 1)
         if grid.tick(k)[0] > b + _EPSILON:
             return None  # no refresh where this look saw tasks move
         if grid.tick(k + 1)[0] > b:  # only refresh k can lie in (a, b]
             narrow(k, a, b)
+            if whole:
+                shown[b] = k
     for a, b in quiet:
         k = grid.next_index(a)
         low, high = grid.tick(k)

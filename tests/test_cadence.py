@@ -503,6 +503,31 @@ def test_the_first_look_at_a_new_batch_settles_the_refresh_it_saw():
     assert next_poll(windows, foreign, 109.1, 109.1) < 110.0
 
 
+@pytest.mark.parametrize(
+    ("rule", "moved_at_109", "next_look"),
+    [
+        ("a look that saw every task move saw the refresh whole: the next moves are the next "
+         "refresh's, and the look after goes to the one after that", 5, 138.7),
+        ("one that saw some move may have read the server mid-refresh: the next moves may be "
+         "its rest, so the refresh at 124 s gets a look once surely past", 4, 124.01),
+    ],
+)  # fmt: skip
+def test_moves_seen_after_a_whole_refresh_come_with_the_next_one(rule, moved_at_109, next_look):
+    # refreshes at 4 + 15k s, known within half a second from looks until 100 s
+    server = ServerRhythm()
+    looks = _every(0.25, 0.5, 100.0)
+    for before, at in zip(looks, looks[1:], strict=False):
+        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
+        server.observe_poll((before, before), (at, at), moved, running=5)
+    server.observe_poll((99.75, 99.75), (108.5, 108.5), 0, running=5)
+    server.observe_poll((108.5, 108.5), (108.95, 108.96), moved_at_109, running=5)
+    # the next look went out at 123.9 s, before the latest the refresh at 124 s could come
+    server.observe_poll((108.95, 108.96), (123.9, 123.91), 5, running=5)
+    assert next_poll([(124.0, 200.0)], server, 123.91, 123.9, 123.91) == pytest.approx(
+        next_look, abs=0.1
+    ), rule
+
+
 def test_a_task_submitted_between_two_refreshes_does_not_hide_one_from_the_tasks_pending():
     # the grid refreshes at 4 + 15k s; the last look was answered at 90 s; one task pending
     # since long before, a second one submitted at 99 s — after the refresh at 94 s, which
