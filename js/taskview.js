@@ -416,6 +416,16 @@ function render({ model, el: host, signal }) {
     rebuildKeepingFocus(rows, buttonKey, buildButtons);
   }
 
+  // A click marks its button pending at once (markPending), so the kernel's word that it is
+  // pending changes nothing here: rebuilding the rows anyway made a big Studio lay out its
+  // whole grid again just before the new card came.
+  function showPending() {
+    const wanted = new Set(model.get("pending_buttons") || []);
+    const shown = [...rows.querySelectorAll("button.mjw-pending[data-custom-id]")]
+      .map((button) => button.dataset.customId);
+    if (shown.length !== wanted.size || !shown.every((id) => wanted.has(id))) showButtons();
+  }
+
   function buildButtons() {
     rows.replaceChildren();
     const buttons = model.get("buttons") || [];
@@ -635,7 +645,7 @@ function render({ model, el: host, signal }) {
   model.on("change:buttons_note", showButtons);
   model.on("change:controls", showButtons);
   model.on("change:stuck", showButtons);
-  model.on("change:pending_buttons", showButtons);
+  model.on("change:pending_buttons", showPending);
   model.on("change:used_buttons", showButtons);
   model.on("change:children", showChildren);
   model.on("change:modal", showModal);

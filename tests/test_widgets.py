@@ -69,6 +69,39 @@ def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):
     _until(lambda: child.card.status == "SUCCESS" and len(child.card.image) > 0)
 
 
+def test_a_clicks_new_card_goes_to_the_page_before_its_parent_changes(studio):
+    """In a big Studio the page lays out the whole grid again for each message that changes a
+    card: the parent's own news (its button used, its link to the result, the button no longer
+    pending) waits until the new card is on its way, and its button stays pending until then."""
+    parent = studio.imagine("a paper boat")
+    _until(lambda: parent.card.status == "SUCCESS")
+    sent: list[tuple[str, dict]] = []
+
+    def spy(name, comm):
+        send = comm.send
+
+        def spying(data=None, metadata=None, buffers=None):
+            sent.append((name, dict((data or {}).get("state", {}))))
+            return send(data=data, metadata=metadata, buffers=buffers)
+
+        comm.send = spying
+
+    spy("grid", studio.cards_box.comm)
+    spy("parent", parent.card.comm)
+    u2 = parent.task.button("U2").custom_id
+    child = parent.press("U2")
+    assert child is not None
+    placed = next(
+        i for i, (name, state) in enumerate(sent)
+        if name == "grid" and f"IPY_MODEL_{child.model_id}" in state.get("children", [])
+    )  # fmt: skip
+    before = [state for name, state in sent[:placed] if name == "parent"]
+    assert before == [{"pending_buttons": [u2]}], "only the click's own pending went first"
+    after = {key for name, state in sent[placed:] if name == "parent" for key in state}
+    assert {"used_buttons", "children", "pending_buttons"} <= after
+    assert parent.card.used_buttons == [u2] and parent.card.pending_buttons == []
+
+
 def test_a_cell_adding_many_cards_sends_the_page_a_few_messages_and_loses_none(studio):
     """Adding 20 finished tasks in one cell: the page gets the first card at once (a click's
     card is never held back), the others together, and the last message names every card."""
