@@ -143,7 +143,7 @@ class ServerRhythm:
         self._lengths: dict[tuple[str, bool], list[tuple[float, int, float]]] = {}
         self._learnt = 0
         self._shortest: dict[tuple[str, bool], float | None] = {}  # shortest_length, kept
-        # batched looks: (before, at, how many tasks moved) and the looks that showed nothing
+        # batched looks: those that saw tasks move (refreshgrid.Change) and those that saw none
         self._changes: deque[Change] = deque(maxlen=16)
         self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
         self._grid_memo: tuple[RefreshGrid | None] | None = None
@@ -284,21 +284,25 @@ class ServerRhythm:
         self._grid_memo = None
 
     def observe_first_look(
-        self, moved_submits: list[float | None], look: tuple[float, float], looked: int = 0
+        self,
+        moved_submits: list[float | None],
+        look: tuple[float, float],
+        looked: int | None = None,
     ) -> None:
-        """Learn from the first look at ``looked`` tasks submitted since the look before, on a
-        server with a known refresh grid: ``moved_submits``, the submit times of the tasks that
-        moved (None: not known on this clock). Each moved at a refresh after its submit, so one
-        lies between the latest such submit and this look: that settles whether the refresh the
-        look was aimed at has happened, and saves a second look at it. When all of them moved,
-        the look saw that refresh whole, and what moves by the next look came with a later one.
-        Moves only: the states a submit answered are no evidence that nothing was refreshed."""
+        """Learn from the first look at tasks submitted since the look before (``looked`` of
+        them), on a server with a known refresh grid: ``moved_submits``, the submit times of the
+        tasks that moved (None: not known on this clock). Each moved at a refresh after its
+        submit, so one lies between the latest such submit and this look: that settles whether
+        the refresh the look was aimed at has happened, and saves a second look at it. When all
+        ``looked`` moved, the look saw that refresh whole, and what moves by the next look came
+        with a later one. Moves only: the states a submit answered are no evidence that nothing
+        was refreshed."""
         grid = self.grid()
         if grid is None or not moved_submits or None in moved_submits:
             return
         # the server made each task a moment before it answered the submit
         after = max(s for s in moved_submits if s is not None) - min(1.0, 0.05 * grid.period)
-        whole = len(moved_submits) >= looked
+        whole = looked is not None and len(moved_submits) >= looked
         self._changes.append(Change(after, look[1], len(moved_submits), None, whole))
         self._grid_memo = None
 
