@@ -197,6 +197,9 @@ class Client(ImageCalls, VideoCalls):
             journal.before_submit(path, journal_body(body, keeper), state or "")
         transport = self._transport
         task: Task | None = None
+        # when the request left: the server cannot have made the task sooner (a refresh grid's
+        # first look at a batch counts on that: ServerRhythm.observe_first_look)
+        sent = datetime.now(timezone.utc)
         try:
             reply = transport.request("POST", path, body=body, submit=True, state=state)
             code, result, properties, description = transport.envelope(
@@ -204,6 +207,7 @@ class Client(ImageCalls, VideoCalls):
             )
             if make_task is not None:
                 task = make_task(code, result, properties, description)
+                task.submit_time = sent
         except BaseException as exc:  # an interrupt mid-request may also have submitted
             if journal is not None:
                 maybe = exc.maybe_submitted if isinstance(exc, MJError) else True
@@ -267,8 +271,7 @@ class Client(ImageCalls, VideoCalls):
             description=description,
             state=state or "",
             properties=dict(properties),
-            submit_time=datetime.now(timezone.utc),
-        )
+        )  # its submit_time: set by _submit, when the request left
         return task.bind(self)
 
     # -- public API: submits -----------------------------------------------------------------

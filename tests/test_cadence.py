@@ -503,6 +503,15 @@ def test_the_first_look_at_a_new_batch_settles_the_refresh_it_saw():
     assert next_poll(windows, foreign, 109.1, 109.1) < 110.0
 
 
+def test_a_batch_submitted_just_after_a_refresh_was_not_shown_that_refresh():
+    # the refresh at 94 s is known within half a second (93.75–94.25 s); a batch was submitted
+    # at 94.3–94.5 s (when its requests left), so its first look, at 109.1 s, saw every task
+    # move with the refresh at 109 s, not the one at 94 s: the next look goes to 124 s
+    server = _grid_known_from_looks_every_half_second()
+    server.observe_first_look([94.3, 94.5], (109.1, 109.1), looked=2)
+    assert next_poll([(109.2, 140.0)], server, 109.1, 109.1) == pytest.approx(124.0, abs=0.3)
+
+
 @pytest.mark.parametrize(
     ("rule", "moved_at_109", "next_look"),
     [
