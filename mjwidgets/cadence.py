@@ -150,10 +150,14 @@ class ServerRhythm:
         self._shortest: dict[tuple[str, bool], float | None] = {}  # shortest_length, kept
         # batched looks: those that saw tasks move (refreshgrid.Change) and those that saw none
         self._changes: deque[Change] = deque(maxlen=16)
-        self._quiet: deque[tuple[float, float]] = deque(maxlen=64)
+        # stretches with no refresh: (after, by, how many quiet looks joined into it)
+        self._quiet: deque[tuple[float, float, int]] = deque(maxlen=64)
         self._grid_memo: tuple[RefreshGrid | None] | None = None
         self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
         self._grid_expected = False
+        # when the last batched look was sent, if it saw nothing move: a refresh while it was on
+        # its way came after it read the server, so it is still to be seen
+        self.quiet_look_sent: float | None = None
 
     def learn_interval(self, action: str, seconds: float, task_id: str | None = None) -> None:
         """Task ``task_id`` steps every ``seconds`` (its latest estimate replaces its earlier
@@ -279,11 +283,21 @@ class ServerRhythm:
         (previous sent, answered]), or none did although ``running`` of them were in progress
         at the look before (none lies in (previous answered, sent]: a task in progress moves
         at every refresh; a queued or just-submitted one may not). Feeds the grid detector."""
+        self.quiet_look_sent = None
         if changed:
             whole = 0 < running <= changed  # every task in progress moved: a whole refresh
             self._changes.append(Change(previous[0], look[1], changed, previous[1], whole))
         elif running and look[0] > previous[1]:
-            self._quiet.append((previous[1], look[0]))
+            self.quiet_look_sent = look[0]
+            quiet = (previous[1], look[0], 1)
+            if self._quiet and self._quiet[-1][1] == previous[0]:
+                # the look before was quiet too: no refresh before its read either, so the two
+                # stretches join across its round trip (else a refresh "hidden" in that round
+                # trip explains both, and the grid takes it for seen: on a relay whose refreshes
+                # drift, a result a whole period late)
+                after, _, looks = self._quiet.pop()
+                quiet = (after, look[0], looks + 1)
+            self._quiet.append(quiet)
         else:
             return
         self._grid_memo = None
@@ -302,6 +316,7 @@ class ServerRhythm:
         ``looked`` moved, the look saw that refresh whole, and what moves by the next look came
         with a later one. Moves only: the states a submit answered are no evidence that nothing
         was refreshed."""
+        self.quiet_look_sent = None
         grid = self.grid()
         if grid is None or not moved_submits or None in moved_submits:
             return
@@ -336,7 +351,9 @@ class ServerRhythm:
         if self._grid_memo is None:
             hint = self._grid.period if self._grid is not None else None
             slack = GRID_EXPECTED_SLACK if self._grid_expected else GRID_PERIOD_SLACK
-            self._grid = find_grid(list(self._changes), list(self._quiet), hint, slack)
+            quiet = [(after, by) for after, by, _ in self._quiet]
+            quiet_looks = sum(looks for _, _, looks in self._quiet)
+            self._grid = find_grid(list(self._changes), quiet, hint, slack, quiet_looks)
             self._grid_memo = (self._grid,)
         return self._grid_memo[0]
 
@@ -751,6 +768,9 @@ def next_poll(
     since = max(last_poll, seen_since or last_poll)
     grid = server.grid()
     if grid is not None:
+        quiet = server.quiet_look_sent
+        if quiet is not None and quiet >= last_poll:  # the last look saw nothing move
+            since = min(since, quiet)
         wake = grid.look_for(since)
     elif server.grid_expected:
         wake = min(wake, since + server.discovery_gap())

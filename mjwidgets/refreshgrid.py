@@ -102,6 +102,7 @@ def find_grid(
     quiet: list[tuple[float, float]],
     hint: float | None = None,
     slack: float = GRID_PERIOD_SLACK,
+    quiet_looks: int | None = None,
 ) -> RefreshGrid | None:
     """The refresh grid that explains every batched look, or None when there is none (a live
     server) or too little evidence. ``hint``: the period found before, tried first.
@@ -111,12 +112,14 @@ def find_grid(
     saw nothing move although tasks were pending (no refresh lies there). A live server moves
     its tasks at scattered times: brackets that no single period threads, or no quiet. Of the
     periods that fit, the longest wins (a third of the true period fits every bracket too, but
-    puts refreshes where looks saw nothing). ``slack``: how uncertain the period may be."""
+    puts refreshes where looks saw nothing). ``slack``: how uncertain the period may be.
+    ``quiet_looks``: how many quiet looks made ``quiet`` (consecutive ones make one stretch)."""
     movers = 1 if slack > GRID_PERIOD_SLACK else 2  # one task moving alone is a grid only
     looks = sorted((Change(*c) for c in changes), key=lambda c: c.by)
     if len(looks) < _GRID_MIN_TICKS or sum(1 for c in looks if c.moved >= movers) < 2:
         return None  # on a server known to have one: a live one's steps are periodic too
-    if len(quiet) < len(looks):  # a live server's tasks, many at once, move at most looks
+    quiet_count = len(quiet) if quiet_looks is None else quiet_looks
+    if quiet_count < len(looks):  # a live server's tasks, many at once, move at most looks
         return None
     if hint is not None:
         grid = _fit_grid(looks, quiet, hint, slack)
@@ -206,8 +209,8 @@ def _narrow_ticks(
         while low <= b:
             if low > a + _EPSILON and high <= b - _EPSILON:
                 return None  # a refresh would lie where looks saw nothing move
-            if low > a:  # only (b, high] is left
-                narrow(k, b, high)
+            if low > a:  # only (b, high] is left: a refresh at b itself was not seen either
+                narrow(k, b + 2 * _EPSILON, high)
             elif high <= b:  # only [low, a] is left
                 narrow(k, low, a)
             k += 1

@@ -5,6 +5,8 @@ Pure functions of what was seen and when (``now`` is passed in), so no clock and
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget, next_poll, watched_since
@@ -535,6 +537,41 @@ def test_moves_seen_after_a_whole_refresh_come_with_the_next_one(rule, moved_at_
     assert next_poll([(124.0, 200.0)], server, 123.91, 123.9, 123.91) == pytest.approx(
         next_look, abs=0.1
     ), rule
+
+
+def _latest_sighting_on_a_drifting_relay(gaps: list[float]) -> float:
+    """How late, at worst, batched looks planned by ``next_poll`` see a refresh of a relay
+    whose refreshes come ``gaps`` apart (each look answered 10 ms after it is sent; every
+    task in progress moves at every refresh). The first three refreshes find the grid."""
+    refreshes = [4.0]
+    for gap in gaps:
+        refreshes.append(refreshes[-1] + gap)
+    server = ServerRhythm()
+    server.expect_refresh_grid()
+    now, previous, shown = 0.0, (0.0, 0.0), 0
+    seen_at: dict[int, float] = {}
+    while now < refreshes[-1]:
+        sent = max(now, next_poll([(now + 60, now + 120)], server, now, previous[0], previous[1]))
+        answered = sent + 0.01
+        count = sum(1 for t in refreshes if t <= sent + 0.005)  # the server read mid-way
+        for k in range(shown, count):
+            seen_at[k] = answered
+        moved = 5 if count > shown else 0
+        server.observe_poll(previous, (sent, answered), moved, running=5)
+        previous, now, shown = (sent, answered), answered, count
+    return max(seen_at[k] - refreshes[k] for k in range(3, len(refreshes) - 1))
+
+
+@pytest.mark.parametrize("seed", [4, 7, 8, 12])
+def test_a_relay_that_sleeps_after_each_refresh_never_shows_a_result_a_period_late(seed):
+    # new-api sleeps 15 s after each refresh cycle's work (controller/midjourney.go,
+    # UpdateMidjourneyTaskBulk), so its refreshes drift by that work: here 0.1–0.6 s a cycle.
+    # A look sent where the grid said a refresh had been, which saw nothing move, did not see
+    # it: the refresh is still to come. (Taken for seen, the next look went a whole period
+    # later, and every look after it saw the refresh before the one it was aimed at.)
+    draws = random.Random(seed)
+    gaps = [15.0 + draws.uniform(0.1, 0.6) for _ in range(20)]
+    assert _latest_sighting_on_a_drifting_relay(gaps) < 7.5
 
 
 def test_a_task_submitted_between_two_refreshes_does_not_hide_one_from_the_tasks_pending():
