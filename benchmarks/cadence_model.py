@@ -19,7 +19,6 @@ refresh tick (every 15 s, shared by all tasks; status "" before the first one).
 from __future__ import annotations
 
 import argparse
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from mjwidgets.cadence import ServerRhythm, TaskRhythm, next_poll, watched_since
 from mjwidgets.models import Status, Task
 from mjwidgets.poller import _rank
+from mjwidgets.sim.flavors import FLAVORS
 
 from .common import median, percentile
 from .strategies import STEPPED_CLOSING_S, STEPPED_FAST_S, STEPPED_OPENING_S, STEPPED_SLOW_S
@@ -41,14 +41,21 @@ LAG_TARGET_S = 0.3  # issue 18: lag p50 ≤ 0.3 s, p95 ≤ 1 s (real-world secon
 LAG_P95_TARGET_S = 1.0
 
 
+_RELAY = FLAVORS["newapi"]  # the relay's refresh loop, as the simulator plays it
+
+
 @dataclass
 class ModelServer:
     """When each task changes, and what a client sees at a given moment."""
 
     submits: list[float]  # unscaled seconds
     factors: list[float]
-    period: float = 0.0  # refresh grid (0: live)
-    epoch: float = 0.0  # tick k at epoch + k·period
+    period: float = 0.0  # a relay's sleep between refresh cycles (0: live)
+    epoch: float = 0.0  # a relay's first refresh cycle (a batch after it on the same relay
+    # keeps it: the cycles and their draws follow from it)
+    upstream: tuple[float, float] = (0.0, 0.0)  # a cycle's upstream round trip (real seconds)
+    row_s: float = 0.0  # a row's write
+    _rows: dict[int, list[tuple[float, float]]] | None = None
 
     def timeline(self, i: int) -> list[tuple[float, Status, int]]:
         s, f = self.submits[i], self.factors[i]
@@ -57,27 +64,59 @@ class ModelServer:
     def finished(self, i: int) -> float:
         return self.timeline(i)[-1][0]
 
-    def refreshed_at(self, t: float) -> float:
-        """The last refresh tick at or before ``t`` (live: ``t`` itself)."""
-        if not self.period:
-            return t
-        return self.epoch + math.floor((t - self.epoch) / self.period) * self.period
+    def _state(self, i: int, t: float) -> tuple[Status, int]:
+        status, progress = Status.NOT_START, 0
+        for when, step_status, pct in self.timeline(i):
+            if when <= t:
+                status, progress = step_status, pct
+        return status, progress
 
-    def visible_at(self, t: float) -> float:
-        """When a change made at ``t`` becomes visible (the next tick on a grid)."""
+    def cycles(self) -> list[tuple[float, float]]:
+        """(start, upstream read) of the relay's refresh cycles around this batch: each starts a
+        period after the one before read the upstream (the rows' writes are left out of the
+        next start, so that every batch on one relay sees the same cycles)."""
+        draws = random.Random(round(self.epoch * 1e6))
+        start, end = self.epoch, self.submits[-1] + 12 * max(self.factors) * STEPS[-1][0]
+        out = []
+        while start < end:
+            read = start + draws.uniform(*self.upstream)
+            out.append((start, read))
+            start = read + self.period
+        return out
+
+    def rows(self) -> dict[int, list[tuple[float, float]]]:
+        """Per task, (written, upstream read) of each refresh that changed its row: the rows a
+        cycle changes are written one after another, in the order the tasks were submitted."""
+        if self._rows is None:
+            self._rows = {i: [] for i in range(len(self.submits))}
+            last: dict[int, tuple[Status, int]] = {}
+            for start, read in self.cycles():
+                written = 0
+                for i in range(len(self.submits)):
+                    if self.submits[i] > start or last.get(i, (None, 0))[0] is Status.SUCCESS:
+                        continue
+                    state = self._state(i, read)
+                    if last.get(i) != state:
+                        written += 1
+                        last[i] = state
+                        self._rows[i].append((read + written * self.row_s, read))
+        return self._rows
+
+    def shown_finished(self, i: int) -> float:
+        """When clients can first see task ``i``'s result (a relay: when its row is written)."""
         if not self.period:
-            return t
-        return self.epoch + math.ceil((t - self.epoch) / self.period) * self.period
+            return self.finished(i)
+        return next(w for w, read in self.rows()[i] if read >= self.finished(i))
 
     def look(self, i: int, t: float) -> Task:
         """Task ``i`` as a client reading at ``t`` sees it."""
-        seen_at = self.refreshed_at(t)
-        if self.period and seen_at < self.submits[i]:
-            return Task(id=str(i), action="IMAGINE", status=Status.UNKNOWN, status_raw="")
-        status, progress = Status.NOT_START, 0
-        for when, step_status, pct in self.timeline(i):
-            if when <= seen_at:
-                status, progress = step_status, pct
+        seen_at = t
+        if self.period:
+            written = [read for w, read in self.rows()[i] if w <= t]
+            if not written:
+                return Task(id=str(i), action="IMAGINE", status=Status.UNKNOWN, status_raw="")
+            seen_at = written[-1]
+        status, progress = self._state(i, seen_at)
         return Task(
             id=str(i), action="IMAGINE", status=status, status_raw=status.value, progress=progress
         )
@@ -96,11 +135,14 @@ def make_server(
     at simulator ``speed``: all times are real seconds, the job ``53/speed`` s long."""
     rng = random.Random(seed)
     period = REFRESH_S / speed if flavor == "newapi" else 0.0
+    relay = flavor == "newapi"
     return ModelServer(
         submits=[start + i * submit_gap for i in range(n)],
         factors=[(0.9 + 0.2 * rng.random()) / speed for _ in range(n)],
         period=period,
         epoch=(rng.random() * period if epoch is None else epoch),
+        upstream=tuple(x / speed for x in _RELAY.refresh_upstream_s) if relay else (0.0, 0.0),
+        row_s=_RELAY.refresh_row_s / speed if relay else 0.0,
     )
 
 
@@ -135,15 +177,14 @@ def _no_jitter() -> float:
 
 def _lags(server: ModelServer, seen: dict[int, float]) -> tuple[list[float], list[float]]:
     lags = [seen[i] - server.finished(i) for i in sorted(seen)]
-    vis = [seen[i] - server.visible_at(server.finished(i)) for i in sorted(seen)]
+    vis = [seen[i] - server.shown_finished(i) for i in sorted(seen)]
     return lags, vis
 
 
 def _refreshes(server: ModelServer, began: float, ended: float) -> int:
     if not server.period:
         return 0
-    return max(1, math.floor((ended - server.epoch) / server.period)
-               - math.floor((began - server.epoch) / server.period))  # fmt: skip
+    return max(1, sum(1 for _, read in server.cycles() if began < read <= ended))
 
 
 def run_schedule(
@@ -236,7 +277,7 @@ class ModelTracker:
                     seen[i] = now
                     del rhythms[i]
             if previous[0] > began:  # as the poller: only looks whose tasks the last look saw
-                self.rhythm.observe_poll(previous, (sent, now), changed, running)
+                self.rhythm.observe_poll(previous, (sent, now), changed, running, looked)
             else:  # as the poller: the first look at a batch, against its submits' answers
                 self.rhythm.observe_first_look(moved_submits, (sent, now), looked)
             previous = (sent, now)

@@ -148,10 +148,11 @@ def measure(
         durations.append((finished - info["submitted_at"]) * speed)
         if task.id in seen.done_at:
             lags.append(seen.done_at[task.id] - finished)
-            visible_lags.append(seen.done_at[task.id] - sim.visible_at(finished))
+            shown = info.get("shown_at")  # a relay's row: when it first showed the result
+            visible_lags.append(seen.done_at[task.id] - (finished if shown is None else shown))
     refreshes = 0
-    if sim.period:  # refresh ticks from the start of tracking to the last result seen
-        refreshes = round((sim.visible_at(last_seen) - sim.visible_at(start)) / sim.period)
+    if sim.period:  # the relay's refresh cycles from the start of tracking to the last result
+        refreshes = sum(1 for read in after.get("refresh_reads", []) if start < read <= last_seen)
     return Measurement(
         refreshes=refreshes,
         spread=(max(finishes) - min(finishes)) if finishes else math.nan,

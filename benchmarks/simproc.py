@@ -3,21 +3,18 @@
 Why a child process by default: the simulator then has its own interpreter (and GIL) on the other
 core, as a real proxy would, and this process's CPU clock measures the client alone.
 
-Both kinds answer the same questions: ``url``, ``stats()``, ``tasks()`` and ``visible_at(t)`` —
-when a change made at wall time ``t`` becomes visible to clients (new-api flavour: only at the
-next refresh tick; live flavours: at once).
+Both kinds answer the same questions: ``url``, ``stats()`` (a relay's refresh cycles among them)
+and ``tasks()`` (each task's finish and, on a relay, when its row first showed it).
 
-Run as a script, this file is the child: it prints one JSON line (url, tick epoch, refresh period)
-and serves until its stdin is closed.
+Run as a script, this file is the child: it prints one JSON line (url, refresh period) and serves
+until its stdin is closed.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,8 +24,7 @@ class SimHandle:
     """The parts of a running simulator a benchmark needs."""
 
     url: str
-    period: float  # seconds between refresh ticks (0: live)
-    tick_epoch: float  # wall time of tick 0
+    period: float  # seconds a relay sleeps between refresh cycles (0: live)
 
     def stats(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -38,13 +34,6 @@ class SimHandle:
 
     def close(self) -> None:
         raise NotImplementedError
-
-    def visible_at(self, wall: float) -> float:
-        """When clients can first see a change the server made at wall time ``wall``."""
-        if not self.period:
-            return wall
-        ticks = math.ceil((wall - self.tick_epoch) / self.period)
-        return self.tick_epoch + ticks * self.period
 
     def __enter__(self) -> SimHandle:
         return self
@@ -76,7 +65,6 @@ class ChildSim(SimHandle):
         info = json.loads(line)
         self.url = info["url"]
         self.period = info["period"]
-        self.tick_epoch = info["tick_epoch"]
 
     def stats(self) -> dict[str, Any]:
         return _get_json(f"{self.url}/sim/stats")
@@ -104,7 +92,7 @@ class LocalSim(SimHandle):
 
         self._server = sim.start(**options)
         self.url = self._server.url
-        self.period, self.tick_epoch = _ticks(self._server)
+        self.period = _period(self._server)
 
     def stats(self) -> dict[str, Any]:
         return self._server.stats()
@@ -116,11 +104,9 @@ class LocalSim(SimHandle):
         self._server.stop()
 
 
-def _ticks(server: Any) -> tuple[float, float]:
+def _period(server: Any) -> float:
     engine = server.engine
-    period = engine.flavor.refresh_period / engine.speed
-    tick_epoch = time.time() - (time.monotonic() - engine.started_monotonic)
-    return period, tick_epoch
+    return float(engine.flavor.refresh_period / engine.speed)
 
 
 def start(mode: str = "subprocess", **options: Any) -> SimHandle:
@@ -136,8 +122,7 @@ def _child(argv: list[str]) -> None:
     from mjwidgets import sim
 
     server = sim.start(**json.loads(argv[1]))
-    period, tick_epoch = _ticks(server)
-    print(json.dumps({"url": server.url, "period": period, "tick_epoch": tick_epoch}), flush=True)
+    print(json.dumps({"url": server.url, "period": _period(server)}), flush=True)
     try:
         sys.stdin.read()  # until the parent closes our stdin (or dies)
     finally:

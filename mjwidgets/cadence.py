@@ -28,6 +28,7 @@ from .models import Status, Task
 from .refreshgrid import (
     GRID_EXPECTED_SLACK,
     GRID_PERIOD_SLACK,
+    GRID_TICK_MARGIN_S,
     MIN_GRID_PERIOD_S,
     Change,
     RefreshGrid,
@@ -91,6 +92,12 @@ _LENGTH_BRACKET_FLOOR_S = 0.5
 # just before a warm batch's submits seem to lie after them, and its first look went to that
 # refresh twice (model, 32 seeds, real clock: 1.5 → 1.25 requests per refresh, third batch).
 _SUBMIT_CLOCK_SLACK_S = 0.02
+# A refresh whose rows a look saw only in part: up to this many looks for the rest, each this
+# share of the period after the last (new-api writes a row in a few ms: 100 rows ~0.2 s of a
+# 15 s period); the margin learnt from them is at most this share of the period.
+_RELOOKS = 3
+_RELOOK_SHARE = 0.01
+_MARGIN_SHARE = 0.05
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -158,6 +165,15 @@ class ServerRhythm:
         # when the last batched look was sent, if it saw nothing move: a refresh while it was on
         # its way came after it read the server, so it is still to be seen
         self.quiet_look_sent: float | None = None
+        # A relay writes a refresh's rows one after another (new-api: a database write per
+        # changed row), so a look just after a refresh may see only some of them move. Of the
+        # refresh the last look saw in part: (when the first look that saw it was sent, when
+        # the last was sent and answered, how many tasks have yet to move), and the looks for
+        # its rest; how long after a refresh's latest start its rows were all written (the
+        # margin the next looks keep), from the last few refreshes seen in part.
+        self._partial: tuple[float, float, float, int] | None = None
+        self._relooks = 0
+        self._margins: deque[float] = deque(maxlen=8)
 
     def learn_interval(self, action: str, seconds: float, task_id: str | None = None) -> None:
         """Task ``task_id`` steps every ``seconds`` (its latest estimate replaces its earlier
@@ -276,17 +292,45 @@ class ServerRhythm:
                     self.learn_length(str(entry[0]), bool(entry[1]), seconds)
 
     def observe_poll(
-        self, previous: tuple[float, float], look: tuple[float, float], changed: int, running: int
+        self,
+        previous: tuple[float, float],
+        look: tuple[float, float],
+        changed: int,
+        running: int,
+        looked: int | None = None,
     ) -> None:
         """Learn from one batched look at every pending task, ``look`` = (sent, answered), the
         look before it ``previous``: ``changed`` tasks moved in between (a refresh lies in
         (previous sent, answered]), or none did although ``running`` of them were in progress
         at the look before (none lies in (previous answered, sent]: a task in progress moves
-        at every refresh; a queued or just-submitted one may not). Feeds the grid detector."""
+        at every refresh; a queued or just-submitted one may not). ``looked``: how many tasks
+        the look asked about. Feeds the grid detector."""
         self.quiet_look_sent = None
+        partial, self._partial = self._partial, None
+        if (
+            partial is not None
+            and partial[1] == previous[0]
+            and 0 < changed <= partial[3]  # no task moved twice
+            and look[1] - partial[0] < self._half_period()  # sooner than the next refresh
+        ):
+            # more of a refresh seen in part: its rows are still being written; once all are,
+            # the next refreshes get their looks that much later
+            left = partial[3] - changed
+            if left and self._relooks < _RELOOKS:
+                self._partial = (partial[0], look[0], look[1], left)
+                self._relooks += 1
+            else:
+                if self.grid() is not None:  # the looks for the rest came at once
+                    self._margins.append(self.tick_margin() + look[0] - partial[0])
+                self._relooks = 0
+            return
         if changed:
             whole = 0 < running <= changed  # every task in progress moved: a whole refresh
             self._changes.append(Change(previous[0], look[1], changed, previous[1], whole))
+            movable = running or looked or 0  # a just-submitted task moves at its first refresh
+            self._relooks = 0
+            if self._grid_expected and changed < movable:
+                self._partial = (look[0], look[0], look[1], movable - changed)
         elif running and look[0] > previous[1]:
             self.quiet_look_sent = look[0]
             quiet = (previous[1], look[0], 1)
@@ -326,6 +370,24 @@ class ServerRhythm:
         whole = looked is not None and len(moved_submits) >= looked
         self._changes.append(Change(after, look[1], len(moved_submits), None, whole))
         self._grid_memo = None
+
+    def _half_period(self) -> float:
+        grid = self.grid()
+        return grid.period / 2 if grid is not None else float("inf")
+
+    def tick_margin(self) -> float:
+        """How long after a refresh's latest start a look sees all its rows written."""
+        grid = self.grid()
+        cap = _MARGIN_SHARE * grid.period if grid is not None else GRID_TICK_MARGIN_S
+        return min(cap, max([GRID_TICK_MARGIN_S, *self._margins]))
+
+    def rest_due(self) -> float | None:
+        """When to look for the rest of a refresh the last look saw only in part (None: it
+        saw none or all of one)."""
+        grid = self.grid()
+        if self._partial is None or grid is None:
+            return None
+        return self._partial[2] + max(MIN_POLL_GAP_S, _RELOOK_SHARE * grid.period)
 
     def expect_refresh_grid(self, expected: bool = True) -> None:
         """The server is known to refresh on a shared grid (a new-api relay): look often enough
@@ -771,7 +833,10 @@ def next_poll(
         quiet = server.quiet_look_sent
         if quiet is not None and quiet >= last_poll:  # the last look saw nothing move
             since = min(since, quiet)
-        wake = grid.look_for(since)
+        wake = grid.look_for(since, server.tick_margin())
+        rest = server.rest_due()
+        if rest is not None:  # the last look saw a refresh's rows only in part
+            wake = min(wake, rest)
     elif server.grid_expected:
         wake = min(wake, since + server.discovery_gap())
     return max(wake, last_poll + MIN_POLL_GAP_S)

@@ -406,7 +406,7 @@ class Poller:
                     for t, stage in zip(batch, stages, strict=True)
                     if (t.task.status, t.task.progress) != stage
                 )
-                self.rhythm.observe_poll(previous, (sent, observed_at), moved, running)
+                self.rhythm.observe_poll(previous, (sent, observed_at), moved, running, len(batch))
         elif whole:  # the first look at tasks submitted since: those that moved tell the grid
             with self._lock:
                 moved_submits = [

@@ -1,12 +1,15 @@
 """The shared refresh grid of a new-api relay: found from batched looks, and where to look on it.
 
 Pure (no clock, no I/O), like ``cadence``, which uses it. A new-api relay shows every task only
-as of its last refresh, and refreshes all of them at once every 15 s (controller/midjourney.go
-:119-148). Between two refreshes nothing can change, so a look is useful only just after one:
-one request per refresh, and each result seen at once. Each look that saw tasks move brackets a
-refresh; each look that saw none move (while tasks were in progress) says none lay since the
-look before. The longest period that threads every bracket and leaves the quiet stretches empty
-is the grid; each refresh is then pinned down further by the looks around it.
+as of its last refresh: every 15 s it reads its unfinished tasks from the upstream and writes
+each changed row, one after another, then sleeps 15 s again (controller/midjourney.go,
+UpdateMidjourneyTaskBulk), so its refreshes come 15 s plus that work apart. Between two
+refreshes nothing can change, so a look is useful only just after one (and after its rows are
+written): one request per refresh, and each result seen at once. Each look that saw tasks move
+brackets a refresh; each look that saw none move (while tasks were in progress) says none lay
+since the look before. The longest period that threads every bracket and leaves the quiet
+stretches empty is the grid (its period a range: the refreshes drift within it); each refresh
+is then pinned down further by the looks around it.
 """
 
 from __future__ import annotations
@@ -84,17 +87,18 @@ class RefreshGrid:
             k += 1
         return k
 
-    def look_for(self, last_look: float) -> float:
+    def look_for(self, last_look: float, margin: float = GRID_TICK_MARGIN_S) -> float:
         """When to look next: just after the first refresh a look at ``last_look`` may not have
         seen (every refresh gets its look while tasks are pending: one request per refresh,
         and no result waits for a second one). A refresh known only roughly gets probes in the
-        middle of its bracket first: seen or not, each halves the bracket."""
+        middle of its bracket first: seen or not, each halves the bracket. ``margin``: how long
+        after a refresh's latest start its rows are all written (``ServerRhythm.tick_margin``)."""
         low, high = self.tick(self.next_index(last_look))
         middle = (low + high) / 2
         precision = max(GRID_PRECISION_S, _GRID_PRECISION_SHARE * self.period)
         if high - low > precision and middle > last_look + _MIN_LEAD_S:
             return middle
-        return high + GRID_TICK_MARGIN_S
+        return high + margin
 
 
 def find_grid(

@@ -539,27 +539,30 @@ def test_moves_seen_after_a_whole_refresh_come_with_the_next_one(rule, moved_at_
     ), rule
 
 
-def _latest_sighting_on_a_drifting_relay(gaps: list[float]) -> float:
-    """How late, at worst, batched looks planned by ``next_poll`` see a refresh of a relay
-    whose refreshes come ``gaps`` apart (each look answered 10 ms after it is sent; every
-    task in progress moves at every refresh). The first three refreshes find the grid."""
+def _latest_sighting_on_a_relay(gaps: list[float], row_s: float = 0.0) -> float:
+    """How late, at worst, batched looks planned by ``next_poll`` see the whole of a refresh of
+    a relay whose refreshes come ``gaps`` apart and write the rows of its 5 tasks ``row_s``
+    apart (each look answered 10 ms after it is sent, reading the server mid-way; every task
+    moves at every refresh). The first four refreshes find the grid."""
     refreshes = [4.0]
     for gap in gaps:
         refreshes.append(refreshes[-1] + gap)
     server = ServerRhythm()
     server.expect_refresh_grid()
-    now, previous, shown = 0.0, (0.0, 0.0), 0
+    now, previous = 0.0, (0.0, 0.0)
+    shown = [0] * 5  # per task: the refreshes its row has shown
     seen_at: dict[int, float] = {}
     while now < refreshes[-1]:
         sent = max(now, next_poll([(now + 60, now + 120)], server, now, previous[0], previous[1]))
-        answered = sent + 0.01
-        count = sum(1 for t in refreshes if t <= sent + 0.005)  # the server read mid-way
-        for k in range(shown, count):
+        answered, read = sent + 0.01, sent + 0.005
+        rows = [sum(1 for t in refreshes if t + (i + 1) * row_s <= read) for i in range(5)]
+        moved = sum(1 for old, new in zip(shown, rows, strict=True) if new > old)
+        for k in range(min(shown), min(rows)):  # every row of refresh k now seen
             seen_at[k] = answered
-        moved = 5 if count > shown else 0
-        server.observe_poll(previous, (sent, answered), moved, running=5)
-        previous, now, shown = (sent, answered), answered, count
-    return max(seen_at[k] - refreshes[k] for k in range(3, len(refreshes) - 1))
+        shown = rows
+        server.observe_poll(previous, (sent, answered), moved, running=5, looked=5)
+        previous, now = (sent, answered), answered
+    return max(seen_at[k] - refreshes[k] for k in range(4, len(refreshes) - 1))
 
 
 @pytest.mark.parametrize("seed", [4, 7, 8, 12])
@@ -571,7 +574,15 @@ def test_a_relay_that_sleeps_after_each_refresh_never_shows_a_result_a_period_la
     # later, and every look after it saw the refresh before the one it was aimed at.)
     draws = random.Random(seed)
     gaps = [15.0 + draws.uniform(0.1, 0.6) for _ in range(20)]
-    assert _latest_sighting_on_a_drifting_relay(gaps) < 7.5
+    assert _latest_sighting_on_a_relay(gaps) < 7.5
+
+
+def test_a_refresh_whose_rows_a_look_saw_in_part_gets_a_look_for_the_rest():
+    # new-api writes a refresh's rows one after another (a database write each); here 5 rows
+    # 60 ms apart, on a 15 s grid. A look that saw only some of them move is followed by one
+    # for the rest, and the next refreshes get their looks once all rows are written. (Taken
+    # for seen whole, the rest of every refresh waited for the next one: 15 s.)
+    assert _latest_sighting_on_a_relay([15.0] * 20, row_s=0.06) < 2.0
 
 
 def test_a_task_submitted_between_two_refreshes_does_not_hide_one_from_the_tasks_pending():

@@ -197,6 +197,23 @@ def test_newapi_shows_empty_strings_until_its_first_refresh():
         assert task["description"] == "提交成功" and task["prompt"] == "a quiet pond"
 
 
+def test_newapi_refreshes_drift_by_each_cycles_work():
+    # new-api's loop sleeps 15 s after each cycle's work — the upstream's list-by-condition and
+    # one write per changed row (controller/midjourney.go:23-31, :80) — so its refreshes come
+    # more than 15 s apart, by a different amount each time, not on a fixed clock
+    speed = 50.0  # 15 s → 0.3 s
+    with start("newapi", speed=speed) as s:
+        api = Api(s.url)
+        ids = [api.imagine(f"a quiet pond {i}") for i in range(3)]
+        for task_id in ids:
+            wait(api, task_id)
+        reads = s.stats()["refresh_reads"]
+    gaps = [b - a for a, b in zip(reads, reads[1:], strict=False)]
+    assert len(gaps) >= 3
+    assert all(gap > 15.0 / speed for gap in gaps), gaps
+    assert max(gaps) - min(gaps) > 0.001 / speed, "the same gap every time: a fixed clock"
+
+
 # ------------------------------------------------------------------------ §4.6 auth per server
 AUTH_CASES = [
     # OSS: only mj-api-secret (ApiAuthorizeInterceptor.java:24)

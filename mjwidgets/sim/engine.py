@@ -16,6 +16,7 @@ import hashlib
 import heapq
 import io
 import logging
+import math
 import random
 import re
 import threading
@@ -195,6 +196,7 @@ class SimTask:
     updates: int = 0
     hook_post: object = None  # the Future of the task's last notifyHook post
     history: list = field(default_factory=list)  # (monotonic, view) for lagging flavours
+    shown: list = field(default_factory=list)  # (monotonic, view): new-api's row, as written
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def view(self) -> dict:
@@ -221,6 +223,19 @@ class SimTask:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _wall(stamp: float) -> float:
+    """A monotonic time on the wall clock."""
+    return time.time() - (time.monotonic() - stamp)
+
+
+def _shown_finished(task: SimTask) -> float | None:
+    """When a relay's row of the task first showed it finished (wall clock), if it has."""
+    for stamp, view in task.shown:
+        if view["status"] in ("SUCCESS", "FAILURE"):
+            return _wall(stamp)
+    return None
 
 
 def decode_base64_image(data: str, *, data_url_only: bool = False) -> bytes:
@@ -298,6 +313,12 @@ class Engine:
         self.started_monotonic = time.monotonic()
         # Ids and job hashes: fresh every process (seeded from the OS) unless a seed is asked for.
         self._random = random.Random(seed)
+        # a relay's refresh cycles (flavor.refresh_period): the next one's start and upstream read
+        self._refresh_random = random.Random(seed)
+        self.refresh_reads: deque[float] = deque(maxlen=10_000)  # monotonic, the cycles' reads
+        self._cycle_start = self._cycle_read = 0.0
+        if self.flavor.refresh_period:
+            self._schedule_cycle(self.started_monotonic + self.flavor.refresh_period / self.speed)
         self._lock = threading.RLock()
         self._heap: list = []
         self._seq = 0
@@ -1062,20 +1083,62 @@ class Engine:
     def visible_view(self, task: SimTask) -> dict | None:
         """What a client can see now: live, or as of the last refresh for lagging gateways
         (None: not refreshed yet)."""
-        period = self.flavor.refresh_period / self.speed
-        if not period:
+        if not self.flavor.refresh_period:
             return task.view()
-        if not task.history:
-            return None
         now = time.monotonic()
-        tick = self.started_monotonic + ((now - self.started_monotonic) // period) * period
+        self._run_refreshes(now)
         visible = None
-        for stamp, view in task.history:
-            if stamp <= tick:
+        for stamp, view in task.shown:
+            if stamp <= now:
                 visible = view
             else:
                 break
         return visible
+
+    def _schedule_cycle(self, start: float) -> None:
+        low, high = self.flavor.refresh_upstream_s
+        self._cycle_start = start
+        self._cycle_read = start + self._refresh_random.uniform(low, high) / self.speed
+
+    def _run_refreshes(self, now: float) -> None:
+        """The relay's refresh cycles whose upstream read is due by ``now``: each reads the
+        unfinished rows (GetAllUnFinishTasks), asks the upstream for them, writes each changed
+        one (checkMjTaskNeedUpdate, UpdateWithStatus) a row's write after the other, and the
+        loop sleeps the period from the end of that work (controller/midjourney.go,
+        UpdateMidjourneyTaskBulk)."""
+        period = self.flavor.refresh_period / self.speed
+        row_s = self.flavor.refresh_row_s / self.speed
+        with self._lock:
+            while self._cycle_read <= now:
+                start, read = self._cycle_start, self._cycle_read
+                rows = [
+                    t
+                    for t in self.tasks.values()
+                    if t.newapi
+                    and t.history
+                    and t.history[0][0] <= start
+                    and not (t.shown and t.shown[-1][1]["status"] in ("SUCCESS", "FAILURE"))
+                ]
+                if not rows:  # nothing unfinished: the loop goes back to sleep at once
+                    if not any(t.history and t.history[0][0] > start for t in self.tasks.values()):
+                        idle = max(1, math.floor((now - start) / period))  # none until now
+                        self._schedule_cycle(start + idle * period)
+                    else:
+                        self._schedule_cycle(start + period)
+                    continue
+                self.refresh_reads.append(read)
+                written = 0
+                for task in rows:
+                    upstream = None
+                    for stamp, view in task.history:
+                        if stamp > read:
+                            break
+                        upstream = view
+                    if upstream is None or (task.shown and task.shown[-1][1] == upstream):
+                        continue
+                    written += 1
+                    task.shown.append((read + written * row_s, upstream))
+                self._schedule_cycle(read + written * row_s + period)
 
     def task_json(self, task: SimTask, *, live: bool = False) -> dict:
         """The task as this flavour's fetch answers it."""
@@ -1127,11 +1190,16 @@ class Engine:
                 "waiting": len(self.waiting),
                 "updates": self.total_updates,
                 "images_drawn": self.images_drawn,
+                # a relay's refresh cycles so far: when each read the upstream (wall clock)
+                "refresh_reads": [_wall(read) for read in self.refresh_reads],
             }
 
     def timings(self) -> list[dict]:
-        """Server-side facts per task, so a benchmark can measure a client's detection lag."""
+        """Server-side facts per task, so a benchmark can measure a client's detection lag
+        (``shown_at``: when a relay's row first showed it finished, wall clock)."""
         with self._lock:
+            if self.flavor.refresh_period:
+                self._run_refreshes(time.monotonic())
             return [
                 {
                     "id": t.id,
@@ -1140,6 +1208,7 @@ class Engine:
                     "state": t.state,
                     "submitted_at": t.submit_time / 1000,
                     "finished_at": t.finished_at,
+                    "shown_at": _shown_finished(t) if self.flavor.refresh_period else None,
                     "updates": t.updates,
                     "parent_id": t.parent_id,
                 }

@@ -120,6 +120,11 @@ class Flavor:
     unknown_fetch: str = "empty200"  # "empty200" | "204" | "400json"
     rewrite_codes: bool = False  # new-api: 22→1, 21→1 except Vary (Region) and Custom Zoom
     refresh_period: float = 0.0  # seconds (unscaled) between status refreshes; 0 = live
+    # A refresh cycle's work (unscaled seconds), after which the relay sleeps refresh_period:
+    # the upstream's list-by-condition round trip (drawn uniformly in this range per cycle), then
+    # one database write per changed row, each visible as soon as it is written
+    refresh_upstream_s: tuple[float, float] = (0.0, 0.0)
+    refresh_row_s: float = 0.0
     banned_at_submit: bool = True  # code 24 at submit; else a later FAILURE
     queue_full_code: int = 23
     cancel_status: str = "CANCEL"
@@ -167,6 +172,13 @@ FLAVORS: dict[str, Flavor] = {
         unknown_fetch="400json",
         rewrite_codes=True,
         refresh_period=15.0,
+        # new-api's loop (controller/midjourney.go, UpdateMidjourneyTaskBulk): time.Sleep(15 s),
+        # GetAllUnFinishTasks, POST list-by-condition to the upstream, then
+        # task.UpdateWithStatus for each row that changed; then the sleep again. So refreshes
+        # come 15 s plus each cycle's work apart, and drift. The work's size is a deployment's
+        # (upstream distance, database): here 50–300 ms a round trip and 2 ms a row.
+        refresh_upstream_s=(0.05, 0.3),
+        refresh_row_s=0.002,
         failure_progress="100%",
         auth="newapi",
         json_style="go",
