@@ -162,9 +162,6 @@ class ServerRhythm:
         self._grid_memo: tuple[RefreshGrid | None] | None = None
         self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
         self._grid_expected = False
-        # when the last batched look was sent, if it saw nothing move: a refresh while it was on
-        # its way came after it read the server, so it is still to be seen
-        self.quiet_look_sent: float | None = None
         # A relay writes a refresh's rows one after another (new-api: a database write per
         # changed row), so a look just after a refresh may see only some of them move. Of the
         # refresh the last look saw in part: (when the first look that saw it was sent, when
@@ -305,7 +302,6 @@ class ServerRhythm:
         at the look before (none lies in (previous answered, sent]: a task in progress moves
         at every refresh; a queued or just-submitted one may not). ``looked``: how many tasks
         the look asked about. Feeds the grid detector."""
-        self.quiet_look_sent = None
         partial, self._partial = self._partial, None
         if (
             partial is not None
@@ -332,7 +328,6 @@ class ServerRhythm:
             if self._grid_expected and changed < movable:
                 self._partial = (look[0], look[0], look[1], movable - changed)
         elif running and look[0] > previous[1]:
-            self.quiet_look_sent = look[0]
             quiet = (previous[1], look[0], 1)
             if self._quiet and self._quiet[-1][1] == previous[0]:
                 # the look before was quiet too: no refresh before its read either, so the two
@@ -360,7 +355,6 @@ class ServerRhythm:
         ``looked`` moved, the look saw that refresh whole, and what moves by the next look came
         with a later one. Moves only: the states a submit answered are no evidence that nothing
         was refreshed."""
-        self.quiet_look_sent = None
         grid = self.grid()
         if grid is None or not moved_submits or None in moved_submits:
             return
@@ -370,6 +364,14 @@ class ServerRhythm:
         whole = looked is not None and len(moved_submits) >= looked
         self._changes.append(Change(after, look[1], len(moved_submits), None, whole))
         self._grid_memo = None
+
+    def quiet_until(self, last_look: float) -> float | None:
+        """When the look sent at ``last_look`` was sent, if it saw nothing move (its quiet
+        stretch ends there): a refresh while it was on its way came after it read the server,
+        so it is still to be seen. None when it saw tasks move."""
+        if self._quiet and self._quiet[-1][1] >= last_look:
+            return self._quiet[-1][1]
+        return None
 
     def _half_period(self) -> float:
         grid = self.grid()
@@ -830,8 +832,8 @@ def next_poll(
     since = max(last_poll, seen_since or last_poll)
     grid = server.grid()
     if grid is not None:
-        quiet = server.quiet_look_sent
-        if quiet is not None and quiet >= last_poll:  # the last look saw nothing move
+        quiet = server.quiet_until(last_poll)
+        if quiet is not None:  # the last look saw nothing move
             since = min(since, quiet)
         wake = grid.look_for(since, server.tick_margin())
         rest = server.rest_due()
