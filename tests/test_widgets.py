@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from ipywidgets import Widget
@@ -14,7 +15,7 @@ from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 from mjwidgets.sweep import Sweep
 from mjwidgets.widgets.cardmodel import CardModel
-from mjwidgets.widgets.plumbing import module_source
+from mjwidgets.widgets.plumbing import PREVIEWER, CoalescingJob, module_source
 from mjwidgets.widgets.sweepview import SweepView
 
 KEY = "sk-widget-SECRET-777"
@@ -49,6 +50,54 @@ def test_a_card_follows_its_task_to_a_display_sized_image(studio):
     assert card.image_size == [2048, 2048]
     assert [b["label"] or b["emoji"] for b in card.buttons][:5] == ["U1", "U2", "U3", "U4", "🔄"]
     assert card.timings["total"] is not None
+
+
+def test_a_result_shows_while_every_preview_thread_is_stuck(studio):
+    # two running jobs' previews hang on a slow image host: a finished job's picture must not
+    # wait behind them (it has threads of its own)
+    release = threading.Event()
+    stuck = [PREVIEWER.submit(release.wait, 60) for _ in range(PREVIEWER._max_workers)]
+    try:
+        view = studio.imagine("a lighthouse at dusk")
+        _until(lambda: view.card.status == "SUCCESS")
+        _until(lambda: len(view.card.image) > 0 and not view.card.is_preview)
+        assert not any(job.done() for job in stuck), "the previews were still stuck"
+        assert view.card.image_size == [2048, 2048]
+    finally:
+        release.set()
+
+
+def test_asks_while_a_card_job_runs_make_one_more_run_not_one_each():
+    pool = ThreadPoolExecutor(1)
+    started, go, runs = threading.Event(), threading.Event(), []
+
+    def work():
+        runs.append(len(runs))
+        started.set()
+        go.wait(10)
+
+    job = CoalescingJob(pool, work)
+    job.ask()
+    assert started.wait(10)
+    for _ in range(5):  # five updates while the first picture is on its way
+        job.ask()
+    go.set()
+    pool.shutdown(wait=True)
+    assert runs == [0, 1], "the latest state is shown once more, not five times"
+
+    closed = False
+    pool = ThreadPoolExecutor(1)
+    started.clear()
+    go.clear()
+    runs.clear()
+    job = CoalescingJob(pool, work, lambda: closed)
+    job.ask()
+    assert started.wait(10)
+    job.ask()
+    closed = True  # the card closed meanwhile: no more work for it
+    go.set()
+    pool.shutdown(wait=True)
+    assert runs == [0]
 
 
 def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):

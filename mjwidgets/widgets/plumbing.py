@@ -3,7 +3,9 @@ the page (once per kernel, `front_end` and `FrontEndWidget`), and the worker thr
 
 Clicks are submitted on ``SUBMITTER`` (a submit may take seconds; the kernel's message loop must
 not wait for it) and images are fetched and encoded on ``IMAGER``, never on the tracker's thread:
-twenty results arriving together must not hold up polling or each other's cards.
+twenty results arriving together must not hold up polling or each other's cards. Running jobs'
+previews have threads of their own (``PREVIEWER``): ten jobs streaming previews must not keep a
+finished one's image waiting for a thread.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from ..tracking import Tracker
 
 __all__ = [
     "IMAGER",
+    "PREVIEWER",
     "STATIC",
     "SUBMITTER",
     "BurstSync",
+    "CoalescingJob",
     "FrontEndWidget",
     "close_tree",
     "front_end",
@@ -195,6 +199,48 @@ def _compact(source: str) -> str:
 
 SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
 IMAGER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-images")
+# two: a preview is worth less than a result, and every preview is soon replaced by the next
+PREVIEWER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mjw-previews")
+
+
+class CoalescingJob:
+    """``work`` run on ``pool`` when asked; asks that come while it runs make one more run
+    after it, not one each (a card's image: only the latest state is worth showing).
+    ``stopped`` is checked before every run after the first (a closed card)."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        work: Callable[[], None],
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._pool = pool
+        self._work = work
+        self._stopped = stopped
+        self._lock = threading.Lock()
+        self._running = False
+        self._asked_again = False
+
+    def ask(self) -> None:
+        with self._lock:
+            if self._running:
+                self._asked_again = True
+                return
+            self._running = True
+        self._pool.submit(self._run)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._asked_again = False
+            try:
+                self._work()
+            except Exception:  # the work reports its own errors; a thread must not die silently
+                log.exception("a background job failed")
+            with self._lock:
+                if not self._asked_again or self._stopped():
+                    self._running = False
+                    return
 
 
 def tracker_for(client: Client | None = None, task: Task | None = None) -> Tracker:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets
 from PIL import Image
@@ -34,7 +34,7 @@ from .carddialogs import CardDialogs
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .cardmodel import CardModel
 from .gallerylibrary import MARK_MESSAGES, show_card_marks
-from .plumbing import IMAGER, SUBMITTER, close_tree, tracker_for
+from .plumbing import IMAGER, PREVIEWER, SUBMITTER, CoalescingJob, close_tree, tracker_for
 from .recipecopy import recipe_message
 from .snapshot import (
     CardPicture,
@@ -46,6 +46,7 @@ from .snapshot import (
 from .videocard import VideoCardModel, is_video_card
 
 log = logging.getLogger("mjwidgets.widgets")
+T = TypeVar("T")
 
 
 def _seconds(later, earlier) -> float | None:
@@ -88,8 +89,9 @@ class TaskView(ipywidgets.VBox):
         self.dialogs = CardDialogs(self)  # the one open dialog (Custom Zoom, Remix, mask editor)
         self._pressing: set[str] = set()  # customIds (and controls) being submitted right now
         self._closed = False
-        self._image_job = False
-        self._image_dirty = False
+        # the result's image on its own job: never behind this card's (or others') previews
+        self._final_job = CoalescingJob(IMAGER, self._show_final, lambda: self._closed)
+        self._preview_job = CoalescingJob(PREVIEWER, self._show_preview, lambda: self._closed)
         self.card.on_msg(self._on_message)
         # a task of another server (an earlier kernel's, from the history) is shown as stored
         self.foreign = bool(task.server) and task.server != tracker.base_url
@@ -360,62 +362,76 @@ class TaskView(ipywidgets.VBox):
         )
 
     def _request_image(self) -> None:
-        """Refresh the image in the background; coalesce updates that arrive meanwhile."""
-        with self._lock:
-            if self._image_job:
-                self._image_dirty = True
-                return
-            self._image_job = True
-        IMAGER.submit(self._image_worker)
+        """Show the task's current image in the background (the result's, else the latest
+        preview); updates that arrive meanwhile coalesce."""
+        if self.task.status is Status.SUCCESS:
+            self._final_job.ask()
+        else:
+            self._preview_job.ask()
 
-    def _image_worker(self) -> None:
-        while True:
-            with self._lock:
-                self._image_dirty = False
-            try:
-                self._update_image(self.task)
-            except Exception as exc:  # show it: a silent card is worse than an error line
-                log.exception("image for card %s failed", self.task.id)
-                self.card.error = f"image: {type(exc).__name__}: {exc}"
-            with self._lock:
-                if not self._image_dirty or self._closed:
-                    self._image_job = False
-                    return
-
-    def _update_image(self, task: Task) -> None:
-        final = task.status is Status.SUCCESS
-        key = (task.image_url, final)
-        if not task.image_url or key == self._shown_image:
+    def _show_final(self) -> None:
+        task = self.task
+        key = (task.image_url, True)
+        if task.status is not Status.SUCCESS or not task.image_url or key == self._shown_image:
             return
-        if final and isinstance(self.card, VideoCardModel):  # posters, no image beside them
-            if videocard.show_finished(self.card, self.tracker, task, self._keep_clips):
-                self._shown_image = key
+        if isinstance(self.card, VideoCardModel):  # posters, no image beside them
+            if self._fetched(
+                lambda: videocard.show_finished(self.card, self.tracker, task, self._keep_clips)
+            ):
+                with self._lock:
+                    self._shown_image = key
                 # a preview shown while it ran (a loaded machine can fetch one) gives way
                 self.card.image = b""
             return
+        # the display JPEG the cache made beside the image: read, not re-encoded
+        shown = self._fetched(lambda: self.tracker.cache.display(task))
+        if shown:
+            self._final_display = shown[0]
+            self._show_picture(key, *shown)
+
+    def _show_preview(self) -> None:
+        task = self.task
+        key = (task.image_url, False)
+        if task.status is Status.SUCCESS or not task.image_url or key == self._shown_image:
+            return
+
+        def picture() -> tuple[bytes, tuple[int, int]]:
+            image = self.tracker.cache.image(task)  # shown once: made here, not kept on disk
+            return renditions.display_jpeg(image), image.size
+
+        shown = self._fetched(picture)
+        if shown:
+            self._show_picture(key, *shown)
+
+    def _fetched(self, fetch: Callable[[], T]) -> T | None:
+        """``fetch()``, or None with the reason on the card."""
         try:
-            if final:  # the display JPEG the cache made beside the image: read, not re-encoded
-                data, size = self.tracker.cache.display(task)
-            else:  # the latest preview: shown once, so made here rather than kept on disk
-                image = self.tracker.cache.image(task)
-                data, size = renditions.display_jpeg(image), image.size
+            return fetch()
         except MJError as exc:  # a running video's "preview" may be its clip: no error line
             if not isinstance(self.card, VideoCardModel):
                 self.card.retrying = f"image not available yet: {exc.description or exc}"
-            return
+        except Exception as exc:  # show it: a silent card is worse than an error line
+            log.exception("image for card %s failed", self.task.id)
+            self.card.error = f"image: {type(exc).__name__}: {exc}"
+        return None
+
+    def _show_picture(self, key: tuple[str | None, bool], data: bytes, size: Any) -> None:
+        """Put a picture on the card, unless the result is there already: a preview that took
+        longer than the result's image must not cover it."""
         if not all(size):  # no record of the image's own size: the picture's
             with Image.open(io.BytesIO(data)) as shown:
                 size = shown.size
-        if final:
-            self._final_display = data
-        with self.card.hold_sync():
-            self.card.image = data
-            self.card.image_format = "jpeg"
-            self.card.image_size = list(size)
-            self.card.aspect = list(size)
-            self.card.is_preview = not final
-            self.card.retrying = ""
-        self._shown_image = key
+        with self._lock:
+            if self._shown_image[1] and not key[1]:
+                return
+            with self.card.hold_sync():
+                self.card.image = data
+                self.card.image_format = "jpeg"
+                self.card.image_size = list(size)
+                self.card.aspect = list(size)
+                self.card.is_preview = not key[1]
+                self.card.retrying = ""
+            self._shown_image = key
 
     def _keep_clips(self, pictures: tuple[ClipPicture, ...]) -> None:
         self.snapshot_clips = pictures
