@@ -15,7 +15,7 @@ from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 from mjwidgets.sweep import Sweep
 from mjwidgets.widgets.cardmodel import CardModel
-from mjwidgets.widgets.plumbing import PREVIEWER, CoalescingJob, module_source
+from mjwidgets.widgets.plumbing import PREVIEW_THREADS, PREVIEWER, CoalescingJob, module_source
 from mjwidgets.widgets.sweepview import SweepView
 
 KEY = "sk-widget-SECRET-777"
@@ -56,7 +56,7 @@ def test_a_result_shows_while_every_preview_thread_is_stuck(studio):
     # two running jobs' previews hang on a slow image host: a finished job's picture must not
     # wait behind them (it has threads of its own)
     release = threading.Event()
-    stuck = [PREVIEWER.submit(release.wait, 60) for _ in range(PREVIEWER._max_workers)]
+    stuck = [PREVIEWER.submit(release.wait, 60) for _ in range(PREVIEW_THREADS)]
     try:
         view = studio.imagine("a lighthouse at dusk")
         _until(lambda: view.card.status == "SUCCESS")

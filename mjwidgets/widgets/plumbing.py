@@ -32,6 +32,7 @@ from ..tracking import Tracker
 __all__ = [
     "IMAGER",
     "PREVIEWER",
+    "PREVIEW_THREADS",
     "STATIC",
     "SUBMITTER",
     "BurstSync",
@@ -200,7 +201,8 @@ def _compact(source: str) -> str:
 SUBMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-submit")
 IMAGER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mjw-images")
 # two: a preview is worth less than a result, and every preview is soon replaced by the next
-PREVIEWER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mjw-previews")
+PREVIEW_THREADS = 2
+PREVIEWER = ThreadPoolExecutor(max_workers=PREVIEW_THREADS, thread_name_prefix="mjw-previews")
 
 
 class CoalescingJob:

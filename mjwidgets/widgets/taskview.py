@@ -415,7 +415,9 @@ class TaskView(ipywidgets.VBox):
             self.card.error = f"image: {type(exc).__name__}: {exc}"
         return None
 
-    def _show_picture(self, key: tuple[str | None, bool], data: bytes, size: Any) -> None:
+    def _show_picture(
+        self, key: tuple[str | None, bool], data: bytes, size: tuple[int, int]
+    ) -> None:
         """Put a picture on the card, unless the result is there already: a preview that took
         longer than the result's image must not cover it."""
         if not all(size):  # no record of the image's own size: the picture's
