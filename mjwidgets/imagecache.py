@@ -275,6 +275,19 @@ class ImageCache:
         size = (int(record["width"]), int(record["height"])) if record else (0, 0)
         return Display(data, size)
 
+    def cached_display(self, task: Task) -> Display | None:
+        """The final image's display JPEG and size when both are kept already, else None;
+        never downloads nor encodes (a new card shows a cached image at once with this, and
+        leaves anything slower to a worker thread: ``display``)."""
+        record = self._record(task, FINAL)
+        if record is None:
+            return None
+        try:
+            data = self._display_file(self._file(record)).read_bytes()
+        except FileNotFoundError:
+            return None
+        return Display(data, (int(record["width"]), int(record["height"])))
+
     def prefetch(self, task: Task, kind: str | None = None) -> None:
         """Download in the background; several calls for one task keep only the latest URL."""
         kind = kind or (FINAL if task.status is Status.SUCCESS else PREVIEW)

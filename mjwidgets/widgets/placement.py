@@ -47,6 +47,12 @@ class CardOrder:
             return self.first(item)
         return self._insert(item, self._items.index(anchor) + 1)
 
+    def rename(self, old: Hashable, new: Hashable) -> None:
+        """Let ``new`` take ``old``'s place and key: a place kept for an item before it exists
+        (a Studio's card opens in the page with its CSS order, not with an update after)."""
+        self._items[self._items.index(old)] = new
+        self._keys[new] = self._keys.pop(old)
+
     def _insert(self, item: Hashable, position: int) -> dict[Hashable, int]:
         if item in self._keys:
             return {}

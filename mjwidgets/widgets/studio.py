@@ -86,6 +86,7 @@ class Studio(ipywidgets.VBox):
         )
         self.cards_box.add_class("mjw-cards")
         self._cards_sync = BurstSync(self.cards_box)  # a cell adding 100 cards: a few messages
+        self._counts_sync = BurstSync(self.bar)  # … and the bar's counts as well
         self.drop = ProvenanceDrop(self)  # a dropped picture that carries its story
         super().__init__([self.bar, self.drop.widget, self.cards_box])
         self.add_class("mjw-studio")
@@ -139,8 +140,15 @@ class Studio(ipywidgets.VBox):
         """Show a task (e.g. from the history) as a card at the top of the Studio."""
         if task.id in self.cards:
             return self.cards[task.id]
-        view = TaskView(task, tracker=self.tracker)
-        self._place(view, after=None)
+        with self._lock:  # the card's place known before it exists: its Layout opens with it
+            slot = object()
+            keys = self.order.first(slot)
+            layout = ipywidgets.Layout(order=str(keys.pop(slot)))
+            view = TaskView(
+                task, tracker=self.tracker, layout=layout, on_use_prompt=self.set_prompt
+            )
+            self.order.rename(slot, view)
+            self._place(view, keys)
         return view
 
     def sweep(
@@ -289,14 +297,13 @@ class Studio(ipywidgets.VBox):
         if card.has_trait("clips"):  # a video card: its posters are its final picture
             card.observe(lambda _change: self._changed(), names="clips")
 
-    def _place(self, view: TaskView, after: Any) -> None:
+    def _place(self, view: TaskView, keys: dict[Any, int]) -> None:
+        """Show a new card (the Studio's lock held) and give the moved widgets their keys."""
         view.on_child(self._on_child)
         view.on_use_prompt(self.set_prompt)
         self._watch(view)
-        with self._lock:
-            self.cards[view.task.id] = view
-            keys = self.order.first(view) if after is None else self.order.after(view, after)
-            self._show(view, keys)
+        self.cards[view.task.id] = view
+        self._show(view, keys)
         self._changed()
 
     def _show(self, widget: ipywidgets.Widget, keys: dict[Any, int]) -> None:
@@ -310,7 +317,8 @@ class Studio(ipywidgets.VBox):
         anchor: Any = parent
         if parent not in self.order:  # a sweep's card: its results go right after the sweep
             anchor = next((s for s in self.sweeps if parent in s.views.values()), None)
-        self._place(child, after=anchor)
+        with self._lock:  # made by the parent's button: its place is known only now
+            self._place(child, self.order.after(child, anchor))
 
     # ------------------------------------------------------------------ the saved snapshot
     def _pictures(self) -> list:
@@ -326,11 +334,14 @@ class Studio(ipywidgets.VBox):
         statuses = [view.card.status for view in list(self.cards.values())]
         for sweep in self.sweeps:
             statuses += [view.card.status for view in list(sweep.views.values())]
-        self.bar.counts = {
-            "cards": len(statuses),
-            "running": sum(s in ("NOT_START", "SUBMITTED", "IN_PROGRESS", "") for s in statuses),
-            "failed": sum(s == "FAILURE" for s in statuses),
-        }
+        with self._counts_sync.change():  # a cell adding 100 cards: a few messages, not 100
+            self.bar.counts = {
+                "cards": len(statuses),
+                "running": sum(
+                    s in ("NOT_START", "SUBMITTED", "IN_PROGRESS", "") for s in statuses
+                ),
+                "failed": sum(s == "FAILURE" for s in statuses),
+            }
         self._snapshot.touch()
 
     # ------------------------------------------------------------------ the box

@@ -33,7 +33,7 @@ from . import cardbuttons, lightbox, videocard
 from .carddialogs import CardDialogs
 from .cardinfo import expected_aspect, proposed_prompts, tile_buttons
 from .cardmodel import CardModel
-from .gallerylibrary import MARK_MESSAGES, show_card_marks
+from .gallerylibrary import MARK_MESSAGES, marks_json, show_card_marks
 from .plumbing import IMAGER, PREVIEWER, SUBMITTER, CoalescingJob, close_tree, tracker_for
 from .recipecopy import recipe_message
 from .snapshot import (
@@ -63,21 +63,30 @@ class TaskView(ipywidgets.VBox):
     """
 
     def __init__(
-        self, task: Task | str, client: Client | None = None, *, tracker: Tracker | None = None
+        self,
+        task: Task | str,
+        client: Client | None = None,
+        *,
+        tracker: Tracker | None = None,
+        layout: ipywidgets.Layout | None = None,
+        on_use_prompt: Callable[[str], None] | None = None,
     ) -> None:
+        """``layout`` and ``on_use_prompt`` (see `on_use_prompt`) given here reach the page
+        with the card itself: a container that places the card (a Studio's CSS ``order``) or
+        takes its prompts sends no update after it."""
         if tracker is None:
             tracker = tracker_for(client, task if isinstance(task, Task) else None)
         if isinstance(task, str):
             task = tracker.reload(Task(id=task))
         # a video's card shows its clips (widgets/videocard.py); every other card an image
-        self.card: CardModel = VideoCardModel() if is_video_card(task) else CardModel()
-        # the class with the first state: a separate update is one more message per card
-        super().__init__([self.card], _dom_classes=("mjw-taskview",))
+        self._video = is_video_card(task)
         self.tracker = tracker
         self.client = tracker.client
         self.task = task
         self._child_handlers: list[Callable[[TaskView, TaskView], None]] = []
         self._prompt_handlers: list[Callable[[str], None]] = []
+        if on_use_prompt is not None:
+            self._prompt_handlers.append(on_use_prompt)
         self._waited_from: datetime | None = None  # when a dialog's prompt was sent
         self._final_display = b""  # the final image's display JPEG, for the saved snapshot …
         self._snapshot_memo = (b"", b"")  # … and the small picture made of it when first asked
@@ -92,22 +101,32 @@ class TaskView(ipywidgets.VBox):
         # the result's image on its own job: never behind this card's (or others') previews
         self._final_job = CoalescingJob(IMAGER, self._show_final, lambda: self._closed)
         self._preview_job = CoalescingJob(PREVIEWER, self._show_preview, lambda: self._closed)
-        self.card.on_msg(self._on_message)
         # a task of another server (an earlier kernel's, from the history) is shown as stored
         self.foreign = bool(task.server) and task.server != tracker.base_url
         if not self.foreign:  # a card takes the tracked task; it tracks only one it is given
             task = tracker.get(task) or tracker.track(task, record=task.is_pending)
         self.task = task
         self._unsubscribe: Callable[[], None] = lambda: None
+        self._marks_shown = False  # in the card's first state (else from a thread, below)
+        # The card's model is made by the first _apply, with the task's state (and its image
+        # when cached, and its marks): the page gets the card in one message, not an empty
+        # card and then an update for each (a card added to a 200-card Studio: ~9 → ~4)
         if self.foreign:
             self._apply(task)
         else:  # the first look in order with the changes: none lost, none read half-applied
             self._unsubscribe = tracker.subscribe(task, self._on_update, replay=True)
+        if not self._has_card():  # the first look failed: an empty card, which says why
+            self._show_state({})
+        # the class with the first state: a separate update is one more message per card
+        boxed: dict[str, Any] = {"layout": layout} if layout is not None else {}
+        super().__init__([self.card], _dom_classes=("mjw-taskview",), **boxed)
+        self.card.on_msg(self._on_message)
         self._untrouble = tracker.on_trouble(self._on_trouble)
         self._uncapabilities: Callable[[], None] = lambda: None
         if tracker.client is not None:  # something learnt (a refusal, the flavour): re-show
             self._uncapabilities = tracker.client.capabilities.on_change(self._on_capabilities)
-        IMAGER.submit(show_card_marks, self)  # ♥ and stars given earlier (the history's)
+        if not self._marks_shown:
+            IMAGER.submit(show_card_marks, self)  # ♥ and stars given earlier (the history's)
 
     # ------------------------------------------------------------------ public
     def on_child(self, callback: Callable[[TaskView, TaskView], None]) -> None:
@@ -117,7 +136,8 @@ class TaskView(ipywidgets.VBox):
     def on_use_prompt(self, callback: Callable[[str], None]) -> None:
         """Call `callback(prompt)` when the person asks to edit one of the card's prompts
         (a describe's or shorten's proposals, or the card's own) in a prompt box."""
-        self._prompt_handlers.append(callback)
+        if callback not in self._prompt_handlers:  # given to the constructor already
+            self._prompt_handlers.append(callback)
         self.card.can_use_prompt = True
 
     def picture(self) -> CardPicture:
@@ -299,52 +319,100 @@ class TaskView(ipywidgets.VBox):
             self._apply(task)
         except Exception as exc:  # observers swallow errors silently: show them instead
             log.exception("updating card %s failed", task.id)
-            self.card.error = f"{type(exc).__name__}: {exc}"
+            self._show_state({"error": f"{type(exc).__name__}: {exc}"})
+
+    def _has_card(self) -> bool:
+        return "card" in self.__dict__
+
+    def _show_state(self, state: dict[str, Any]) -> None:
+        """Set the card's traits to ``state``, in its order, in one message to the page; the
+        first state makes the card's model, which opens with it."""
+        if not self._has_card():
+            model = VideoCardModel if self._video else CardModel
+            self.card: CardModel = model(**state)
+            return
+        card = self.card
+        with card.hold_sync():
+            for name, value in state.items():
+                setattr(card, name, value)
 
     def _apply(self, task: Task) -> None:
-        card = self.card
+        first = not self._has_card()
+        card = None if first else self.card
         overdue = None if self.foreign else self.tracker.overdue(task)
         stuck = wording.stuck_words(*overdue) if overdue is not None else ""
-        with card.hold_sync():
-            card.task_id = task.id
-            card.stuck = stuck if task.is_pending else ""
-            card.action = task.action or ""
-            card.progress = int(task.progress or 0)
-            card.prompt = task.prompt or task.prompt_en or ""
-            failed = task.status is Status.FAILURE
-            card.fail_reason = wording.fail_words(task.fail_reason) if failed else ""
-            submitted = task.submit_time
-            if self._waited_from is not None and (
-                submitted is None or submitted < self._waited_from
-            ):
-                submitted = self._waited_from  # a dialog's typing time is not queueing
-            card.timings = {
+        failed = task.status is Status.FAILURE
+        submitted = task.submit_time
+        if self._waited_from is not None and (submitted is None or submitted < self._waited_from):
+            submitted = self._waited_from  # a dialog's typing time is not queueing
+        buttons = cardbuttons.button_entries(self.tracker, task, foreign=self.foreign)
+        state: dict[str, Any] = {
+            "task_id": task.id,
+            "stuck": stuck if task.is_pending else "",
+            "action": task.action or "",
+            "progress": int(task.progress or 0),
+            "prompt": task.prompt or task.prompt_en or "",
+            "fail_reason": wording.fail_words(task.fail_reason) if failed else "",
+            "timings": {
                 "queued": _seconds(task.start_time, submitted),
                 "running": _seconds(task.finish_time, task.start_time),
                 "total": _seconds(task.finish_time, submitted),
-            }
-            card.buttons = cardbuttons.button_entries(self.tracker, task, foreign=self.foreign)
-            card.buttons_note = cardbuttons.buttons_note(self.tracker, task, foreign=self.foreign)
-            card.controls = self._controls(task, stuck)
-            card.tile_buttons = tile_buttons(task)
-            card.grid = task.is_grid
-            if not card.image_size:
-                card.aspect = list(expected_aspect(task))
-            card.prompts = proposed_prompts(task, self._pressable)
-            if task.parent_id and not card.lineage:
-                parent = cardbuttons.parent_of(self.tracker, task)
-                prompt = parent.prompt if parent is not None and parent.prompt else task.prompt
-                card.lineage = wording.lineage_label(
-                    task.origin_button, task.action, prompt, task.parent_id
-                )
-                card.parent_id = task.parent_id
-            # the status last: whoever sees it change (code, a test) sees the rest already set
-            card.status_text = wording.status_words(task, stuck=bool(stuck))
-            # new-api shows status "" before its first refresh: the job is queued
-            unknown_pending = task.status is Status.UNKNOWN and task.is_pending
-            card.status = "NOT_START" if unknown_pending else task.status_raw or task.status.value
+            },
+            "buttons": buttons,
+            "buttons_note": cardbuttons.buttons_note(self.tracker, task, foreign=self.foreign),
+            "controls": self._controls(task, stuck),
+            "tile_buttons": tile_buttons(task),
+            "grid": task.is_grid,
+        }
+        if card is None or not card.image_size:
+            state["aspect"] = list(expected_aspect(task))
+        state["prompts"] = proposed_prompts(task, lambda b: _pressable_in(buttons, b))
+        if task.parent_id and (card is None or not card.lineage):
+            parent = cardbuttons.parent_of(self.tracker, task)
+            prompt = parent.prompt if parent is not None and parent.prompt else task.prompt
+            state["lineage"] = wording.lineage_label(
+                task.origin_button, task.action, prompt, task.parent_id
+            )
+            state["parent_id"] = task.parent_id
+        if first:
+            state.update(self._first_extras(task))
+        # the status last: whoever sees it change (code, a test) sees the rest already set
+        state["status_text"] = wording.status_words(task, stuck=bool(stuck))
+        # new-api shows status "" before its first refresh: the job is queued
+        unknown_pending = task.status is Status.UNKNOWN and task.is_pending
+        state["status"] = "NOT_START" if unknown_pending else task.status_raw or task.status.value
+        self._show_state(state)
         if task.image_url and (task.image_url, task.status is Status.SUCCESS) != self._shown_image:
             self._request_image()
+
+    def _first_extras(self, task: Task) -> dict[str, Any]:
+        """What a new card can show at once besides the task: whether a prompt box takes its
+        prompts, its marks, and a finished image already cached (read, never downloaded: a
+        download stays on the image threads)."""
+        extras: dict[str, Any] = {"can_use_prompt": bool(self._prompt_handlers)}
+        try:
+            extras["marks"] = marks_json(self.tracker.store.library, [task])[task.id]
+            self._marks_shown = True
+        except MJError:  # the history cannot say now: the marks' own thread tries again
+            pass
+        if self._video or task.status is not Status.SUCCESS or not task.image_url:
+            return extras
+        try:
+            shown = self.tracker.cache.cached_display(task)
+        except (MJError, OSError):  # the image thread fetches it and says why, if it must
+            shown = None
+        if shown is not None:
+            data, size = shown
+            if not all(size):
+                with Image.open(io.BytesIO(data)) as opened:
+                    size = opened.size
+            extras.update(
+                image=data, image_format="jpeg", image_size=list(size), aspect=list(size),
+                is_preview=False,
+            )  # fmt: skip
+            self._final_display = data
+            self._shown_image = (task.image_url, True)
+        return extras
 
     def _controls(self, task: Task, stuck: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -591,8 +659,7 @@ class TaskView(ipywidgets.VBox):
     # ------------------------------------------------------------------ describe and shorten
     def _pressable(self, button: Button) -> bool:
         """Whether the server can press ``button`` (the card's honest entry for it says)."""
-        entry = next((b for b in self.card.buttons if b.get("custom_id") == button.custom_id), None)
-        return entry is None or entry.get("enabled", True) is not False
+        return _pressable_in(self.card.buttons, button)
 
     def _imagine_proposal(self, index: int) -> TaskView | None:
         """Imagine proposal ``index`` of a describe or shorten: through the server's own pick
@@ -627,6 +694,12 @@ class TaskView(ipywidgets.VBox):
             return None
         label = Button(custom_id="", label=f"Imagine {index}")
         return self._adopt(child, label)
+
+
+def _pressable_in(entries: list[dict[str, Any]], button: Button) -> bool:
+    """Whether ``entries`` (a card's honest buttons) say the server can press ``button``."""
+    entry = next((b for b in entries if b.get("custom_id") == button.custom_id), None)
+    return entry is None or entry.get("enabled", True) is not False
 
 
 def _int(value: Any, default: int) -> int:
