@@ -9,6 +9,25 @@ function buttonText(b) {
   return b.label || b.emoji || "?";
 }
 
+// A card's picture as a data: URL, not a Blob URL: each Blob and its URL cost the page's main
+// thread a round trip to the browser process (~3 ms a card on a loaded machine: a tenth of the
+// page's time for 100 cards added to a Studio), a data: URL is read in the page itself.
+function pictureUrl(data, fmt) {
+  const bytes = data instanceof Uint8Array ? data
+    : new Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength);
+  let text;
+  if (typeof bytes.toBase64 === "function") {
+    text = bytes.toBase64();
+  } else {
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    text = btoa(binary);
+  }
+  return `data:image/${fmt};base64,${text}`;
+}
+
 function formatSeconds(s) {
   if (s === null || s === undefined) return "";
   return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -104,10 +123,8 @@ function render({ model, el: host, signal }) {
   root.append(offline, header, progress, figure, promptRow, proposals, meta, failure,
     retrying, error, silent, rows, modal, tools, notice);
 
-  let objectUrl = null;
   const cropUrls = [];
   signal.addEventListener("abort", () => {
-    if (objectUrl) URL.revokeObjectURL(objectUrl);
     cropUrls.forEach((u) => URL.revokeObjectURL(u));
     const overlay = document.querySelector("body > .mjw-lightbox");
     if (overlay && overlay.owner === root) lightboxClose();
@@ -175,17 +192,12 @@ function render({ model, el: host, signal }) {
   function showImage() {
     const data = model.get("image");
     const fmt = model.get("image_format") || "webp";
-    if (objectUrl) {
-      URL.revokeObjectURL(objectUrl);
-      objectUrl = null;
-    }
     if (!hasImage()) {
       img.removeAttribute("src");
       img.hidden = true;
       showFigure();
       return;
     }
-    objectUrl = URL.createObjectURL(new Blob([data], { type: `image/${fmt}` }));
     img.onload = () => {
       if (!model.get("is_preview")) {
         root.dataset.painted = model.get("task_id");
@@ -194,7 +206,7 @@ function render({ model, el: host, signal }) {
         } catch (_) { /* marks are best effort */ }
       }
     };
-    img.src = objectUrl;
+    img.src = pictureUrl(data, fmt);
     img.hidden = false;
     img.classList.toggle("mjw-preview", Boolean(model.get("is_preview")));
     const size = model.get("image_size") || [];

@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import comm
 import pytest
 from ipywidgets import Widget
 
@@ -15,7 +16,13 @@ from mjwidgets.errors import ValidationError
 from mjwidgets.store import HistoryStore
 from mjwidgets.sweep import Sweep
 from mjwidgets.widgets.cardmodel import CardModel
-from mjwidgets.widgets.plumbing import PREVIEW_THREADS, PREVIEWER, CoalescingJob, module_source
+from mjwidgets.widgets.plumbing import (
+    IMAGER,
+    PREVIEW_THREADS,
+    PREVIEWER,
+    CoalescingJob,
+    module_source,
+)
 from mjwidgets.widgets.sweepview import SweepView
 
 KEY = "sk-widget-SECRET-777"
@@ -177,6 +184,43 @@ def test_a_cell_adding_many_cards_sends_the_page_a_few_messages_and_loses_none(s
     assert len(sent) < 20, f"{len(sent)} messages for 20 cards"
     assert sent[-1] == [f"IPY_MODEL_{view.model_id}" for view in box.children]
     assert [view.task.id for view in box.children] == [task.id for task in tasks]
+
+
+def test_a_finished_card_added_to_a_studio_reaches_the_page_whole_in_its_opening_messages(
+    studio, monkeypatch
+):
+    """Each message costs a big Studio's page a pass over its grid: a finished task's card
+    opens with all it shows — the task's state, its cached image, its marks, its place in the
+    grid, its prompts' Edit — and no update of its own follows."""
+    tracker = studio.tracker
+    earlier, task = (tracker.wait(tracker.imagine(p), timeout=120) for p in ("a quay", "a buoy"))
+    assert tracker.cache.drain(60)
+    studio.add(earlier)  # the new card goes before it: a CSS order of its own, not 0
+    sent: list[tuple[str, str, dict]] = []
+
+    def publish(comm, msg_type, data=None, metadata=None, buffers=None, **keys):
+        sent.append((comm.comm_id, msg_type, dict(data or {})))
+
+    # what the kernel hands to the page: every widget message ends in its comm's publish_msg
+    monkeypatch.setattr(comm.DummyComm, "publish_msg", publish)
+    view = studio.add(task)
+    IMAGER.submit(lambda: None).result(timeout=30)  # a marks or image thread would have run …
+    time.sleep(0.5)  # … and sent by now: none was asked for
+    mine = {view.model_id, view.card.model_id, view.layout.model_id}
+    to_the_card = [(cid, kind) for cid, kind, _ in sent if cid in mine]
+    assert sorted(to_the_card) == sorted((cid, "comm_open") for cid in mine), (
+        "three opening messages, no update after them"
+    )
+    opened = {cid: data for cid, kind, data in sent if kind == "comm_open"}
+    card = opened[view.card.model_id]["state"]
+    assert card["status"] == "SUCCESS" and card["task_id"] == task.id
+    assert card["prompt"] == "a buoy" and card["buttons"] and card["can_use_prompt"] is True
+    assert card["marks"] == {"favourite": False, "rating": 0, "tags": []}
+    assert ["image"] in opened[view.card.model_id]["buffer_paths"], "the cached image with it"
+    assert card["image_size"] == [2048, 2048] and card["is_preview"] is False
+    assert opened[view.layout.model_id]["state"]["order"] == view.layout.order
+    assert int(view.layout.order) < int(studio.cards[earlier.id].layout.order)
+    assert view.card.image and view.picture().jpeg, "the saved snapshot has its picture too"
 
 
 def test_closing_a_studio_closes_its_cards_and_they_stop_following_their_tasks(studio):
