@@ -42,6 +42,20 @@ def test_keys_run_out_only_after_many_results_then_everything_is_renumbered():
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
 
 
+def test_a_place_kept_before_its_card_exists_is_the_cards_or_no_ones():
+    order = CardOrder()
+    order.first("a")
+    slot = object()
+    assert order.first(slot) == {slot: -GAP}, "the key the card's Layout opens with"
+    order.rename(slot, "b")
+    assert order.in_screen_order() == ["b", "a"] and order.key("b") == -GAP
+    assert order.after("b1", "b") == {"b1": -GAP // 2}
+    kept = object()
+    order.first(kept)
+    order.forget(kept)  # the card could not be made: nothing holds its place
+    assert order.in_screen_order() == ["b", "b1", "a"] and kept not in order
+
+
 def test_the_shape_of_an_image_to_come():
     assert expected_aspect(Task(id="1", prompt="a fox --ar 3:2")) == (3, 2)
     assert expected_aspect(Task(id="2", prompt="a fox --aspect 9:16 --s 50")) == (9, 16)

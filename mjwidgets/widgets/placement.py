@@ -53,6 +53,12 @@ class CardOrder:
         self._items[self._items.index(old)] = new
         self._keys[new] = self._keys.pop(old)
 
+    def forget(self, item: Hashable) -> None:
+        """Give up a kept place (the item could not be made); its neighbours keep their keys."""
+        if item in self._keys:
+            self._items.remove(item)
+            del self._keys[item]
+
     def _insert(self, item: Hashable, position: int) -> dict[Hashable, int]:
         if item in self._keys:
             return {}

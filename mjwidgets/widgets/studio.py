@@ -144,9 +144,14 @@ class Studio(ipywidgets.VBox):
             slot = object()
             keys = self.order.first(slot)
             layout = ipywidgets.Layout(order=str(keys.pop(slot)))
-            view = TaskView(
-                task, tracker=self.tracker, layout=layout, on_use_prompt=self.set_prompt
-            )
+            try:
+                view = TaskView(
+                    task, tracker=self.tracker, layout=layout, on_use_prompt=self.set_prompt
+                )
+            except BaseException:
+                self.order.forget(slot)
+                layout.close()
+                raise
             self.order.rename(slot, view)
             self._place(view, keys)
         return view
