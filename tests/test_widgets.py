@@ -20,6 +20,7 @@ from mjwidgets.widgets.plumbing import (
     IMAGER,
     PREVIEW_THREADS,
     PREVIEWER,
+    BurstWork,
     CoalescingJob,
     module_source,
 )
@@ -105,6 +106,18 @@ def test_asks_while_a_card_job_runs_make_one_more_run_not_one_each():
     go.set()
     pool.shutdown(wait=True)
     assert runs == [0]
+
+
+def test_a_burst_of_asks_runs_its_work_at_once_and_once_more_when_it_ends():
+    runs: list[int] = []
+    burst = BurstWork(lambda: runs.append(len(runs)), window=2.0)  # no loop here outlasts it
+    burst.ask()
+    assert runs == [0], "the first ask is not held back"
+    for _ in range(50):  # a cell adding 50 cards: their counts
+        burst.ask()
+    assert runs == [0]
+    _until(lambda: len(runs) > 1)
+    assert runs == [0, 1], "the 50 asks of the window: one run when it ends"
 
 
 def test_pressing_a_button_adds_a_child_card_with_its_lineage(studio):

@@ -34,7 +34,7 @@ from ..tracking import Tracker
 from .imageeditor import ImageEditor
 from .imagetools import StudioTools
 from .placement import CardOrder
-from .plumbing import BurstSync, close_tree, tracker_for
+from .plumbing import BurstSync, BurstWork, close_tree, tracker_for
 from .promptbar import PromptBar, new_bar
 from .provenancedrop import ProvenanceDrop
 from .refslots import ReferenceSlots
@@ -86,7 +86,7 @@ class Studio(ipywidgets.VBox):
         )
         self.cards_box.add_class("mjw-cards")
         self._cards_sync = BurstSync(self.cards_box)  # a cell adding 100 cards: a few messages
-        self._counts_sync = BurstSync(self.bar)  # … and the bar's counts as well
+        self._counting = BurstWork(self._changed)  # … and the bar's counts of them as well
         self.drop = ProvenanceDrop(self)  # a dropped picture that carries its story
         super().__init__([self.bar, self.drop.widget, self.cards_box])
         self.add_class("mjw-studio")
@@ -309,7 +309,7 @@ class Studio(ipywidgets.VBox):
         self._watch(view)
         self.cards[view.task.id] = view
         self._show(view, keys)
-        self._changed()
+        self._counting.ask()
 
     def _show(self, widget: ipywidgets.Widget, keys: dict[Any, int]) -> None:
         """Append ``widget`` to the grid and give the moved widgets their new screen order."""
@@ -339,14 +339,11 @@ class Studio(ipywidgets.VBox):
         statuses = [view.card.status for view in list(self.cards.values())]
         for sweep in self.sweeps:
             statuses += [view.card.status for view in list(sweep.views.values())]
-        with self._counts_sync.change():  # a cell adding 100 cards: a few messages, not 100
-            self.bar.counts = {
-                "cards": len(statuses),
-                "running": sum(
-                    s in ("NOT_START", "SUBMITTED", "IN_PROGRESS", "") for s in statuses
-                ),
-                "failed": sum(s == "FAILURE" for s in statuses),
-            }
+        self.bar.counts = {
+            "cards": len(statuses),
+            "running": sum(s in ("NOT_START", "SUBMITTED", "IN_PROGRESS", "") for s in statuses),
+            "failed": sum(s == "FAILURE" for s in statuses),
+        }
         self._snapshot.touch()
 
     # ------------------------------------------------------------------ the box

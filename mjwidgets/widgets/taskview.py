@@ -110,7 +110,7 @@ class TaskView(ipywidgets.VBox):
         self._marks_shown = False  # in the card's first state (else from a thread, below)
         # The card's model is made by the first _apply, with the task's state (and its image
         # when cached, and its marks): the page gets the card in one message, not an empty
-        # card and then an update for each (a card added to a 200-card Studio: ~9 → ~4)
+        # card and then an update for each (a card added to a Studio: ~9 messages → 3)
         if self.foreign:
             self._apply(task)
         else:  # the first look in order with the changes: none lost, none read half-applied
@@ -657,10 +657,6 @@ class TaskView(ipywidgets.VBox):
         self.card.send(lightbox.seed_payload(self.tracker, self.task))
 
     # ------------------------------------------------------------------ describe and shorten
-    def _pressable(self, button: Button) -> bool:
-        """Whether the server can press ``button`` (the card's honest entry for it says)."""
-        return _pressable_in(self.card.buttons, button)
-
     def _imagine_proposal(self, index: int) -> TaskView | None:
         """Imagine proposal ``index`` of a describe or shorten: through the server's own pick
         button (1️⃣–4️⃣) when it has one that can be pressed, else as a plain imagine."""
