@@ -239,7 +239,9 @@ class ModelTracker:
         for task in tasks.values():  # what a submit answers (code 1): SUBMITTED
             task.status, task.status_raw, task.progress = Status.SUBMITTED, "SUBMITTED", 0
         rhythms = {  # tracked once every submit is answered; each knows its own submit time
-            i: TaskRhythm.start(tasks[i], began, False, submitted_ago=began - server.submits[i])
+            i: TaskRhythm.start(
+                tasks[i], began, False, submitted_ago=began - server.submits[i], server=self.rhythm
+            )
             for i in range(n)
         }
         seen: dict[int, float] = {}

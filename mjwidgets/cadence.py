@@ -444,6 +444,9 @@ class TaskRhythm:
     interval_high: float | None = None
     poll_now: bool = False
     first_seen: float = 0.0  # when tracking (re)started
+    # jobs of its kind had a known length before it was tracked (a later batch, or a rhythm
+    # kept from an earlier kernel): its result's looks may be further apart (``lag_budget``)
+    warm: bool = False
     submitted_at: float | None = None  # the job's submit on this clock, when known
     seed: float | None = None  # a first guess of the step interval: the wait for the first step
     # (step number, seen after, seen by) of each observed progress step, to anchor the next one
@@ -458,10 +461,13 @@ class TaskRhythm:
         relaxed: bool,
         poll_now: bool = False,
         submitted_ago: float | None = None,
+        server: ServerRhythm | None = None,
     ) -> TaskRhythm:
-        """``submitted_ago``: seconds since the job's submit, when known (its submit time)."""
+        """``submitted_ago``: seconds since the job's submit, when known (its submit time);
+        ``server``: its server's rhythm as learnt so far (whether the task starts warm)."""
+        action = task.action.upper()
         return cls(
-            action=task.action.upper(),
+            action=action,
             relaxed=relaxed,
             observed_at=now,
             status=task.status,
@@ -472,6 +478,7 @@ class TaskRhythm:
             poll_now=poll_now,
             first_seen=now,
             submitted_at=None if submitted_ago is None else now - max(0.0, submitted_ago),
+            warm=server is not None and server.shortest_length(action, relaxed) is not None,
         )
 
     @property
@@ -719,7 +726,7 @@ class TaskRhythm:
         predicted = self.predict(server)
         if predicted is not None and interval is not None:
             length_known = self._length_known(server)
-            step = lag_budget(self.progress, interval, length_known)
+            step = lag_budget(self.progress, interval, length_known, self.warm)
             earliest, latest = predicted
             earliest = self._not_before_end(earliest, server)
             latest = max(latest, earliest)
@@ -784,10 +791,25 @@ def _is_running_status(status: Status) -> bool:
     return status in (Status.SUBMITTED, Status.IN_PROGRESS)
 
 
-def lag_budget(progress: int, interval: float, length_known: bool = False) -> float:
+def lag_budget(
+    progress: int, interval: float, length_known: bool = False, warm: bool = False
+) -> float:
     """How late we may see the next change: little for the result, more for mid-way steps —
     and more still once jobs of its kind have a known length (the result's window is then
-    anchored on the submit, not on how precisely the steps before it were seen)."""
+    anchored on the submit, not on how precisely the steps before it were seen). ``warm``: the
+    length was known before the task was tracked."""
+    if progress >= FINAL_STEP_PROGRESS and warm:
+        # A warm batch spends ~6 looks before its results, not ~14: each look for a result is
+        # worth more, and lag × requests is least with them further apart — (g/2 + c)(n₀ + S/g)
+        # is least at g = √(2cS/n₀), 0.47 s at speed 7 for a batch's S = 10.6 s of results. In
+        # the model of a batch of 100 (12 seeds, third batch, 10 ms of jitter), 7.5 % against
+        # 5.5 %: real clock 28 looks at lag p50 0.28 s against 34 at 0.22 s (trueai-2s: 29 at
+        # 0.97 s); speed 7 lag × requests 10.8 against 10.9 (stepped 13.1; with no jitter
+        # 9.6 against 8.9, stepped 12.1). Measured on the real clock (3 warm batches): 27–28
+        # looks at 0.23–0.27 s; trueai-2s 29 at 1.05 s. A first batch keeps 5.5 %: with its
+        # ~14 looks mid-way, wider gaps cost more lag than they saved looks (speed 7: lag ×
+        # requests 11.4 against 10.5) (benchmarks/README.md, "Issue 18")
+        return min(0.5, max(0.03, 0.075 * interval))
     if progress >= FINAL_STEP_PROGRESS:  # the result: what the goals are about
         # 5.5 % of a step (0.39 s of Midjourney's 7 s): looks that far apart see half the
         # results within about half of it, plus a round trip (the goal: 0.3 s). In the model of

@@ -269,7 +269,9 @@ class Poller:
 
     def _rhythm(self, task: Task, now: float, poll_now: bool) -> TaskRhythm:
         """A task's timing from the moment tracking (re)starts, anchored on its submit."""
-        return TaskRhythm.start(task, now, self._relaxed(task), poll_now, self._since_submit(task))
+        relaxed = self._relaxed(task)
+        since = self._since_submit(task)
+        return TaskRhythm.start(task, now, relaxed, poll_now, since, server=self.rhythm)
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -92,6 +92,28 @@ def test_lag_budget(rule, progress, interval, length_known, expected):
     assert lag_budget(progress, interval, length_known) == pytest.approx(expected), rule
 
 
+@pytest.mark.parametrize(
+    ("rule", "progress", "interval", "expected"),
+    [
+        ("a warm batch's result: 7.5 % of a step", 93, 6.0, 0.45),
+        ("… never more than 0.5 s", 93, 7.0, 0.5),
+        ("… mid-way steps as for any task of a known length", 31, 7.0, 14.0),
+    ],
+)  # fmt: skip
+def test_lag_budget_of_a_task_tracked_warm(rule, progress, interval, expected):
+    assert lag_budget(progress, interval, True, warm=True) == pytest.approx(expected), rule
+
+
+def test_a_task_starts_warm_when_jobs_of_its_kind_had_a_known_length_before_it():
+    server = ServerRhythm()
+    cold = TaskRhythm.start(Task(id="1", action="IMAGINE"), 0.0, False, server=server)
+    for seconds in (47.5, 50.0, 52.5):  # from three jobs on
+        server.learn_length("IMAGINE", False, seconds)
+    warm = TaskRhythm.start(Task(id="2", action="IMAGINE"), 60.0, False, server=server)
+    other = TaskRhythm.start(Task(id="3", action="UPSCALE"), 60.0, False, server=server)
+    assert (cold.warm, warm.warm, other.warm) == (False, True, False)
+
+
 def test_a_task_of_a_kind_whose_length_is_known_is_looked_at_less_mid_way():
     task = Task(id="1", action="IMAGINE", status=Status.IN_PROGRESS, progress=31)
     cold, warm = _server([7.0] * 5), _server([7.0] * 5)
