@@ -165,10 +165,11 @@ class ServerRhythm:
         # A relay writes a refresh's rows one after another (new-api: a database write per
         # changed row), so a look just after a refresh may see only some of them move. Of the
         # refresh the last look saw in part: (when the first look that saw it was sent, when
-        # the last was sent and answered, how many tasks have yet to move), and the looks for
-        # its rest; how long after a refresh's latest start its rows were all written (the
-        # margin the next looks keep), from the last few refreshes seen in part.
-        self._partial: tuple[float, float, float, int] | None = None
+        # the last was sent and answered, how many tasks in progress have yet to move, how
+        # many tasks of any state have not moved with it), and the looks for its rest; how long
+        # after a refresh's latest start its rows were all written (the margin the next looks
+        # keep), from the last few refreshes seen in part.
+        self._partial: tuple[float, float, float, int, int] | None = None
         self._relooks = 0
         self._margins: deque[float] = deque(maxlen=8)
 
@@ -306,18 +307,26 @@ class ServerRhythm:
         if (
             partial is not None
             and partial[1] == previous[0]
-            and 0 < changed <= partial[3]  # no task moved twice
+            and 0 < changed <= partial[4]  # no task moved twice
             and look[1] - partial[0] < self._half_period()  # sooner than the next refresh
         ):
             # more of a refresh seen in part: its rows are still being written; once all are,
-            # the next refreshes get their looks that much later
-            left = partial[3] - changed
+            # the next refreshes get their looks that much later. Queued tasks that started
+            # with it move too, after every task in progress may have (a relay's first
+            # refreshes of a batch): counted as a refresh of their own, that refresh was found
+            # twice, 15 s apart, no grid fitted and a first batch of 100 made 99 looks, one
+            # every 0.6 s, not ~50 (benchmarks/cadence_model.py, newapi, seed 0).
+            left = max(0, partial[3] - changed)
             if left and self._relooks < _RELOOKS:
-                self._partial = (partial[0], look[0], look[1], left)
+                self._partial = (partial[0], look[0], look[1], left, partial[4] - changed)
                 self._relooks += 1
             else:
                 if self.grid() is not None:  # the looks for the rest came at once
-                    self._margins.append(self.tick_margin() + look[0] - partial[0])
+                    # the rest appeared within this of the first look that saw the refresh
+                    # in part (added to the margin in use, the margin grew with every such
+                    # refresh: a warm new-api batch's looks came 0.4–0.7 s after its
+                    # refreshes, benchmarks/cadence_model.py)
+                    self._margins.append(GRID_TICK_MARGIN_S + look[0] - partial[0])
                 self._relooks = 0
             return
         if changed:
@@ -325,8 +334,11 @@ class ServerRhythm:
             self._changes.append(Change(previous[0], look[1], changed, previous[1], whole))
             movable = running or looked or 0  # a just-submitted task moves at its first refresh
             self._relooks = 0
-            if self._grid_expected and changed < movable:
-                self._partial = (look[0], look[0], look[1], movable - changed)
+            unmoved = (looked or movable) - changed
+            if self._grid_expected and unmoved > 0:
+                # seen in part, perhaps: looks for the rest only while tasks in progress have
+                # yet to move; queued ones that start with this refresh may move by the next
+                self._partial = (look[0], look[0], look[1], max(0, movable - changed), unmoved)
         elif running and look[0] > previous[1]:
             quiet = (previous[1], look[0], 1)
             if self._quiet and self._quiet[-1][1] == previous[0]:
