@@ -399,8 +399,8 @@ class ServerRhythm:
         """When to look for the rest of a refresh the last look saw only in part (None: it
         saw none or all of one)."""
         grid = self.grid()
-        if self._partial is None or grid is None:
-            return None
+        if self._partial is None or not self._partial[3] or grid is None:
+            return None  # (or only queued tasks have yet to move: they may not, this time)
         return self._partial[2] + max(MIN_POLL_GAP_S, _RELOOK_SHARE * grid.period)
 
     def expect_refresh_grid(self, expected: bool = True) -> None:

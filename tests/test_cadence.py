@@ -633,6 +633,15 @@ def test_a_refresh_seen_in_part_whose_rest_starts_queued_tasks_too_is_one_refres
     assert looks < all_started + 10
 
 
+def test_tasks_still_queued_get_no_look_for_the_rest_of_a_refresh():
+    # 5 of 8 tasks wait in the upstream's queue for 9 refreshes: at each refresh every task in
+    # progress moves and the queued ones do not. That is all of the refresh, not a part whose
+    # rest a second look should fetch (one more look per refresh while they wait).
+    _, all_started = _watch_a_relay([15.0] * 20, row_s=0.06, starts=(0,) * 8)
+    _, looks = _watch_a_relay([15.0] * 20, row_s=0.06, starts=(0, 0, 0, 9, 9, 9, 9, 9))
+    assert looks <= all_started + 3
+
+
 def test_a_task_submitted_between_two_refreshes_does_not_hide_one_from_the_tasks_pending():
     # the grid refreshes at 4 + 15k s; the last look was answered at 90 s; one task pending
     # since long before, a second one submitted at 99 s — after the refresh at 94 s, which
