@@ -256,7 +256,7 @@ class ModelTracker:
             polls.append(now)
             took = self.latency + self.jitter()
             read, now = sent + took / 2, sent + took  # as the poller: answered
-            changed = running = 0
+            changed = running = running_moved = 0
             moved_submits: list[float | None] = []  # of the tasks this look saw move
             looked = len(rhythms)
             for i in list(rhythms):
@@ -275,12 +275,15 @@ class ModelTracker:
                 rhythms[i].observe(fresh, now, moved, self.rhythm)
                 if moved:
                     changed += 1
+                    running_moved += old.status is Status.IN_PROGRESS
                     moved_submits.append(server.submits[i])
                 if fresh.is_done:
                     seen[i] = now
                     del rhythms[i]
             if previous[0] > began:  # as the poller: only looks whose tasks the last look saw
-                self.rhythm.observe_poll(previous, (sent, now), changed, running, looked)
+                self.rhythm.observe_poll(
+                    previous, (sent, now), changed, running, looked, running_moved
+                )
             else:  # as the poller: the first look at a batch, against its submits' answers
                 self.rhythm.observe_first_look(moved_submits, (sent, now), looked)
             previous = (sent, now)

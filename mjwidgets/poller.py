@@ -403,12 +403,15 @@ class Poller:
         if whole and since < self._last_look[0]:
             previous = self._last_look
             with self._lock:
-                moved = sum(
-                    1
+                movers = [
+                    stage
                     for t, stage in zip(batch, stages, strict=True)
                     if (t.task.status, t.task.progress) != stage
+                ]
+                running_moved = sum(1 for status, _ in movers if status is Status.IN_PROGRESS)
+                self.rhythm.observe_poll(
+                    previous, (sent, observed_at), len(movers), running, len(batch), running_moved
                 )
-                self.rhythm.observe_poll(previous, (sent, observed_at), moved, running, len(batch))
         elif whole:  # the first look at tasks submitted since: those that moved tell the grid
             with self._lock:
                 moved_submits = [

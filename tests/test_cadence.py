@@ -527,6 +527,18 @@ def test_the_first_look_at_a_new_batch_settles_the_refresh_it_saw():
     assert next_poll(windows, foreign, 109.1, 109.1) < 110.0
 
 
+def test_the_rest_of_a_refresh_seen_in_part_is_no_refresh_of_its_own():
+    # a batch of 100 submitted at 100–100.5 s; its first look, at 109.1 s, read the refresh at
+    # 109 s mid-way: 55 rows written, 45 not yet. The look at 123.5 s sees those 45 move and
+    # none of the 55 in progress: the rest of the refresh at 109 s, not one before 123.5 s —
+    # the refresh at 124 s is still to come, and gets the next look
+    server = _grid_known_from_looks_every_half_second()
+    server.observe_first_look([100.0] * 55, (109.1, 109.1), looked=100)
+    server.observe_poll((109.1, 109.1), (123.5, 123.5), 45, running=55, looked=100, running_moved=0)
+    assert server.grid() is not None
+    assert next_poll([(124.0, 140.0)], server, 123.5, 123.5) == pytest.approx(124.0, abs=0.3)
+
+
 def test_a_batch_submitted_just_after_a_refresh_was_not_shown_that_refresh():
     # the refresh at 94 s is known within half a second (93.75–94.25 s); a batch was submitted
     # at 94.3–94.5 s (when its requests left), so its first look, at 109.1 s, saw every task
