@@ -10,7 +10,10 @@ is exact and repeatable (seeded). ``polling.py`` then checks the result against 
 The modelled server is the simulator's (``mjwidgets/sim/engine.py``): an imagine is admitted at
 its submit, shows SUBMITTED 1 s·f later, progress steps 15 … 93 % at (9 + 7k) s·f and the result
 at 53 s·f, with f uniform in [0.9, 1.1] per task; ``newapi`` shows each task only as of its last
-refresh tick (every 15 s, shared by all tasks; status "" before the first one).
+refresh tick (shared by all tasks; status "" before the first one): the relay sleeps 15 s after
+each cycle's work (the upstream's round trip, then a write per changed row), and a cycle with no
+unfinished task has none, so refreshes drift while a batch runs and fall back to 15 s between
+batches, as the simulator plays them.
 
     python -m benchmarks.cadence_model --n 100 --flavor plus
     python -m benchmarks.cadence_model --n 100 --flavor newapi --batches 3
@@ -52,11 +55,13 @@ class ModelServer:
     submits: list[float]  # unscaled seconds
     factors: list[float]
     period: float = 0.0  # a relay's sleep between refresh cycles (0: live)
-    epoch: float = 0.0  # a relay's first refresh cycle (a batch after it on the same relay
-    # keeps it: the cycles and their draws follow from it)
+    epoch: float = 0.0  # when a relay's cycle starts, idle before this batch's submits (a
+    # batch after another on the same relay: where the loop was after the one before)
     upstream: tuple[float, float] = (0.0, 0.0)  # a cycle's upstream round trip (real seconds)
     row_s: float = 0.0  # a row's write
-    _rows: dict[int, list[tuple[float, float]]] | None = None
+    _cache: tuple[list[tuple[float, float]], dict[int, list[tuple[float, float]]], float] | None = (
+        None
+    )
 
     def timeline(self, i: int) -> list[tuple[float, Status, int]]:
         s, f = self.submits[i], self.factors[i]
@@ -73,35 +78,56 @@ class ModelServer:
         return status, progress
 
     def cycles(self) -> list[tuple[float, float]]:
-        """(start, upstream read) of the relay's refresh cycles around this batch: each starts a
-        period after the one before read the upstream (the rows' writes are left out of the
-        next start, so that every batch on one relay sees the same cycles)."""
-        draws = random.Random(round(self.epoch * 1e6))
-        start, end = self.epoch, self.submits[-1] + 12 * max(self.factors) * STEPS[-1][0]
-        out = []
-        while start < end:
-            read = start + draws.uniform(*self.upstream)
-            out.append((start, read))
-            start = read + self.period
-        return out
+        """(start, upstream read) of the relay's busy refresh cycles around this batch."""
+        return self._relay()[0]
 
     def rows(self) -> dict[int, list[tuple[float, float]]]:
         """Per task, (written, upstream read) of each refresh that changed its row: the rows a
         cycle changes are written one after another, in the order the tasks were submitted."""
-        if self._rows is None:
-            self._rows = {i: [] for i in range(len(self.submits))}
+        return self._relay()[1]
+
+    def next_start(self) -> float:
+        """When the relay's first cycle after this batch's last busy one starts (from it on,
+        idle cycles a period apart): where the next batch on the same relay picks up."""
+        return self._relay()[2]
+
+    def _relay(
+        self,
+    ) -> tuple[list[tuple[float, float]], dict[int, list[tuple[float, float]]], float]:
+        """The relay's loop, as the simulator plays it (``engine._run_refreshes``): a cycle
+        with no unfinished row sleeps again at once (the next starts a period later); a busy
+        one reads the upstream a round trip after its start, writes each changed row, and the
+        next starts a period after its last write."""
+        if self._cache is None and not self.period:
+            self._cache = ([], {i: [] for i in range(len(self.submits))}, self.epoch)
+        if self._cache is None:
+            draws = random.Random(round(self.epoch * 1e6))
+            start, end = self.epoch, self.submits[-1] + 12 * max(self.factors) * STEPS[-1][0]
+            cycles: list[tuple[float, float]] = []
+            rows: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(self.submits))}
             last: dict[int, tuple[Status, int]] = {}
-            for start, read in self.cycles():
+            after_busy = start
+            while start < end:
+                pending = [
+                    i
+                    for i in range(len(self.submits))
+                    if self.submits[i] <= start and last.get(i, (None, 0))[0] is not Status.SUCCESS
+                ]
+                if not pending:
+                    start += self.period
+                    continue
+                read = start + draws.uniform(*self.upstream)
+                cycles.append((start, read))
                 written = 0
-                for i in range(len(self.submits)):
-                    if self.submits[i] > start or last.get(i, (None, 0))[0] is Status.SUCCESS:
-                        continue
+                for i in pending:
                     state = self._state(i, read)
                     if last.get(i) != state:
                         written += 1
                         last[i] = state
-                        self._rows[i].append((read + written * self.row_s, read))
-        return self._rows
+                        rows[i].append((read + written * self.row_s, read))
+                start = after_busy = read + written * self.row_s + self.period
+            self._cache = (cycles, rows, after_busy)
+        return self._cache
 
     def shown_finished(self, i: int) -> float:
         """When clients can first see task ``i``'s result (a relay: when its row is written)."""
@@ -389,15 +415,14 @@ def main(argv: list[str] | None = None) -> None:
     for seed in range(args.seeds):
         tracker = ModelTracker(args.flavor == "newapi", args.latency, _jitter(args.jitter, seed))
         start = 0.0
-        first: ModelServer | None = None
+        before: ModelServer | None = None
         for batch in range(args.batches):
             server = make_server(
                 args.n, args.flavor, speed, seed * 100 + batch, start, args.submit_gap
             )
-            if first is None:
-                first = server
-            else:  # the same gateway: the same grid
-                server.epoch = first.epoch
+            if before is not None:  # the same relay: its loop goes on from the batch before
+                server.epoch = before.next_start()
+            before = server
             began = server.submits[-1] + 0.01
             outcome = tracker.run(server, began)
             label = "mjwidgets" if batch == args.batches - 1 else f"mjwidgets (batch {batch + 1})"
