@@ -168,7 +168,11 @@ def make_server(
         factors=[(0.9 + 0.2 * rng.random()) / speed for _ in range(n)],
         period=period,
         epoch=(rng.random() * period if epoch is None else epoch),
-        upstream=tuple(x / speed for x in _RELAY.refresh_upstream_s) if relay else (0.0, 0.0),
+        upstream=(
+            (_RELAY.refresh_upstream_s[0] / speed, _RELAY.refresh_upstream_s[1] / speed)
+            if relay
+            else (0.0, 0.0)
+        ),
         row_s=_RELAY.refresh_row_s / speed if relay else 0.0,
     )
 
