@@ -331,12 +331,13 @@ class ServerRhythm:
                     self._margins.append(GRID_TICK_MARGIN_S + look[0] - partial[0])
                 self._relooks = 0
             return
-        if changed and running and running_moved == 0:
-            # only tasks not yet in progress moved: the rows of a refresh the look before saw
-            # in part (written after it), not a new refresh, which would have moved the tasks
-            # in progress too. Taken for one, the first look at a new-api batch that read its
-            # first refresh mid-way made the next look's bracket end 0.5 s before the second
-            # refresh: that look went early, and two more followed (benchmarks/README.md)
+        if self._grid_expected and changed and running and running_moved == 0:
+            # only tasks not yet in progress moved: on a relay, the rows of a refresh the look
+            # before saw in part (written after it), not a new refresh, which would have moved
+            # the tasks in progress too (a live server's tasks move on their own times). Taken
+            # for one, the first look at a new-api batch that read its first refresh mid-way
+            # made the next look's bracket end 0.5 s before the second refresh: that look went
+            # early, and two more followed (benchmarks/README.md)
             changed = 0
         if changed:
             whole = 0 < running <= changed  # every task in progress moved: a whole refresh

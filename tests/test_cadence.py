@@ -533,6 +533,7 @@ def test_the_rest_of_a_refresh_seen_in_part_is_no_refresh_of_its_own():
     # none of the 55 in progress: the rest of the refresh at 109 s, not one before 123.5 s —
     # the refresh at 124 s is still to come, and gets the next look
     server = _grid_known_from_looks_every_half_second()
+    server.expect_refresh_grid()
     server.observe_first_look([100.0] * 55, (109.1, 109.1), looked=100)
     server.observe_poll((109.1, 109.1), (123.5, 123.5), 45, running=55, looked=100, running_moved=0)
     assert server.grid() is not None
