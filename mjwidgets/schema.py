@@ -124,8 +124,14 @@ CREATE TABLE IF NOT EXISTS uploads (
     PRIMARY KEY (server, sha256)
 );
 """
+# The submits whose outcome is unknown, found without reading every submit ever journaled: a
+# card asks for its own lost presses as it is made (``lineage.lost_presses``), and a history of
+# 2,800 submits was read whole for each (0.27 ms a card; 5 µs with this index).
+_INTENT_OUTCOMES = """
+CREATE INDEX IF NOT EXISTS intents_outcome ON intents (outcome, created_at);
+"""
 # Migrations: index i upgrades user_version i → i+1. Version 0 is an empty file.
-_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY, _SERVER_FACTS, _UPLOADS]
+_MIGRATIONS: list[str] = [_SCHEMA_V1, _LIBRARY, _SERVER_FACTS, _UPLOADS, _INTENT_OUTCOMES]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 

@@ -142,6 +142,18 @@ def test_lost_submit_reply_is_kept_as_outcome_unknown_and_never_resent(store):
         assert other.execute("SELECT outcome FROM intents").fetchall() == [("unknown",)]
 
 
+def test_lost_presses_are_looked_up_without_reading_the_whole_journal(store):
+    # every card asks for its lost presses as it is made: on a history of thousands of submits
+    # a scan of the journal per card made adding cards slower the longer mjwidgets was used
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.intents("unknown", server="http://a")
+    store._db.set_trace_callback(None)
+    [query] = [s for s in statements if "FROM intents" in s]
+    plan = " ".join(row[-1] for row in store.read(f"EXPLAIN QUERY PLAN {query}"))
+    assert "USING INDEX intents_outcome" in plan and "SCAN intents" not in plan
+
+
 def test_a_status_update_does_not_wait_for_the_disk_but_a_submit_does(store):
     """Statuses are the server's to tell again; a submit's record is what stops a resend."""
     statements: list[str] = []

@@ -272,6 +272,12 @@ def test_cards_carry_their_front_end_once_not_each(studio):
     assert "export default { render };" in holder.source and len(holder.source) > 20_000
     state = json.dumps(second.card.get_state(), default=str)
     assert len(state) < 8_000 and "adoptStyles(" not in state, "a card's state is small"
+    # anywidget adds its traits to each instance, and traitlets made a class for each: cards of
+    # one kind share one (made once), and each still carries the module and anywidget's id
+    assert type(first.card) is type(second.card) and type(first.card).__mro__[1] is CardModel
+    for card in (first.card, second.card):
+        sent = card.get_state()
+        assert sent["_esm"] == CardModel._esm and sent["_anywidget_id"].endswith(".CardModel")
     closed = holder.model_id
     holder.close()  # e.g. Widget.close_all(): the next card brings a new one
     third = studio.imagine("a kite at night")

@@ -133,6 +133,31 @@ class FrontEndWidget(anywidget.AnyWidget):
         kwargs.setdefault("_source_model", _holder(str(type(self)._esm)).model_id)
         super().__init__(*args, **kwargs)
 
+    def add_traits(self, **traits: Any) -> None:
+        """As ``Widget.add_traits``, with one class per set of traits added, not one per call.
+
+        Why: anywidget adds its traits (``_esm``, its id) to every instance, and traitlets
+        makes a new class for each call: every card had a class of its own, set up from
+        scratch (~1 ms of the kernel per card added, and the class kept as long as the card)."""
+        added = tuple((name, repr(trait.default_value)) for name, trait in sorted(traits.items()))
+        key = (type(self), added)
+        derived = _DERIVED_CLASSES.get(key)
+        if derived is None:
+            super().add_traits(**traits)
+            _DERIVED_CLASSES[key] = type(self)
+            return
+        self.__class__ = derived
+        for name in traits:  # what HasTraits.add_traits and Widget.add_traits do after the class
+            shared = getattr(derived, name)
+            shared.instance_init(self)
+            if "sync" in shared.metadata:
+                self.keys.append(name)
+                self.send_state(name)
+
+
+# (class, the traits added to its instances) → the class made for them (FrontEndWidget.add_traits)
+_DERIVED_CLASSES: dict[tuple[type, tuple[tuple[str, str], ...]], type] = {}
+
 
 class BurstSync:
     """One message to the page for a burst of changes to one widget's traits: the first change
