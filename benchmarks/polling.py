@@ -348,8 +348,9 @@ def _goals_of(ours: Row, same: list[Row], flavor: str, speed: float) -> None:
             # bound for a first batch on a relay")
             looks = math.log2(NEWAPI_REFRESH_S / GOAL_LAG_P50_S)
             why += (
-                f"; a first batch needs ≥ log2(15 s / 0.3 s) = {looks:.1f} looks to see any "
-                f"refresh within 0.3 s, {looks / m['refreshes']:.2f} per refresh of this batch"
+                f"; a first batch needs ≥ log2({NEWAPI_REFRESH_S:g} s / {GOAL_LAG_P50_S:g} s) = "
+                f"{looks:.1f} looks to see any refresh within {GOAL_LAG_P50_S:g} s, "
+                f"{looks / m['refreshes']:.2f} per refresh of this batch"
             )
         ours.goals.append(
             Goal(
