@@ -23,6 +23,7 @@ if not __package__:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (  # noqa: E402
+    bigstudio,
     browser,
     delivery,
     kernel,
@@ -192,8 +193,8 @@ BENCHMARKS: list[Benchmark] = [
         intro="JupyterLab + Debian chromium (the test harness). Goals: finish → painted "
         "p50 ≤ 0.5 s; a 100-card Studio notebook ≤ 25 MB (judged per 100 cards); brush "
         "move → stroke visible p50 ≤ 100 ms. A big Studio (issue 18 §4): 100 more cards "
-        "painted ≤ 3 s in a Studio of 200, the median of 3 (baseline: the same 100 into an "
-        "empty Studio, 3 times); a "
+        f"painted ≤ 3 s in a Studio of 200, the median of {bigstudio.ADD_RUNS} (baseline: the "
+        f"same 100 into an empty Studio, {bigstudio.ADD_RUNS} times); a "
         "click → its new card visible p50 ≤ 150 ms, timed in the page (baseline: the same "
         "click in a 1-card Studio); scrolling through the 300 cards smooth = frame p95 ≤ 50 ms "
         "(baseline: the idle page's frames). `÷ baseline` = the figure ÷ its baseline, same "
