@@ -256,6 +256,23 @@ def _timed_add(
     return time.monotonic() - began, cell
 
 
+def _add_in_side(nb, label: str, already: int, count: int) -> tuple[float, float]:
+    """``_timed_add`` of ``more`` in a Studio of its own (class ``mjw-bench-<label>``) shown in
+    ``side``, holding ``base[:already]`` first; closed afterwards."""
+    scope = f".mjw-bench-{label}"
+    nb.execute(
+        f"run_studio = mjw.Studio()\nrun_studio.add_class('{scope[1:]}')\n"
+        f"side.children = (run_studio,)\nfor t in base[:{already}]: run_studio.add(t)",
+        timeout=JOB_WAIT_S,
+    )
+    nb.page.locator(scope).wait_for(timeout=120_000)
+    if already:
+        _wait_painted(nb, scope, already)
+    timed = _timed_add(nb, "run_studio", scope, "more", already, count)
+    nb.execute("side.children = ()\ndiscard(run_studio)")
+    return timed
+
+
 def _median_run(runs: list[tuple[float, float]]) -> tuple[float, float]:
     """The run with the median time (its time and its cell's)."""
     return sorted(runs)[len(runs) // 2]
@@ -327,15 +344,7 @@ def rows(nb, options: Options) -> list[Row]:
 
     # Baselines first, while the page holds nothing else
     # each baseline Studio has a class of its own: the front end may still show the last one
-    empty_runs = []
-    for run in range(ADD_RUNS):
-        scope = f".mjw-bench-empty-{run}"
-        nb.execute(
-            f"empty = mjw.Studio()\nempty.add_class('{scope[1:]}')\nside.children = (empty,)"
-        )
-        page.locator(scope).wait_for(timeout=120_000)
-        empty_runs.append(_timed_add(nb, "empty", scope, "more", 0, added))
-        nb.execute("side.children = ()\ndiscard(empty)")
+    empty_runs = [_add_in_side(nb, f"empty-{run}", 0, added) for run in range(ADD_RUNS)]
     empty_s, empty_cell_s = _median_run(empty_runs)
     log(options, f"{added} into an empty Studio: {_runs(empty_runs)} s")
 
@@ -355,16 +364,10 @@ def rows(nb, options: Options) -> list[Row]:
 
     # The big Studio: its cards, then the figures; the add in a Studio of its own each time
     # but the last, which is the one scrolled and clicked
-    big_runs = []
-    for run in range(ADD_RUNS):
-        name, scope = ("studio", BIG) if run == ADD_RUNS - 1 else ("big", f".mjw-bench-big-{run}")
-        if name == "big":
-            nb.execute(f"big = mjw.Studio()\nbig.add_class('{scope[1:]}')\nside.children = (big,)")
-        nb.execute(f"for t in base: {name}.add(t)", timeout=JOB_WAIT_S)
-        _wait_painted(nb, scope, cards)
-        big_runs.append(_timed_add(nb, name, scope, "more", cards, added))
-        if name == "big":
-            nb.execute("side.children = ()\ndiscard(big)")
+    big_runs = [_add_in_side(nb, f"big-{run}", cards, added) for run in range(ADD_RUNS - 1)]
+    nb.execute("for t in base: studio.add(t)", timeout=JOB_WAIT_S)
+    _wait_painted(nb, BIG, cards)
+    big_runs.append(_timed_add(nb, "studio", BIG, "more", cards, added))
     big_s, big_cell_s = _median_run(big_runs)
     log(options, f"{added} into {cards} cards: painted in {_runs(big_runs)} s")
 
