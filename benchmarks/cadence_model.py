@@ -26,8 +26,9 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from mjwidgets.cadence import ServerRhythm, TaskRhythm, next_poll, watched_since
+from mjwidgets.cadence import ServerRhythm, TaskRhythm, next_poll, results_from, watched_since
 from mjwidgets.models import Status, Task
 from mjwidgets.poller import _rank
 from mjwidgets.sim.flavors import FLAVORS
@@ -144,9 +145,21 @@ class ModelServer:
                 return Task(id=str(i), action="IMAGINE", status=Status.UNKNOWN, status_raw="")
             seen_at = written[-1]
         status, progress = self._state(i, seen_at)
+        finished = self.finished(i) if status is Status.SUCCESS else None
         return Task(
-            id=str(i), action="IMAGINE", status=status, status_raw=status.value, progress=progress
+            id=str(i),
+            action="IMAGINE",
+            status=status,
+            status_raw=status.value,
+            progress=progress,
+            # the server's own submit and finish times, as every flavour reports them
+            submit_time=_on_wall_clock(self.submits[i]),
+            finish_time=None if finished is None else _on_wall_clock(finished),
         )
+
+
+def _on_wall_clock(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def make_server(
@@ -281,13 +294,22 @@ class ModelTracker:
         while len(seen) < n and now < began + 10 * server.finished(n - 1) + 100:
             windows = [rhythms[i].window(now, self.rhythm, False) for i in rhythms]
             since = watched_since(previous[1], [began])  # as the poller
-            wake = next_poll(windows, self.rhythm, now, self.last_poll, since)
+            wake = next_poll(
+                windows,
+                self.rhythm,
+                now,
+                self.last_poll,
+                since,
+                results_from(rhythms.values(), self.rhythm),
+                fresh=previous[1] <= began,
+            )
             sent = now = max(now, wake)
             polls.append(now)
             took = self.latency + self.jitter()
             read, now = sent + took / 2, sent + took  # as the poller: answered
             changed = running = running_moved = 0
             moved_submits: list[float | None] = []  # of the tasks this look saw move
+            finishes: list[float] = []  # the server's finish times of the results it saw first
             looked = len(rhythms)
             for i in list(rhythms):
                 fresh = server.look(i, read)
@@ -307,12 +329,20 @@ class ModelTracker:
                     changed += 1
                     running_moved += old.status is Status.IN_PROGRESS
                     moved_submits.append(server.submits[i])
+                    if fresh.finish_time is not None:
+                        finishes.append(fresh.finish_time.timestamp())
                 if fresh.is_done:
                     seen[i] = now
                     del rhythms[i]
             if previous[0] > began:  # as the poller: only looks whose tasks the last look saw
                 self.rhythm.observe_poll(
-                    previous, (sent, now), changed, running, looked, running_moved
+                    previous,
+                    (sent, now),
+                    changed,
+                    running,
+                    looked,
+                    running_moved,
+                    (min(finishes), max(finishes)) if finishes else None,
                 )
             else:  # as the poller: the first look at a batch, against its submits' answers
                 self.rhythm.observe_first_look(moved_submits, (sent, now), looked)

@@ -316,12 +316,17 @@ def _goals_of(ours: Row, same: list[Row], flavor: str, speed: float) -> None:
             f"{m['vis-lag samples']} refresh ticks, each seen by one look"
         )
         if m.get("x:grid refresh ms") is not None:
-            # a look goes just after a refresh's latest time, or probes the middle of a wider
-            # bracket: the lag is about how precisely the grid was known
+            # a look goes just after a refresh's latest time, or probes its bracket: the lag
+            # is about how precisely the grid (or a relay's refreshes, one by one) was known
+            aimed_by = (
+                f"each refresh followed from the one before, {m['x:grid gap s']} s from its "
+                "last row to the next one's first"
+                if m.get("x:grid gap s") is not None
+                else f"period {m['x:grid period s']} s"
+            )
             samples += (
-                f"; the grid as found at the batch's end (real time): period "
-                f"{m['x:grid period s']} s, the last refresh pinned within "
-                f"{m['x:grid refresh ms']} ms"
+                f"; the grid as found at the batch's end (real time): {aimed_by}, the last "
+                f"refresh pinned within {m['x:grid refresh ms']} ms"
             )
     ours.goals += [
         Goal(

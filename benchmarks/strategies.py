@@ -27,6 +27,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from mjwidgets import Client, MJError, Task
+from mjwidgets.relayphase import RelayPhase
 
 
 class Observations:
@@ -382,7 +383,12 @@ class TrackerStrategy(Strategy):
             if key in stats
         }
         grid = self._tracker.rhythm.grid() if self._tracker is not None else None
-        if grid is not None:  # what the looks at a refresh grid were aimed by, at the end
+        # what the looks at a refresh grid were aimed by, at the end: a grid's period, or a
+        # relay's gap (followed refresh by refresh), and how precisely the last refresh was known
+        if isinstance(grid, RelayPhase):
+            extra["grid gap s"] = f"{grid.gap_low:.3f}–{grid.gap_high:.3f}"
+            extra["grid refresh ms"] = round(1000 * (grid.first_high - grid.first_low))
+        elif grid is not None:
             extra["grid period s"] = f"{grid.period_low:.3f}–{grid.period_high:.3f}"
             extra["grid refresh ms"] = round(1000 * (grid.anchor_high - grid.anchor_low))
         return extra

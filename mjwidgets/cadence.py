@@ -34,11 +34,13 @@ from .refreshgrid import (
     RefreshGrid,
     find_grid,
 )
+from .relayphase import RelayPhase, follow_relay
 
 __all__ = [
     "ServerRhythm",
     "TaskRhythm",
     "next_poll",
+    "results_from",
     "FINAL_STEP_PROGRESS",
     "OVERDUE_STEPS",
     "QUEUED_STEPS",
@@ -159,8 +161,9 @@ class ServerRhythm:
         self._changes: deque[Change] = deque(maxlen=16)
         # stretches with no refresh: (after, by, how many quiet looks joined into it)
         self._quiet: deque[tuple[float, float, int]] = deque(maxlen=64)
-        self._grid_memo: tuple[RefreshGrid | None] | None = None
+        self._grid_memo: tuple[RefreshGrid | RelayPhase | None] | None = None
         self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
+        self._phase: RelayPhase | None = None  # a new-api relay's, followed from the grid
         self._grid_expected = False
         # A relay writes a refresh's rows one after another (new-api: a database write per
         # changed row), so a look just after a refresh may see only some of them move. Of the
@@ -297,6 +300,7 @@ class ServerRhythm:
         running: int,
         looked: int | None = None,
         running_moved: int | None = None,
+        finished: tuple[float, float] | None = None,
     ) -> None:
         """Learn from one batched look at every pending task, ``look`` = (sent, answered), the
         look before it ``previous``: ``changed`` tasks moved in between (a refresh lies in
@@ -304,7 +308,8 @@ class ServerRhythm:
         before did (none lies in (previous answered, sent]: a task in progress moves at every
         refresh; a queued or just-submitted one may not). ``looked``: how many tasks the look
         asked about; ``running_moved``: how many of the tasks that moved were in progress
-        (None: not counted). Feeds the grid detector."""
+        (None: not counted); ``finished``: (earliest, latest) of the server's finish times, on
+        this clock, of the results this look saw first. Feeds the grid detector."""
         partial, self._partial = self._partial, None
         if (
             partial is not None
@@ -323,6 +328,8 @@ class ServerRhythm:
                 self._partial = (partial[0], look[0], look[1], left, partial[4] - changed)
                 self._relooks += 1
             else:
+                if not left and self._changes:  # all of its rows seen: a relay's phase knows when
+                    self._changes[-1] = self._changes[-1]._replace(rest_by=look[1])
                 if self.grid() is not None:  # the looks for the rest came at once
                     # the rest appeared within this of the first look that saw the refresh
                     # in part (added to the margin in use, the margin grew with every such
@@ -341,7 +348,18 @@ class ServerRhythm:
             changed = 0
         if changed:
             whole = 0 < running <= changed  # every task in progress moved: a whole refresh
-            self._changes.append(Change(previous[0], look[1], changed, previous[1], whole))
+            self._changes.append(
+                Change(
+                    previous[0],
+                    look[1],
+                    changed,
+                    previous[1],
+                    whole,
+                    sent=look[0],
+                    fresh=not running,  # none in progress before: the relay may have idled
+                    finished=finished,
+                )
+            )
             movable = running or looked or 0  # a just-submitted task moves at its first refresh
             self._relooks = 0
             unmoved = (looked or movable) - changed
@@ -384,7 +402,9 @@ class ServerRhythm:
         # for reading that wall-clock time on this clock
         after = max(s for s in moved_submits if s is not None) - _SUBMIT_CLOCK_SLACK_S
         whole = looked is not None and len(moved_submits) >= looked
-        self._changes.append(Change(after, look[1], len(moved_submits), None, whole))
+        self._changes.append(
+            Change(after, look[1], len(moved_submits), None, whole, sent=look[0], fresh=True)
+        )
         self._grid_memo = None
 
     def quiet_until(self, last_look: float) -> float | None:
@@ -432,15 +452,25 @@ class ServerRhythm:
         gaps = [gap for gap in gaps if gap >= MIN_GRID_PERIOD_S]
         return min(5.0, max(0.2, 0.25 * min(gaps))) if gaps else 1.0
 
-    def grid(self) -> RefreshGrid | None:
-        """The server's shared refresh grid (new-api relays), once the looks prove one."""
+    def grid(self) -> RefreshGrid | RelayPhase | None:
+        """The server's shared refresh grid (new-api relays), once the looks prove one; on a
+        server known to be a new-api relay, the phase of its drifting refreshes
+        (``relayphase``), followed from the grid once found."""
         if self._grid_memo is None:
             hint = self._grid.period if self._grid is not None else None
             slack = GRID_EXPECTED_SLACK if self._grid_expected else GRID_PERIOD_SLACK
             quiet = [(after, by) for after, by, _ in self._quiet]
             quiet_looks = sum(looks for _, _, looks in self._quiet)
             self._grid = find_grid(list(self._changes), quiet, hint, slack, quiet_looks)
-            self._grid_memo = (self._grid,)
+            found: RefreshGrid | RelayPhase | None = self._grid
+            start = self._phase or self._grid
+            if self._grid_expected and start is not None:
+                writing = min(
+                    _MARGIN_SHARE * start.period, max([GRID_TICK_MARGIN_S, *self._margins])
+                )
+                self._phase = follow_relay(self._changes, quiet, start, writing)
+                found = self._phase or self._grid
+            self._grid_memo = (found,)
         return self._grid_memo[0]
 
 
@@ -567,7 +597,15 @@ class TaskRhythm:
                 self.steps.append((0, low, now))
             if task.status is Status.SUCCESS and self.submitted_at is not None:
                 interval = self.interval(server)
-                if interval is None or now - low <= max(
+                if server.grid_expected:
+                    # at a relay a result shows at the first refresh after the job's end, up to
+                    # a period later: the looks' times say little of its length (a first batch
+                    # on the real clock learnt none), the server's own submit and finish times
+                    # say it exactly
+                    length = _server_length(task)
+                    if length is not None:
+                        server.learn_length(self.action, self.relaxed, length, self.submitted_at)
+                elif interval is None or now - low <= max(
                     _LENGTH_BRACKET_SHARE * interval, _LENGTH_BRACKET_FLOOR_S
                 ):
                     server.learn_length(
@@ -621,6 +659,14 @@ class TaskRhythm:
             return earliest
         shortest = server.shortest_length(self.action, self.relaxed)
         return earliest if shortest is None else max(earliest, self.submitted_at + shortest)
+
+    def result_not_before(self, server: ServerRhythm) -> float | None:
+        """The earliest its result can show: its submit plus the shortest job of its kind. None
+        while its submit or the length of its kind is not known."""
+        shortest = server.shortest_length(self.action, self.relaxed)
+        if shortest is None or self.submitted_at is None:
+            return None
+        return self.submitted_at + shortest
 
     def predict(self, server: ServerRhythm) -> tuple[float, float] | None:
         """(earliest, latest) time of the next change, anchored on every observed step.
@@ -809,6 +855,14 @@ def _seconds(values: Any) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and 0 < v < 86_400]
 
 
+def _server_length(task: Task) -> float | None:
+    """Seconds from the job's submit to its finish on the server's own clock (None: not told)."""
+    if task.submit_time is None or task.finish_time is None:
+        return None
+    seconds = (task.finish_time - task.submit_time).total_seconds()
+    return seconds if seconds > 0 else None
+
+
 def _is_running_status(status: Status) -> bool:
     return status in (Status.SUBMITTED, Status.IN_PROGRESS)
 
@@ -860,18 +914,35 @@ MIN_POLL_GAP_S = 0.03  # never two looks closer than this
 _FRESH_SUBMIT_S = 5.0  # tracked this soon after its submit: the submit time is ours
 
 
+def results_from(tasks: Iterable[TaskRhythm], server: ServerRhythm) -> float | None:
+    """The earliest any of ``tasks``' results can show (``TaskRhythm.result_not_before``; None
+    when that is not known for every one of them)."""
+    earliest: float | None = None
+    for task in tasks:
+        at = task.result_not_before(server)
+        if at is None:
+            return None
+        earliest = at if earliest is None else min(earliest, at)
+    return earliest
+
+
 def next_poll(
     windows: Iterable[tuple[float, float]],
     server: ServerRhythm,
     now: float,
     last_poll: float,
     seen_since: float | None = None,
+    results_from: float | None = None,
+    fresh: bool = False,
 ) -> float:
     """When the poller looks next: the earliest ``latest`` among the pending tasks' windows;
     on a server with a refresh grid, just after each refresh instead (nothing changes between
     refreshes; every refresh may bring results).
     ``seen_since``: since when every pending task has been watched (the last look, or a later
-    start of tracking: a refresh before it shows the new tasks nothing)."""
+    start of tracking: a refresh before it shows the new tasks nothing). ``results_from``: the
+    earliest any pending task's result can show (``TaskRhythm.result_not_before``; None: not
+    known for every one); ``fresh``: every pending task was tracked after the last look's
+    answer (a new batch)."""
     wake = min((latest for _, latest in windows), default=now + 5.0)
     since = max(last_poll, seen_since or last_poll)
     grid = server.grid()
@@ -879,9 +950,12 @@ def next_poll(
         quiet = server.quiet_until(last_poll)
         if quiet is not None:  # the last look saw nothing move
             since = min(since, quiet)
-        wake = grid.look_for(since, server.tick_margin())
+        wake = grid.look_for(since, server.tick_margin(), results_from, fresh)
         rest = server.rest_due()
         if rest is not None:  # the last look saw a refresh's rows only in part
+            # (looked for even when only progress can be in them: left for the next refresh,
+            # what moved by its look was that rest and the next refresh's rows, taken for all
+            # of the next one, and the rest of that one waited a whole cycle, results too)
             wake = min(wake, rest)
     elif server.grid_expected:
         wake = min(wake, since + server.discovery_gap())

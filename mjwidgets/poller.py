@@ -17,12 +17,12 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .cadence import ServerRhythm, TaskRhythm, next_poll, watched_since
+from .cadence import ServerRhythm, TaskRhythm, next_poll, results_from, watched_since
 from .errors import (
     AuthError,
     MJError,
@@ -78,6 +78,13 @@ def _fingerprint(task: Task) -> tuple:
         tuple(button.custom_id for button in task.buttons),
         task.fail_reason,
     )
+
+
+def _finishes_on_this_clock(tasks: Iterable[Task]) -> list[float]:
+    """The server's own finish times of ``tasks`` read on the monotonic clock the tracker keeps
+    (a relay's refresh showed each after it finished: ``ServerRhythm.observe_poll``)."""
+    offset = time.time() - time.monotonic()
+    return [t.finish_time.timestamp() - offset for t in tasks if t.finish_time is not None]
 
 
 class Overdue(NamedTuple):
@@ -337,7 +344,15 @@ class Poller:
             since = watched_since(
                 self._last_look[1], (t.rhythm.first_seen for t in self._pending.values())
             )
-            wake_at = next_poll(windows.values(), self.rhythm, now, self._last_tick, since)
+            wake_at = next_poll(
+                windows.values(),
+                self.rhythm,
+                now,
+                self._last_tick,
+                since,
+                results_from((t.rhythm for t in self._pending.values()), self.rhythm),
+                fresh=since > self._last_look[1],  # every pending task is new since that look
+            )
             wake_at = max(wake_at, self._not_before, self._last_tick + _MIN_TICK_GAP_S)
             next_deadline = min(
                 t.deadline if now < t.deadline else t.deadline + 60 for t in self._pending.values()
@@ -409,8 +424,19 @@ class Poller:
                     if (t.task.status, t.task.progress) != stage
                 ]
                 running_moved = sum(1 for status, _ in movers if status is Status.IN_PROGRESS)
+                finishes = _finishes_on_this_clock(
+                    t.task
+                    for t, stage in zip(batch, stages, strict=True)
+                    if stage[0] is not Status.SUCCESS and t.task.status is Status.SUCCESS
+                )
                 self.rhythm.observe_poll(
-                    previous, (sent, observed_at), len(movers), running, len(batch), running_moved
+                    previous,
+                    (sent, observed_at),
+                    len(movers),
+                    running,
+                    len(batch),
+                    running_moved,
+                    (min(finishes), max(finishes)) if finishes else None,
                 )
         elif whole:  # the first look at tasks submitted since: those that moved tell the grid
             with self._lock:

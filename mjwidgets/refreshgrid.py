@@ -45,13 +45,23 @@ class Change(NamedTuple):
     the next look sees move came with a later one. Without that, a bracket opened by a look
     sent just before a refresh's latest time was taken to perhaps hold that refresh, and the
     next look went to it again: a request wasted per refresh (a warm new-api batch on the real
-    clock, benchmarks/README.md)."""
+    clock, benchmarks/README.md).
+
+    For a relay's phase (``relayphase``): ``sent``, when this look was sent; ``fresh``, none of
+    the tasks was in progress at the look before (just submitted: the relay may have idled
+    since its refresh before); ``finished``, (earliest, latest) of the server's own finish
+    times, on this clock, of the results this look saw first; ``rest_by``, when a look after
+    this one saw the rest of the refresh it saw in part."""
 
     after: float
     by: float
     moved: int
     opened_by: float | None = None
     whole: bool = False
+    sent: float | None = None
+    fresh: bool = False
+    finished: tuple[float, float] | None = None
+    rest_by: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,12 +97,19 @@ class RefreshGrid:
             k += 1
         return k
 
-    def look_for(self, last_look: float, margin: float = GRID_TICK_MARGIN_S) -> float:
+    def look_for(
+        self,
+        last_look: float,
+        margin: float = GRID_TICK_MARGIN_S,
+        results_from: float | None = None,
+        fresh: bool = False,
+    ) -> float:
         """When to look next: just after the first refresh a look at ``last_look`` may not have
         seen (every refresh gets its look while tasks are pending: one request per refresh,
         and no result waits for a second one). A refresh known only roughly gets probes in the
         middle of its bracket first: seen or not, each halves the bracket. ``margin``: how long
-        after a refresh's latest start its rows are all written (``ServerRhythm.tick_margin``)."""
+        after a refresh's latest start its rows are all written (``ServerRhythm.tick_margin``).
+        (``results_from`` and ``fresh`` serve a relay's phase, ``RelayPhase.look_for``.)"""
         low, high = self.tick(self.next_index(last_look))
         middle = (low + high) / 2
         precision = max(GRID_PRECISION_S, _GRID_PRECISION_SHARE * self.period)
@@ -197,7 +214,7 @@ def _narrow_ticks(
         narrowed[k] = (max(low, old_low), min(high, old_high))
 
     shown: dict[float, int] = {}  # a look's answer → the one refresh it showed whole
-    for a, b, _, opened_by, whole in changes:
+    for a, b, _, opened_by, whole, *_ in changes:
         k = grid.next_index(a)
         if opened_by in shown:  # the look before showed that refresh: this is a later one
             k = max(k, shown[opened_by] + 1)

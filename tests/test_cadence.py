@@ -6,12 +6,21 @@ Pure functions of what was seen and when (``now`` is passed in), so no clock and
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mjwidgets.cadence import ServerRhythm, TaskRhythm, lag_budget, next_poll, watched_since
+from mjwidgets.cadence import (
+    ServerRhythm,
+    TaskRhythm,
+    lag_budget,
+    next_poll,
+    results_from,
+    watched_since,
+)
 from mjwidgets.models import Status, Task
 from mjwidgets.refreshgrid import RefreshGrid, find_grid
+from mjwidgets.relayphase import RelayPhase
 
 
 def _server(intervals=(), action="IMAGINE", rough=(), final=()) -> ServerRhythm:
@@ -498,6 +507,48 @@ def test_the_poller_looks_on_the_grid_once_the_looks_prove_one():
     assert next_poll([(90.5, 91.0)], server, 90.0, 90.0) == pytest.approx(94.01, abs=0.3)
     # the windows want none before 120 s: the refreshes in between get their looks
     assert next_poll([(110.0, 120.0)], server, 95.0, 95.0) == pytest.approx(109.01, abs=0.3)
+
+
+def test_on_a_new_api_relay_the_grid_found_is_followed_refresh_by_refresh():
+    # a relay's refreshes drift with each cycle's work: once its grid is found, each refresh
+    # is predicted from the one before (mjwidgets.relayphase), not from one period for all
+    server = ServerRhythm()
+    server.expect_refresh_grid()
+    looks = _every(0.5, 0.5, 90.0)
+    for before, at in zip(looks, looks[1:], strict=False):
+        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
+        server.observe_poll((before, before), (at, at), moved, running=5)
+    phase = server.grid()
+    assert isinstance(phase, RelayPhase)
+    assert phase.first_low <= 79.0 <= phase.first_high  # the latest refresh seen: 79 s
+    assert phase.first(1)[0] <= 94.0 <= phase.first(1)[1]
+
+
+def test_a_job_length_at_a_relay_is_the_servers_own_submit_to_finish():
+    # a relay shows a result at its first refresh after the job's end, up to a period later:
+    # the length learnt is the server's finishTime − submitTime, not the look's time
+    server = ServerRhythm()
+    server.expect_refresh_grid()
+    submit = datetime(2026, 12, 3, tzinfo=timezone.utc)
+    for i, seconds in enumerate((50.0, 51.0, 52.0)):
+        queued = Task(id=f"t{i}", action="IMAGINE", status=Status.SUBMITTED)
+        task = TaskRhythm.start(queued, 100.0, False, submitted_ago=0.0, server=server)
+        done = Task(
+            id=f"t{i}",
+            action="IMAGINE",
+            status=Status.SUCCESS,
+            progress=100,
+            submit_time=submit,
+            finish_time=submit + timedelta(seconds=seconds),
+        )
+        task.observe(done, 100.0 + seconds + 12.0, True, server)  # seen 12 s after the finish
+    assert server.shortest_length("IMAGINE", False) == pytest.approx(49.0)
+    fresh = TaskRhythm.start(Task(id="n", action="IMAGINE"), 200.0, False, submitted_ago=0.0)
+    assert fresh.result_not_before(server) == pytest.approx(249.0)
+    assert results_from([fresh], server) == pytest.approx(249.0)
+    unknown = TaskRhythm.start(Task(id="u", action="IMAGINE"), 200.0, False)  # submit unknown
+    assert unknown.result_not_before(server) is None
+    assert results_from([fresh, unknown], server) is None, "one unknown: any refresh may bring it"
 
 
 def _grid_known_from_looks_every_half_second():
