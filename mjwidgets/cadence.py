@@ -355,7 +355,6 @@ class ServerRhythm:
                     changed,
                     previous[1],
                     whole,
-                    sent=look[0],
                     fresh=not running,  # none in progress before: the relay may have idled
                     finished=finished,
                 )
@@ -402,9 +401,7 @@ class ServerRhythm:
         # for reading that wall-clock time on this clock
         after = max(s for s in moved_submits if s is not None) - _SUBMIT_CLOCK_SLACK_S
         whole = looked is not None and len(moved_submits) >= looked
-        self._changes.append(
-            Change(after, look[1], len(moved_submits), None, whole, sent=look[0], fresh=True)
-        )
+        self._changes.append(Change(after, look[1], len(moved_submits), None, whole, fresh=True))
         self._grid_memo = None
 
     def quiet_until(self, last_look: float) -> float | None:
@@ -655,10 +652,10 @@ class TaskRhythm:
     def _not_before_end(self, earliest: float, server: ServerRhythm) -> float:
         """When the next change is the result: not before the shortest job of its kind could
         end (coarse looks mid-way leave the last step's time, so the result's, vague)."""
-        if self.progress < FINAL_STEP_PROGRESS or self.submitted_at is None:
+        if self.progress < FINAL_STEP_PROGRESS:
             return earliest
-        shortest = server.shortest_length(self.action, self.relaxed)
-        return earliest if shortest is None else max(earliest, self.submitted_at + shortest)
+        result = self.result_not_before(server)
+        return earliest if result is None else max(earliest, result)
 
     def result_not_before(self, server: ServerRhythm) -> float | None:
         """The earliest its result can show: its submit plus the shortest job of its kind. None

@@ -47,7 +47,7 @@ class Change(NamedTuple):
     next look went to it again: a request wasted per refresh (a warm new-api batch on the real
     clock, benchmarks/README.md).
 
-    For a relay's phase (``relayphase``): ``sent``, when this look was sent; ``fresh``, none of
+    For a relay's phase (``relayphase``): ``fresh``, none of
     the tasks was in progress at the look before (just submitted: the relay may have idled
     since its refresh before); ``finished``, (earliest, latest) of the server's own finish
     times, on this clock, of the results this look saw first; ``rest_by``, when a look after
@@ -58,7 +58,6 @@ class Change(NamedTuple):
     moved: int
     opened_by: float | None = None
     whole: bool = False
-    sent: float | None = None
     fresh: bool = False
     finished: tuple[float, float] | None = None
     rest_by: float | None = None

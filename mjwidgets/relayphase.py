@@ -112,13 +112,17 @@ class RelayPhase:
         sees all its rows; ``results_from``: the earliest a pending result can show (None: not
         known); ``fresh``: every pending task was submitted since the last look (the relay may
         have idled: they are read by the first cycle that wakes after them)."""
+
+        def at_least(t: float) -> float:  # never two looks closer than _MIN_LEAD_S
+            return max(last_look + _MIN_LEAD_S, t)
+
         if fresh:
             # the first refresh that certainly read them (its cycle woke after them), after its
             # latest time: it is then the latest refresh that look saw
             m = 1
             while self.first(m, True)[0] - (self.gap_high - self.sleep_low) < last_look:
                 m += 1
-            return max(last_look + _MIN_LEAD_S, self.first(m, True)[1] + margin)
+            return at_least(self.first(m, True)[1] + margin)
         low, high = self.first(1)
         may_bring = results_from is None or high + margin >= results_from
         if not may_bring and self.not_before is not None:
@@ -128,19 +132,16 @@ class RelayPhase:
             # taken for all written, and its rest — results too — waited a whole cycle)
             next_high = self.first(2)[1]
             if results_from is not None and next_high + margin < results_from:
-                return max(last_look + _MIN_LEAD_S, next_high + self.writing + margin)
-            return max(last_look + _MIN_LEAD_S, high + self.writing + margin)
+                return at_least(next_high + self.writing + margin)
+            return at_least(high + self.writing + margin)
         if not may_bring:
             if self.whole:
-                return max(last_look + _MIN_LEAD_S, low + PROGRESS_LOOK_AT * (high - low))
-            return max(last_look + _MIN_LEAD_S, high + self.writing + margin)
+                return at_least(low + PROGRESS_LOOK_AT * (high - low))
+            return at_least(high + self.writing + margin)
         # it may bring results: looks sweep its bracket from its earliest time, a step apart (a
         # result is seen within a step of its row's writing), and after its latest time
         step = RESULT_STEP_SHARE * self.period
-        probe = max(low, last_look) + step
-        if probe < high + margin:
-            return max(last_look + _MIN_LEAD_S, probe)
-        return max(last_look + _MIN_LEAD_S, high + margin)
+        return at_least(min(max(low, last_look) + step, high + margin))
 
 
 def follow_relay(

@@ -101,9 +101,9 @@ def test_the_rest_of_a_refresh_seen_in_part_is_not_a_new_refresh():
     # 15 s later, saw the other 65 move: the rest of that refresh (a new one moves all 100)
     start = RefreshGrid(15.3, 15.4, 99.9, 100.2)
     changes = [
-        Change(99.0, 100.3, 100, 98.9, True, sent=100.29),
-        Change(100.29, 115.25, 35, 100.3, False, sent=115.2),
-        Change(115.2, 130.25, 65, 115.25, False, sent=130.2),
+        Change(99.0, 100.3, 100, 98.9, True),
+        Change(100.29, 115.25, 35, 100.3, False),
+        Change(115.2, 130.25, 65, 115.25, False),
     ]
     phase = follow_relay(changes, [], start, 0.02)
     assert phase is not None
@@ -113,12 +113,12 @@ def test_the_rest_of_a_refresh_seen_in_part_is_not_a_new_refresh():
 
 def test_a_results_finish_times_pin_the_refresh_that_showed_them():
     start = RefreshGrid(15.3, 15.4, 99.9, 100.2)
-    followed = follow_relay([Change(99.0, 100.3, 100, 98.9, True, sent=100.29)], [], start, 0.02)
+    followed = follow_relay([Change(99.0, 100.3, 100, 98.9, True)], [], start, 0.02)
     assert followed is not None
     # a look at 115.95 saw results that finished at 110.2 … 115.6: shown by a refresh after
     # 115.6, although the gaps allowed one from 115.05 on
-    look = Change(100.29, 115.96, 100, 100.3, True, sent=115.95, finished=(110.2, 115.6))
-    phase = follow_relay([Change(99.0, 100.3, 100, 98.9, True, sent=100.29), look], [], start, 0.02)
+    look = Change(100.29, 115.96, 100, 100.3, True, finished=(110.2, 115.6))
+    phase = follow_relay([Change(99.0, 100.3, 100, 98.9, True), look], [], start, 0.02)
     assert phase is not None
     assert phase.first_low >= 115.6 - 0.02
 
@@ -143,7 +143,7 @@ def _follow(seed: int, results_at: int) -> tuple[int, list[float]]:
     firsts = _relay(seed)
     start = RefreshGrid(15.1, 15.5, firsts[0] - 0.3, firsts[0] + 0.1)
     previous = (firsts[0] + 0.5, firsts[0] + 0.51)
-    changes = [Change(firsts[0] - 1.0, previous[1], 100, firsts[0] - 0.99, True, sent=previous[0])]
+    changes = [Change(firsts[0] - 1.0, previous[1], 100, firsts[0] - 0.99, True)]
     quiet: list[tuple[float, float]] = []
     phase = follow_relay(changes, quiet, start, 0.02)
     shown = [0] * 100  # per task: the latest refresh whose row for it a look saw
@@ -166,7 +166,7 @@ def _follow(seed: int, results_at: int) -> tuple[int, list[float]]:
                      if old < k <= new]  # fmt: skip
         if moved:
             whole = moved == 100
-            changes.append(Change(previous[0], answered, moved, previous[1], whole, sent=sent))
+            changes.append(Change(previous[0], answered, moved, previous[1], whole))
         else:
             quiet.append((previous[1], sent))
         shown, previous = rows, (sent, answered)
