@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -200,6 +201,8 @@ class Outcome:
     visible_lags: list[float]  # seen − the tick that showed it
     polls: list[float] = field(default_factory=list)
     refreshes: int = 0  # refresh ticks while tracking (grid servers)
+    # per look: tasks it saw move, tasks in progress before it, whether it showed a result
+    saw: list[tuple[int, int, bool]] = field(default_factory=list)
 
     def figures(self, speed: float) -> dict[str, float | int | None]:
         p50, p95 = median(self.lags), percentile(self.lags, 95)
@@ -289,6 +292,7 @@ class ModelTracker:
         }
         seen: dict[int, float] = {}
         polls: list[float] = []
+        saw: list[tuple[int, int, bool]] = []
         now = began
         previous = (self.last_poll, self.last_poll)
         while len(seen) < n and now < began + 10 * server.finished(n - 1) + 100:
@@ -348,8 +352,39 @@ class ModelTracker:
                 self.rhythm.observe_first_look(moved_submits, (sent, now), looked)
             previous = (sent, now)
             self.last_poll = sent
+            saw.append((changed, running, bool(finishes)))
         lags, vis = _lags(server, seen)
-        return Outcome(name, len(polls), lags, vis, polls, _refreshes(server, began, now))
+        refreshes = _refreshes(server, began, now)
+        return Outcome(name, len(polls), lags, vis, polls, refreshes, saw)
+
+
+def looks_by_refresh(outcome: Outcome) -> Counter[str]:
+    """What a relay batch's looks saw, by the refresh they went for: ``first`` (the look at a
+    batch's first refresh), ``progress …`` / ``results …`` (a refresh that brought no result /
+    some): ``whole`` (every task in progress moved), ``part`` and ``rest`` (a look that landed
+    while the rows were written, and the one after it), ``nothing`` (a look before the refresh:
+    counted with the next refresh a look saw)."""
+    counts: Counter[str] = Counter({"cycles while tracked": outcome.refreshes})
+    waiting = 0  # looks that saw nothing since the last refresh seen
+    in_part = False
+    for number, (moved, running, results) in enumerate(outcome.saw):
+        if number == 0:
+            counts["first"] += 1
+            continue
+        if not moved:
+            waiting += 1
+            continue
+        kind = "results" if results else "progress"
+        counts[f"{kind} nothing"] += waiting
+        waiting = 0
+        if in_part:
+            counts[f"{kind} rest"] += 1
+            in_part = False
+            continue
+        in_part = 0 < moved < running
+        counts[f"{kind} {'part' if in_part else 'whole'}"] += 1
+        counts[f"{kind} refreshes seen"] += 1
+    return counts
 
 
 def _stepped_gap(elapsed: float) -> float:
@@ -441,11 +476,18 @@ def main(argv: list[str] | None = None) -> None:
         "--submit-gap", type=float, default=0.01, help="real seconds between two submits"
     )
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument(
+        "--looks",
+        action="store_true",
+        help="newapi: what the looks of every batch after the first saw, per batch",
+    )
     args = parser.parse_args(argv)
     speed = args.speed
     rows: dict[str, list[dict]] = {}
     bounds: list[float] = []
     oracles: list[int] = []
+    looks: Counter[str] = Counter()
+    later_batches = 0
     for seed in range(args.seeds):
         tracker = ModelTracker(args.flavor == "newapi", args.latency, _jitter(args.jitter, seed))
         start = 0.0
@@ -461,6 +503,9 @@ def main(argv: list[str] | None = None) -> None:
             outcome = tracker.run(server, began)
             label = "mjwidgets" if batch == args.batches - 1 else f"mjwidgets (batch {batch + 1})"
             rows.setdefault(label, []).append(outcome.figures(speed))
+            if batch > 0:
+                looks += looks_by_refresh(outcome)
+                later_batches += 1
             if args.trace and batch == args.batches - 1 and seed == 0:
                 print(" ".join(f"{(p - start) * speed:.2f}" for p in outcome.polls))
             start = max(outcome.polls) + 30 / speed
@@ -480,6 +525,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"lower bound (requests, lag p50 ≤ 0.3 s): {median(bounds):.1f}")
     if oracles:
         print(f"fewest looks knowing every finish (p50 ≤ 0.3 s, p95 ≤ 1 s): {median(oracles):g}")
+    if args.looks and later_batches:
+        print(f"looks per batch after the first ({later_batches} batches):")
+        for kind, count in sorted(looks.items()):
+            print(f"  {kind:22} {count / later_batches:5.2f}")
     for name, figures in rows.items():
         keys = figures[0].keys()
         summary = {
