@@ -337,7 +337,7 @@ class ServerRhythm:
                     # refreshes, benchmarks/cadence_model.py)
                     self._margins.append(GRID_TICK_MARGIN_S + look[0] - partial[0])
                 self._relooks = 0
-                self._grid_memo = None  # a relay's phase: that refresh is now seen whole
+                self._grid_memo = None  # (that refresh is now seen whole, and the margin grew)
             return
         if self._grid_expected and changed and running and running_moved == 0:
             # only tasks not yet in progress moved: on a relay, the rows of a refresh the look
