@@ -443,6 +443,18 @@ _GRID_15 = _every(4.0, 15.0, 200.0)  # new-api: every 15 s, phase 4 s
 _GRID_2 = _every(0.3, 2.14, 200.0)  # the same at speed 7
 
 
+def _watched_on_the_15_s_grid(
+    server: ServerRhythm, first: float = 0.5, last: float = 90.0
+) -> ServerRhythm:
+    """``server`` after batched looks every 0.5 s from ``first`` to ``last`` at 5 tasks in
+    progress, which move at each refresh of ``_GRID_15``."""
+    looks = _every(first, 0.5, last)
+    for before, at in zip(looks, looks[1:], strict=False):
+        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
+        server.observe_poll((before, before), (at, at), moved, running=5)
+    return server
+
+
 @pytest.mark.parametrize(
     ("rule", "refreshes", "looks", "movers", "period", "refresh"),
     [
@@ -497,11 +509,7 @@ def test_look_for(rule, grid, last_look, expected):
 
 
 def test_the_poller_looks_on_the_grid_once_the_looks_prove_one():
-    server = ServerRhythm()
-    looks = _every(0.5, 0.5, 90.0)
-    for before, at in zip(looks, looks[1:], strict=False):
-        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
-        server.observe_poll((before, before), (at, at), moved, running=5)
+    server = _watched_on_the_15_s_grid(ServerRhythm())
     assert server.grid() is not None
     # the windows want a look at 91 s, but nothing shows before the refresh at 94 s
     assert next_poll([(90.5, 91.0)], server, 90.0, 90.0) == pytest.approx(94.01, abs=0.3)
@@ -514,10 +522,7 @@ def test_on_a_new_api_relay_the_grid_found_is_followed_refresh_by_refresh():
     # is predicted from the one before (mjwidgets.relayphase), not from one period for all
     server = ServerRhythm()
     server.expect_refresh_grid()
-    looks = _every(0.5, 0.5, 90.0)
-    for before, at in zip(looks, looks[1:], strict=False):
-        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
-        server.observe_poll((before, before), (at, at), moved, running=5)
+    _watched_on_the_15_s_grid(server)
     phase = server.grid()
     assert isinstance(phase, RelayPhase)
     assert phase.first_low <= 79.0 <= phase.first_high  # the latest refresh seen: 79 s
@@ -534,10 +539,7 @@ def test_a_refresh_seen_in_part_is_seen_whole_once_its_rest_is():
     # in the third and 0.19 → 0.12 s in the fourth, at the same requests.)
     server = ServerRhythm()
     server.expect_refresh_grid()
-    looks = _every(0.5, 0.5, 90.0)
-    for before, at in zip(looks, looks[1:], strict=False):
-        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
-        server.observe_poll((before, before), (at, at), moved, running=5)
+    _watched_on_the_15_s_grid(server)
     server.observe_poll((90.0, 90.0), (94.05, 94.06), 2, running=5, looked=5, running_moved=2)
     server.observe_poll((94.05, 94.06), (94.2, 94.21), 3, running=5, looked=5, running_moved=3)
     phase = server.grid()
@@ -577,11 +579,8 @@ def test_a_job_length_at_a_relay_is_the_servers_own_submit_to_finish():
 
 
 def _grid_known_from_looks_every_half_second():
-    server = ServerRhythm()
-    looks = _every(0.25, 0.5, 90.0)  # each refresh (4 + 15k s) in the middle of a bracket
-    for before, at in zip(looks, looks[1:], strict=False):
-        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
-        server.observe_poll((before, before), (at, at), moved, running=5)
+    # each refresh (4 + 15k s) in the middle of a bracket
+    server = _watched_on_the_15_s_grid(ServerRhythm(), first=0.25)
     assert server.grid() is not None
     return server
 
@@ -636,11 +635,7 @@ def test_a_batch_submitted_just_after_a_refresh_was_not_shown_that_refresh():
 )  # fmt: skip
 def test_moves_seen_after_a_whole_refresh_come_with_the_next_one(rule, moved_at_109, next_look):
     # refreshes at 4 + 15k s, known within half a second from looks until 100 s
-    server = ServerRhythm()
-    looks = _every(0.25, 0.5, 100.0)
-    for before, at in zip(looks, looks[1:], strict=False):
-        moved = 5 if any(before < r <= at for r in _GRID_15) else 0
-        server.observe_poll((before, before), (at, at), moved, running=5)
+    server = _watched_on_the_15_s_grid(ServerRhythm(), first=0.25, last=100.0)
     server.observe_poll((99.75, 99.75), (108.5, 108.5), 0, running=5)
     server.observe_poll((108.5, 108.5), (108.95, 108.96), moved_at_109, running=5)
     # the next look went out at 123.9 s, before the latest the refresh at 124 s could come
