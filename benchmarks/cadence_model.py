@@ -475,6 +475,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--submit-gap", type=float, default=0.01, help="real seconds between two submits"
     )
+    parser.add_argument(
+        "--new-kernel",
+        action="store_true",
+        help="then a new kernel's first batch: a tracker whose rhythm is restored from the "
+        "last one's (as a Tracker restores it from the history store), after a 10-minute pause",
+    )
     parser.add_argument("--trace", action="store_true")
     parser.add_argument(
         "--looks",
@@ -509,6 +515,19 @@ def main(argv: list[str] | None = None) -> None:
             if args.trace and batch == args.batches - 1 and seed == 0:
                 print(" ".join(f"{(p - start) * speed:.2f}" for p in outcome.polls))
             start = max(outcome.polls) + 30 / speed
+        if args.new_kernel:
+            jitter = _jitter(args.jitter, ~seed)
+            kernel = ModelTracker(args.flavor == "newapi", args.latency, jitter)
+            kernel.rhythm.restore(tracker.rhythm.export())
+            later = start + 600 / speed
+            relay = make_server(args.n, args.flavor, speed, seed * 100 + 99, later, args.submit_gap)
+            assert before is not None  # the same relay, idle meanwhile
+            relay.epoch = before.next_start()
+            outcome = kernel.run(relay, relay.submits[-1] + 0.01)
+            rows.setdefault("mjwidgets (new kernel)", []).append(outcome.figures(speed))
+            if args.trace and seed == 0:
+                polls = " ".join(f"{(p - later) * speed:.2f}" for p in outcome.polls)
+                print(f"new kernel: {polls}")
         bounds.append(lower_bound(server, LAG_TARGET_S / speed))
         if args.flavor == "plus":  # in seconds × speed, the round trip's second half after the read
             finishes = [server.finished(i) * speed for i in range(len(server.submits))]

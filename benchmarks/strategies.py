@@ -322,25 +322,42 @@ class TrackerStrategy(Strategy):
     delivery is measured separately), optionally with its notifyHook receiver."""
 
     def __init__(
-        self, name: str, description: str, notify: bool = False, warm: bool = False
+        self,
+        name: str,
+        description: str,
+        notify: bool = False,
+        warm: bool = False,
+        new_kernel: bool = False,
     ) -> None:
         self.name = name
         self.description = description
         self.notify = notify
-        self.warm = warm
+        self.warm = warm or new_kernel
+        self.new_kernel = new_kernel
         if notify:
             self.flavors = ("plus", "trueai")
+        if new_kernel:  # what a new kernel finds again: a relay's refreshes
+            self.flavors = ("newapi",)
         self._tracker: Any = None
         self._home: tempfile.TemporaryDirectory[str] | None = None
 
     def prepare(self, url: str, client: Client) -> str | None:
         super().prepare(url, client)
-        from mjwidgets.imagecache import ImageCache
         from mjwidgets.store import HistoryStore
-        from mjwidgets.tracking import Tracker
 
         self._home = tempfile.TemporaryDirectory(prefix="mjw-bench-")
         self._store = HistoryStore(Path(self._home.name) / "history.sqlite3")
+        self._client = client
+        self._tracker = self._open_tracker()
+        return self._tracker.notify_url if self.notify else None
+
+    def _open_tracker(self) -> Any:
+        """A Tracker on the strategy's history store: what an earlier one kept there of the
+        server (its facts, its rhythm) it takes up, as a new kernel does."""
+        from mjwidgets.imagecache import ImageCache
+        from mjwidgets.tracking import Tracker
+
+        assert self._home is not None
         cache = ImageCache(Path(self._home.name) / "images", store=self._store)
         wanted = {
             "store": self._store,
@@ -350,18 +367,25 @@ class TrackerStrategy(Strategy):
             "prefetch": "none",
         }
         accepted = inspect.signature(Tracker).parameters
-        self._tracker = Tracker(client, **{k: v for k, v in wanted.items() if k in accepted})
-        return self._tracker.notify_url if self.notify else None
+        return Tracker(self._client, **{k: v for k, v in wanted.items() if k in accepted})
 
     def warm_up(self, n: int, timeout: float) -> None:
         """The same Tracker tracks a first batch of ``n`` on the same server, unmeasured, as
         in a notebook session: what it learnt (the server's rhythm, a refresh grid) carries
-        over to the measured batch."""
+        over to the measured batch. A new kernel's: an earlier session of two such batches
+        (a relay's cycle is seldom learnt by the end of a first batch, which finds its grid
+        only from its fourth refresh on), then a new Tracker on the same history."""
         if not self.warm:
             return
-        first = [self._tracker.imagine(f"warm-up lighthouse {i} --ar 1:1") for i in range(n)]
-        for task in first:
-            self._tracker.wait(task, timeout=timeout)
+        for batch in range(2 if self.new_kernel else 1):
+            tasks = [
+                self._tracker.imagine(f"warm-up {batch} lighthouse {i} --ar 1:1") for i in range(n)
+            ]
+            for task in tasks:
+                self._tracker.wait(task, timeout=timeout)
+        if self.new_kernel:  # that kernel ends; the next one's Tracker opens the same history
+            self._tracker.close()
+            self._tracker = self._open_tracker()
 
     def start(self, tasks: list[Task], submitted: dict[str, float], seen: Observations) -> None:
         for task in tasks:
@@ -417,6 +441,13 @@ def all_strategies(speed: float) -> list[Strategy]:
             warm=True,
         ),
         TrackerStrategy(
+            "mjwidgets-new-kernel",
+            "Tracker in a new kernel: what an earlier kernel's Tracker kept of the server (two "
+            "batches tracked unmeasured) taken up from the history store; where a relay's "
+            "refreshes are found again",
+            new_kernel=True,
+        ),
+        TrackerStrategy(
             "mjwidgets+push", "Tracker(notify=True): hooks + its safety poll", notify=True
         ),
         PerTaskPolling("dooy-5s", DOOY_S / speed, "per-task fetch every 5 s (Dooy web UI)"),
@@ -451,6 +482,7 @@ def all_strategies(speed: float) -> list[Strategy]:
 STRATEGY_NAMES = (
     "mjwidgets",
     "mjwidgets-warm",
+    "mjwidgets-new-kernel",
     "mjwidgets+push",
     "dooy-5s",
     "trueai-2s",

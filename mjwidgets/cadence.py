@@ -34,7 +34,7 @@ from .refreshgrid import (
     RefreshGrid,
     find_grid,
 )
-from .relayphase import RelayPhase, follow_relay
+from .relayphase import RelayCycle, RelayPhase, cycle_of, follow_relay
 
 __all__ = [
     "ServerRhythm",
@@ -100,6 +100,17 @@ _SUBMIT_CLOCK_SLACK_S = 0.02
 _RELOOKS = 3
 _RELOOK_SHARE = 0.01
 _MARGIN_SHARE = 0.05
+# A new kernel at a relay whose cycle an earlier kernel learnt: looks this share of the cycle
+# apart until they see its first refresh, which then is followed (a bracket this wide is halved
+# by the looks at the next refreshes). In the model of a new kernel's first batch of 100 after
+# two batches (benchmarks/cadence_model.py --new-kernel, 24 seeds), 5, 10, 15, 20 and 30 % took
+# 25, 16, 13, 12.5 and 12.5 requests on the real clock (vis-lag p50 0.12–0.20 s), 19, 15, 13.5,
+# 14 and 15.5 at speed 7 (0.24–0.29 s × 7). Without the cycle (looks every second until four
+# refreshes gave a grid: the whole batch), 60.5 and 30.5 requests.
+_KNOWN_CYCLE_DISCOVERY_SHARE = 0.15
+# No refresh seen in this many of those cycles: not the relay's cycle any more (learnt at another
+# speed of a simulator, say); the grid is then found as in a first kernel
+_CYCLE_MISSED = 1.5
 
 
 def _median(values: Iterable[float]) -> float | None:
@@ -164,6 +175,15 @@ class ServerRhythm:
         self._grid_memo: tuple[RefreshGrid | RelayPhase | None] | None = None
         self._grid: RefreshGrid | None = None  # the last one found: its period is tried first
         self._phase: RelayPhase | None = None  # a new-api relay's, followed from the grid
+        # The gaps between a relay's refreshes, as an earlier kernel learnt them: its phase does
+        # not hold across kernels, its cycle does (its sleep, its upstream's round trip). With
+        # it, a new kernel follows the relay from the first refresh its looks see, not from the
+        # grid, which takes four refreshes to find: ~the whole first batch, looked at every
+        # second (benchmarks/README.md, "A new kernel at a relay").
+        self._relay_cycle: RelayCycle | None = None
+        self._cycle_confirmed = False  # this kernel saw two refreshes come as it has them
+        self._looks_before_refresh = 0  # looks that saw no first refresh, the cycle followed
+        self._followed: RelayCycle | None = None  # the gaps followed with last
         self._grid_expected = False
         # A relay writes a refresh's rows one after another (new-api: a database write per
         # changed row), so a look just after a refresh may see only some of them move. Of the
@@ -260,8 +280,11 @@ class ServerRhythm:
 
     def export(self) -> dict[str, Any]:
         """What was learnt that holds across sessions, as JSON-able data: step intervals (and
-        rough guesses of them), the final gap, job lengths (a refresh grid's phase does not
-        hold: it is found again)."""
+        rough guesses of them), the final gap, job lengths, a relay's gaps between refreshes
+        (a refresh grid's phase does not hold: it is found again)."""
+        if self._grid_expected:
+            self.grid()  # (the phase followed up to now)
+        cycle = self._followed or self._relay_cycle
         return {
             "intervals": {action: votes.values() for action, votes in self._by_action.items()},
             "rough": list(self._rough),
@@ -271,6 +294,7 @@ class ServerRhythm:
                 [a, r, [seconds for _, _, seconds in sorted(kept)]]
                 for (a, r), kept in self._lengths.items()
             ],
+            "relay_gaps": None if cycle is None else [cycle.gap_low, cycle.gap_high],
         }
 
     def restore(self, data: Any) -> None:
@@ -291,6 +315,11 @@ class ServerRhythm:
             if isinstance(entry, list) and len(entry) == 3:
                 for seconds in _seconds(entry[2]):
                     self.learn_length(str(entry[0]), bool(entry[1]), seconds)
+        gaps = _seconds(data.get("relay_gaps"))
+        if len(gaps) == 2 and MIN_GRID_PERIOD_S <= gaps[0] <= gaps[1] < 2 * gaps[0]:
+            self._relay_cycle = RelayCycle(gaps[0], gaps[1])
+            self._cycle_confirmed = False
+            self._grid_memo = None
 
     def observe_poll(
         self,
@@ -347,8 +376,14 @@ class ServerRhythm:
             # made the next look's bracket end 0.5 s before the second refresh: that look went
             # early, and two more followed (benchmarks/README.md)
             changed = 0
+        if not changed and not self._changes and self._restored_cycle() is not None:
+            self._looks_before_refresh += 1
+            if self._looks_before_refresh * _KNOWN_CYCLE_DISCOVERY_SHARE > _CYCLE_MISSED:
+                self._relay_cycle = self._followed = None  # not the relay's cycle
+                self._grid_memo = None
         if changed:
-            whole = 0 < running <= changed  # every task in progress moved: a whole refresh
+            # every task in progress moved (or every task, none in progress): a whole refresh
+            whole = 0 < running <= changed or (not running and 0 < (looked or 0) <= changed)
             self._changes.append(
                 Change(
                     previous[0],
@@ -396,7 +431,9 @@ class ServerRhythm:
         with a later one. Moves only: the states a submit answered are no evidence that nothing
         was refreshed."""
         grid = self.grid()
-        if grid is None or not moved_submits or None in moved_submits:
+        if grid is None and self._restored_cycle() is None:
+            return  # (a relay followed from its first refresh: that refresh is this one)
+        if not moved_submits or None in moved_submits:
             return
         # the server made each task after its submit was sent (the submit time), less a margin
         # for reading that wall-clock time on this clock
@@ -444,11 +481,35 @@ class ServerRhythm:
 
     def discovery_gap(self) -> float:
         """While an expected grid is not found yet: looks this far apart give brackets narrow
-        enough to find it (a quarter of the gap between the looks that saw tasks move)."""
+        enough to find it (a quarter of the gap between the looks that saw tasks move); with a
+        relay's cycle known from an earlier kernel, a share of that cycle."""
+        cycle = self._restored_cycle()
+        if cycle is not None:  # one refresh seen is enough: a bracket this wide is followed
+            return max(MIN_POLL_GAP_S, _KNOWN_CYCLE_DISCOVERY_SHARE * cycle.period)
         middles = sorted((c.after + c.by) / 2 for c in self._changes)
         gaps = [b - a for a, b in zip(middles, middles[1:], strict=False)]
         gaps = [gap for gap in gaps if gap >= MIN_GRID_PERIOD_S]
         return min(5.0, max(0.2, 0.25 * min(gaps))) if gaps else 1.0
+
+    def cycle_check_due(self, last_look: float) -> float | None:
+        """While an earlier kernel's cycle is followed but not yet confirmed: one look half a
+        cycle after the first refresh seen, which sees a refresh only if the relay now cycles
+        faster (followed as it was, the look for its next refresh went a whole old cycle on,
+        saw tasks moved and took them for that refresh). None when no check is due (or a look
+        since ``last_look`` made it)."""
+        if self._relay_cycle is None or self._cycle_confirmed or self._grid is not None:
+            return None
+        if not self._grid_expected or len(self._changes) != 1:
+            return None
+        due = self._changes[0].by + self._relay_cycle.period / 2
+        return due if last_look < due else None
+
+    def _restored_cycle(self) -> RelayCycle | None:
+        """A relay's gaps as an earlier kernel learnt them, while this one has neither followed
+        its phase nor found its grid."""
+        if not self._grid_expected or self._phase is not None or self._grid is not None:
+            return None
+        return self._relay_cycle
 
     def grid(self) -> RefreshGrid | RelayPhase | None:
         """The server's shared refresh grid (new-api relays), once the looks prove one; on a
@@ -461,12 +522,29 @@ class ServerRhythm:
             quiet_looks = sum(looks for _, _, looks in self._quiet)
             self._grid = find_grid(list(self._changes), quiet, hint, slack, quiet_looks)
             found: RefreshGrid | RelayPhase | None = self._grid
-            start = self._phase or self._grid
+            cycle = self._relay_cycle if self._grid is None else None
+            # an earlier kernel's cycle is followed from until this kernel's looks confirm it
+            checking = cycle is not None and not self._cycle_confirmed
+            start = cycle if checking else self._phase or self._grid or cycle
             if self._grid_expected and start is not None:
                 writing = min(
                     _MARGIN_SHARE * start.period, max([GRID_TICK_MARGIN_S, *self._margins])
                 )
-                self._phase = follow_relay(self._changes, quiet, start, writing)
+                self._phase = follow_relay(self._changes, quiet, start, writing, strict=checking)
+                if (
+                    checking
+                    and self._phase is None
+                    and follow_relay(self._changes, quiet, start, writing)
+                ):
+                    # a refresh came far from where the cycle has it, or none came when it
+                    # had one: not the relay's cycle any more (its sleep changed, another
+                    # answers at its address); the grid is found again as in a first kernel
+                    self._relay_cycle = self._followed = None
+                elif checking and len(self._changes) >= 2:
+                    self._cycle_confirmed = True  # two refreshes came as it has them
+                followed = self._phase or self._grid
+                if followed is not None:
+                    self._followed = cycle_of(followed, writing)
                 found = self._phase or self._grid
             self._grid_memo = (found,)
         return self._grid_memo[0]
@@ -949,6 +1027,9 @@ def next_poll(
         if quiet is not None:  # the last look saw nothing move
             since = min(since, quiet)
         wake = grid.look_for(since, server.tick_margin(), results_from, fresh)
+        check = server.cycle_check_due(since)
+        if check is not None:  # an earlier kernel's cycle, not yet seen to hold
+            wake = min(wake, check)
         rest = server.rest_due()
         if rest is not None:  # the last look saw a refresh's rows only in part
             # (looked for even when only progress can be in them: left for the next refresh,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 
 from .refreshgrid import Change, RefreshGrid
 
-__all__ = ["RelayPhase", "follow_relay", "RELAY_SLEEP_S"]
+__all__ = ["RelayCycle", "RelayPhase", "cycle_of", "follow_relay", "RELAY_SLEEP_S"]
 
 # new-api's loop sleeps this long after each cycle's work (time.Sleep(15 s)). A relay whose gaps
 # are shorter (a simulated one, run faster) sleeps less, by an amount not known here.
@@ -59,6 +59,20 @@ _LOST_SHARE = 0.1  # a refresh this share of a cycle later than its latest time:
 _KNOWN_SHARE = 0.25  # the latest refresh bracketed more roughly than this: not followed
 _CLOCK_SLACK_S = 0.02  # a server's finish time, read on this clock
 _MIN_LEAD_S = 0.03
+
+
+@dataclass(frozen=True)
+class RelayCycle:
+    """A relay's gaps between refreshes (from a refresh's last row to the next one's first), as
+    learnt by an earlier kernel: its sleep and its upstream's round trip hold from one kernel to
+    the next; where its refreshes are (the phase) does not."""
+
+    gap_low: float
+    gap_high: float
+
+    @property
+    def period(self) -> float:
+        return (self.gap_low + self.gap_high) / 2
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,10 @@ class RelayPhase:
         have idled: they are read by the first cycle that wakes after them)."""
 
         def at_least(t: float) -> float:  # never two looks closer than _MIN_LEAD_S
+            if t <= last_look:
+                # a look went there and proved nothing (no task in progress: a queued one
+                # need not move at a refresh): the next a sweep's step on, not at once again
+                return last_look + RESULT_STEP_SHARE * self.period
             return max(last_look + _MIN_LEAD_S, t)
 
         if fresh:
@@ -147,28 +165,28 @@ class RelayPhase:
 def follow_relay(
     changes: Iterable[Change],
     quiet: Iterable[tuple[float, float]],
-    start: RefreshGrid | RelayPhase,
+    start: RefreshGrid | RelayPhase | RelayCycle,
     writing: float,
     sleep: float | None = RELAY_SLEEP_S,
+    strict: bool = False,
 ) -> RelayPhase | None:
     """The relay's phase, from its looks in order: ``changes`` (looks that saw tasks move),
     ``quiet`` (stretches in which looks saw none move while tasks were in progress).
-    ``start``: the grid found before (its period, less the rows' writing, is the first guess
-    of the gap) or the phase followed before (its gaps' range); ``writing``: how long our rows
-    were seen to take to write; ``sleep``: the relay's sleep, if known. The gaps' range is then
+    ``start``: the grid found before, the phase followed before or an earlier kernel's cycle
+    (``cycle_of``); ``writing``: how long our rows were seen to take to write; ``sleep``: the
+    relay's sleep, if known. The gaps' range is then
     learnt from the refreshes followed (``_gap_range``), and the looks followed again with it.
     None when no look saw a refresh, or the latest is not known well enough (or came so late
-    that the phase is lost): the grid serves then."""
+    that the phase is lost): the grid serves then. ``strict``: the gaps are not yet known to
+    hold (an earlier kernel's): None also when a refresh came far outside them."""
     looks = sorted(changes, key=lambda c: c.by)
     writing = max(writing, WRITING_SHARE * start.period)  # an upper bound, unless seen longer
     stretches = sorted(quiet)
-    if isinstance(start, RelayPhase):
-        gap = (start.gap_low, start.gap_high)
-    else:
-        gap = (max(start.period_low - writing, start.period_low * 0.9), start.period_high)
+    first_guess = cycle_of(start, writing)
+    gap = (first_guess.gap_low, first_guess.gap_high)
     phase: RelayPhase | None = None
     for _ in range(3):
-        followed = _follow(looks, stretches, gap, writing, sleep)
+        followed = _follow(looks, stretches, gap, writing, sleep, strict)
         if followed is None:
             break  # (the phase followed with the range before stands)
         phase, seen = followed
@@ -177,6 +195,16 @@ def follow_relay(
             break  # (a range apart from the one it was learnt with: a refresh numbered wrong)
         gap = learnt
     return phase
+
+
+def cycle_of(start: RefreshGrid | RelayPhase | RelayCycle, writing: float) -> RelayCycle:
+    """The gaps' range a relay is followed with: a phase's (or a cycle's) own; a grid's
+    period less the rows' ``writing`` (or 10 %, if less) to its period."""
+    if isinstance(start, RelayCycle):
+        return start
+    if isinstance(start, RelayPhase):
+        return RelayCycle(start.gap_low, start.gap_high)
+    return RelayCycle(max(start.period_low - writing, start.period_low * 0.9), start.period_high)
 
 
 def _sleep_range(gap: tuple[float, float], sleep: float | None) -> tuple[float, float]:
@@ -193,6 +221,7 @@ def _follow(
     gap: tuple[float, float],
     writing: float,
     sleep: float | None,
+    strict: bool = False,
 ) -> tuple[RelayPhase, list[list[float]]] | None:
     """Follow the looks in order: the phase after the last, and each refresh seen as [its number
     in cycles from the first, earliest and latest first row, latest last row]."""
@@ -211,7 +240,8 @@ def _follow(
             if phase is None or b <= phase.last_high:
                 continue
             if phase.not_before is None or b > phase.not_before:
-                if b > phase.first(1)[1] + _LOST_SHARE * phase.period and phase.whole:
+                late = b > phase.first(1)[1] + _LOST_SHARE * phase.period
+                if late and (phase.whole or strict):
                     return None  # so late that the cycles are not what was learnt
                 phase = replace(phase, not_before=b)
             continue
@@ -256,6 +286,9 @@ def _follow(
             predicted_low = max(predicted_low, a)
         new_low, new_high = max(predicted_low, low), min(predicted_high, high)
         if new_low > new_high:  # the cycles did not hold it: its own looks say where it was
+            off = max(predicted_low - high, low - predicted_high)
+            if strict and off > _LOST_SHARE * phase.period:
+                return None  # not the cycles these gaps come from
             new_low, new_high = low, max(low, high)
         number += m
         phase = RelayPhase(

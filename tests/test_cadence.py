@@ -5,6 +5,7 @@ Pure functions of what was seen and when (``now`` is passed in), so no clock and
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -600,6 +601,84 @@ def test_the_first_look_at_a_new_batch_settles_the_refresh_it_saw():
     foreign = _grid_known_from_looks_every_half_second()
     foreign.observe_first_look([100.0, None], (109.1, 109.1))
     assert next_poll(windows, foreign, 109.1, 109.1) < 110.0
+
+
+def _a_relay_followed_by_an_earlier_kernel() -> dict:
+    """What a kernel that followed a relay on the 15 s grid keeps for the next one, through
+    JSON, as the history store keeps it."""
+    earlier = ServerRhythm()
+    earlier.expect_refresh_grid()
+    _watched_on_the_15_s_grid(earlier)
+    assert isinstance(earlier.grid(), RelayPhase)
+    return json.loads(json.dumps(earlier.export()))
+
+
+def _a_new_kernel(kept: dict | None) -> ServerRhythm:
+    kernel = ServerRhythm()
+    kernel.restore(kept)
+    kernel.expect_refresh_grid()
+    return kernel
+
+
+def test_a_relays_cycle_is_kept_for_the_next_kernel_and_its_phase_is_not():
+    kept = _a_relay_followed_by_an_earlier_kernel()
+    low, high = kept["relay_gaps"]  # from a refresh's last row to the next one's first
+    assert 14.0 < low <= 15.0 <= high < 16.0
+    kernel = _a_new_kernel(kept)
+    assert kernel.grid() is None, "where the refreshes are is found again"
+    assert kernel.export()["relay_gaps"] == [low, high], "kept until this kernel learns its own"
+    # hand-edited or older files: ignored
+    for bad in ([15.0], [15.0, "x"], [15.0, 14.0], [0.1, 0.2], "15"):
+        assert _a_new_kernel({"relay_gaps": bad}).export()["relay_gaps"] is None, bad
+
+
+def test_a_new_kernel_follows_a_relay_from_the_first_refresh_it_sees():
+    # a new kernel's first batch, submitted at 300 s, on the relay refreshing at 4 + 15k s.
+    # Without the cycle, looks a second apart until four refreshes give the grid: a batch of
+    # 100 made ~60 requests (model, benchmarks/README.md), against 14 with it
+    kernel = _a_new_kernel(_a_relay_followed_by_an_earlier_kernel())
+    first = _a_new_kernel(None)
+    assert first.discovery_gap() == pytest.approx(1.0)
+    assert 2.0 < kernel.discovery_gap() < 2.5, "15 % of the cycle apart"
+    for rhythm in (kernel, first):  # looks at 301.9 and 304.2 s: the second sees the refresh
+        rhythm.observe_first_look([], (301.9, 301.91), looked=5)
+        rhythm.observe_poll((301.9, 301.91), (304.2, 304.21), 5, running=0, looked=5)
+    assert first.grid() is None
+    phase = kernel.grid()
+    assert isinstance(phase, RelayPhase)
+    low, high = phase.first(1)
+    assert low < 319.0 < high < 320.0
+    # one look half a cycle on checks that the relay still cycles so; then the next refresh
+    windows = [(330.0, 400.0)]
+    check = next_poll(windows, kernel, 304.21, 304.2)
+    assert check == pytest.approx(311.7, abs=0.5)
+    kernel.observe_poll((304.2, 304.21), (check, check + 0.01), 0, running=5, looked=5)
+    assert low <= next_poll(windows, kernel, check + 0.01, check) <= high + 0.1
+    assert next_poll(windows, first, 304.21, 304.2) == pytest.approx(305.2, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("rule", "looks"),
+    [
+        ("the relay now refreshes every 2 s: the look half a cycle on sees tasks move",
+         [(307.8, 5)]),
+        ("it now refreshes every minute: no refresh in one and a half cycles of looks",
+         [(302.0 + 2.25 * k, 0) for k in range(11)]),
+    ],
+)  # fmt: skip
+def test_a_kept_cycle_the_relay_no_longer_keeps_is_found_again(rule, looks):
+    kernel = _a_new_kernel(_a_relay_followed_by_an_earlier_kernel())
+    kernel.observe_first_look([], (301.9, 301.91), looked=5)
+    previous = (301.9, 301.91)
+    if looks[0][1]:  # the first refresh seen at 304 s
+        kernel.observe_poll(previous, (304.2, 304.21), 5, running=0, looked=5)
+        previous = (304.2, 304.21)
+    for at, moved in looks:
+        kernel.observe_poll(previous, (at, at + 0.01), moved, running=5, looked=5)
+        previous = (at, at + 0.01)
+    assert kernel.grid() is None, rule
+    assert kernel.export()["relay_gaps"] is None, rule
+    assert kernel.discovery_gap() <= 1.0, "looks as in a first kernel"
 
 
 def test_the_rest_of_a_refresh_seen_in_part_is_no_refresh_of_its_own():
