@@ -27,6 +27,10 @@ look, once that one certainly came (or this one's, when the next may bring resul
 refresh that may bring results, looks sweep its bracket from its earliest time, a step apart.
 A look never sees two refreshes' rows at once where one may hold results: every task would
 move, the later refresh be taken for all written, and the rest of its rows wait a cycle.
+
+The gaps hold from one kernel to the next (``RelayCycle``, kept with the server's facts): a new
+kernel follows the relay from the first refresh its looks see (``cadence.ServerRhythm``), not
+from a grid, which takes four refreshes to find.
 """
 
 from __future__ import annotations
@@ -63,9 +67,9 @@ _MIN_LEAD_S = 0.03
 
 @dataclass(frozen=True)
 class RelayCycle:
-    """A relay's gaps between refreshes (from a refresh's last row to the next one's first), as
-    learnt by an earlier kernel: its sleep and its upstream's round trip hold from one kernel to
-    the next; where its refreshes are (the phase) does not."""
+    """A relay's gaps between refreshes (from a refresh's last row to the next one's first): its
+    sleep and its upstream's round trip. They hold from one kernel to the next, and are kept;
+    where its refreshes are (the phase) does not."""
 
     gap_low: float
     gap_high: float
@@ -173,12 +177,12 @@ def follow_relay(
     """The relay's phase, from its looks in order: ``changes`` (looks that saw tasks move),
     ``quiet`` (stretches in which looks saw none move while tasks were in progress).
     ``start``: the grid found before, the phase followed before or an earlier kernel's cycle
-    (``cycle_of``); ``writing``: how long our rows were seen to take to write; ``sleep``: the
-    relay's sleep, if known. The gaps' range is then
-    learnt from the refreshes followed (``_gap_range``), and the looks followed again with it.
-    None when no look saw a refresh, or the latest is not known well enough (or came so late
-    that the phase is lost): the grid serves then. ``strict``: the gaps are not yet known to
-    hold (an earlier kernel's): None also when a refresh came far outside them."""
+    (their gaps, ``cycle_of``); ``writing``: how long our rows were seen to take to write;
+    ``sleep``: the relay's sleep, if known. The gaps' range is then learnt from the refreshes
+    followed (``_gap_range``), and the looks followed again with it. None when no look saw a
+    refresh, or the latest is not known well enough (or came so late that the phase is lost):
+    the grid serves then. ``strict``: the gaps are not yet known to hold (an earlier kernel's):
+    None also when a refresh came far outside them, or none came long after they had one."""
     looks = sorted(changes, key=lambda c: c.by)
     writing = max(writing, WRITING_SHARE * start.period)  # an upper bound, unless seen longer
     stretches = sorted(quiet)
