@@ -497,12 +497,18 @@ class ServerRhythm:
         faster (followed as it was, the look for its next refresh went a whole old cycle on,
         saw tasks moved and took them for that refresh). None when no check is due (or a look
         since ``last_look`` made it)."""
-        if self._relay_cycle is None or self._cycle_confirmed or self._grid is not None:
+        cycle = self._cycle_on_probation()
+        if cycle is None or not self._grid_expected or len(self._changes) != 1:
             return None
-        if not self._grid_expected or len(self._changes) != 1:
-            return None
-        due = self._changes[0].by + self._relay_cycle.period / 2
+        due = self._changes[0].by + cycle.period / 2
         return due if last_look < due else None
+
+    def _cycle_on_probation(self) -> RelayCycle | None:
+        """An earlier kernel's cycle until two refreshes come as it has them (and none once
+        a grid is found: the grid is followed then)."""
+        if self._cycle_confirmed or self._grid is not None:
+            return None
+        return self._relay_cycle
 
     def _restored_cycle(self) -> RelayCycle | None:
         """A relay's gaps as an earlier kernel learnt them, while this one has neither followed
@@ -522,10 +528,10 @@ class ServerRhythm:
             quiet_looks = sum(looks for _, _, looks in self._quiet)
             self._grid = find_grid(list(self._changes), quiet, hint, slack, quiet_looks)
             found: RefreshGrid | RelayPhase | None = self._grid
-            cycle = self._relay_cycle if self._grid is None else None
             # an earlier kernel's cycle is followed from until this kernel's looks confirm it
-            checking = cycle is not None and not self._cycle_confirmed
-            start = cycle if checking else self._phase or self._grid or cycle
+            probation = self._cycle_on_probation()
+            checking = probation is not None
+            start = probation or self._phase or self._grid or self._relay_cycle
             if self._grid_expected and start is not None:
                 writing = min(
                     _MARGIN_SHARE * start.period, max([GRID_TICK_MARGIN_S, *self._margins])
