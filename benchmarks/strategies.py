@@ -336,8 +336,6 @@ class TrackerStrategy(Strategy):
         self.new_kernel = new_kernel
         if notify:
             self.flavors = ("plus", "trueai")
-        if new_kernel:  # what a new kernel finds again: a relay's refreshes
-            self.flavors = ("newapi",)
         self._tracker: Any = None
         self._home: tempfile.TemporaryDirectory[str] | None = None
 
@@ -443,8 +441,8 @@ def all_strategies(speed: float) -> list[Strategy]:
         TrackerStrategy(
             "mjwidgets-new-kernel",
             "Tracker in a new kernel: what an earlier kernel's Tracker kept of the server (two "
-            "batches tracked unmeasured) taken up from the history store; where a relay's "
-            "refreshes are found again",
+            "batches tracked unmeasured) taken up from the history store: job lengths and step "
+            "intervals; at a relay, its cycle (its refreshes' phase is found again)",
             new_kernel=True,
         ),
         TrackerStrategy(
