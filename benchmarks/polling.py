@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--realtime",
         action="store_true",
-        help="also the Tracker and its two closest peers at speed 1 (+3 min)",
+        help="also the Tracker (each batch kind) and its closest peers at speed 1 (minutes each)",
     )
     args = parser.parse_args(argv)
     options = Options(
