@@ -55,6 +55,7 @@ class Status(str, Enum):
 
 
 _PENDING = frozenset({Status.NOT_START, Status.SUBMITTED, Status.IN_PROGRESS})
+_ENDED_WITHOUT_RESULT = frozenset({Status.FAILURE, Status.CANCEL})
 # Statuses we have never seen but that clearly mean "not finished yet" (other APIs' vocabulary).
 _PENDING_LOOKING = frozenset({"", "PENDING", "QUEUED", "IN_QUEUE", "WAITING", "RUNNING", "STARTED"})
 
@@ -301,6 +302,12 @@ class Task:
     def is_done(self) -> bool:
         """Terminal: SUCCESS, FAILURE, CANCEL, or a status we do not know that is not pending."""
         return not self.is_pending and self.status is not Status.MODAL
+
+    @property
+    def ended_without_result(self) -> bool:
+        """It failed or was cancelled: no result is coming, and whatever preview it showed on
+        the way is not one (a moderator may stop a job at 30 %)."""
+        return self.status in _ENDED_WITHOUT_RESULT
 
     @property
     def needs_modal(self) -> bool:

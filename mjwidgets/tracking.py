@@ -52,7 +52,6 @@ log = redacting_logger("mjwidgets.tracking")
 DEFAULT_DEADLINE_S = 15 * 60
 RELAX_DEADLINE_S = 60 * 60
 _PREFETCH_MODES = ("none", "final", "watched", "all")
-_ENDED = (Status.FAILURE, Status.CANCEL)
 
 
 _trackers: weakref.WeakKeyDictionary[Any, Tracker] = weakref.WeakKeyDictionary()
@@ -517,7 +516,11 @@ class Tracker(ImageJobs, Poller):
         found: dict[str, Task] = {}
         for child in self.store.children(parent, self.base_url):
             origin = child.origin_button
-            if origin is None or origin.kind is not ButtonKind.UPSAMPLE or child.status in _ENDED:
+            if (
+                origin is None
+                or origin.kind is not ButtonKind.UPSAMPLE
+                or child.ended_without_result
+            ):
                 continue
             found.setdefault(origin.custom_id, self.get(child) or child.bind(self))
         return found

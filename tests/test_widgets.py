@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -11,8 +12,9 @@ import comm
 import pytest
 from ipywidgets import Widget
 
-from mjwidgets import Client, Studio, TaskView, Tracker, sim
+from mjwidgets import Client, HistoryView, Studio, TaskView, Tracker, sim
 from mjwidgets.errors import ValidationError
+from mjwidgets.imagecache import PREVIEW
 from mjwidgets.store import HistoryStore
 from mjwidgets.sweep import Sweep
 from mjwidgets.widgets.cardmodel import CardModel
@@ -73,6 +75,34 @@ def test_a_result_shows_while_every_preview_thread_is_stuck(studio):
         assert view.card.image_size == [2048, 2048]
     finally:
         release.set()
+
+
+def test_a_job_refused_half_way_keeps_no_preview_and_says_why(tmp_path):
+    # a moderator stopping a job at 60 %: the blurred preview drawn on the way is no result,
+    # and under its reason it looked like one (the web app shows no picture for a failed job)
+    with sim.start(speed=12) as server:
+        tracker = Tracker(Client(server.url), store=HistoryStore(tmp_path / "history.sqlite3"))
+        try:
+            studio = Studio(tracker=tracker)
+            server.configure(fail_rate=1.0, fail_at=60, fail_reason="Banned prompt: no")
+            view = studio.imagine("a scene the moderator refuses")
+            card = view.card
+            _until(lambda: card.is_preview and len(card.image) > 0 or card.status == "FAILURE")
+            assert card.is_preview and card.image, "a preview showed while it ran"
+            running = dataclasses.replace(view.task)  # as it was: the tracker updates its own
+            _until(lambda: card.status == "FAILURE")
+            _until(lambda: not card.image)
+            assert "Banned prompt" in card.fail_reason
+            # nor does the history's gallery show it, though the cache has it
+            assert tracker.cache.fetch(running, PREVIEW)
+            assert tracker.cache.path(view.task, PREVIEW), "the preview is in the cache"
+            history = HistoryView(tracker=tracker)
+            (item,) = [i for i in history.gallery.items if i["task_id"] == view.task.id]
+            assert item["thumb"] is None and item["status"] == "FAILURE"
+            history.close()
+            studio.close()
+        finally:
+            tracker.close()
 
 
 def test_asks_while_a_card_job_runs_make_one_more_run_not_one_each():

@@ -401,7 +401,8 @@ class HistoryView(ipywidgets.VBox):
     def _image_path(self, task: Task) -> Path | None:
         try:
             path = self.cache.path(task, FINAL)
-            if path is None and task.status is not Status.SUCCESS:
+            # a running job's latest preview; a failed one's is no result (its card shows none)
+            if path is None and task.status is not Status.SUCCESS and not task.ended_without_result:
                 path = self.cache.path(task, PREVIEW)
         except MJError:
             return None

@@ -381,9 +381,22 @@ class TaskView(ipywidgets.VBox):
         # new-api shows status "" before its first refresh: the job is queued
         unknown_pending = task.status is Status.UNKNOWN and task.is_pending
         state["status"] = "NOT_START" if unknown_pending else task.status_raw or task.status.value
+        if task.ended_without_result:
+            self._drop_preview(state)
         self._show_state(state)
-        if task.image_url and (task.image_url, task.status is Status.SUCCESS) != self._shown_image:
+        shown = (task.image_url, task.status is Status.SUCCESS)
+        if task.image_url and not task.ended_without_result and shown != self._shown_image:
             self._request_image()
+
+    def _drop_preview(self, state: dict[str, Any]) -> None:
+        """A job that failed or was cancelled shows no picture, as the web app shows none: the
+        preview it drew on the way (a moderator may stop a job at 30 %) is not a result, and
+        under its one-line reason it looked like one. Under the lock, so that a preview on its
+        way now is not shown after it (`_show_picture`)."""
+        with self._lock:
+            if self._shown_image[0] is not None and not self._shown_image[1]:
+                state.update(image=b"", is_preview=False)
+                self._shown_image = (None, False)
 
     def _first_extras(self, task: Task) -> dict[str, Any]:
         """What a new card can show at once besides the task: whether a prompt box takes its
@@ -460,7 +473,8 @@ class TaskView(ipywidgets.VBox):
     def _show_preview(self) -> None:
         task = self.task
         key = (task.image_url, False)
-        if task.status is Status.SUCCESS or not task.image_url or key == self._shown_image:
+        ended = task.status is Status.SUCCESS or task.ended_without_result
+        if ended or not task.image_url or key == self._shown_image:
             return
 
         def picture() -> tuple[bytes, tuple[int, int]]:
@@ -487,12 +501,12 @@ class TaskView(ipywidgets.VBox):
         self, key: tuple[str | None, bool], data: bytes, size: tuple[int, int]
     ) -> None:
         """Put a picture on the card, unless the result is there already: a preview that took
-        longer than the result's image must not cover it."""
+        longer than the result's image must not cover it, nor show after the job failed."""
         if not all(size):  # no record of the image's own size: the picture's
             with Image.open(io.BytesIO(data)) as shown:
                 size = shown.size
         with self._lock:
-            if self._shown_image[1] and not key[1]:
+            if not key[1] and (self._shown_image[1] or self.task.ended_without_result):
                 return
             with self.card.hold_sync():
                 self.card.image = data

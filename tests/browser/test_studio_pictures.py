@@ -90,6 +90,15 @@ def test_a_studio_of_30_cards_at_two_widths_in_light_and_dark(jupyter_lab, brows
     page = nb.page
     _settled(nb)
     assert nb.eval("len(studio.cards)") == 30
+    # the refused job: its reason in one line, and no picture (not the preview it drew first)
+    refused = f".mjw-task[data-task-id='{nb.eval('failed.task.id')}']"
+    page.wait_for_function(
+        "sel => { const card = document.querySelector(sel); return card.dataset.hasImage"
+        " === 'false' && card.querySelector('.mjw-figure').hidden; }",
+        arg=refused,
+        timeout=60_000,
+    )
+    assert "the moderator said no" in page.locator(f"{refused} .mjw-fail").inner_text()
     for theme in ("light", "dark"):
         if theme == "dark":
             nb.set_theme("dark")
