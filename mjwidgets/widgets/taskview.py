@@ -473,8 +473,8 @@ class TaskView(ipywidgets.VBox):
     def _show_preview(self) -> None:
         task = self.task
         key = (task.image_url, False)
-        ended = task.status is Status.SUCCESS or task.ended_without_result
-        if ended or not task.image_url or key == self._shown_image:
+        over = task.status is Status.SUCCESS or task.ended_without_result  # no preview to show
+        if over or not task.image_url or key == self._shown_image:
             return
 
         def picture() -> tuple[bytes, tuple[int, int]]:
