@@ -52,14 +52,28 @@ _PLAY = """async ([src, mime, base64]) => {
     setTimeout(() => resolve('no data after 30 s'), 30000);
   });
   if (ready) return {error: ready, readyState: v.readyState};
+  // 'loadeddata' says the frame at 0 s is decoded, not that it can be drawn yet: on a loaded
+  // machine chromium hands drawImage a black frame for a while. Seek to 0 s (which decodes and
+  // presents that frame) and read it back until it is not blank, within the same 30 s.
+  await new Promise(resolve => {
+    v.addEventListener('seeked', resolve, {once: true});
+    v.currentTime = 0;
+    setTimeout(resolve, 30000);
+  });
   const first = document.createElement('canvas');
   first.width = v.videoWidth; first.height = v.videoHeight;
-  first.getContext('2d').drawImage(v, 0, 0);
+  const context = first.getContext('2d', {willReadFrequently: true});
   let pixels = null;  // a cross-origin clip (the CDN sends no CORS headers) cannot be read back
-  try {
-    pixels = Array.from(first.getContext('2d').getImageData(0, 0, first.width,
-                                                            first.height).data);
-  } catch (e) { pixels = null; }
+  const drawBy = performance.now() + 30000;
+  for (;;) {
+    context.drawImage(v, 0, 0);
+    try {
+      pixels = Array.from(context.getImageData(0, 0, first.width, first.height).data);
+    } catch (e) { pixels = null; break; }
+    if (pixels.some((value, i) => i % 4 !== 3 && value !== 0)) break;
+    if (performance.now() > drawBy) break;
+    await new Promise(r => setTimeout(r, 100));
+  }
   const readyState = v.readyState;
   await v.play();
   const started = v.currentTime;
