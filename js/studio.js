@@ -481,6 +481,7 @@ function render({ model, el: host, signal }) {
     const parts = [];
     if (c.cards) parts.push(`${c.cards} card${c.cards === 1 ? "" : "s"}`);
     if (c.running) parts.push(`${c.running} running`);
+    if (c.queued) parts.push(`${c.queued} queued`);
     if (c.failed) parts.push(`${c.failed} failed`);
     counts.textContent = parts.join(" · ");
   }

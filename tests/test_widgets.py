@@ -392,6 +392,23 @@ def test_standalone_task_view_shows_children_below_itself(studio):
     assert child in view.children
 
 
+def test_the_studio_counts_a_job_the_server_has_not_started_as_queued_not_running(tmp_path):
+    """The Studio's summary says what its cards say: a job waiting for a free slot is queued."""
+    with sim.start(speed=2, concurrency=1) as server:  # a job ~26 s: the second waits
+        client = Client(server.url)
+        tracker = Tracker(client, store=HistoryStore(tmp_path / "h.sqlite3"))
+        try:
+            studio = Studio(client, tracker=tracker)
+            first = studio.imagine("a red fox in snow")
+            second = studio.imagine("a lighthouse at dusk")
+            _until(lambda: first.card.status == "IN_PROGRESS")
+            assert second.card.status in ("NOT_START", "SUBMITTED"), "one slot: it waits"
+            _until(lambda: studio.bar.counts.get("running") == 1)
+            assert studio.bar.counts == {"cards": 2, "running": 1, "queued": 1, "failed": 0}
+        finally:
+            tracker.close()
+
+
 def test_a_sweep_submits_the_product_a_few_at_a_time(tmp_path):
     with sim.start(speed=100, concurrency=2, queue_size=1) as server:
         client = Client(server.url)

@@ -339,9 +339,10 @@ class Studio(ipywidgets.VBox):
         statuses = [view.card.status for view in list(self.cards.values())]
         for sweep in self.sweeps:
             statuses += [view.card.status for view in list(sweep.views.values())]
-        self.bar.counts = {
+        self.bar.counts = {  # as the cards say it: "queued" until the server starts a job
             "cards": len(statuses),
-            "running": sum(s in ("NOT_START", "SUBMITTED", "IN_PROGRESS", "") for s in statuses),
+            "running": sum(s == "IN_PROGRESS" for s in statuses),
+            "queued": sum(s in ("NOT_START", "SUBMITTED", "") for s in statuses),
             "failed": sum(s == "FAILURE" for s in statuses),
         }
         self._snapshot.touch()

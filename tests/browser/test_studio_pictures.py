@@ -41,7 +41,7 @@ import time
 deadline = time.monotonic() + 120
 while failed.task.status.value != "FAILURE" and time.monotonic() < deadline:
     time.sleep(0.2)
-server.configure(fail_rate=0.0, speed=0.5)
+server.configure(fail_rate=0.0, speed=0.5, concurrency=1)  # one runs, one waits its turn
 running = [studio.imagine(p) for p in ("a slow sunrise over the sea --ar 3:2", "a quiet harbour")]
 """,
 ]
@@ -99,6 +99,18 @@ def test_a_studio_of_30_cards_at_two_widths_in_light_and_dark(jupyter_lab, brows
         timeout=60_000,
     )
     assert "the moderator said no" in page.locator(f"{refused} .mjw-fail").inner_text()
+    # the summary says what the cards say: a job the server has not started yet is queued
+    page.wait_for_function(
+        """() => {
+          const cards = [...document.querySelectorAll('.mjw-cards > .mjw-taskview .mjw-task')];
+          const count = states => cards.filter(c => states.includes(c.dataset.status)).length;
+          const said = [[cards.length, 'cards'], [count(['IN_PROGRESS']), 'running'],
+                        [count(['NOT_START', 'SUBMITTED', '']), 'queued'],
+                        [count(['FAILURE']), 'failed']].filter(([n]) => n).map(p => p.join(' '));
+          return document.querySelector('.mjw-studio-counts').textContent === said.join(' · ');
+        }""",
+        timeout=60_000,
+    )
     for theme in ("light", "dark"):
         if theme == "dark":
             nb.set_theme("dark")
