@@ -403,6 +403,7 @@ def test_the_studio_counts_a_job_the_server_has_not_started_as_queued_not_runnin
             second = studio.imagine("a lighthouse at dusk")
             _until(lambda: first.card.status == "IN_PROGRESS")
             assert second.card.status in ("NOT_START", "SUBMITTED"), "one slot: it waits"
+            assert second.card.status_text == "queued", "the card says so too"
             _until(lambda: studio.bar.counts.get("running") == 1)
             assert studio.bar.counts == {"cards": 2, "running": 1, "queued": 1, "failed": 0}
         finally:

@@ -107,7 +107,11 @@ def test_a_studio_of_30_cards_at_two_widths_in_light_and_dark(jupyter_lab, brows
           const said = [[cards.length, 'cards'], [count(['IN_PROGRESS']), 'running'],
                         [count(['NOT_START', 'SUBMITTED', '']), 'queued'],
                         [count(['FAILURE']), 'failed']].filter(([n]) => n).map(p => p.join(' '));
-          return document.querySelector('.mjw-studio-counts').textContent === said.join(' · ');
+          const waiting = cards.filter(c => ['NOT_START', 'SUBMITTED'].includes(c.dataset.status));
+          const badges = waiting.every(c => c.querySelector('.mjw-status').textContent
+                                           .startsWith('queued'));  // "… · may be stuck" too
+          return badges
+            && document.querySelector('.mjw-studio-counts').textContent === said.join(' · ');
         }""",
         timeout=60_000,
     )
