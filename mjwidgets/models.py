@@ -55,6 +55,7 @@ class Status(str, Enum):
 
 
 _PENDING = frozenset({Status.NOT_START, Status.SUBMITTED, Status.IN_PROGRESS})
+_QUEUED = frozenset({Status.NOT_START, Status.SUBMITTED})
 _ENDED_WITHOUT_RESULT = frozenset({Status.FAILURE, Status.CANCEL})
 # Statuses we have never seen but that clearly mean "not finished yet" (other APIs' vocabulary).
 _PENDING_LOOKING = frozenset({"", "PENDING", "QUEUED", "IN_QUEUE", "WAITING", "RUNNING", "STARTED"})
@@ -297,6 +298,16 @@ class Task:
         if self.status is Status.UNKNOWN:
             return self.status_raw.upper() in _PENDING_LOOKING
         return self.status in _PENDING
+
+    @property
+    def is_queued(self) -> bool:
+        """Not started yet: waiting for a slot at the proxy (NOT_START), or taken and not yet
+        started by Midjourney (SUBMITTED — also what a submit's code 1 says of the first job
+        that waits); a status we do not know that looks pending too (new-api's "" until its
+        first refresh)."""
+        if self.status is Status.UNKNOWN:
+            return self.is_pending
+        return self.status in _QUEUED
 
     @property
     def is_done(self) -> bool:

@@ -237,14 +237,10 @@ def fail_words(reason: str) -> str:
 
 def status_words(task: Task, *, stuck: bool = False) -> str:
     """The status of a card in words: "queued", "running 46 %", "waiting for your input",
-    "failed: …" (the reason in words, the server's kept), "… · may be stuck".
-
-    Not started yet is "queued", whatever the server calls it: NOT_START, "" (new-api, until its
-    first refresh) or SUBMITTED — what a proxy answers for a job it has taken but Midjourney has
-    not started, and what a submit's code 1 says of the first job that waits for a slot."""
+    "failed: …" (the reason in words, the server's kept), "… · may be stuck". Not started yet
+    is "queued", whatever the server calls it (`Task.is_queued`)."""
     status = task.status
-    waiting = status in (Status.NOT_START, Status.SUBMITTED)
-    if waiting or (status is Status.UNKNOWN and task.is_pending):
+    if task.is_queued:
         words = "queued"
     elif status is Status.IN_PROGRESS:
         words = f"running {task.progress} %"

@@ -166,6 +166,25 @@ def test_unknown_status_is_kept_and_terminal():
 
 
 @pytest.mark.parametrize(
+    ("status", "queued"),
+    [
+        ("NOT_START", True),
+        ("SUBMITTED", True),
+        ("", True),
+        ("QUEUED", True),
+        ("IN_PROGRESS", False),
+        ("MODAL", False),
+        ("SUCCESS", False),
+        ("FAILURE", False),
+        ("EXPIRED", False),
+    ],
+)
+def test_a_job_not_started_yet_is_queued_whatever_the_server_calls_it(status, queued):
+    """NOT_START (the proxy's queue), SUBMITTED (Midjourney has not started it), new-api's ""."""
+    assert Task.from_json({"id": "1", "status": status}).is_queued is queued
+
+
+@pytest.mark.parametrize(
     ("status", "progress", "expected"),
     [
         ("IN_PROGRESS", "45%", 45),

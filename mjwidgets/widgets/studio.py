@@ -26,7 +26,7 @@ from .. import budget as budgets
 from .. import wording
 from ..client import Client
 from ..errors import BudgetExceeded, MJError
-from ..models import Task
+from ..models import Status, Task
 from ..replay import Replay
 from ..replay import replay as run_replay
 from ..sweep import Sweep
@@ -336,14 +336,14 @@ class Studio(ipywidgets.VBox):
         return [view.picture() for view in views]
 
     def _changed(self) -> None:
-        statuses = [view.card.status for view in list(self.cards.values())]
+        tasks = [view.task for view in list(self.cards.values())]
         for sweep in self.sweeps:
-            statuses += [view.card.status for view in list(sweep.views.values())]
-        self.bar.counts = {  # as the cards say it: "queued" until the server starts a job
-            "cards": len(statuses),
-            "running": sum(s == "IN_PROGRESS" for s in statuses),
-            "queued": sum(s in ("NOT_START", "SUBMITTED", "") for s in statuses),
-            "failed": sum(s == "FAILURE" for s in statuses),
+            tasks += [view.task for view in list(sweep.views.values())]
+        self.bar.counts = {  # in the cards' words: "queued" until the server starts a job
+            "cards": len(tasks),
+            "running": sum(task.status is Status.IN_PROGRESS for task in tasks),
+            "queued": sum(task.is_queued for task in tasks),
+            "failed": sum(task.status is Status.FAILURE for task in tasks),
         }
         self._snapshot.touch()
 
