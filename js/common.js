@@ -40,6 +40,12 @@ function markPending(button, pending = true) {
 }
 const isPending = (button) => button.classList.contains("mjw-pending");
 
+// The second click of a double click (the browser counts them: `event.detail` 2, 3, …) is the
+// first click again, not a second job. A button that costs money ignores it however late the
+// page hears it: on a loaded machine the first click's job can be submitted, and its button
+// pressable again, before the second click arrives. (Enter and Space click with detail 0.)
+const repeatClick = (event) => event.detail > 1;
+
 // The widget's style sheets, one <style> per file for the whole page (widgets/plumbing.py:
 // front_end(styles=…) calls this first). A sheet already there with the same text is left
 // alone: anywidget's own _css path rewrites its <style> for every new widget, and every rewrite

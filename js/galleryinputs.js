@@ -43,8 +43,9 @@ function galleryInputs(model, signal) {
     update(count);
     model.send(content);
   }
-  blend.addEventListener("click", () => send({ type: "blend_ticked", dimensions: shape.value }),
-    { signal });
+  blend.addEventListener("click", (event) => {
+    if (!repeatClick(event)) send({ type: "blend_ticked", dimensions: shape.value });
+  }, { signal });
   useAs.addEventListener("click", () => {
     menu.hidden = !menu.hidden;
     useAs.setAttribute("aria-expanded", String(!menu.hidden));

@@ -115,7 +115,9 @@ function lightboxShow(spec) {
     const button = el("button", `mjw-lb-action ${action.className || ""}`.trim(), action.label);
     button.title = action.title || action.label;
     if (action.disabled) button.disabled = true;
-    button.addEventListener("click", () => action.run(button), { signal });
+    button.addEventListener("click", (event) => {
+      if (!repeatClick(event)) action.run(button); // Upscale / Vary here: a double click, one job
+    }, { signal });
     p.actions.appendChild(button);
   }
   const cards = lightboxCards();

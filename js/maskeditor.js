@@ -111,7 +111,8 @@ function render({ model, el: host, signal }) {
       model.save_changes();
     }
   };
-  submit.addEventListener("click", () => {
+  submit.addEventListener("click", (event) => {
+    if (repeatClick(event)) return; // a double click is one job
     flushPrompt();
     model.send({ type: "submit" });
   }, { signal });

@@ -55,7 +55,9 @@ function render({ model, el: host, signal }) {
       const close = el("button", "mjw-drop-dismiss", "Dismiss");
       close.type = "button";
       go.addEventListener("click", () => model.send({ type: "continue" }), { signal });
-      again.addEventListener("click", () => model.send({ type: "replay" }), { signal });
+      again.addEventListener("click", (event) => {
+        if (!repeatClick(event)) model.send({ type: "replay" }); // a double click is one replay
+      }, { signal });
       close.addEventListener("click", () => model.send({ type: "dismiss" }), { signal });
       actions.append(go, again, close, el("span", "mjw-drop-estimate", offer.estimate || ""));
       root.append(head, prompt, actions);

@@ -162,13 +162,15 @@ function imageTools(model, signal, send, promptText) {
     option.value = value;
     shape.appendChild(option);
   }
-  blend.addEventListener("click", () => send({ type: "tool_blend", dimensions: shape.value }),
-    { signal });
+  blend.addEventListener("click", (event) => {
+    if (!repeatClick(event)) send({ type: "tool_blend", dimensions: shape.value });
+  }, { signal });
   const shorten = el("button", "mjw-tool mjw-tool-shorten", "Shorten");
   shorten.type = "button";
   shorten.title = "Propose shorter versions of the prompt in the box";
-  shorten.addEventListener("click", () => send({ type: "tool_shorten", prompt: promptText() }),
-    { signal });
+  shorten.addEventListener("click", (event) => {
+    if (!repeatClick(event)) send({ type: "tool_shorten", prompt: promptText() });
+  }, { signal });
   const edit = fileTool("tool_edit", "Edit an image…",
     "Drop or pick an image: the editor opens on it (repaint a region, or retexture it)");
   bar.append(describe, blend, shape, shorten, edit);

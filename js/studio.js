@@ -405,7 +405,9 @@ function render({ model, el: host, signal }) {
     }
   }, { signal });
 
-  imagine.addEventListener("click", submit, { signal });
+  imagine.addEventListener("click", (event) => {
+    if (!repeatClick(event)) submit(); // a double click is one job
+  }, { signal });
   settingsToggle.addEventListener("click", () => {
     settings.hidden = !settings.hidden;
     settingsToggle.setAttribute("aria-expanded", String(!settings.hidden));

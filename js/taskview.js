@@ -493,7 +493,8 @@ function render({ model, el: host, signal }) {
         button.classList.add("mjw-used");
       }
       if (pending.has(b.custom_id)) markPending(button);
-      button.addEventListener("click", () => {
+      button.addEventListener("click", (event) => {
+        if (repeatClick(event)) return; // a double click is one job
         if (isPending(button)) return; // its request is on its way: one click, one job
         if (!enabled) {
           explain(reason);
@@ -522,8 +523,8 @@ function render({ model, el: host, signal }) {
         button.classList.add("mjw-control");
         button.dataset.control = c.id;
         if (!enabled && !reason) markPending(button); // busy: its request is on its way
-        button.addEventListener("click", () => {
-          if (isPending(button)) return;
+        button.addEventListener("click", (event) => {
+          if (repeatClick(event) || isPending(button)) return;
           if (!enabled) {
             if (reason) explain(reason);
             return;
@@ -597,7 +598,8 @@ function render({ model, el: host, signal }) {
     flashNote(promptRow, (await copyText(model.get("prompt") || "")) ? "Copied" : "Copy failed");
   }, { signal });
 
-  modalSend.addEventListener("click", () => {
+  modalSend.addEventListener("click", (event) => {
+    if (repeatClick(event)) return;
     send({ type: "modal_send", prompt: modalPrompt.value });
   }, { signal });
   modalCancel.addEventListener("click", () => send({ type: "modal_cancel" }), { signal });

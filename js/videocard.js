@@ -145,7 +145,8 @@ function renderVideoCard(args) {
       longer.title = offer;
       longer.dataset.press = extendKey(index);
       markPending(longer, extending().has(extendKey(index)));
-      longer.addEventListener("click", () => {
+      longer.addEventListener("click", (event) => {
+        if (repeatClick(event)) return; // a double click is one job
         if (isPending(longer)) return; // its job is on its way: one click, one job
         if (kernelState !== "live") {
           say(offlineText(kernelState, "card"));

@@ -109,6 +109,18 @@ def test_the_editor_on_a_dropped_image_repaints_inside_the_mask_only(tmp_path):
         assert (np.abs(tile[inside] - source[inside]).sum(axis=1) > 0).mean() > 0.9
 
 
+def test_a_double_click_on_retexture_is_one_job(tmp_path):
+    with studio_on("trueai", tmp_path) as (server, studio):
+        editor = studio.edit(picture((90, 90, 90)))
+        editor.mask_editor.prompt = "marble"
+        editor.retexture_button.click()
+        editor.retexture_button.click()  # the second click of a double click
+        view = until(lambda: next(iter(studio.cards.values()), None), "the retexture's card")
+        assert studio.tracker.wait(view.task, timeout=60).action == "RETEXTURE"
+        assert server.stats()["requests"].get("POST /mj/submit/retexture", 0) == 1
+        assert len(studio.cards) == 1
+
+
 def test_the_editor_says_what_the_server_cannot_before_sending(tmp_path):
     with studio_on("newapi", tmp_path) as (server, studio):
         editor = studio.edit(picture((90, 90, 90)))

@@ -245,6 +245,20 @@ def test_submit_with_a_mask_calls_back_with_the_editor(editor):
     assert editor.bar.state == "" and editor.error == "the server said no"
 
 
+def test_a_second_submit_while_the_first_is_sending_sends_nothing(editor):
+    """A double click on Submit is one job: the kernel may hear both clicks before the owner
+    has answered the first."""
+    calls = []
+    editor.on_submit(calls.append)
+    drag(editor, (30, 30), (240, 150))
+    press(editor, "submit")
+    press(editor, "submit")
+    assert calls == [editor]
+    editor.show_error("the server said no")  # answered: Submit sends again
+    press(editor, "submit")
+    assert calls == [editor, editor]
+
+
 def test_a_failing_submit_callback_is_shown(editor):
     def boom(_editor):
         raise RuntimeError("proxy said no")

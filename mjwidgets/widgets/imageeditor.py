@@ -51,7 +51,7 @@ class ImageEditor(W.VBox):
             tooltip="Keep the image's shapes and give it the prompt's look (no mask needed)",
         )
         self.retexture_button.add_class("mjw-retexture")
-        self.retexture_button.on_click(lambda _b: self._start("retexture"))
+        self.retexture_button.on_click(self._retexture_clicked)
         head = W.HBox([self.title, self.retexture_button])
         head.add_class("mjw-editor-head")
         super().__init__([head, self.note, self.mask_editor])
@@ -72,6 +72,11 @@ class ImageEditor(W.VBox):
         problems += [f"Retexture: {w}" for w in [self.why_not("retexture")] if w]
         self.retexture_button.disabled = bool(self.why_not("retexture"))
         self.note.value = "<br>".join(html.escape(p) for p in problems)
+
+    def _retexture_clicked(self, _button: W.Button) -> None:
+        if self.mask_editor.bar.state == "sending":
+            return  # a job is on its way (a double click, or Submit's): one click, one job
+        self._start("retexture")
 
     def _start(self, route: str) -> None:
         why = self.why_not(route)

@@ -243,7 +243,10 @@ class MaskEditor(W.VBox):
     def submit(self) -> bool:
         """What the Submit button does: refuse an empty mask, else call the submit callbacks.
 
-        The editor then says "Sending…" until its owner closes it or calls ``show_error``."""
+        The editor then says "Sending…" until its owner closes it or calls ``show_error``;
+        meanwhile a second Submit (a double click's second click) sends nothing more."""
+        if self.bar.state == "sending":
+            return False  # its job is on its way: one click, one job
         if masks.is_empty(self._native_mask()):
             self._show_error(EMPTY_MESSAGE)
             return False

@@ -3,6 +3,10 @@ card copies its prompt, and Compare of three fits the cell without scrolling sid
 
 from __future__ import annotations
 
+import json
+import time
+
+import harness
 from harness import open_notebook
 
 CELLS = [
@@ -141,3 +145,58 @@ def test_a_click_keeps_the_keyboard_on_the_card_and_bills_once(jupyter_lab, brow
         "the redrawn ♥ keeps the focus"
     )
     assert not nb.page_errors(), nb.console
+
+
+def test_a_double_click_heard_after_its_job_was_sent_is_still_one_job(jupyter_lab, browser):
+    """On a loaded machine the second click of a double click can reach the page after the
+    first click's job was submitted and its button is pressable again: it is still the person's
+    one click. V1 is clicked, its new card appears, then the page hears the second click (the
+    browser counts it: detail 2) — no second click leaves the page, no second job is billed."""
+    context = browser.new_context(viewport=harness.VIEWPORT)
+    try:
+        page = context.new_page()
+        sent: list[bytes] = []  # every frame the page sends to the kernel, in order
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framesent", lambda p: sent.append(p if isinstance(p, bytes) else p.encode())
+            ),
+        )
+        nb = open_notebook(jupyter_lab, page, "card_late_double_click", CELLS, timeout=180)
+        grid_id = nb.eval("grid.task.id")
+        _painted(page, grid_id)
+        v1_id = nb.eval("next(b.custom_id for b in grid.task.buttons if b.label == 'V1')")
+
+        def clicks_of_v1() -> int:
+            return sum(b'"click"' in f and json.dumps(v1_id).encode() in f for f in sent)
+
+        before = nb.eval("mjw.sim.embedded().stats()['requests'].get('POST /mj/submit/action', 0)")
+        v1 = page.locator(f".mjw-task[data-task-id='{grid_id}'] button.mjw-button", has_text="V1")
+        box = v1.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        nb.wait_until("len(studio.cards) == 3", timeout=120)  # V1's card: its job was sent
+        page.wait_for_function(  # and its button is pressable again
+            "([card, id]) => document.querySelector(`.mjw-task[data-task-id='${card}']"
+            " button.mjw-button[data-custom-id='${CSS.escape(id)}']:not(.mjw-pending)`)",
+            arg=[grid_id, v1_id],
+            timeout=60_000,
+        )
+        assert clicks_of_v1() == 1
+        page.mouse.down(click_count=2)  # the double click's second click, heard late
+        page.mouse.up(click_count=2)
+        # a fence: the ♥ after it goes down the same socket, so what the second click sent (if
+        # anything) is in `sent` once the ♥'s message is
+        hearts_before = sum(b'"favourite"' in f for f in sent)
+        page.locator(f".mjw-task[data-task-id='{grid_id}'] .mjw-marks .mjw-fav").click()
+        deadline = time.monotonic() + 60
+        while sum(b'"favourite"' in f for f in sent) == hearts_before:
+            assert time.monotonic() < deadline, "the ♥'s message never left the page"
+            page.wait_for_timeout(100)
+        assert clicks_of_v1() == 1, "the second click of a double click sent a second job"
+        nb.wait_until(f"studio.cards[{grid_id!r}].card.marks.get('favourite')", timeout=60)
+        after = nb.eval("mjw.sim.embedded().stats()['requests'].get('POST /mj/submit/action', 0)")
+        assert after - before == 1, "billed once"
+        assert nb.eval("len(studio.cards)") == 3
+        assert not nb.page_errors(), nb.console
+    finally:
+        context.close()
