@@ -112,11 +112,14 @@ def test_a_dropped_picture_offers_to_continue_from_it(setup, tmp_path):
     studio = Studio(tracker=tracker)
     try:
         drop = studio.drop
+        shown_files: list[str] = []  # every offer the page is sent names the file dropped
+        drop.widget.observe(lambda c: shown_files.append(c["new"].get("file", "")), "offer")
         drop._on_message(drop.widget, {"type": "file", "name": "kite.png"},
                          [picture.read_bytes()])  # fmt: skip
         _until(lambda: drop.widget.offer.get("id") == single.id)
         offer = drop.widget.offer
         assert offer["file"] == "kite.png" and offer["same_server"] is True
+        assert shown_files == ["kite.png"], "never the name of the kernel's copy"
         assert offer["prompt"] == "a teal kite over dunes --ar 3:2"
         assert offer["estimate"].startswith("≈ 1.0 Fast GPU minutes for 2 jobs")
         drop._on_message(drop.widget, {"type": "continue"}, [])

@@ -55,8 +55,9 @@ class ProvenanceDrop:
         self.record: dict[str, Any] | None = None
         self.widget.on_msg(self._on_message)
 
-    def offer(self, path: str | Path) -> dict[str, Any]:
-        """Read a file's record and offer to go on from it (what a drop does); returns it."""
+    def offer(self, path: str | Path, name: str = "") -> dict[str, Any]:
+        """Read a file's record and offer to go on from it (what a drop does); returns it.
+        ``name``: the file's name as the person knows it (a drop is read from a copy)."""
         record = provenance(path)
         self.record = record
         same = str(record.get("server") or "") == self.studio.tracker.base_url
@@ -68,7 +69,7 @@ class ProvenanceDrop:
         self.widget.error = ""
         self.widget.note = ""
         self.widget.offer = {
-            "file": Path(path).name,
+            "file": name or Path(path).name,
             "id": str(record.get("id") or ""),
             "action": str(record.get("action") or ""),
             "prompt": str(record.get("prompt") or ""),
@@ -101,12 +102,10 @@ class ProvenanceDrop:
             path = Path(folder) / f"dropped{suffix}"
             path.write_bytes(data)
             try:
-                self.offer(path)
+                self.offer(path, name)  # one offer, with the name: never the copy's
             except MJError as exc:
                 self.widget.offer = {}
                 self.widget.note = f"{name}: {wording.error_words(exc)}"
-                return
-        self.widget.offer = {**self.widget.offer, "file": name}
 
     def _on_message(self, _widget: Any, content: dict, buffers: list) -> None:
         kind = content.get("type")
