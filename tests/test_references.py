@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -121,11 +122,15 @@ def test_the_servers_own_link_expiry_decides_when_to_upload_again(plus):
     first = client.imagine("a fox", sref=red)
     client.imagine("a fox", sref=red)
     assert "?ex=" in first.prompt and requests_of(plus, UPLOAD) == 1, "a fresh link is reused"
+    live = str(Prompt(first.prompt).params["sref"])
+    assert requests.get(live, timeout=10).status_code == 200, "a live link serves the picture"
     plus.configure(attachment_ttl=1.0)  # links that die in a second
     blue = png((20, 20, 220))
     short = client.imagine("a fox", sref=blue)
     link = str(Prompt(short.prompt).params["sref"])
-    assert requests.get(link, timeout=10).status_code == 200
+    # (not fetched while live: issued at a whole second, it may be dead before any look)
+    signed = parse_qs(urlsplit(link).query)
+    assert int(signed["ex"][0], 16) - int(signed["is"][0], 16) == 1, "it says: one second"
     deadline = time.monotonic() + 30
     while requests.get(link, timeout=10).status_code != 404:  # the link expires
         assert time.monotonic() < deadline, "the link never expired"
