@@ -439,7 +439,15 @@ def rows(nb, options: Options) -> list[Row]:
                     f"cell {_r(empty_cell_s)} s); into {cards} cards, of it the cell "
                     f"{_r(big_cell_s)} s",
                 ),
-                Goal(f"saved notebook per 100 cards ({shown} cards)", _r(per_100), 25, unit="MB"),
+                Goal(
+                    f"saved notebook per 100 cards ({shown} cards)",
+                    _r(per_100),
+                    25,
+                    unit="MB",
+                    why=f"{_r(size_mb)} MB saved, of it {_r(snapshot_mb)} MB the pictures kept "
+                    "for a reader without a kernel (one display JPEG per card, as the card "
+                    "shows it)",
+                ),
             ],
             note="finished jobs with cached images: the time is the kernel's cards + the browser",
         ),
@@ -468,9 +476,24 @@ def rows(nb, options: Options) -> list[Row]:
                     _r(big["p50"]),
                     CLICK_GOAL_MS,
                     unit="ms",
+                    why=f"the same click in a 1-card Studio: {_r(small['p50'])} ms p50 (÷ ours "
+                    f"{_r(ratio(small['p50'], big['p50']), 2)}); ours p95 {_r(big['p95'])} ms, "
+                    f"of it the page busy p50 {_r(big['busy p50'])} ms",
                 ),
-                Goal("cards re-rendered by a result", big["others"] + small["others"], 0),
-                Goal("submits per click", ratio(submits, 2 * clicks), 1, op="<="),
+                Goal(
+                    "cards re-rendered by a result",
+                    big["others"] + small["others"],
+                    0,
+                    why=f"other cards' renders counted in the page while {2 * clicks} clicks' "
+                    f"results came, in the {cards + added}-card Studio and a 1-card one",
+                ),
+                Goal(
+                    "submits per click",
+                    ratio(submits, 2 * clicks),
+                    1,
+                    op="<=",
+                    why=f"{submits} submits reached the simulator for {2 * clicks} clicks",
+                ),
             ],
             note="in the page: the click event → the result's card laid out inside the viewport",
         ),
@@ -496,6 +519,9 @@ def rows(nb, options: Options) -> list[Row]:
                     _r(scroll["p95"]),
                     FRAME_GOAL_MS,
                     unit="ms",
+                    why=f"the same page idle as long: frame p95 {_r(idle['p95'])} ms (÷ ours "
+                    f"{_r(ratio(idle['p95'], scroll['p95']), 2)}); {len(scrolled['scroll'])} "
+                    "frames scrolled",
                 )
             ],
             note=f"{SCROLL_PX_PER_S} px/s over {scrolled['distance']:.0f} px, set in each frame",

@@ -71,7 +71,7 @@ def _strategies(path: Path) -> dict[str, tuple[float, int]]:
     return out
 
 
-def _kept_rows(cache: ImageCache, task, kind: str, path: Path) -> list[Row]:
+def _kept_rows(cache: ImageCache, task, kind: str, path: Path, decoded_again_s: float) -> list[Row]:
     """The display JPEG kept beside the cached image: made once on the download thread from
     the copy decoded to check the download, then only read by each card."""
     with Image.open(path) as opened:
@@ -82,7 +82,18 @@ def _kept_rows(cache: ImageCache, task, kind: str, path: Path) -> list[Row]:
     total_ms = (making_s + reading_s) * 1000
     goals = []
     if kind.startswith("grid"):
-        goals = [Goal("detection → display bytes (kept rendition)", total_ms, 50, unit="ms")]
+        goals = [
+            Goal(
+                "detection → display bytes (kept rendition)",
+                total_ms,
+                50,
+                unit="ms",
+                why=f"a card that decodes the cached PNG again instead: "
+                f"{decoded_again_s * 1000:.1f} ms "
+                f"(÷ ours {decoded_again_s * 1000 / total_ms:.1f}); "
+                f"of ours the making {making_s * 1000:.1f} ms, once, on the download thread",
+            )
+        ]
     return [
         Row(
             "image_delivery",
@@ -112,11 +123,23 @@ def run(options: Options) -> list[Row]:
             log(options, f"image delivery: {kind} {path.stat().st_size} B on disk")
             results = _strategies(path)
             ours_s, ours_b = results["mjwidgets JPEG"]
+            peers = {name: got for name, got in results.items() if name != "mjwidgets JPEG"}
+            smallest = min(peers, key=lambda name: peers[name][1])
             for name, (seconds, nbytes) in results.items():
                 goals = []
                 if name == "mjwidgets JPEG" and kind.startswith("grid"):
                     goals = [
-                        Goal("bytes per grid card", nbytes / 1000, 250, unit="KB"),
+                        Goal(
+                            "bytes per grid card",
+                            nbytes / 1000,
+                            250,
+                            unit="KB",
+                            why=f"the fewest bytes of the other ways to send it: {smallest} "
+                            f"{peers[smallest][1] / 1000:.1f} KB (÷ ours "
+                            f"{peers[smallest][1] / ours_b:.2f}) in "
+                            f"{peers[smallest][0] / ours_s:.1f} × our time; the cached PNG "
+                            f"{results['full PNG bytes'][1] / 1000:.0f} KB",
+                        ),
                         Goal(
                             "cached file → bytes, decoded again",
                             seconds * 1000,
@@ -140,7 +163,7 @@ def run(options: Options) -> list[Row]:
                         goals,
                     )
                 )
-            rows += _kept_rows(tracker.cache, task, kind, path)
+            rows += _kept_rows(tracker.cache, task, kind, path, ours_s)
         tracker.close()
     return rows
 
@@ -168,7 +191,16 @@ def _mask_rows(options: Options) -> list[Row]:
                 "mask_editor",
                 {"case": f"mask build + PNG {side}²"},
                 {"ms": round(seconds * 1000, 1), "KB": round(len(data) / 1000, 1)},
-                [Goal(f"build+encode {side}²", seconds * 1000, 100, unit="ms")],
+                [
+                    Goal(
+                        f"build+encode {side}²",
+                        seconds * 1000,
+                        100,
+                        unit="ms",
+                        why=f"{len(ops)} operations rasterized and encoded: a "
+                        f"{len(data) / 1000:.1f} KB PNG mask",
+                    )
+                ],
             )
         )
     editor = MaskEditor(Image.new("RGB", (2048, 2048), (90, 120, 160)))
@@ -189,7 +221,16 @@ def _mask_rows(options: Options) -> list[Row]:
                 "µs per move": round(per_move * 1e6, 1),
                 "moves used": f"{stats.get('moves_used')}/{stats.get('moves_received')}",
             },
-            [Goal("kernel time per move (handler)", per_move * 1000, 2, unit="ms")],
+            [
+                Goal(
+                    "kernel time per move (handler)",
+                    per_move * 1000,
+                    2,
+                    unit="ms",
+                    why=f"{moves} brush moves on a 2048² image; the comm message that carries a "
+                    "move costs ipykernel ~0.5 ms on top",
+                )
+            ],
             note="handler only; a real comm message adds ipykernel's ~0.5 ms",
         )
     )

@@ -600,6 +600,26 @@ def test_introspection_reports_finish_times_and_requests(server, api):
     assert timings[0]["updates"] == 9
 
 
+def test_introspection_tells_when_a_result_was_first_answered():
+    """What a benchmark splits a client's detection lag by: the wait for the look that first
+    showed the result (server side) and that answer's way back. Reads before the finish do not
+    count, and neither does a later read."""
+    with sim.start(speed=20.0) as server:  # a job of ~2.7 s
+        api = Api(server.url)
+        task_id = api.imagine("a lamp in the fog")
+        while True:
+            before = time.time()
+            shown = api.fetch(task_id)
+            if shown["status"] == "SUCCESS":
+                break
+            time.sleep(0.05)
+        answered_by = time.time()
+        api.fetch(task_id)  # a second look at the finished task
+        (timing,) = requests.get(f"{server.url}/sim/tasks", timeout=5).json()
+    assert timing["finished_at"] <= timing["first_read_finished"]
+    assert before <= timing["first_read_finished"] <= answered_by
+
+
 def test_without_prerender_an_image_is_drawn_only_when_it_is_fetched():
     """For a benchmark that fetches no image (the polling one): the simulator draws nothing on
     the cores its client shares, and an image asked for is still there."""

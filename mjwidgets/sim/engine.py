@@ -193,6 +193,9 @@ class SimTask:
     fail_at: int | None = None
     fail_reason_planned: str | None = None
     finished_at: float | None = None  # wall clock, for detection-lag measurements
+    # wall clock: the first status read (fetch or list) whose answer showed it finished — a
+    # client's detection lag is the wait for that read plus the answer's way back to it
+    first_read_finished: float | None = None
     updates: int = 0
     hook_post: object = None  # the Future of the task's last notifyHook post
     history: list = field(default_factory=list)  # (monotonic, view) for lagging flavours
@@ -853,6 +856,7 @@ class Engine:
         task.run += 1
         task.progress = 0
         task.start_time = task.finish_time = task.finished_at = None
+        task.first_read_finished = None
         task.fail_reason = None
         task.buttons = []
         with self._cache_lock:
@@ -1150,6 +1154,14 @@ class Engine:
         self.media.update_task_json(task, data, str(data.get("status") or ""))
         return data
 
+    def status_read(self, task: SimTask) -> dict:
+        """The task as a fetch or a list answers it, noting the first answer that showed it
+        finished (benchmarks measure what part of a client's lag was the wait for its look)."""
+        data = self.task_json(task)
+        if task.first_read_finished is None and data.get("status") in TERMINAL:
+            task.first_read_finished = time.time()
+        return data
+
     def image_url(self, task: SimTask, view: dict) -> str | None:
         status = view["status"]
         if task.op == "shorten":
@@ -1208,6 +1220,7 @@ class Engine:
                     "state": t.state,
                     "submitted_at": t.submit_time / 1000,
                     "finished_at": t.finished_at,
+                    "first_read_finished": t.first_read_finished,
                     "shown_at": _shown_finished(t) if self.flavor.refresh_period else None,
                     "updates": t.updates,
                     "parent_id": t.parent_id,

@@ -468,7 +468,7 @@ class SimApp:
             if unknown == "400json":  # new-api relay-mj.go:296-304
                 return self._error_response(RelayError("task_no_found"))
             return Response(b"", 200, mimetype="application/json")  # OSS: null → empty 200
-        return self._json(self.engine.task_json(task))
+        return self._json(self.engine.status_read(task))
 
     def do_list(self, request: Request, mode=None) -> Response:
         body = self._json_body(request)
@@ -491,7 +491,7 @@ class SimApp:
         for task_id in dict.fromkeys(ids):
             task = self.engine.get(str(task_id).strip())
             if task is not None:
-                found.append(self.engine.task_json(task))
+                found.append(self.engine.status_read(task))
         return self._json(found)
 
     def do_list_by_ids(self, request: Request, mode=None) -> Response:
