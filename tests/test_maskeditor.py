@@ -171,7 +171,7 @@ def test_many_tiny_moves_are_thinned(editor):
     assert 20 <= editor.stats["moves_used"] <= 26  # one in four kept (>= 2 px apart)
     (stroke,) = editor.ops
     assert stroke.points[0] == (266, 266) and stroke.points[-1] == (400, 266)
-    assert editor.stats["move_seconds"] / 100 < 0.002  # kernel-side goal per move
+    # (what a move costs the kernel is a benchmark's: benchmarks/delivery.py, "per move")
 
 
 def test_hover_moves_are_counted_but_cost_nothing(editor):
