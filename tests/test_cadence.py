@@ -89,7 +89,7 @@ def test_final_ratio(rule, ratios, expected, known):
         ("the result: never more than 0.5 s", 93, 20.0, False, 0.5),
         ("the result: never less than 30 ms", 93, 0.1, False, 0.03),
         ("the result: the same with a known job length", 93, 7.0, True, 0.385),
-        ("the last step (78 %) anchors the result: 45 %", 78, 5.0, False, 2.25),
+        ("the last step (78 %) anchors the result: 70 %", 78, 5.0, False, 3.5),
         ("the last step: at most 4 s", 78, 60.0, False, 4.0),
         ("mid-way steps may show a step late", 31, 7.0, False, 7.0),
         ("mid-way steps: at most 8 s", 31, 30.0, False, 8.0),
