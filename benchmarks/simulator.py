@@ -188,6 +188,42 @@ def _client_costs(url: str, ids: list[str], duration: float) -> list[Row]:
         client.close()
 
 
+SUBMITS = 40  # each way: 200 jobs at most in flight (100 seeded), the simulator's 100 + 100
+
+
+def _submit_costs(url: str) -> list[Row]:
+    """What one submit costs through the Client bare and with a Tracker's journal (an intent
+    and an outcome written to the history, each fsync'd, before and after the request): the
+    price of never losing or resending a paid submit, and why the polling benchmark submits
+    every strategy's batch with a bare client of its own (``polling.measure``)."""
+    from tempfile import TemporaryDirectory
+
+    from mjwidgets.store import HistoryStore
+
+    rows = []
+    with TemporaryDirectory(prefix="mjw-bench-") as home:
+        store = HistoryStore(f"{home}/history.sqlite3")
+        try:
+            for case, journal in (
+                ("POST imagine (Client, no journal)", None),
+                ("POST imagine (Client + a Tracker's journal)", store.journal_for(url)),
+            ):
+                client = Client(url, journal=journal)
+                try:
+                    lats = []
+                    for index in range(SUBMITS):
+                        start = time.perf_counter()
+                        client.imagine(f"submit cost probe {index}")
+                        lats.append(time.perf_counter() - start)
+                finally:
+                    client.close()
+                note = "one submit each, in turn; the journal's two writes a submit fsync'd"
+                rows.append(_row(case, 1, "subprocess", len(lats) / sum(lats), lats, note=note))
+        finally:
+            store.close()
+    return rows
+
+
 def run(options: Options) -> list[Row]:
     duration = DURATION_S / 2 if options.quick else DURATION_S
     rows: list[Row] = []
@@ -212,6 +248,7 @@ def run(options: Options) -> list[Row]:
             if mode == "inprocess":
                 continue
             rows += _client_costs(sim.url, ids, duration)
+            rows += _submit_costs(sim.url)
             wrk = _wrk(sim.url, f"/mj/task/{ids[0]}/fetch")
             if wrk is not None:
                 rows.append(wrk)
